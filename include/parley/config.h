@@ -1,0 +1,63 @@
+/*  Configuration: every option parley has, with its default, its bounds and its
+    documentation, in one table (PL_CONFIG_OPTIONS). Values come from, in rising
+    precedence: the defaults, the file named by --config (or PARLEY_CONFIG), the
+    environment (PARLEY_<KEY>), and command-line flags (--key-with-dashes value or
+    --key-with-dashes=value). A bad value stops start-up with a message naming the key.
+    configs/parley.conf documents the same table for operators. */
+#ifndef PARLEY_CONFIG_H
+#define PARLEY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+//  X(kind, key, default, min, max, help): kind is STR or INT; min and max bound INT
+//  values (and are ignored for STR).
+#define PL_CONFIG_OPTIONS(X)                                                                       \
+    X(STR, listen, "0.0.0.0:8080", 0, 0, "address:port to listen on; port 0 picks a free one")     \
+    X(STR, data_dir, "./data", 0, 0, "directory for the database, uploads and the JWT secret")     \
+    X(STR, log_level, "info", 0, 0, "debug, info, warn or error")                                  \
+    X(STR, jwt_secret, "", 0, 0,                                                                   \
+      "HS256 key, at least 32 characters; empty: generated once into <data_dir>/jwt.secret")       \
+    X(INT, token_ttl_s, "604800", 60, 31536000, "lifetime of a login token in seconds")            \
+    X(INT, password_hash_ops, "2", 1, 10, "Argon2id passes per password hash")                     \
+    X(INT, password_hash_mem_kib, "65536", 8, 4194304, "Argon2id memory per password hash, KiB")   \
+    X(INT, max_connections, "1000", 1, 100000,                                                     \
+      "WebSocket and SSE connections held at once; upgrades past it get 503")                      \
+    X(INT, http_threads, "16", 2, 4096, "civetweb workers kept free for plain HTTP requests")      \
+    X(INT, max_body_bytes, "65536", 1024, 16777216, "largest JSON request body; larger gets 413")  \
+    X(INT, max_frame_bytes, "65536", 1024, 16777216,                                               \
+      "largest WebSocket frame; larger closes the connection with 1009")                           \
+    X(INT, request_timeout_ms, "10000", 100, 600000,                                               \
+      "longest a read or write on one client socket may block")                                    \
+    X(INT, writer_threads, "2", 1, 64,                                                             \
+      "connection writer actors that WebSockets are sharded over")                                 \
+    X(INT, outbound_queue_bytes, "1048576", 4096, 1073741824,                                      \
+      "bytes queued for one slow client before it is disconnected")                                \
+    X(INT, persist_batch_max, "1024", 1, 100000, "most writes the persister commits in one go")    \
+    X(INT, shutdown_timeout_ms, "5000", 0, 600000, "how long a graceful stop waits for clients")
+
+#define PL_CONFIG_FIELD_STR(key)                        char *key;
+#define PL_CONFIG_FIELD_INT(key)                        int64_t key;
+#define PL_CONFIG_FIELD(kind, key, def, min, max, help) PL_CONFIG_FIELD_##kind(key)
+
+typedef struct {
+    PL_CONFIG_OPTIONS(PL_CONFIG_FIELD)
+} pl_config_t;
+
+//  Fills cfg from defaults, file, environment (envp, NULL-terminated "K=V" strings)
+//  and argv (argv[0] is skipped). Returns 0, or -1 with a message naming the key in
+//  err. cfg must be released with pl_config_clear on either outcome.
+int pl_config_load(pl_config_t *cfg, int argc, char *const *argv, char *const *envp, char *err,
+                   size_t err_len);
+
+//  Frees the strings cfg owns and zeroes it.
+void pl_config_clear(pl_config_t *cfg);
+
+//  Writes the --help text: every option, its flag, environment name and default.
+void pl_config_print_help(FILE *out);
+
+//  True when argv asks for --help or -h.
+int pl_config_wants_help(int argc, char *const *argv);
+
+#endif

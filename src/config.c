@@ -1,0 +1,281 @@
+/*  Configuration loading. Each layer (defaults, file, environment, flags) is applied
+    in turn through s_set, which parses and validates one key; so a bad value is
+    reported the same way wherever it came from, naming the key and its source. */
+#include "parley/config.h"
+
+#include "parley/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { KIND_STR, KIND_INT } kind_t;
+
+typedef struct {
+    const char *key;
+    kind_t kind;
+    const char *def;
+    int64_t min, max;
+    const char *help;
+    size_t offset;
+} option_t;
+
+#define OPTION_ROW(kind, key, def, min, max, help)                                                 \
+    {#key, KIND_##kind, def, min, max, help, offsetof(pl_config_t, key)},
+static const option_t s_options[] = {PL_CONFIG_OPTIONS(OPTION_ROW)};
+#define OPTION_COUNT (sizeof s_options / sizeof s_options[0])
+
+//  Finds an option by its key, accepting dashes for underscores ("data-dir").
+static const option_t *s_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const char *key = s_options[i].key;
+        if (strlen(key) != len)
+            continue;
+        size_t j = 0;
+        while (j < len && (name[j] == key[j] || (name[j] == '-' && key[j] == '_')))
+            j++;
+        if (j == len)
+            return &s_options[i];
+    }
+    return NULL;
+}
+
+//  Parses and stores one value; returns 0 or -1 with err naming key and source.
+static int s_set(pl_config_t *cfg, const option_t *opt, const char *value, const char *source,
+                 char *err, size_t err_len)
+{
+    char *field = (char *)cfg + opt->offset;
+    if (opt->kind == KIND_STR) {
+        char *copy = strdup(value);
+        if (!copy) {
+            snprintf(err, err_len, "%s: out of memory", opt->key);
+            return -1;
+        }
+        free(*(char **)field);
+        *(char **)field = copy;
+        return 0;
+    }
+    errno = 0;
+    char *end = NULL;
+    long long parsed = strtoll(value, &end, 10);
+    if (errno || end == value || *end != '\0') {
+        snprintf(err, err_len, "%s: '%s' (from %s) is not an integer", opt->key, value, source);
+        return -1;
+    }
+    if (parsed < opt->min || parsed > opt->max) {
+        snprintf(err, err_len, "%s: %lld (from %s) is outside %lld..%lld", opt->key, parsed, source,
+                 (long long)opt->min, (long long)opt->max);
+        return -1;
+    }
+    *(int64_t *)field = parsed;
+    return 0;
+}
+
+static char *s_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+//  Applies a "key = value" file; '#' starts a comment line. A missing file is an error:
+//  the operator named it.
+static int s_apply_file(pl_config_t *cfg, const char *path, char *err, size_t err_len)
+{
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        snprintf(err, err_len, "config: cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int line_no = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, file)) {
+        line_no++;
+        char *text = s_trim(line);
+        if (*text == '\0' || *text == '#')
+            continue;
+        char *eq = strchr(text, '=');
+        char source[300];
+        snprintf(source, sizeof source, "%s:%d", path, line_no);
+        if (!eq) {
+            snprintf(err, err_len, "config: %s: expected 'key = value'", source);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = s_trim(text);
+        const option_t *opt = s_find(key, strlen(key));
+        if (!opt) {
+            snprintf(err, err_len, "%s: unknown option (at %s)", key, source);
+            rc = -1;
+            break;
+        }
+        rc = s_set(cfg, opt, s_trim(eq + 1), source, err, err_len);
+    }
+    fclose(file);
+    return rc;
+}
+
+static int s_apply_env(pl_config_t *cfg, char *const *envp, char *err, size_t err_len)
+{
+    for (; envp && *envp; envp++) {
+        const char *entry = *envp;
+        if (strncmp(entry, "PARLEY_", 7) != 0)
+            continue;
+        const char *name = entry + 7;
+        const char *eq = strchr(name, '=');
+        if (!eq || (size_t)(eq - name) >= 64)
+            continue;
+        char key[64];
+        size_t len = (size_t)(eq - name);
+        for (size_t i = 0; i < len; i++)
+            key[i] = (char)tolower((unsigned char)name[i]);
+        key[len] = '\0';
+        if (strcmp(key, "config") == 0)
+            continue;
+        const option_t *opt = s_find(key, len);
+        if (!opt) {
+            snprintf(err, err_len, "%.*s: unknown option (from environment PARLEY_%.*s)", (int)len,
+                     key, (int)len, name);
+            return -1;
+        }
+        if (s_set(cfg, opt, eq + 1, "environment", err, err_len))
+            return -1;
+    }
+    return 0;
+}
+
+//  Walks argv calling visit(name, name_len, value) for each --flag; returns -1 with err
+//  on a malformed flag. Both "--flag value" and "--flag=value" are accepted.
+typedef int (*flag_visit_t)(void *ctx, const char *name, size_t len, const char *value, char *err,
+                            size_t err_len);
+
+static int s_walk_flags(void *ctx, int argc, char *const *argv, flag_visit_t visit, char *err,
+                        size_t err_len)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, err_len, "unexpected argument '%s' (options are --key value)", arg);
+            return -1;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        const char *value;
+        size_t len;
+        if (eq) {
+            len = (size_t)(eq - name);
+            value = eq + 1;
+        } else {
+            len = strlen(name);
+            if (i + 1 >= argc) {
+                snprintf(err, err_len, "%s: missing value", name);
+                return -1;
+            }
+            value = argv[++i];
+        }
+        if (visit(ctx, name, len, value, err, err_len))
+            return -1;
+    }
+    return 0;
+}
+
+//  Remembers the value of --config in *(const char **)ctx.
+static int s_visit_config_flag(void *ctx, const char *name, size_t len, const char *value,
+                               char *err, size_t err_len)
+{
+    if (len == 6 && strncmp(name, "config", 6) == 0)
+        *(const char **)ctx = value;
+    return 0;
+}
+
+static int s_visit_option_flag(void *ctx, const char *name, size_t len, const char *value,
+                               char *err, size_t err_len)
+{
+    if (len == 6 && strncmp(name, "config", 6) == 0)
+        return 0;
+    const option_t *opt = s_find(name, len);
+    if (!opt) {
+        snprintf(err, err_len, "--%.*s: unknown option (see --help)", (int)len, name);
+        return -1;
+    }
+    return s_set(ctx, opt, value, "command line", err, err_len);
+}
+
+//  The config file named by the last --config flag, else PARLEY_CONFIG, else NULL.
+static const char *s_config_path(int argc, char *const *argv, char *const *envp, char *err,
+                                 size_t err_len, int *rc)
+{
+    const char *path = NULL;
+    for (char *const *e = envp; e && *e; e++)
+        if (strncmp(*e, "PARLEY_CONFIG=", 14) == 0)
+            path = *e + 14;
+    *rc = s_walk_flags(&path, argc, argv, s_visit_config_flag, err, err_len);
+    return path;
+}
+
+int pl_config_load(pl_config_t *cfg, int argc, char *const *argv, char *const *envp, char *err,
+                   size_t err_len)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (s_set(cfg, &s_options[i], s_options[i].def, "default", err, err_len))
+            return -1;
+    int rc = 0;
+    const char *path = s_config_path(argc, argv, envp, err, err_len, &rc);
+    if (rc)
+        return -1;
+    if (path && s_apply_file(cfg, path, err, err_len))
+        return -1;
+    if (s_apply_env(cfg, envp, err, err_len))
+        return -1;
+    if (s_walk_flags(cfg, argc, argv, s_visit_option_flag, err, err_len))
+        return -1;
+    if (pl_log_level_parse(cfg->log_level) < 0) {
+        snprintf(err, err_len, "log_level: '%s' is not debug, info, warn or error", cfg->log_level);
+        return -1;
+    }
+    if (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < 32) {
+        snprintf(err, err_len, "jwt_secret: must be at least 32 characters");
+        return -1;
+    }
+    return 0;
+}
+
+void pl_config_clear(pl_config_t *cfg)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (s_options[i].kind == KIND_STR)
+            free(*(char **)((char *)cfg + s_options[i].offset));
+    memset(cfg, 0, sizeof *cfg);
+}
+
+void pl_config_print_help(FILE *out)
+{
+    fprintf(out, "usage: parley [--config FILE] [--key value ...]\n\n"
+                 "Options (flag / environment variable / default):\n");
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const option_t *opt = &s_options[i];
+        char flag[64], env[64];
+        size_t len = strlen(opt->key);
+        for (size_t j = 0; j <= len; j++) {
+            flag[j] = opt->key[j] == '_' ? '-' : opt->key[j];
+            env[j] = (char)toupper((unsigned char)opt->key[j]);
+        }
+        fprintf(out, "  --%-24s PARLEY_%-24s default '%s'\n      %s\n", flag, env, opt->def,
+                opt->help);
+    }
+}
+
+int pl_config_wants_help(int argc, char *const *argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
