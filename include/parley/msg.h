@@ -1,0 +1,100 @@
+/*  The message catalogue: every message that crosses between actors, declared once
+    in PL_MSG_CATALOGUE. From that one list come the type enum, the C structs, the
+    msgpack encoder and decoder, and the names used in logs, so they never drift.
+
+    On the wire a message is a msgpack array [type, field1, field2, ...]. Decoding is
+    zero-copy: string and binary fields are views (pl_str_t) into the received frame,
+    valid while that frame lives (pl_msg_frame_t keeps it). Adding a message is one
+    X line here plus its field list. */
+#ifndef PARLEY_MSG_H
+#define PARLEY_MSG_H
+
+#include "parley/types.h"
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+//  Field kinds: U64, I64, STR (text), NSTR (text or nil), BIN (raw bytes).
+//  `waiter` fields carry a pl_waiter_t pointer for replies to non-actor threads
+//  (see waiter.h); `handle` fields carry a civetweb connection pointer.
+
+#define PL_MSG_USER_CREATE(F)                                                                      \
+    F(U64, waiter)                                                                                 \
+    F(U64, req_id) F(STR, username) F(STR, password_hash) F(STR, display_name) F(I64, created_at)
+#define PL_MSG_USER_UPDATE(F)                                                                      \
+    F(U64, waiter) F(U64, req_id) F(I64, user_id) F(NSTR, display_name) F(NSTR, avatar_url)
+#define PL_MSG_REPLY(F)      F(U64, req_id) F(I64, status) F(I64, id)
+#define PL_MSG_CONN_OPEN(F)  F(U64, conn_id) F(U64, handle) F(I64, user_id)
+#define PL_MSG_CONN_CLOSE(F) F(U64, waiter) F(U64, req_id) F(U64, conn_id)
+#define PL_MSG_CONN_SEND(F)  F(U64, conn_id) F(BIN, text)
+#define PL_MSG_CONN_DRAIN(F) F(U64, waiter) F(U64, req_id) F(I64, close_code)
+
+//  X(NAME, name, what it asks for)
+#define PL_MSG_CATALOGUE(X)                                                                        \
+    X(USER_CREATE, user_create, "persist a new user; REPLY status conflict if the name is taken")  \
+    X(USER_UPDATE, user_update, "persist profile changes; nil fields are left as they are")        \
+    X(REPLY, reply, "the answer to a request: status (pl_status_t) and the id it concerns")        \
+    X(CONN_OPEN, conn_open, "a WebSocket is ready: the writer may now write to it")                \
+    X(CONN_CLOSE, conn_close, "forget a connection; REPLY once no write will touch it again")      \
+    X(CONN_SEND, conn_send, "queue one text frame for a connection")                               \
+    X(CONN_DRAIN, conn_drain, "send a close frame to every connection; REPLY when written")
+
+typedef enum {
+#define PL__MSG_ENUM(NAME, name, doc) PL_MSG_##NAME,
+    PL_MSG_CATALOGUE(PL__MSG_ENUM)
+#undef PL__MSG_ENUM
+        PL_MSG__COUNT
+} pl_msg_type_t;
+
+#define PL__CTYPE_U64              uint64_t
+#define PL__CTYPE_I64              int64_t
+#define PL__CTYPE_STR              pl_str_t
+#define PL__CTYPE_NSTR             pl_str_t
+#define PL__CTYPE_BIN              pl_str_t
+#define PL__MSG_FIELD(kind, field) PL__CTYPE_##kind field;
+#define PL__MSG_STRUCT(NAME, name, doc)                                                            \
+    typedef struct {                                                                               \
+        PL_MSG_##NAME(PL__MSG_FIELD)                                                               \
+    } pl_msg_##name##_t;
+PL_MSG_CATALOGUE(PL__MSG_STRUCT)
+#undef PL__MSG_STRUCT
+
+typedef struct {
+    pl_msg_type_t type;
+    union {
+#define PL__MSG_MEMBER(NAME, name, doc) pl_msg_##name##_t name;
+        PL_MSG_CATALOGUE(PL__MSG_MEMBER)
+#undef PL__MSG_MEMBER
+    } as;
+} pl_msg_t;
+
+//  The log name of a message type ("user_create"), or "unknown".
+const char *pl_msg_name(int type);
+
+//  Appends msg's encoding to buf. Returns 0, or -1 for an unknown type.
+int pl_msg_encode(const pl_msg_t *msg, msgpack_sbuffer *buf);
+
+//  Decodes data into out; strings point into data. Returns 0, or -1 when the bytes
+//  are not a well-formed message of a known type (wrong arity or field kinds).
+int pl_msg_decode(const void *data, size_t len, pl_msg_t *out);
+
+//  Encodes msg into a new frame and sends it on a ZeroMQ socket (blocking, so a full
+//  inbox pushes back on the sender). Returns 0 or -1.
+int pl_msg_send(void *socket, const pl_msg_t *msg);
+
+//  A received frame and its decoded message; the message's strings live in frame.
+typedef struct {
+    zmq_msg_t frame;
+    pl_msg_t msg;
+} pl_msg_frame_t;
+
+//  Receives one frame (flags as zmq_msg_recv, e.g. ZMQ_DONTWAIT) and decodes it.
+//  Returns 0, or -1 (no frame with DONTWAIT, interrupted, or undecodable: the frame is
+//  then dropped and logged). Call pl_msg_frame_close after a 0 return.
+int pl_msg_recv(void *socket, pl_msg_frame_t *in, int flags);
+void pl_msg_frame_close(pl_msg_frame_t *in);
+
+#endif

@@ -1,0 +1,27 @@
+/*  Small types every module shares: borrowed strings and operation statuses. */
+#ifndef PARLEY_TYPES_H
+#define PARLEY_TYPES_H
+
+#include <stdint.h>
+#include <string.h>
+
+//  A borrowed byte string, not NUL-terminated; ptr is NULL for "absent".
+typedef struct {
+    const char *ptr;
+    uint32_t len;
+} pl_str_t;
+
+static inline pl_str_t pl_str_of(const char *cstr)
+{
+    return (pl_str_t){cstr, cstr ? (uint32_t)strlen(cstr) : 0};
+}
+
+//  The outcome of a store operation or an actor request.
+typedef enum {
+    PL_STATUS_OK = 0,
+    PL_STATUS_CONFLICT,  //  a uniqueness rule was violated (e.g. username taken)
+    PL_STATUS_NOT_FOUND, //  the row does not exist
+    PL_STATUS_INTERNAL,  //  the backend failed; logged where it happened
+} pl_status_t;
+
+#endif
