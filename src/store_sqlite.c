@@ -1,0 +1,337 @@
+/*  The SQLite backend of the store. The database is <data_dir>/parley.db in WAL mode,
+    so the persister's one writer and the readers never block each other. The writer
+    runs with synchronous=FULL: a committed transaction is on disk before the
+    persister acknowledges anything in it, and the persister commits whole batches,
+    so the fsync is paid once per batch rather than once per write.
+
+    The schema is a list of migrations; PRAGMA user_version records how many have
+    run, and each runs in its own transaction. Statements are prepared once per
+    connection. */
+#include "parley/store.h"
+
+#include "parley/log.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+static const char *const s_migrations[] = {
+    //  1: accounts and who follows whom
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  username TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL,"
+    "  display_name TEXT NOT NULL,"
+    "  avatar_url TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE follows ("
+    "  follower_id INTEGER NOT NULL REFERENCES users(id),"
+    "  followee_id INTEGER NOT NULL REFERENCES users(id),"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (follower_id, followee_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX follows_by_followee ON follows (followee_id, follower_id);",
+};
+#define MIGRATION_COUNT ((int)(sizeof s_migrations / sizeof s_migrations[0]))
+
+typedef enum {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_USER_INSERT,
+    STMT_USER_UPDATE,
+    STMT_USER_GET,
+    STMT_USER_FIND,
+    STMT_FOLLOW_STATS,
+    STMT__COUNT
+} stmt_id_t;
+
+static const char *const s_statements[STMT__COUNT] = {
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_USER_INSERT] = "INSERT INTO users (username, password_hash, display_name, created_at)"
+                         " VALUES (?1, ?2, ?3, ?4)",
+    [STMT_USER_UPDATE] = "UPDATE users SET display_name = coalesce(?2, display_name),"
+                         " avatar_url = coalesce(?3, avatar_url) WHERE id = ?1",
+    [STMT_USER_GET] = "SELECT id, username, password_hash, display_name, avatar_url, created_at"
+                      " FROM users WHERE id = ?1",
+    [STMT_USER_FIND] = "SELECT id, username, password_hash, display_name, avatar_url, created_at"
+                       " FROM users WHERE username = ?1",
+    [STMT_FOLLOW_STATS] =
+        "SELECT (SELECT count(*) FROM follows WHERE followee_id = ?1),"
+        " (SELECT count(*) FROM follows WHERE follower_id = ?1),"
+        " EXISTS (SELECT 1 FROM follows WHERE follower_id = ?2 AND followee_id = ?1)",
+};
+
+typedef struct {
+    pl_store_t base;
+    sqlite3 *db;
+    sqlite3_stmt *stmts[STMT__COUNT];
+} sqlite_store_t;
+
+int pl_store_sqlite_schema_version(void)
+{
+    return MIGRATION_COUNT;
+}
+
+//  Resets a statement for its next use and clears its bindings.
+static sqlite3_stmt *s_stmt(sqlite_store_t *self, stmt_id_t id)
+{
+    sqlite3_stmt *stmt = self->stmts[id];
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return stmt;
+}
+
+static void s_bind_str(sqlite3_stmt *stmt, int index, pl_str_t value)
+{
+    if (value.ptr)
+        sqlite3_bind_text(stmt, index, value.ptr, (int)value.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(stmt, index);
+}
+
+//  Runs a statement that returns no rows; maps constraint failures to CONFLICT.
+static pl_status_t s_exec(sqlite_store_t *self, sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE)
+        return PL_STATUS_OK;
+    if (rc == SQLITE_CONSTRAINT)
+        return PL_STATUS_CONFLICT;
+    pl_error("sqlite: %s: %s", sqlite3_sql(stmt), sqlite3_errmsg(self->db));
+    return PL_STATUS_INTERNAL;
+}
+
+static void s_copy_column(sqlite3_stmt *stmt, int col, char *out, size_t size)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, col);
+    snprintf(out, size, "%s", text ? (const char *)text : "");
+}
+
+static pl_status_t s_read_user(sqlite_store_t *self, sqlite3_stmt *stmt, pl_user_t *out)
+{
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(stmt, 0);
+        s_copy_column(stmt, 1, out->username, sizeof out->username);
+        s_copy_column(stmt, 2, out->password_hash, sizeof out->password_hash);
+        s_copy_column(stmt, 3, out->display_name, sizeof out->display_name);
+        s_copy_column(stmt, 4, out->avatar_url, sizeof out->avatar_url);
+        out->created_at = sqlite3_column_int64(stmt, 5);
+    }
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_ROW)
+        return PL_STATUS_OK;
+    if (rc == SQLITE_DONE)
+        return PL_STATUS_NOT_FOUND;
+    pl_error("sqlite: reading a user: %s", sqlite3_errmsg(self->db));
+    return PL_STATUS_INTERNAL;
+}
+
+static pl_status_t s_begin(pl_store_t *base)
+{
+    sqlite_store_t *self = (sqlite_store_t *)base;
+    return s_exec(self, s_stmt(self, STMT_BEGIN));
+}
+
+static pl_status_t s_commit(pl_store_t *base)
+{
+    sqlite_store_t *self = (sqlite_store_t *)base;
+    return s_exec(self, s_stmt(self, STMT_COMMIT));
+}
+
+static pl_status_t s_rollback(pl_store_t *base)
+{
+    sqlite_store_t *self = (sqlite_store_t *)base;
+    return s_exec(self, s_stmt(self, STMT_ROLLBACK));
+}
+
+static pl_status_t s_user_insert(pl_store_t *base, pl_str_t username, pl_str_t password_hash,
+                                 pl_str_t display_name, int64_t created_at, int64_t *id)
+{
+    sqlite_store_t *self = (sqlite_store_t *)base;
+    sqlite3_stmt *stmt = s_stmt(self, STMT_USER_INSERT);
+    s_bind_str(stmt, 1, username);
+    s_bind_str(stmt, 2, password_hash);
+    s_bind_str(stmt, 3, display_name);
+    sqlite3_bind_int64(stmt, 4, created_at);
+    pl_status_t status = s_exec(self, stmt);
+    if (status == PL_STATUS_OK)
+        *id = sqlite3_last_insert_rowid(self->db);
+    return status;
+}
+
+static pl_status_t s_user_update(pl_store_t *base, int64_t id, pl_str_t display_name,
+                                 pl_str_t avatar_url)
+{
+    sqlite_store_t *self = (sqlite_store_t *)base;
+    sqlite3_stmt *stmt = s_stmt(self, STMT_USER_UPDATE);
+    sqlite3_bind_int64(stmt, 1, id);
+    s_bind_str(stmt, 2, display_name);
+    s_bind_str(stmt, 3, avatar_url);
+    pl_status_t status = s_exec(self, stmt);
+    if (status == PL_STATUS_OK && sqlite3_changes(self->db) == 0)
+        return PL_STATUS_NOT_FOUND;
+    return status;
+}
+
+static pl_status_t s_user_get(pl_store_t *base, int64_t id, pl_user_t *out)
+{
+    sqlite_store_t *self = (sqlite_store_t *)base;
+    sqlite3_stmt *stmt = s_stmt(self, STMT_USER_GET);
+    sqlite3_bind_int64(stmt, 1, id);
+    return s_read_user(self, stmt, out);
+}
+
+static pl_status_t s_user_find(pl_store_t *base, pl_str_t username, pl_user_t *out)
+{
+    sqlite_store_t *self = (sqlite_store_t *)base;
+    sqlite3_stmt *stmt = s_stmt(self, STMT_USER_FIND);
+    s_bind_str(stmt, 1, username);
+    return s_read_user(self, stmt, out);
+}
+
+static pl_status_t s_follow_stats(pl_store_t *base, int64_t user_id, int64_t viewer_id,
+                                  pl_follow_stats_t *out)
+{
+    sqlite_store_t *self = (sqlite_store_t *)base;
+    sqlite3_stmt *stmt = s_stmt(self, STMT_FOLLOW_STATS);
+    sqlite3_bind_int64(stmt, 1, user_id);
+    sqlite3_bind_int64(stmt, 2, viewer_id);
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        out->followers = sqlite3_column_int64(stmt, 0);
+        out->following = sqlite3_column_int64(stmt, 1);
+        out->followed_by_viewer = sqlite3_column_int(stmt, 2) != 0;
+    }
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_ROW)
+        return PL_STATUS_OK;
+    pl_error("sqlite: follow counts: %s", sqlite3_errmsg(self->db));
+    return PL_STATUS_INTERNAL;
+}
+
+static void s_close(pl_store_t *base)
+{
+    sqlite_store_t *self = (sqlite_store_t *)base;
+    for (int i = 0; i < STMT__COUNT; i++)
+        sqlite3_finalize(self->stmts[i]);
+    sqlite3_close(self->db);
+    free(self);
+}
+
+static const pl_store_ops_t s_ops = {
+    .close = s_close,
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .user_insert = s_user_insert,
+    .user_update = s_user_update,
+    .user_get = s_user_get,
+    .user_find = s_user_find,
+    .follow_stats = s_follow_stats,
+};
+
+//  Runs one SQL script; returns 0 or -1 with the SQLite message in err.
+static int s_run(sqlite3 *db, const char *sql, char *err, size_t err_len)
+{
+    char *message = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &message) == SQLITE_OK)
+        return 0;
+    snprintf(err, err_len, "sqlite: %s", message ? message : sqlite3_errmsg(db));
+    sqlite3_free(message);
+    return -1;
+}
+
+static int s_user_version(sqlite3 *db)
+{
+    sqlite3_stmt *stmt;
+    int version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK) {
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            version = sqlite3_column_int(stmt, 0);
+        sqlite3_finalize(stmt);
+    }
+    return version;
+}
+
+//  Applies every migration past the file's user_version, each in a transaction.
+static int s_migrate(sqlite3 *db, char *err, size_t err_len)
+{
+    int version = s_user_version(db);
+    if (version < 0) {
+        snprintf(err, err_len, "sqlite: cannot read the schema version");
+        return -1;
+    }
+    if (version > MIGRATION_COUNT) {
+        snprintf(err, err_len,
+                 "store: the database has schema version %d, newer than this build (%d)", version,
+                 MIGRATION_COUNT);
+        return -1;
+    }
+    for (; version < MIGRATION_COUNT; version++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
+        if (s_run(db, "BEGIN IMMEDIATE;", err, err_len))
+            return -1;
+        if (s_run(db, s_migrations[version], err, err_len) || s_run(db, bump, err, err_len) ||
+            s_run(db, "COMMIT;", err, err_len)) {
+            s_run(db, "ROLLBACK;", err, 0);
+            return -1;
+        }
+        pl_info("store: migrated the schema to version %d", version + 1);
+    }
+    return 0;
+}
+
+pl_store_t *pl_store_sqlite_open(const char *data_dir, bool writer, char *err, size_t err_len)
+{
+    if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_len, "data_dir: cannot create %s: %s", data_dir, strerror(errno));
+        return NULL;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/parley.db", data_dir);
+    sqlite_store_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, err_len, "store: out of memory");
+        return NULL;
+    }
+    self->base.ops = &s_ops;
+    //  NOMUTEX: a connection is only ever used by one thread at a time, by design.
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &self->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, err_len, "store: cannot open %s: %s", path, sqlite3_errmsg(self->db));
+        goto fail;
+    }
+    sqlite3_busy_timeout(self->db, 5000);
+    const char *setup = writer ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                                 "PRAGMA foreign_keys = ON;"
+                               : "PRAGMA query_only = 1; PRAGMA foreign_keys = ON;";
+    if (s_run(self->db, setup, err, err_len))
+        goto fail;
+    if (writer && s_migrate(self->db, err, err_len))
+        goto fail;
+    if (!writer && s_user_version(self->db) != MIGRATION_COUNT) {
+        snprintf(err, err_len, "store: reader opened before the schema was migrated");
+        goto fail;
+    }
+    for (int i = 0; i < STMT__COUNT; i++) {
+        if (sqlite3_prepare_v3(self->db, s_statements[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &self->stmts[i], NULL) != SQLITE_OK) {
+            snprintf(err, err_len, "store: preparing '%s': %s", s_statements[i],
+                     sqlite3_errmsg(self->db));
+            goto fail;
+        }
+    }
+    return &self->base;
+fail:
+    s_close(&self->base);
+    return NULL;
+}
