@@ -1,0 +1,43 @@
+/*  What the HTTP and WebSocket handlers share: the configuration, the keys, the
+    reader pool, and the ingress sockets into the actors. Built by the server before
+    civetweb starts and torn down after civetweb has stopped, so handlers may use it
+    without locks; the few fields that change at run time are atomics. */
+#ifndef PARLEY_APP_H
+#define PARLEY_APP_H
+
+#include "parley/actor.h"
+#include "parley/config.h"
+#include "parley/password.h"
+#include "parley/store.h"
+#include "parley/waiter.h"
+
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#define PL_JWT_KEY_MAX 256
+
+typedef struct {
+    const pl_config_t *config;
+    uint8_t jwt_key[PL_JWT_KEY_MAX];
+    size_t jwt_key_len;
+    pl_password_cost_t password_cost;
+    //  A hash of a random password, verified against when a login names an unknown
+    //  user, so the answer takes as long as for a known one.
+    char dummy_hash[PL_PASSWORD_HASH_MAX];
+    //  Bounds how many password hashes run at once: each takes password_hash_mem_kib
+    //  of memory and a core, and a burst of logins must not exhaust either.
+    sem_t hash_slots;
+    pl_store_pool_t *readers;
+    pl_waiters_t *waiters;
+    pl_ingress_t *persister;
+    pl_ingress_t **writers; //  one per connection-writer shard
+    int writer_count;
+    atomic_int open_streams; //  WebSockets (and later SSE streams) held now
+    atomic_bool draining;    //  true once a graceful stop has begun
+} pl_app_t;
+
+//  Milliseconds since the Unix epoch.
+int64_t pl_now_ms(void);
+
+#endif

@@ -1,0 +1,86 @@
+/*  The HTTP edge: civetweb's server, the route table, and the helpers every handler
+    uses to read a bounded JSON body, authenticate, and answer with JSON or with the
+    error object of PROTOCOL.md.
+
+    Handlers run on civetweb's worker threads. Each worker has a pl_thread_t (made in
+    civetweb's init_thread callback) holding its waiter for actor replies and the
+    state of the WebSocket it serves, if any: a worker serves one connection at a
+    time, so that state needs no allocation or lock. */
+#ifndef PARLEY_HTTP_H
+#define PARLEY_HTTP_H
+
+#include "parley/app.h"
+
+#include <civetweb.h>
+#include <jansson.h>
+
+//  How long a handler waits for an actor's reply before answering 500.
+#define PL_HTTP_ACTOR_TIMEOUT_MS 10000
+
+typedef struct {
+    pl_waiter_t *waiter;
+    //  The WebSocket this worker serves (see ws.c).
+    bool ws_active; //  counted in app->open_streams
+    uint64_t ws_id;
+    int64_t ws_user_id;
+    char *ws_partial; //  a fragmented message being reassembled
+    size_t ws_partial_len;
+    int ws_partial_opcode;
+} pl_thread_t;
+
+typedef struct {
+    struct mg_connection *conn;
+    const struct mg_request_info *info;
+    pl_app_t *app;
+    pl_thread_t *thread;
+    int64_t user_id; //  the authenticated caller (routes that require auth)
+    int64_t path_id; //  the {id} in the path, for routes that have one
+} pl_req_t;
+
+typedef void (*pl_handler_t)(pl_req_t *req);
+
+//  A route: method and pattern, where "{id}" matches one positive integer segment.
+typedef struct {
+    const char *method;
+    const char *pattern;
+    bool needs_auth;
+    pl_handler_t handler;
+} pl_route_t;
+
+//  Route tables of the API modules, each ended by a row with a NULL method.
+extern const pl_route_t pl_auth_routes[];
+extern const pl_route_t pl_user_routes[];
+extern const pl_route_t pl_health_routes[];
+
+//  Starts civetweb on cfg->listen with the routes and the /ws endpoint. Returns NULL
+//  with a reason in err. *port receives the port actually bound.
+struct mg_context *pl_http_start(pl_app_t *app, int *port, char *err, size_t err_len);
+
+//  Answers with status and a JSON body (stolen; NULL for none, e.g. 204).
+//  extra_headers is NULL or "Name: value\r\n" lines.
+void pl_http_reply(struct mg_connection *conn, int status, json_t *body, const char *extra_headers);
+
+//  Answers with the error object; message is printf-formatted.
+void pl_http_error(struct mg_connection *conn, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+//  Reads the request body (bounded by max_body_bytes) as a JSON object. On any
+//  problem answers 400/413/415 itself and returns NULL.
+json_t *pl_http_read_json(pl_req_t *req);
+
+//  Reads an optional or required string field of body. Returns 0 with *out set
+//  (out->ptr NULL when absent and optional), or -1 after answering 400 naming it.
+int pl_http_string_field(pl_req_t *req, json_t *body, const char *name, bool required,
+                         pl_str_t *out);
+
+//  Finds the caller's token: the Authorization bearer header, else ?token=, else the
+//  parley_token cookie. Returns 0 with the user id, or -1 (none or invalid).
+int pl_http_authenticate(const struct mg_connection *conn, const pl_app_t *app, int64_t *user_id);
+
+//  Answers 401 with the error object.
+void pl_http_unauthorized(struct mg_connection *conn);
+
+//  The WebSocket endpoint's handlers (ws.c), registered by pl_http_start.
+void pl_ws_register(struct mg_context *ctx, pl_app_t *app);
+
+#endif

@@ -1,0 +1,25 @@
+/*  Edge validation: the rules PROTOCOL.md sets for what clients send. Pure functions,
+    no I/O, so the tests call them directly. Each returns NULL when the value is
+    acceptable, or a short reason ("must be 3-32 of [a-z0-9_]") that the caller puts
+    after the field name in a bad_request error. Inputs are UTF-8 as jansson hands
+    them over (always valid UTF-8). */
+#ifndef PARLEY_VALIDATE_H
+#define PARLEY_VALIDATE_H
+
+#include <stddef.h>
+
+//  Longest password accepted, in bytes: hashing cost must not be the client's choice.
+#define PL_PASSWORD_MAX_BYTES 1024
+
+//  The number of Unicode code points in valid UTF-8 text.
+size_t pl_utf8_length(const char *text, size_t len);
+
+const char *pl_check_username(const char *text, size_t len);
+const char *pl_check_password(const char *text, size_t len);
+const char *pl_check_display_name(const char *text, size_t len);
+
+//  An avatar URL: empty (no avatar), an absolute http(s) URL, or a path on this
+//  server starting with "/"; at most PL_URL_MAX bytes, no spaces or control bytes.
+const char *pl_check_avatar_url(const char *text, size_t len);
+
+#endif

@@ -1,0 +1,173 @@
+/*  Sign-up and login (PROTOCOL.md "Auth"). Both answer {"user", "token"} and set the
+    parley_token cookie, so a browser's EventSource and WebSocket, which cannot send
+    headers, are authenticated too.
+
+    Password hashing is slow on purpose and runs here, on the request's own thread,
+    never in an actor; app->hash_slots bounds how many run at once. A sign-up is
+    written by the persister and answered only once it is committed. */
+#include "parley/http.h"
+
+#include "parley/json_shapes.h"
+#include "parley/jwt.h"
+#include "parley/log.h"
+#include "parley/validate.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+//  Runs pl_password_hash or pl_password_verify inside a hashing slot.
+static int s_hash(pl_app_t *app, pl_str_t password, char out[PL_PASSWORD_HASH_MAX])
+{
+    sem_wait(&app->hash_slots);
+    int rc = pl_password_hash(password.ptr, password.len, &app->password_cost, out);
+    sem_post(&app->hash_slots);
+    return rc;
+}
+
+static bool s_verify(pl_app_t *app, const char *stored, pl_str_t password)
+{
+    sem_wait(&app->hash_slots);
+    bool ok = pl_password_verify(stored, password.ptr, password.len);
+    sem_post(&app->hash_slots);
+    return ok;
+}
+
+//  Answers {"user", "token"} with the session cookie.
+static void s_reply_session(pl_req_t *req, int status, const pl_user_t *user)
+{
+    const pl_config_t *cfg = req->app->config;
+    char *token = pl_jwt_sign(req->app->jwt_key, req->app->jwt_key_len, user->id, time(NULL),
+                              cfg->token_ttl_s);
+    if (!token) {
+        pl_http_error(req->conn, 500, "internal", "could not issue a token");
+        return;
+    }
+    char cookie[PL_JWT_MAX_LEN + 128];
+    snprintf(cookie, sizeof cookie,
+             "Set-Cookie: parley_token=%s; Path=/; Max-Age=%" PRId64 "; HttpOnly; SameSite=Lax\r\n",
+             token, cfg->token_ttl_s);
+    json_t *body = json_pack("{s:o, s:s}", "user", pl_json_user(user), "token", token);
+    free(token);
+    pl_http_reply(req->conn, status, body, cookie);
+}
+
+//  Reads and checks one string field with a validation rule; -1 after answering 400.
+static int s_field(pl_req_t *req, json_t *body, const char *name,
+                   const char *(*check)(const char *, size_t), pl_str_t *out)
+{
+    if (pl_http_string_field(req, body, name, true, out))
+        return -1;
+    const char *problem = check ? check(out->ptr, out->len) : NULL;
+    if (problem) {
+        pl_http_error(req->conn, 400, "bad_request", "%s: %s", name, problem);
+        return -1;
+    }
+    return 0;
+}
+
+//  True when the username is already taken, as far as a reader can tell now; the
+//  unique index decides races.
+static bool s_username_taken(pl_app_t *app, pl_str_t username)
+{
+    pl_user_t *found = malloc(sizeof *found);
+    if (!found)
+        return false;
+    pl_store_t *reader = pl_store_pool_take(app->readers);
+    bool taken = reader->ops->user_find(reader, username, found) == PL_STATUS_OK;
+    pl_store_pool_give(app->readers, reader);
+    free(found);
+    return taken;
+}
+
+static void s_signup(pl_req_t *req)
+{
+    json_t *body = pl_http_read_json(req);
+    if (!body)
+        return;
+    pl_str_t username, password, display_name;
+    if (s_field(req, body, "username", pl_check_username, &username) ||
+        s_field(req, body, "password", pl_check_password, &password) ||
+        s_field(req, body, "display_name", pl_check_display_name, &display_name))
+        goto done;
+    //  Checked before hashing so a taken name costs no hash.
+    if (s_username_taken(req->app, username)) {
+        pl_http_error(req->conn, 409, "username_taken", "username '%.*s' is taken",
+                      (int)username.len, username.ptr);
+        goto done;
+    }
+    pl_user_t user = {.created_at = pl_now_ms()};
+    if (s_hash(req->app, password, user.password_hash)) {
+        pl_http_error(req->conn, 500, "internal", "could not hash the password");
+        goto done;
+    }
+    pl_msg_t msg = {.type = PL_MSG_USER_CREATE,
+                    .as.user_create = {.username = username,
+                                       .password_hash = pl_str_of(user.password_hash),
+                                       .display_name = display_name,
+                                       .created_at = user.created_at}};
+    pl_msg_frame_t reply;
+    if (pl_ingress_request(req->app->persister, req->thread->waiter, &msg,
+                           &msg.as.user_create.waiter, &msg.as.user_create.req_id,
+                           PL_HTTP_ACTOR_TIMEOUT_MS, &reply)) {
+        pl_http_error(req->conn, 500, "internal", "the store did not answer in time");
+        goto done;
+    }
+    pl_status_t status = (pl_status_t)reply.msg.as.reply.status;
+    user.id = reply.msg.as.reply.id;
+    pl_msg_frame_close(&reply);
+    if (status == PL_STATUS_CONFLICT)
+        pl_http_error(req->conn, 409, "username_taken", "username '%.*s' is taken",
+                      (int)username.len, username.ptr);
+    else if (status != PL_STATUS_OK)
+        pl_http_error(req->conn, 500, "internal", "the account could not be stored");
+    else {
+        snprintf(user.username, sizeof user.username, "%.*s", (int)username.len, username.ptr);
+        snprintf(user.display_name, sizeof user.display_name, "%.*s", (int)display_name.len,
+                 display_name.ptr);
+        pl_info("auth: user %" PRId64 " signed up", user.id);
+        s_reply_session(req, 201, &user);
+    }
+done:
+    json_decref(body);
+}
+
+static void s_login(pl_req_t *req)
+{
+    json_t *body = pl_http_read_json(req);
+    if (!body)
+        return;
+    pl_str_t username, password;
+    if (s_field(req, body, "username", NULL, &username) ||
+        s_field(req, body, "password", NULL, &password))
+        goto done;
+    pl_user_t *user = calloc(1, sizeof *user);
+    if (!user) {
+        pl_http_error(req->conn, 500, "internal", "out of memory");
+        goto done;
+    }
+    pl_status_t found = PL_STATUS_NOT_FOUND;
+    if (password.len <= PL_PASSWORD_MAX_BYTES) {
+        pl_store_t *reader = pl_store_pool_take(req->app->readers);
+        found = reader->ops->user_find(reader, username, user);
+        pl_store_pool_give(req->app->readers, reader);
+    }
+    //  An unknown user still costs one verify, so the timing tells nothing either.
+    const char *stored = found == PL_STATUS_OK ? user->password_hash : req->app->dummy_hash;
+    bool ok = password.len <= PL_PASSWORD_MAX_BYTES && s_verify(req->app, stored, password) &&
+              found == PL_STATUS_OK;
+    if (found == PL_STATUS_INTERNAL)
+        pl_http_error(req->conn, 500, "internal", "the store failed");
+    else if (!ok)
+        pl_http_error(req->conn, 401, "unauthorized", "wrong username or password");
+    else
+        s_reply_session(req, 200, user);
+    free(user);
+done:
+    json_decref(body);
+}
+
+const pl_route_t pl_auth_routes[] = {
+    {"POST", "/api/auth/signup", false, s_signup},
+    {"POST", "/api/auth/login", false, s_login},
+    {NULL, NULL, false, NULL},
+};

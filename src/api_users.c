@@ -1,0 +1,109 @@
+/*  The caller's own account and other users' public profiles (PROTOCOL.md "Users").
+    Reads go through the reader pool; a profile change goes through the persister and
+    is answered with the row as stored after the commit. */
+#include "parley/http.h"
+
+#include "parley/json_shapes.h"
+#include "parley/log.h"
+#include "parley/validate.h"
+
+#include <stdlib.h>
+
+//  Reads user `id` into *user; answers and returns -1 when it cannot.
+static int s_load_user(pl_req_t *req, int64_t id, pl_user_t *user)
+{
+    pl_store_t *reader = pl_store_pool_take(req->app->readers);
+    pl_status_t status = reader->ops->user_get(reader, id, user);
+    pl_store_pool_give(req->app->readers, reader);
+    if (status == PL_STATUS_NOT_FOUND)
+        pl_http_error(req->conn, 404, "user_not_found", "user %" PRId64 " does not exist", id);
+    else if (status != PL_STATUS_OK)
+        pl_http_error(req->conn, 500, "internal", "the store failed");
+    return status == PL_STATUS_OK ? 0 : -1;
+}
+
+static void s_me_get(pl_req_t *req)
+{
+    pl_user_t user;
+    if (s_load_user(req, req->user_id, &user) == 0)
+        pl_http_reply(req->conn, 200, pl_json_user(&user), NULL);
+}
+
+//  Reads an optional field and checks it; -1 after answering 400.
+static int s_optional(pl_req_t *req, json_t *body, const char *name,
+                      const char *(*check)(const char *, size_t), pl_str_t *out)
+{
+    if (pl_http_string_field(req, body, name, false, out))
+        return -1;
+    const char *problem = out->ptr ? check(out->ptr, out->len) : NULL;
+    if (problem) {
+        pl_http_error(req->conn, 400, "bad_request", "%s: %s", name, problem);
+        return -1;
+    }
+    return 0;
+}
+
+static void s_me_patch(pl_req_t *req)
+{
+    json_t *body = pl_http_read_json(req);
+    if (!body)
+        return;
+    pl_str_t display_name, avatar_url;
+    if (s_optional(req, body, "display_name", pl_check_display_name, &display_name) ||
+        s_optional(req, body, "avatar_url", pl_check_avatar_url, &avatar_url))
+        goto done;
+    //  "avatar_url": null removes the avatar; the store keeps "" for none.
+    json_t *avatar = json_object_get(body, "avatar_url");
+    if (avatar && json_is_null(avatar))
+        avatar_url = (pl_str_t){"", 0};
+    if (!display_name.ptr && !avatar_url.ptr) {
+        pl_http_error(req->conn, 400, "bad_request", "expected display_name or avatar_url");
+        goto done;
+    }
+    pl_msg_t msg = {.type = PL_MSG_USER_UPDATE,
+                    .as.user_update = {.user_id = req->user_id,
+                                       .display_name = display_name,
+                                       .avatar_url = avatar_url}};
+    pl_msg_frame_t reply;
+    if (pl_ingress_request(req->app->persister, req->thread->waiter, &msg,
+                           &msg.as.user_update.waiter, &msg.as.user_update.req_id,
+                           PL_HTTP_ACTOR_TIMEOUT_MS, &reply)) {
+        pl_http_error(req->conn, 500, "internal", "the store did not answer in time");
+        goto done;
+    }
+    pl_status_t status = (pl_status_t)reply.msg.as.reply.status;
+    pl_msg_frame_close(&reply);
+    if (status != PL_STATUS_OK)
+        pl_http_error(req->conn, 500, "internal", "the profile could not be stored");
+    else
+        s_me_get(req);
+done:
+    json_decref(body);
+}
+
+static void s_user_get(pl_req_t *req)
+{
+    pl_user_t user;
+    if (s_load_user(req, req->path_id, &user))
+        return;
+    pl_follow_stats_t stats;
+    pl_store_t *reader = pl_store_pool_take(req->app->readers);
+    pl_status_t status = reader->ops->follow_stats(reader, user.id, req->user_id, &stats);
+    pl_store_pool_give(req->app->readers, reader);
+    if (status != PL_STATUS_OK) {
+        pl_http_error(req->conn, 500, "internal", "the store failed");
+        return;
+    }
+    json_t *body = pl_json_user(&user);
+    json_object_set_new(body, "followers", json_integer(stats.followers));
+    json_object_set_new(body, "following", json_integer(stats.following));
+    json_object_set_new(body, "followed_by_me", json_boolean(stats.followed_by_viewer));
+    pl_http_reply(req->conn, 200, body, NULL);
+}
+
+const pl_route_t pl_user_routes[] = {
+    {"GET", "/api/me", true, s_me_get},
+    {"PATCH", "/api/me", true, s_me_patch},
+    {"GET", "/api/users/{id}", true, s_user_get},
+    {NULL, NULL, false, NULL},
+};

@@ -1,0 +1,167 @@
+/*  civetweb's server and parley's router. Every request that is not a WebSocket
+    upgrade arrives at s_route, which finds the route by method and path, checks the
+    token where the route needs one, and calls the handler.
+
+    civetweb holds one worker thread per open connection and, when all are busy,
+    stops answering everyone. So the pool is max_connections (WebSockets and SSE
+    streams, which hold a worker for their lifetime) plus http_threads kept for plain
+    requests, and upgrades past max_connections are refused with 503 (ws.c). */
+#include "parley/http.h"
+
+#include "parley/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static const pl_route_t *const s_route_tables[] = {pl_auth_routes, pl_user_routes,
+                                                   pl_health_routes};
+#define ROUTE_TABLE_COUNT (sizeof s_route_tables / sizeof s_route_tables[0])
+
+//  Matches path against pattern; "{id}" matches a positive decimal integer segment,
+//  stored in *id. Returns true on a match.
+static bool s_path_matches(const char *pattern, const char *path, int64_t *id)
+{
+    while (*pattern && *path) {
+        if (strncmp(pattern, "{id}", 4) == 0) {
+            if (*path < '1' || *path > '9')
+                return false;
+            int64_t value = 0;
+            for (; *path >= '0' && *path <= '9'; path++) {
+                if (value > (INT64_MAX - (*path - '0')) / 10)
+                    return false;
+                value = value * 10 + (*path - '0');
+            }
+            *id = value;
+            pattern += 4;
+            continue;
+        }
+        if (*pattern++ != *path++)
+            return false;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+static int s_route(struct mg_connection *conn, void *cbdata)
+{
+    pl_app_t *app = cbdata;
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    pl_req_t req = {.conn = conn, .info = info, .app = app, .thread = mg_get_thread_pointer(conn)};
+    bool path_known = false;
+    for (size_t t = 0; t < ROUTE_TABLE_COUNT; t++) {
+        for (const pl_route_t *route = s_route_tables[t]; route->method; route++) {
+            if (!s_path_matches(route->pattern, info->local_uri, &req.path_id))
+                continue;
+            path_known = true;
+            if (strcmp(route->method, info->request_method) != 0)
+                continue;
+            if (route->needs_auth && pl_http_authenticate(conn, app, &req.user_id)) {
+                pl_http_unauthorized(conn);
+                return 1;
+            }
+            route->handler(&req);
+            return 1;
+        }
+    }
+    if (path_known)
+        pl_http_error(conn, 405, "method_not_allowed", "%s is not allowed on %s",
+                      info->request_method, info->local_uri);
+    else
+        pl_http_error(conn, 404, "not_found", "no such endpoint: %s", info->local_uri);
+    return 1;
+}
+
+static void *s_init_thread(const struct mg_context *ctx, int thread_type)
+{
+    //  Type 1 is a worker; the master and timer threads run no handlers.
+    if (thread_type != 1)
+        return NULL;
+    pl_app_t *app = mg_get_user_data(ctx);
+    pl_thread_t *thread = calloc(1, sizeof *thread);
+    if (thread && !(thread->waiter = pl_waiter_new(app->waiters))) {
+        free(thread);
+        thread = NULL;
+    }
+    if (!thread)
+        pl_error("http: out of memory starting a worker");
+    return thread;
+}
+
+static void s_exit_thread(const struct mg_context *ctx, int thread_type, void *pointer)
+{
+    pl_thread_t *thread = pointer;
+    if (thread)
+        free(thread->ws_partial);
+    free(thread);
+}
+
+static int s_log_message(const struct mg_connection *conn, const char *message)
+{
+    pl_debug("civetweb: %s", message);
+    return 1;
+}
+
+struct mg_context *pl_http_start(pl_app_t *app, int *port, char *err, size_t err_len)
+{
+    const pl_config_t *cfg = app->config;
+    char threads[32], timeout[32];
+    snprintf(threads, sizeof threads, "%" PRId64, cfg->max_connections + cfg->http_threads);
+    snprintf(timeout, sizeof timeout, "%" PRId64, cfg->request_timeout_ms);
+    const char *options[] = {
+        "listening_ports",
+        cfg->listen,
+        "num_threads",
+        threads,
+        "request_timeout_ms",
+        timeout,
+        "tcp_nodelay",
+        "1",
+        "enable_keep_alive",
+        "yes",
+        "keep_alive_timeout_ms",
+        "5000",
+        "listen_backlog",
+        "1024",
+        "connection_queue",
+        "256",
+        "enable_websocket_ping_pong",
+        "yes",
+        "websocket_timeout_ms",
+        "30000",
+        NULL,
+    };
+    struct mg_callbacks callbacks = {
+        .init_thread = s_init_thread,
+        .exit_thread = s_exit_thread,
+        .log_message = s_log_message,
+    };
+    struct mg_context *ctx = mg_start(&callbacks, app, options);
+    if (!ctx) {
+        snprintf(err, err_len, "listen: cannot serve on %s (in use, or not an address:port)",
+                 cfg->listen);
+        return NULL;
+    }
+    mg_set_request_handler(ctx, "/", s_route, app);
+    pl_ws_register(ctx, app);
+    struct mg_server_port ports[1];
+    if (mg_get_server_ports(ctx, 1, ports) < 1) {
+        mg_stop(ctx);
+        snprintf(err, err_len, "listen: cannot find the bound port");
+        return NULL;
+    }
+    *port = ports[0].port;
+    return ctx;
+}
+
+static void s_healthz(pl_req_t *req)
+{
+    bool draining = atomic_load(&req->app->draining);
+    pl_http_reply(req->conn, draining ? 503 : 200,
+                  json_pack("{s:s, s:i}", "status", draining ? "draining" : "ok", "connections",
+                            atomic_load(&req->app->open_streams)),
+                  NULL);
+}
+
+const pl_route_t pl_health_routes[] = {
+    {"GET", "/healthz", false, s_healthz},
+    {NULL, NULL, false, NULL},
+};

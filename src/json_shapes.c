@@ -1,0 +1,15 @@
+/*  JSON shapes of PROTOCOL.md. */
+#include "parley/json_shapes.h"
+
+json_t *pl_json_user(const pl_user_t *user)
+{
+    return json_pack("{s:I, s:s, s:s, s:o, s:I}", "id", (json_int_t)user->id, "username",
+                     user->username, "display_name", user->display_name, "avatar_url",
+                     user->avatar_url[0] ? json_string(user->avatar_url) : json_null(),
+                     "created_at", (json_int_t)user->created_at);
+}
+
+json_t *pl_json_error(const char *code, const char *message)
+{
+    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+}

@@ -1,0 +1,52 @@
+/*  parley's entry point: reads the configuration, starts the server, and waits for
+    SIGINT or SIGTERM to stop it gracefully. The signals are blocked in every thread
+    and taken here with sigwait, so no handler runs in the middle of anyone's work. */
+#include "parley/config.h"
+#include "parley/log.h"
+#include "parley/server.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+
+extern char **environ;
+
+int main(int argc, char **argv)
+{
+    if (pl_config_wants_help(argc, argv)) {
+        pl_config_print_help(stdout);
+        return 0;
+    }
+    pl_config_t cfg;
+    char err[512] = "";
+    if (pl_config_load(&cfg, argc, argv, environ, err, sizeof err)) {
+        fprintf(stderr, "parley: %s\n", err);
+        pl_config_clear(&cfg);
+        return 2;
+    }
+    pl_log_set_level((pl_log_level_t)pl_log_level_parse(cfg.log_level));
+
+    //  Before any thread starts, so that every thread inherits the mask; and czmq must
+    //  not install its own handlers.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    zsys_handler_set(NULL);
+
+    pl_server_t *server = pl_server_start(&cfg, err, sizeof err);
+    if (!server) {
+        pl_error("cannot start: %s", err);
+        pl_config_clear(&cfg);
+        return 1;
+    }
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    pl_info("received %s, stopping gracefully", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    pl_server_stop(&server);
+    pl_config_clear(&cfg);
+    zsys_shutdown();
+    return 0;
+}

@@ -1,0 +1,229 @@
+/*  Server lifecycle (see server.h for the order and why). */
+#include "parley/server.h"
+
+#include "parley/conn.h"
+#include "parley/http.h"
+#include "parley/log.h"
+#include "parley/persister.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JWT_SECRET_FILE "jwt.secret"
+
+struct pl_server {
+    pl_app_t app;
+    pl_persister_args_t persister_args;
+    zactor_t *persister;
+    pl_conn_args_t *writer_args;
+    zactor_t **writers;
+    struct mg_context *http;
+    int port;
+};
+
+int64_t pl_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+//  civetweb holds a descriptor per connection: use every one the system allows.
+static void s_raise_fd_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+            pl_warn("cannot raise the open file limit: %s", strerror(errno));
+    }
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0)
+        pl_info("open file limit: %llu", (unsigned long long)limit.rlim_cur);
+}
+
+//  The JWT key: jwt_secret when set, else <data_dir>/jwt.secret, created once with
+//  mode 0600 so that tokens stay valid across restarts.
+static int s_load_jwt_key(pl_app_t *app, char *err, size_t err_len)
+{
+    const pl_config_t *cfg = app->config;
+    if (cfg->jwt_secret[0]) {
+        size_t len = strlen(cfg->jwt_secret);
+        if (len > PL_JWT_KEY_MAX) {
+            snprintf(err, err_len, "jwt_secret: at most %d characters", PL_JWT_KEY_MAX);
+            return -1;
+        }
+        memcpy(app->jwt_key, cfg->jwt_secret, len);
+        app->jwt_key_len = len;
+        return 0;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", cfg->data_dir, JWT_SECRET_FILE);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd >= 0) {
+        uint8_t random[32];
+        char hex[65];
+        randombytes_buf(random, sizeof random);
+        sodium_bin2hex(hex, sizeof hex, random, sizeof random);
+        bool written = write(fd, hex, 64) == 64 && fsync(fd) == 0;
+        close(fd);
+        if (!written) {
+            unlink(path);
+            snprintf(err, err_len, "data_dir: cannot write %s", path);
+            return -1;
+        }
+        pl_info("generated a JWT key in %s", path);
+    } else if (errno != EEXIST) {
+        snprintf(err, err_len, "data_dir: cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fd = open(path, O_RDONLY);
+    ssize_t len = fd >= 0 ? read(fd, app->jwt_key, sizeof app->jwt_key) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (len < 32) {
+        snprintf(err, err_len, "%s: unreadable or shorter than 32 bytes", path);
+        return -1;
+    }
+    app->jwt_key_len = (size_t)len;
+    return 0;
+}
+
+static int s_start_actors(pl_server_t *self, char *err, size_t err_len)
+{
+    const pl_config_t *cfg = self->app.config;
+    self->persister_args =
+        (pl_persister_args_t){.data_dir = cfg->data_dir, .batch_max = (int)cfg->persist_batch_max};
+    self->persister = pl_actor_start("persister", pl_persister_actor, &self->persister_args);
+    if (!self->persister || self->persister_args.failed) {
+        snprintf(err, err_len, "%s", self->persister_args.error);
+        return -1;
+    }
+    if (!(self->app.persister = pl_ingress_new(PL_PERSISTER_INBOX)))
+        goto fail;
+    int count = (int)cfg->writer_threads;
+    self->app.writer_count = count;
+    self->writer_args = calloc((size_t)count, sizeof *self->writer_args);
+    self->writers = calloc((size_t)count, sizeof *self->writers);
+    self->app.writers = calloc((size_t)count, sizeof *self->app.writers);
+    if (!self->writer_args || !self->writers || !self->app.writers)
+        goto fail;
+    for (int i = 0; i < count; i++) {
+        char name[32];
+        pl_conn_inbox_name(i, name, sizeof name);
+        self->writer_args[i] =
+            (pl_conn_args_t){.shard = i, .queue_limit = cfg->outbound_queue_bytes};
+        self->writers[i] = pl_actor_start(name, pl_conn_actor, &self->writer_args[i]);
+        if (!self->writers[i] || self->writer_args[i].failed ||
+            !(self->app.writers[i] = pl_ingress_new(name)))
+            goto fail;
+    }
+    return 0;
+fail:
+    snprintf(err, err_len, "could not start the actors");
+    return -1;
+}
+
+static int s_start(pl_server_t *self, char *err, size_t err_len)
+{
+    pl_app_t *app = &self->app;
+    const pl_config_t *cfg = app->config;
+    s_raise_fd_limit();
+    if (sodium_init() < 0) {
+        snprintf(err, err_len, "libsodium cannot initialise");
+        return -1;
+    }
+    app->password_cost = (pl_password_cost_t){(unsigned long long)cfg->password_hash_ops,
+                                              (size_t)cfg->password_hash_mem_kib};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    sem_init(&app->hash_slots, 0, cores > 0 ? (unsigned)cores : 1);
+    uint8_t random[32];
+    randombytes_buf(random, sizeof random);
+    if (pl_password_hash((const char *)random, sizeof random, &app->password_cost,
+                         app->dummy_hash)) {
+        snprintf(err, err_len, "password_hash_*: libsodium refused this cost");
+        return -1;
+    }
+    //  The actors open the data directory; the key file goes in it after.
+    if (!(app->waiters = pl_waiters_new()) || s_start_actors(self, err, err_len) ||
+        s_load_jwt_key(app, err, err_len))
+        return -1;
+    int readers = cfg->http_threads < 32 ? (int)cfg->http_threads : 32;
+    if (!(app->readers = pl_store_pool_new(cfg->data_dir, readers, err, err_len)))
+        return -1;
+    if (!(self->http = pl_http_start(app, &self->port, err, err_len)))
+        return -1;
+    return 0;
+}
+
+pl_server_t *pl_server_start(const pl_config_t *cfg, char *err, size_t err_len)
+{
+    pl_server_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    self->app.config = cfg;
+    if (s_start(self, err, err_len)) {
+        pl_server_stop(&self);
+        return NULL;
+    }
+    const char *colon = strrchr(cfg->listen, ':');
+    pl_info("listening on %.*s:%d", colon ? (int)(colon - cfg->listen) : 0, cfg->listen,
+            self->port);
+    return self;
+}
+
+int pl_server_port(const pl_server_t *self)
+{
+    return self->port;
+}
+
+//  Sends every WebSocket a close frame (1001, going away) and waits until written.
+static void s_drain_writers(pl_server_t *self)
+{
+    pl_waiters_t *waiters = self->app.waiters;
+    pl_waiter_t *waiter = pl_waiter_new(waiters);
+    for (int i = 0; waiter && i < self->app.writer_count; i++) {
+        pl_msg_t msg = {.type = PL_MSG_CONN_DRAIN, .as.conn_drain = {.close_code = 1001}};
+        pl_msg_frame_t reply;
+        if (pl_ingress_request(self->app.writers[i], waiter, &msg, &msg.as.conn_drain.waiter,
+                               &msg.as.conn_drain.req_id,
+                               (int)self->app.config->shutdown_timeout_ms, &reply) == 0)
+            pl_msg_frame_close(&reply);
+    }
+}
+
+void pl_server_stop(pl_server_t **self_p)
+{
+    pl_server_t *self = *self_p;
+    if (!self)
+        return;
+    pl_app_t *app = &self->app;
+    atomic_store(&app->draining, true);
+    if (self->http) {
+        pl_info("stopping: closing %d connections", atomic_load(&app->open_streams));
+        s_drain_writers(self);
+        mg_stop(self->http);
+    }
+    for (int i = 0; self->writers && i < app->writer_count; i++) {
+        pl_ingress_destroy(&app->writers[i]);
+        zactor_destroy(&self->writers[i]);
+    }
+    pl_ingress_destroy(&app->persister);
+    zactor_destroy(&self->persister);
+    pl_store_pool_destroy(&app->readers);
+    pl_waiters_destroy(&app->waiters);
+    sem_destroy(&app->hash_slots);
+    free(self->writers);
+    free(self->writer_args);
+    free(app->writers);
+    sodium_memzero(app->jwt_key, sizeof app->jwt_key);
+    free(self);
+    *self_p = NULL;
+    pl_info("stopped");
+}

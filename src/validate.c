@@ -1,0 +1,77 @@
+/*  Edge validation rules from PROTOCOL.md. */
+#include "parley/validate.h"
+
+#include "parley/store.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+size_t pl_utf8_length(const char *text, size_t len)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < len; i++)
+        count += ((unsigned char)text[i] & 0xc0) != 0x80;
+    return count;
+}
+
+const char *pl_check_username(const char *text, size_t len)
+{
+    if (len < 3 || len > PL_USERNAME_MAX)
+        return "must be 3-32 characters of a-z, 0-9 and _";
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return "must be 3-32 characters of a-z, 0-9 and _";
+    }
+    return NULL;
+}
+
+const char *pl_check_password(const char *text, size_t len)
+{
+    if (len > PL_PASSWORD_MAX_BYTES)
+        return "must be at most 1024 bytes";
+    if (pl_utf8_length(text, len) < 8)
+        return "must be at least 8 characters";
+    if (memchr(text, '\0', len))
+        return "must not contain NUL characters";
+    return NULL;
+}
+
+//  True when text holds a C0 control byte or DEL (C1 controls are two-byte UTF-8
+//  sequences starting 0xC2 0x80-0x9F).
+static bool s_has_control(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c < 0x20 || c == 0x7f)
+            return true;
+        if (c == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] <= 0x9f)
+            return true;
+    }
+    return false;
+}
+
+const char *pl_check_display_name(const char *text, size_t len)
+{
+    size_t chars = pl_utf8_length(text, len);
+    if (chars < 1 || chars > PL_DISPLAY_NAME_MAX)
+        return "must be 1-64 characters";
+    if (s_has_control(text, len))
+        return "must not contain control characters";
+    return NULL;
+}
+
+const char *pl_check_avatar_url(const char *text, size_t len)
+{
+    if (len == 0)
+        return NULL;
+    if (len > PL_URL_MAX)
+        return "must be at most 2048 bytes";
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] <= 0x20 || text[i] == 0x7f)
+            return "must not contain spaces or control characters";
+    bool is_path = text[0] == '/' && (len == 1 || text[1] != '/');
+    if (!is_path && strncmp(text, "http://", 7) != 0 && strncmp(text, "https://", 8) != 0)
+        return "must be an http(s) URL or a path on this server";
+    return NULL;
+}
