@@ -1,0 +1,191 @@
+/*  The persister actor in isolation: the test plays its neighbours, pushing requests
+    into inproc://persister and taking replies through waiters, then checks the rows
+    with its own SQLite connection. */
+#include "parley/actor.h"
+#include "parley/persister.h"
+#include "parley/store.h"
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+static char s_dir[64];
+static pl_persister_args_t s_args;
+static zactor_t *s_persister;
+static zsock_t *s_outlet;
+static pl_waiters_t *s_waiters;
+
+static void s_start(void)
+{
+    s_args = (pl_persister_args_t){.data_dir = s_dir, .batch_max = 64};
+    s_persister = zactor_new(pl_persister_actor, &s_args);
+    cr_assert(s_persister);
+    cr_assert_not(s_args.failed, "persister failed: %s", s_args.error);
+    s_outlet = pl_actor_outlet(PL_PERSISTER_INBOX);
+    cr_assert(s_outlet);
+}
+
+static void s_stop(void)
+{
+    zsock_destroy(&s_outlet);
+    zactor_destroy(&s_persister);
+}
+
+static void setup(void)
+{
+    zsys_handler_set(NULL);
+    snprintf(s_dir, sizeof s_dir, "/tmp/parley-persister-XXXXXX");
+    cr_assert(mkdtemp(s_dir));
+    s_waiters = pl_waiters_new();
+    s_start();
+}
+
+static void teardown(void)
+{
+    s_stop();
+    pl_waiters_destroy(&s_waiters);
+    char command[128];
+    snprintf(command, sizeof command, "rm -rf %s", s_dir);
+    cr_assert_eq(system(command), 0);
+}
+
+TestSuite(persister, .init = setup, .fini = teardown, .timeout = 20);
+
+//  Queues a USER_CREATE for username on waiter; returns the req_id to wait for.
+static uint64_t s_send_create(pl_waiter_t *waiter, const char *username)
+{
+    pl_msg_t msg = {.type = PL_MSG_USER_CREATE,
+                    .as.user_create = {.waiter = (uint64_t)(uintptr_t)waiter,
+                                       .req_id = pl_waiter_arm(waiter),
+                                       .username = pl_str_of(username),
+                                       .password_hash = pl_str_of("$argon2id$fake"),
+                                       .display_name = pl_str_of("Name"),
+                                       .created_at = 1234}};
+    cr_assert_eq(pl_msg_send(zsock_resolve(s_outlet), &msg), 0);
+    return msg.as.user_create.req_id;
+}
+
+static pl_msg_reply_t s_wait(pl_waiter_t *waiter, uint64_t req_id)
+{
+    pl_msg_frame_t in;
+    cr_assert_eq(pl_waiter_wait(waiter, req_id, 5000, &in), 0, "no reply");
+    cr_assert_eq(in.msg.type, PL_MSG_REPLY);
+    pl_msg_reply_t reply = in.msg.as.reply;
+    pl_msg_frame_close(&in);
+    return reply;
+}
+
+//  Counts users named username in the database, on a connection of the test's own.
+static int s_count_rows(const char *username)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/parley.db", s_dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM users WHERE username = ?1", -1,
+                                    &stmt, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_text(stmt, 1, username, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
+    int count = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return count;
+}
+
+Test(persister, reply_comes_after_the_row_is_committed)
+{
+    pl_waiter_t *waiter = pl_waiter_new(s_waiters);
+    uint64_t req_id = s_send_create(waiter, "alice");
+    pl_msg_reply_t reply = s_wait(waiter, req_id);
+    cr_assert_eq(reply.status, PL_STATUS_OK);
+    cr_assert_gt(reply.id, 0);
+    //  A fresh connection sees the row the moment the reply arrives.
+    cr_assert_eq(s_count_rows("alice"), 1);
+}
+
+Test(persister, a_conflict_in_a_batch_spoils_nothing_else)
+{
+    //  Queued back to back, these land in one batch (or a few); whichever way they
+    //  are grouped, each gets its own answer and the good ones are stored.
+    enum { N = 40 };
+    pl_waiter_t *waiters[N];
+    uint64_t ids[N];
+    char names[N][16];
+    for (int i = 0; i < N; i++) {
+        waiters[i] = pl_waiter_new(s_waiters);
+        snprintf(names[i], sizeof names[i], "user_%d", i % 2 ? i : 0);
+        ids[i] = s_send_create(waiters[i], names[i]);
+    }
+    int conflicts = 0;
+    for (int i = 0; i < N; i++) {
+        pl_msg_reply_t reply = s_wait(waiters[i], ids[i]);
+        if (i == 0)
+            cr_assert_eq(reply.status, PL_STATUS_OK);
+        else if (i % 2 == 0) {
+            cr_assert_eq(reply.status, PL_STATUS_CONFLICT, "request %d", i);
+            conflicts++;
+        } else
+            cr_assert_eq(reply.status, PL_STATUS_OK, "request %d", i);
+    }
+    cr_assert_eq(conflicts, N / 2 - 1);
+    cr_assert_eq(s_count_rows("user_0"), 1);
+    for (int i = 1; i < N; i += 2)
+        cr_assert_eq(s_count_rows(names[i]), 1);
+}
+
+Test(persister, stop_commits_what_was_already_queued)
+{
+    enum { N = 200 };
+    pl_waiter_t *waiter = pl_waiter_new(s_waiters);
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "queued_%d", i);
+        s_send_create(waiter, name);
+    }
+    //  Stop at once: the persister must commit everything queued before it exits.
+    s_stop();
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "queued_%d", i);
+        cr_assert_eq(s_count_rows(name), 1, "%s was lost", name);
+    }
+    s_start();
+}
+
+Test(persister, a_restart_keeps_every_row)
+{
+    pl_waiter_t *waiter = pl_waiter_new(s_waiters);
+    pl_msg_reply_t first = s_wait(waiter, s_send_create(waiter, "before_restart"));
+    s_stop();
+    s_start();
+    pl_msg_reply_t again = s_wait(waiter, s_send_create(waiter, "before_restart"));
+    cr_assert_eq(again.status, PL_STATUS_CONFLICT);
+    pl_msg_reply_t next = s_wait(waiter, s_send_create(waiter, "after_restart"));
+    cr_assert_eq(next.status, PL_STATUS_OK);
+    cr_assert_gt(next.id, first.id);
+}
+
+Test(persister, update_reports_a_missing_user)
+{
+    pl_waiter_t *waiter = pl_waiter_new(s_waiters);
+    pl_msg_t msg = {.type = PL_MSG_USER_UPDATE,
+                    .as.user_update = {.waiter = (uint64_t)(uintptr_t)waiter,
+                                       .req_id = pl_waiter_arm(waiter),
+                                       .user_id = 999,
+                                       .display_name = pl_str_of("Nobody")}};
+    cr_assert_eq(pl_msg_send(zsock_resolve(s_outlet), &msg), 0);
+    cr_assert_eq(s_wait(waiter, msg.as.user_update.req_id).status, PL_STATUS_NOT_FOUND);
+}
+
+Test(persister, refuses_to_start_on_an_unusable_data_dir)
+{
+    s_stop();
+    pl_persister_args_t bad = {.data_dir = "/proc/parley-cannot-be-here", .batch_max = 8};
+    zactor_t *actor = zactor_new(pl_persister_actor, &bad);
+    cr_assert(actor);
+    cr_assert(bad.failed);
+    cr_assert_str_not_empty(bad.error);
+    zactor_destroy(&actor);
+    s_start();
+}
