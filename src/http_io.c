@@ -46,6 +46,20 @@ void pl_http_unauthorized(struct mg_connection *conn)
     pl_http_error(conn, 401, "unauthorized", "a valid token is required");
 }
 
+void pl_http_refuse_upgrade(struct mg_connection *conn, int status, const char *code,
+                            const char *message)
+{
+    json_t *body = pl_json_error(code, message);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
+              status, mg_get_response_code_text(conn, status), text ? strlen(text) : 0,
+              text ? text : "");
+    free(text);
+}
+
 //  True when the request declares a Content-Type other than JSON. A missing type is
 //  accepted: curl -d and many clients omit it.
 static bool s_not_json(const struct mg_connection *conn)

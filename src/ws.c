@@ -105,18 +105,19 @@ static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
     s_release(app, t);
     int64_t user_id;
     if (pl_http_authenticate(conn, app, &user_id)) {
-        pl_http_unauthorized(conn);
+        pl_http_refuse_upgrade(conn, 401, "unauthorized", "a valid token is required");
         return 1;
     }
     if (atomic_load(&app->draining)) {
-        pl_http_error(conn, 503, "unavailable", "the server is shutting down");
+        pl_http_refuse_upgrade(conn, 503, "unavailable", "the server is shutting down");
         return 1;
     }
     if (atomic_fetch_add(&app->open_streams, 1) >= app->config->max_connections) {
         atomic_fetch_sub(&app->open_streams, 1);
         pl_warn("ws: refused an upgrade: %" PRId64 " connections open (max_connections)",
                 app->config->max_connections);
-        pl_http_error(conn, 503, "unavailable", "the server holds its maximum of connections");
+        pl_http_refuse_upgrade(conn, 503, "unavailable",
+                               "the server holds its maximum of connections");
         return 1;
     }
     static _Atomic uint64_t next_id = 0;

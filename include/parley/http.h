@@ -80,6 +80,12 @@ int pl_http_authenticate(const struct mg_connection *conn, const pl_app_t *app, 
 //  Answers 401 with the error object.
 void pl_http_unauthorized(struct mg_connection *conn);
 
+//  Refuses a WebSocket upgrade with status and the error object, then closes.
+//  civetweb's response-header API writes no status line inside the WebSocket connect
+//  handler, so this writes the whole response itself.
+void pl_http_refuse_upgrade(struct mg_connection *conn, int status, const char *code,
+                            const char *message);
+
 //  The WebSocket endpoint's handlers (ws.c), registered by pl_http_start.
 void pl_ws_register(struct mg_context *ctx, pl_app_t *app);
 

@@ -1,0 +1,38 @@
+/*  tests/support/fixtures.h
+ *
+ *  Small helpers that end-to-end tests repeat: unique valid usernames,
+ *  signing up or logging in a user over HTTP, and opening an authenticated
+ *  WebSocket. They return errors rather than asserting, so the test decides
+ *  what a failure means.
+ */
+#ifndef PARLEY_TEST_FIXTURES_H
+#define PARLEY_TEST_FIXTURES_H
+
+#include <stdint.h>
+
+#include "ws_client.h"
+
+//  Signs up username/password/display_name (display_name NULL = username)
+//  via POST /api/auth/signup. Returns the HTTP status (201 expected), or -1
+//  if no HTTP answer came. On 201, *token_out gets a malloc'd copy of the
+//  token (caller frees) and *user_id_out the user id; otherwise they are set
+//  to NULL and 0. Both out pointers may be NULL.
+int pl_fx_signup(int port, const char *username, const char *password, const char *display_name,
+                 char **token_out, int64_t *user_id_out);
+
+//  Logs in via POST /api/auth/login. Returns the HTTP status (200 expected)
+//  or -1; the out parameters behave as in pl_fx_signup (filled on 200).
+int pl_fx_login(int port, const char *username, const char *password, char **token_out,
+                int64_t *user_id_out);
+
+//  Returns a new username, unique per call and across concurrently running
+//  test processes: the prefix (lower-cased, other characters mapped to '_',
+//  shortened as needed), '_' and a suffix, 3-32 characters of [a-z0-9_].
+//  prefix may be NULL. Caller frees; NULL only if out of memory.
+char *pl_fx_unique_name(const char *prefix);
+
+//  Opens GET /ws?token=<token>. Returns the connection or NULL; *http_status
+//  as in pl_ws_connect (may be NULL).
+pl_ws_t *pl_fx_ws_connect(int port, const char *token, int *http_status);
+
+#endif
