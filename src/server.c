@@ -6,11 +6,15 @@
 #include "parley/log.h"
 #include "parley/persister.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -198,6 +202,49 @@ static void s_drain_writers(pl_server_t *self)
     }
 }
 
+typedef struct {
+    struct sockaddr_in address;
+    atomic_bool stopped;
+} waker_t;
+
+//  civetweb's master thread polls its listening socket in 2 s slices and only then
+//  sees that mg_stop was called; a connection wakes it at once. Connects until
+//  mg_stop has returned.
+static void *s_wake_listener(void *arg)
+{
+    waker_t *waker = arg;
+    pl_actor_name_thread("stop-waker");
+    while (!atomic_load(&waker->stopped)) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            connect(fd, (struct sockaddr *)&waker->address, sizeof waker->address);
+            close(fd);
+        }
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+    }
+    return NULL;
+}
+
+//  mg_stop, woken promptly (see s_wake_listener).
+static void s_stop_http(pl_server_t *self)
+{
+    waker_t waker = {.address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)self->port)}};
+    const char *listen = self->app.config->listen;
+    const char *colon = strrchr(listen, ':');
+    char host[64] = "";
+    if (colon && (size_t)(colon - listen) < sizeof host)
+        memcpy(host, listen, (size_t)(colon - listen));
+    if (!inet_pton(AF_INET, host, &waker.address.sin_addr) ||
+        waker.address.sin_addr.s_addr == htonl(INADDR_ANY))
+        waker.address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    pthread_t thread;
+    bool woken = pthread_create(&thread, NULL, s_wake_listener, &waker) == 0;
+    mg_stop(self->http);
+    atomic_store(&waker.stopped, true);
+    if (woken)
+        pthread_join(thread, NULL);
+}
+
 void pl_server_stop(pl_server_t **self_p)
 {
     pl_server_t *self = *self_p;
@@ -208,14 +255,17 @@ void pl_server_stop(pl_server_t **self_p)
     if (self->http) {
         pl_info("stopping: closing %d connections", atomic_load(&app->open_streams));
         s_drain_writers(self);
-        mg_stop(self->http);
+        s_stop_http(self);
+        pl_debug("stopping: civetweb stopped");
     }
     for (int i = 0; self->writers && i < app->writer_count; i++) {
         pl_ingress_destroy(&app->writers[i]);
         zactor_destroy(&self->writers[i]);
     }
+    pl_debug("stopping: writers stopped");
     pl_ingress_destroy(&app->persister);
     zactor_destroy(&self->persister);
+    pl_debug("stopping: persister stopped");
     pl_store_pool_destroy(&app->readers);
     pl_waiters_destroy(&app->waiters);
     sem_destroy(&app->hash_slots);

@@ -271,7 +271,11 @@ static char **s_build_argv(const pl_server_t *srv, const char *const *extra_args
                                        "--password-hash-mem-kib",
                                        "8",
                                        "--log-level",
-                                       "debug"};
+                                       "debug",
+                                       //  civetweb starts and joins a thread per
+                                       //  connection slot; tests need few.
+                                       "--max-connections",
+                                       "32"};
     size_t n_base = sizeof base / sizeof base[0];
     size_t n_extra = 0;
     while (extra_args && extra_args[n_extra])
