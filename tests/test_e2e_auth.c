@@ -6,6 +6,8 @@
 #include "server_proc.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,4 +298,29 @@ Test(e2e_auth, healthz)
     pl_http_response_t r = s_call("GET", "/healthz", NULL, NULL, 200, NULL);
     cr_assert_str_eq(json_string_value(json_object_get(r.json, "status")), "ok");
     pl_http_response_free(&r);
+}
+
+enum { RACERS = 16 };
+static atomic_int s_created, s_taken, s_other;
+
+static void *s_race_signup(void *arg)
+{
+    char *token = NULL;
+    int64_t id;
+    int status = pl_fx_signup(s_srv.port, "same_name", "password1", "Racer", &token, &id);
+    free(token);
+    atomic_fetch_add(status == 201 ? &s_created : status == 409 ? &s_taken : &s_other, 1);
+    return NULL;
+}
+
+Test(e2e_auth, racing_signups_for_one_name_create_exactly_one_account)
+{
+    pthread_t threads[RACERS];
+    for (int i = 0; i < RACERS; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, s_race_signup, NULL), 0);
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(threads[i], NULL);
+    cr_assert_eq(atomic_load(&s_created), 1);
+    cr_assert_eq(atomic_load(&s_taken), RACERS - 1);
+    cr_assert_eq(atomic_load(&s_other), 0);
 }

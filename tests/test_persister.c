@@ -83,9 +83,9 @@ static int s_count_rows(const char *username)
     sqlite3 *db;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_stmt *stmt;
-    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM users WHERE username = ?1", -1,
-                                    &stmt, NULL),
-                 SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM users WHERE username = ?1", -1, &stmt, NULL),
+        SQLITE_OK);
     sqlite3_bind_text(stmt, 1, username, -1, SQLITE_STATIC);
     cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
     int count = sqlite3_column_int(stmt, 0);
