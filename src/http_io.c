@@ -11,24 +11,56 @@
 #include <strings.h>
 #include <time.h>
 
-void pl_http_reply(struct mg_connection *conn, int status, json_t *body, const char *extra_headers)
+//  True when the client wants the connection closed after this response.
+static bool s_wants_close(const struct mg_connection *conn)
+{
+    const char *connection = mg_get_header(conn, "Connection");
+    if (connection)
+        return strcasestr(connection, "close") != NULL;
+    return strcmp(mg_get_request_info(conn)->http_version, "1.1") != 0;
+}
+
+//  Writes the whole response, header block and body, with one mg_write. The header
+//  is built here rather than with civetweb's response-header API: that API formats
+//  its Date with gmtime(), which is not thread-safe, and inside the WebSocket connect
+//  handler it writes no status line at all.
+static void s_respond(struct mg_connection *conn, int status, json_t *body,
+                      const char *extra_headers, bool close)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    size_t len = text ? strlen(text) : 0;
-    char length[32];
-    snprintf(length, sizeof length, "%zu", len);
-    mg_response_header_start(conn, status);
-    if (text)
-        mg_response_header_add(conn, "Content-Type", "application/json", -1);
-    mg_response_header_add(conn, "Content-Length", length, -1);
-    mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-    if (extra_headers)
-        mg_response_header_add_lines(conn, extra_headers);
-    mg_response_header_send(conn);
-    if (text)
-        mg_write(conn, text, len);
+    size_t body_len = text ? strlen(text) : 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    char date[64];
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    char head[PL_JWT_MAX_LEN + 1024];
+    int head_len = snprintf(head, sizeof head,
+                            "HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Length: %zu\r\n"
+                            "Cache-Control: no-store\r\nConnection: %s\r\n%s\r\n",
+                            status, mg_get_response_code_text(conn, status), date,
+                            text ? "Content-Type: application/json\r\n" : "", body_len,
+                            close || s_wants_close(conn) ? "close" : "keep-alive",
+                            extra_headers ? extra_headers : "");
+    if (head_len < 0 || (size_t)head_len >= sizeof head) {
+        pl_error("http: response header too long");
+        free(text);
+        return;
+    }
+    char *response = malloc((size_t)head_len + body_len);
+    if (response) {
+        memcpy(response, head, (size_t)head_len);
+        if (text)
+            memcpy(response + head_len, text, body_len);
+        mg_write(conn, response, (size_t)head_len + body_len);
+    }
+    free(response);
     free(text);
+}
+
+void pl_http_reply(struct mg_connection *conn, int status, json_t *body, const char *extra_headers)
+{
+    s_respond(conn, status, body, extra_headers, false);
 }
 
 void pl_http_error(struct mg_connection *conn, int status, const char *code, const char *fmt, ...)
@@ -49,15 +81,7 @@ void pl_http_unauthorized(struct mg_connection *conn)
 void pl_http_refuse_upgrade(struct mg_connection *conn, int status, const char *code,
                             const char *message)
 {
-    json_t *body = pl_json_error(code, message);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    mg_printf(conn,
-              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-              "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
-              status, mg_get_response_code_text(conn, status), text ? strlen(text) : 0,
-              text ? text : "");
-    free(text);
+    s_respond(conn, status, pl_json_error(code, message), NULL, true);
 }
 
 //  True when the request declares a Content-Type other than JSON. A missing type is

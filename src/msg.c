@@ -5,6 +5,7 @@
 #include "parley/msg.h"
 
 #include "parley/log.h"
+#include "parley/tsan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,7 @@ int pl_msg_send(void *socket, const pl_msg_t *msg)
         free(bytes);
         return -1;
     }
+    PL_TSAN_RELEASE(bytes);
     if (zmq_msg_send(&frame, socket, 0) < 0) {
         zmq_msg_close(&frame);
         return -1;
@@ -270,6 +272,7 @@ int pl_msg_recv(void *socket, pl_msg_frame_t *in, int flags)
         zmq_msg_close(&in->frame);
         return -1;
     }
+    PL_TSAN_ACQUIRE(zmq_msg_data(&in->frame));
     if (pl_msg_decode(zmq_msg_data(&in->frame), zmq_msg_size(&in->frame), &in->msg)) {
         pl_error("msg: dropped an undecodable frame of %zu bytes", zmq_msg_size(&in->frame));
         zmq_msg_close(&in->frame);

@@ -16,13 +16,14 @@
 #define PARLEY_CONN_H
 
 #include <czmq.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
     int shard;
     int64_t queue_limit; //  bytes queued for one connection before it is dropped
-    bool failed;         //  set before the ready signal when the actor cannot start
+    atomic_bool failed;  //  set before the ready signal when the actor cannot start
 } pl_conn_args_t;
 
 //  Writes the inbox name of a writer shard ("conn-3") into name.

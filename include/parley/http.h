@@ -81,8 +81,6 @@ int pl_http_authenticate(const struct mg_connection *conn, const pl_app_t *app, 
 void pl_http_unauthorized(struct mg_connection *conn);
 
 //  Refuses a WebSocket upgrade with status and the error object, then closes.
-//  civetweb's response-header API writes no status line inside the WebSocket connect
-//  handler, so this writes the whole response itself.
 void pl_http_refuse_upgrade(struct mg_connection *conn, int status, const char *code,
                             const char *message);
 

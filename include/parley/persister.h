@@ -8,6 +8,7 @@
 #define PARLEY_PERSISTER_H
 
 #include <czmq.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #define PL_PERSISTER_INBOX "persister"
@@ -16,7 +17,7 @@ typedef struct {
     const char *data_dir;
     int batch_max;
     //  Set by the actor before it signals ready: true when the store could not open.
-    bool failed;
+    atomic_bool failed;
     char error[256];
 } pl_persister_args_t;
 

@@ -40,9 +40,17 @@
 #define LINE_MAX_BYTES (64 * 1024)
 #define KILL_WAIT_MS   5000
 
+//  The server under test: TEST_PARLEY_BINARY when set (e.g. a ThreadSanitizer build of
+//  parley, since Criterion itself cannot run under TSAN), else the one built beside us.
+static const char *s_binary(void)
+{
+    const char *binary = getenv("TEST_PARLEY_BINARY");
+    return binary && *binary ? binary : PARLEY_BINARY;
+}
+
 bool pl_server_binary_exists(void)
 {
-    return access(PARLEY_BINARY, X_OK) == 0;
+    return access(s_binary(), X_OK) == 0;
 }
 
 //  Writes all of buf to fd, ignoring errors (the log is best effort).
@@ -284,7 +292,7 @@ static char **s_build_argv(const pl_server_t *srv, const char *const *extra_args
     if (!argv)
         return NULL;
     size_t i = 0;
-    argv[i++] = (char *)PARLEY_BINARY;
+    argv[i++] = (char *)s_binary();
     for (size_t j = 0; j < n_base; j++)
         argv[i++] = (char *)(base[j] ? base[j] : srv->data_dir);
     for (size_t j = 0; j < n_extra; j++)
@@ -314,7 +322,7 @@ static void s_child(int out_w, int null_fd, pid_t parent, char **argv)
     for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++)
         signal(reset[i], SIG_DFL);
     execv(argv[0], argv);
-    static const char msg[] = "server_proc: execv(" PARLEY_BINARY ") failed\n";
+    static const char msg[] = "server_proc: execv of the parley binary failed\n";
     ssize_t rc = write(2, msg, sizeof msg - 1);
     (void)rc;
     _exit(127);
@@ -333,7 +341,7 @@ int pl_server_start(pl_server_t *srv, const char *const *extra_args)
         return -1;
     char banner[512];
     int blen = snprintf(banner, sizeof banner, "----- pl_server_start: %s (data dir %s) -----\n",
-                        PARLEY_BINARY, srv->data_dir);
+                        s_binary(), srv->data_dir);
     s_write_all(log_fd, banner, (size_t)blen < sizeof banner ? (size_t)blen : sizeof banner - 1);
 
     int pipe_fds[2] = {-1, -1};
