@@ -1,0 +1,748 @@
+/*  Tests for the SQLite store (store_sqlite.c) and the reader pool (store_pool.c),
+    each against a fresh temporary data directory. The test checks the database
+    file itself through a SQLite connection of its own. */
+#include "parley/store.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static char s_dir[64];
+static char s_db_path[128];
+
+static void s_setup(void)
+{
+    strcpy(s_dir, "/tmp/parley-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(s_dir));
+    snprintf(s_db_path, sizeof s_db_path, "%s/parley.db", s_dir);
+}
+
+static void s_teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(store, .init = s_setup, .fini = s_teardown, .timeout = 10);
+
+//  --------------------------------------------------------------------------------
+//  Helpers
+
+static pl_store_t *s_open(bool writer)
+{
+    char err[512] = "";
+    pl_store_t *store = pl_store_sqlite_open(s_dir, writer, err, sizeof err);
+    cr_assert_not_null(store, "opening a %s: %s", writer ? "writer" : "reader", err);
+    return store;
+}
+
+//  Opens and expects a refusal with a reason; returns the reason (static storage).
+static const char *s_open_refused(bool writer)
+{
+    static char err[512];
+    err[0] = '\0';
+    pl_store_t *store = pl_store_sqlite_open(s_dir, writer, err, sizeof err);
+    cr_assert_null(store, "a %s was opened", writer ? "writer" : "reader");
+    cr_assert_gt(strlen(err), 0, "refused without a reason");
+    return err;
+}
+
+//  The test's own connection to parley.db.
+static sqlite3 *s_db(void)
+{
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(s_db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                 SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static void s_exec(sqlite3 *db, const char *sql)
+{
+    char *message = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &message);
+    cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, message ? message : "?");
+    sqlite3_free(message);
+}
+
+static int64_t s_query_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW, "%s", sql);
+    int64_t value = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return value;
+}
+
+static void s_query_text(sqlite3 *db, const char *sql, char *out, size_t size)
+{
+    sqlite3_stmt *stmt;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW, "%s", sql);
+    snprintf(out, size, "%s", (const char *)sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+}
+
+static bool s_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int64_t s_insert(pl_store_t *store, const char *username, const char *display_name,
+                        int64_t created_at)
+{
+    int64_t id = -7;
+    pl_status_t status =
+        store->ops->user_insert(store, pl_str_of(username), pl_str_of("$argon2id$v=19$hash"),
+                                pl_str_of(display_name), created_at, &id);
+    cr_assert_eq(status, PL_STATUS_OK, "inserting %s: status %d", username, (int)status);
+    cr_assert_gt(id, 0);
+    return id;
+}
+
+static void s_expect_user(pl_store_t *store, int64_t id, const char *username,
+                          const char *display_name, const char *avatar_url, int64_t created_at)
+{
+    pl_user_t user;
+    memset(&user, 0x5a, sizeof user);
+    cr_assert_eq(store->ops->user_get(store, id, &user), PL_STATUS_OK, "user %ld", (long)id);
+    cr_assert_eq(user.id, id);
+    cr_assert_str_eq(user.username, username);
+    cr_assert_str_eq(user.display_name, display_name);
+    cr_assert_str_eq(user.avatar_url, avatar_url);
+    cr_assert_eq(user.created_at, created_at);
+
+    memset(&user, 0x5a, sizeof user);
+    cr_assert_eq(store->ops->user_find(store, pl_str_of(username), &user), PL_STATUS_OK, "find %s",
+                 username);
+    cr_assert_eq(user.id, id);
+    cr_assert_str_eq(user.display_name, display_name);
+}
+
+static void s_expect_no_user(pl_store_t *store, const char *username)
+{
+    pl_user_t user;
+    cr_assert_eq(store->ops->user_find(store, pl_str_of(username), &user), PL_STATUS_NOT_FOUND,
+                 "%s exists", username);
+}
+
+//  --------------------------------------------------------------------------------
+//  Opening and migrating
+
+Test(store, writer_creates_the_database_at_the_current_version)
+{
+    cr_assert_geq(pl_store_sqlite_schema_version(), 1);
+    cr_assert_not(s_file_exists(s_db_path));
+    pl_store_t *store = s_open(true);
+    cr_assert(s_file_exists(s_db_path), "no parley.db in %s", s_dir);
+
+    sqlite3 *db = s_db();
+    cr_assert_eq(s_query_int(db, "PRAGMA user_version"), pl_store_sqlite_schema_version());
+    char mode[32];
+    s_query_text(db, "PRAGMA journal_mode", mode, sizeof mode);
+    cr_assert_str_eq(mode, "wal");
+    cr_assert_eq(s_query_int(db, "SELECT count(*) FROM users"), 0);
+    sqlite3_close(db);
+    pl_store_close(&store);
+    cr_assert_null(store);
+}
+
+Test(store, writer_creates_a_missing_data_dir)
+{
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/data", s_dir);
+    char err[512] = "";
+    pl_store_t *store = pl_store_sqlite_open(sub, true, err, sizeof err);
+    cr_assert_not_null(store, "%s", err);
+    char path[160];
+    snprintf(path, sizeof path, "%s/parley.db", sub);
+    cr_assert(s_file_exists(path));
+    pl_store_close(&store);
+}
+
+Test(store, unusable_data_dir_is_refused)
+{
+    //  A data_dir that is a file, and one whose parent does not exist.
+    char path[128];
+    snprintf(path, sizeof path, "%s/plain-file", s_dir);
+    FILE *file = fopen(path, "w");
+    cr_assert_not_null(file);
+    fclose(file);
+    char err[512] = "";
+    cr_assert_null(pl_store_sqlite_open(path, true, err, sizeof err));
+    cr_assert_gt(strlen(err), 0);
+
+    snprintf(path, sizeof path, "%s/no/such/dir", s_dir);
+    err[0] = '\0';
+    cr_assert_null(pl_store_sqlite_open(path, true, err, sizeof err));
+    cr_assert_gt(strlen(err), 0);
+}
+
+Test(store, reopening_keeps_rows_and_does_not_migrate_again)
+{
+    pl_store_t *store = s_open(true);
+    int64_t id = s_insert(store, "alice", "Alice", 1000);
+    pl_store_close(&store);
+
+    //  Re-running the migrations would fail (the tables exist) or lose rows.
+    for (int round = 0; round < 3; round++) {
+        store = s_open(true);
+        s_expect_user(store, id, "alice", "Alice", "", 1000);
+        pl_store_close(&store);
+    }
+    sqlite3 *db = s_db();
+    cr_assert_eq(s_query_int(db, "PRAGMA user_version"), pl_store_sqlite_schema_version());
+    cr_assert_eq(s_query_int(db, "SELECT count(*) FROM users"), 1);
+    sqlite3_close(db);
+}
+
+Test(store, newer_schema_is_refused)
+{
+    pl_store_t *store = s_open(true);
+    pl_store_close(&store);
+    sqlite3 *db = s_db();
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", pl_store_sqlite_schema_version() + 1);
+    s_exec(db, sql);
+    sqlite3_close(db);
+
+    const char *err = s_open_refused(true);
+    cr_assert(strstr(err, "version") || strstr(err, "schema"), "reason '%s'", err);
+    s_open_refused(false);
+    //  And the file was left as it was.
+    db = s_db();
+    cr_assert_eq(s_query_int(db, "PRAGMA user_version"), pl_store_sqlite_schema_version() + 1);
+    sqlite3_close(db);
+}
+
+Test(store, reader_without_a_database_is_refused)
+{
+    s_open_refused(false);
+    cr_assert_not(s_file_exists(s_db_path), "a reader created parley.db");
+}
+
+Test(store, reader_before_migration_is_refused)
+{
+    //  parley.db exists but no writer has migrated it.
+    sqlite3 *db = s_db();
+    s_exec(db, "CREATE TABLE unrelated (x INTEGER)");
+    sqlite3_close(db);
+    s_open_refused(false);
+    char err[512];
+    pl_store_pool_t *pool = pl_store_pool_new(s_dir, 2, err, sizeof err);
+    cr_assert_null(pool, "a pool opened on an unmigrated database");
+    cr_assert_gt(strlen(err), 0);
+}
+
+Test(store, reader_on_an_older_schema_is_refused)
+{
+    //  A database an older build wrote: its tables are there, but this build's writer
+    //  has not yet brought it up to date.
+    pl_store_t *writer = s_open(true);
+    s_insert(writer, "olga", "Olga", 1);
+    pl_store_close(&writer);
+    sqlite3 *db = s_db();
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", pl_store_sqlite_schema_version() - 1);
+    s_exec(db, sql);
+    sqlite3_close(db);
+    s_open_refused(false);
+}
+
+Test(store, reader_after_migration_opens)
+{
+    pl_store_t *writer = s_open(true);
+    pl_store_t *reader = s_open(false);
+    pl_store_close(&reader);
+    pl_store_close(&writer);
+    //  The writer need not stay open.
+    reader = s_open(false);
+    pl_store_close(&reader);
+}
+
+//  --------------------------------------------------------------------------------
+//  Users
+
+Test(store, user_insert_get_find)
+{
+    pl_store_t *store = s_open(true);
+    int64_t a = s_insert(store, "alice", "Alice A.", 1700000000000);
+    int64_t b = s_insert(store, "bob", "Bob", -5);
+    cr_assert_neq(a, b);
+    s_expect_user(store, a, "alice", "Alice A.", "", 1700000000000);
+    s_expect_user(store, b, "bob", "Bob", "", -5);
+
+    pl_user_t user;
+    cr_assert_eq(store->ops->user_get(store, a, &user), PL_STATUS_OK);
+    cr_assert_str_eq(user.password_hash, "$argon2id$v=19$hash");
+
+    cr_assert_eq(store->ops->user_get(store, b + 1000, &user), PL_STATUS_NOT_FOUND);
+    cr_assert_eq(store->ops->user_get(store, 0, &user), PL_STATUS_NOT_FOUND);
+    cr_assert_eq(store->ops->user_get(store, -1, &user), PL_STATUS_NOT_FOUND);
+    s_expect_no_user(store, "carol");
+    s_expect_no_user(store, "Alice"); //  names are exact
+    s_expect_no_user(store, "");
+    pl_store_close(&store);
+}
+
+Test(store, strings_go_in_as_views_not_c_strings)
+{
+    //  The persister passes views into a message frame: not NUL-terminated.
+    pl_store_t *store = s_open(true);
+    static const char buf[] = "carolXXXX$hashYYYYCarol C.ZZZZ";
+    int64_t id = 0;
+    cr_assert_eq(store->ops->user_insert(store, (pl_str_t){buf, 5}, (pl_str_t){buf + 9, 5},
+                                         (pl_str_t){buf + 18, 8}, 7, &id),
+                 PL_STATUS_OK);
+    pl_user_t user;
+    cr_assert_eq(store->ops->user_find(store, (pl_str_t){"carolina", 5}, &user), PL_STATUS_OK);
+    cr_assert_eq(user.id, id);
+    cr_assert_str_eq(user.username, "carol");
+    cr_assert_str_eq(user.password_hash, "$hash");
+    cr_assert_str_eq(user.display_name, "Carol C.");
+    cr_assert_eq(store->ops->user_update(store, id, (pl_str_t){"NewNameQQQ", 7},
+                                         (pl_str_t){"/u/a.pngQQQ", 8}),
+                 PL_STATUS_OK);
+    s_expect_user(store, id, "carol", "NewName", "/u/a.png", 7);
+    pl_store_close(&store);
+}
+
+Test(store, largest_valid_values_round_trip)
+{
+    pl_store_t *store = s_open(true);
+    char username[PL_USERNAME_MAX + 1];
+    memset(username, 'u', PL_USERNAME_MAX);
+    username[PL_USERNAME_MAX] = '\0';
+    //  64 four-byte characters: the most bytes a valid display name has.
+    char display[PL_DISPLAY_NAME_MAX * 4 + 1];
+    for (int i = 0; i < PL_DISPLAY_NAME_MAX; i++)
+        memcpy(display + 4 * i, "\xf0\x9f\x98\x80", 4);
+    display[PL_DISPLAY_NAME_MAX * 4] = '\0';
+    char avatar[PL_URL_MAX + 1];
+    memcpy(avatar, "https://", 8);
+    memset(avatar + 8, 'a', PL_URL_MAX - 8);
+    avatar[PL_URL_MAX] = '\0';
+
+    int64_t id = s_insert(store, username, display, INT64_MAX);
+    cr_assert_eq(store->ops->user_update(store, id, (pl_str_t){NULL, 0}, pl_str_of(avatar)),
+                 PL_STATUS_OK);
+    s_expect_user(store, id, username, display, avatar, INT64_MAX);
+    pl_store_close(&store);
+}
+
+Test(store, user_update_changes_only_given_fields)
+{
+    pl_store_t *store = s_open(true);
+    int64_t id = s_insert(store, "dave", "Dave", 1);
+    int64_t other = s_insert(store, "erin", "Erin", 2);
+    pl_str_t none = {NULL, 0};
+
+    cr_assert_eq(store->ops->user_update(store, id, pl_str_of("David"), none), PL_STATUS_OK);
+    s_expect_user(store, id, "dave", "David", "", 1);
+
+    cr_assert_eq(store->ops->user_update(store, id, none, pl_str_of("/uploads/d.png")),
+                 PL_STATUS_OK);
+    s_expect_user(store, id, "dave", "David", "/uploads/d.png", 1);
+
+    cr_assert_eq(store->ops->user_update(store, id, none, none), PL_STATUS_OK);
+    s_expect_user(store, id, "dave", "David", "/uploads/d.png", 1);
+
+    cr_assert_eq(store->ops->user_update(store, id, pl_str_of("D"), pl_str_of("https://x/y.png")),
+                 PL_STATUS_OK);
+    s_expect_user(store, id, "dave", "D", "https://x/y.png", 1);
+
+    //  An empty (non-NULL) avatar clears it.
+    cr_assert_eq(store->ops->user_update(store, id, none, (pl_str_t){"", 0}), PL_STATUS_OK);
+    s_expect_user(store, id, "dave", "D", "", 1);
+
+    //  Nobody else changed.
+    s_expect_user(store, other, "erin", "Erin", "", 2);
+    pl_store_close(&store);
+}
+
+Test(store, user_update_of_a_missing_user)
+{
+    pl_store_t *store = s_open(true);
+    int64_t id = s_insert(store, "fred", "Fred", 1);
+    cr_assert_eq(store->ops->user_update(store, id + 1, pl_str_of("X"), (pl_str_t){NULL, 0}),
+                 PL_STATUS_NOT_FOUND);
+    cr_assert_eq(store->ops->user_update(store, 0, (pl_str_t){NULL, 0}, pl_str_of("")),
+                 PL_STATUS_NOT_FOUND);
+    s_expect_user(store, id, "fred", "Fred", "", 1);
+    pl_store_close(&store);
+}
+
+Test(store, follow_stats)
+{
+    pl_store_t *store = s_open(true);
+    int64_t a = s_insert(store, "anna", "Anna", 1);
+    int64_t b = s_insert(store, "ben", "Ben", 1);
+    int64_t c = s_insert(store, "cat", "Cat", 1);
+
+    pl_follow_stats_t stats;
+    memset(&stats, 0x5a, sizeof stats);
+    cr_assert_eq(store->ops->follow_stats(store, a, b, &stats), PL_STATUS_OK);
+    cr_assert_eq(stats.followers, 0);
+    cr_assert_eq(stats.following, 0);
+    cr_assert_not(stats.followed_by_viewer);
+
+    //  The store has no follow operation yet: write the rows directly.
+    sqlite3 *db = s_db();
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO follows (follower_id, followee_id, created_at) VALUES"
+             " (%ld, %ld, 1), (%ld, %ld, 1), (%ld, %ld, 1)",
+             (long)b, (long)a, (long)c, (long)a, (long)a, (long)c);
+    s_exec(db, sql);
+    sqlite3_close(db);
+
+    //  a: followed by b and c, follows c.
+    cr_assert_eq(store->ops->follow_stats(store, a, b, &stats), PL_STATUS_OK);
+    cr_assert_eq(stats.followers, 2);
+    cr_assert_eq(stats.following, 1);
+    cr_assert(stats.followed_by_viewer, "b follows a");
+    cr_assert_eq(store->ops->follow_stats(store, a, a, &stats), PL_STATUS_OK);
+    cr_assert_not(stats.followed_by_viewer, "a does not follow itself");
+    cr_assert_eq(store->ops->follow_stats(store, a, 0, &stats), PL_STATUS_OK);
+    cr_assert_not(stats.followed_by_viewer, "nobody (0) follows anyone");
+    //  b: followed by nobody, follows a; a does not follow b.
+    cr_assert_eq(store->ops->follow_stats(store, b, a, &stats), PL_STATUS_OK);
+    cr_assert_eq(stats.followers, 0);
+    cr_assert_eq(stats.following, 1);
+    cr_assert_not(stats.followed_by_viewer);
+    //  c: followed by a.
+    cr_assert_eq(store->ops->follow_stats(store, c, a, &stats), PL_STATUS_OK);
+    cr_assert_eq(stats.followers, 1);
+    cr_assert_eq(stats.following, 1);
+    cr_assert(stats.followed_by_viewer);
+
+    //  A reader sees the same.
+    pl_store_t *reader = s_open(false);
+    cr_assert_eq(reader->ops->follow_stats(reader, a, c, &stats), PL_STATUS_OK);
+    cr_assert_eq(stats.followers, 2);
+    cr_assert(stats.followed_by_viewer);
+    pl_store_close(&reader);
+    pl_store_close(&store);
+}
+
+//  --------------------------------------------------------------------------------
+//  Transactions
+
+Test(store, duplicate_username_is_a_conflict_outside_a_transaction)
+{
+    pl_store_t *store = s_open(true);
+    int64_t id = s_insert(store, "gina", "Gina", 1);
+    int64_t dup_id = -7;
+    cr_assert_eq(store->ops->user_insert(store, pl_str_of("gina"), pl_str_of("h"),
+                                         pl_str_of("Other"), 2, &dup_id),
+                 PL_STATUS_CONFLICT);
+    cr_assert_eq(dup_id, -7, "a conflict set the id");
+    s_expect_user(store, id, "gina", "Gina", "", 1);
+    //  Still usable.
+    int64_t next = s_insert(store, "gino", "Gino", 3);
+    s_expect_user(store, next, "gino", "Gino", "", 3);
+    pl_store_close(&store);
+}
+
+Test(store, conflict_leaves_the_transaction_usable)
+{
+    pl_store_t *store = s_open(true);
+    cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
+    int64_t first = s_insert(store, "hana", "Hana", 1);
+    int64_t dup_id = -7;
+    cr_assert_eq(store->ops->user_insert(store, pl_str_of("hana"), pl_str_of("h"),
+                                         pl_str_of("Impostor"), 2, &dup_id),
+                 PL_STATUS_CONFLICT);
+    cr_assert_eq(dup_id, -7);
+    int64_t second = s_insert(store, "hugo", "Hugo", 3);
+    cr_assert_eq(store->ops->commit(store), PL_STATUS_OK);
+
+    s_expect_user(store, first, "hana", "Hana", "", 1);
+    s_expect_user(store, second, "hugo", "Hugo", "", 3);
+    //  And durably: a fresh connection sees exactly those two.
+    pl_store_close(&store);
+    sqlite3 *db = s_db();
+    cr_assert_eq(s_query_int(db, "SELECT count(*) FROM users"), 2);
+    cr_assert_eq(s_query_int(db, "SELECT count(*) FROM users WHERE display_name = 'Impostor'"), 0);
+    sqlite3_close(db);
+    pl_store_t *reader = s_open(false);
+    s_expect_user(reader, first, "hana", "Hana", "", 1);
+    s_expect_user(reader, second, "hugo", "Hugo", "", 3);
+    pl_store_close(&reader);
+}
+
+Test(store, rollback_discards)
+{
+    pl_store_t *store = s_open(true);
+    int64_t kept = s_insert(store, "ivan", "Ivan", 1);
+    cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
+    s_insert(store, "iris", "Iris", 2);
+    cr_assert_eq(store->ops->user_update(store, kept, pl_str_of("Changed"), pl_str_of("/a.png")),
+                 PL_STATUS_OK);
+    s_expect_user(store, kept, "ivan", "Changed", "/a.png", 1); //  visible inside
+    cr_assert_eq(store->ops->rollback(store), PL_STATUS_OK);
+
+    s_expect_no_user(store, "iris");
+    s_expect_user(store, kept, "ivan", "Ivan", "", 1);
+    //  The name is free again.
+    int64_t again = s_insert(store, "iris", "Iris 2", 3);
+    s_expect_user(store, again, "iris", "Iris 2", "", 3);
+    pl_store_close(&store);
+}
+
+Test(store, commit_or_rollback_without_begin_fails)
+{
+    pl_store_t *store = s_open(true);
+    cr_assert_neq(store->ops->commit(store), PL_STATUS_OK);
+    cr_assert_neq(store->ops->rollback(store), PL_STATUS_OK);
+    //  Still usable afterwards.
+    s_insert(store, "jack", "Jack", 1);
+    pl_store_close(&store);
+}
+
+Test(store, reader_sees_committed_rows_only)
+{
+    pl_store_t *writer = s_open(true);
+    pl_store_t *reader = s_open(false);
+    int64_t early = s_insert(writer, "kate", "Kate", 1); //  autocommitted
+    s_expect_user(reader, early, "kate", "Kate", "", 1);
+
+    cr_assert_eq(writer->ops->begin(writer), PL_STATUS_OK);
+    int64_t id = s_insert(writer, "karl", "Karl", 2);
+    cr_assert_eq(
+        writer->ops->user_update(writer, early, pl_str_of("Katherine"), (pl_str_t){NULL, 0}),
+        PL_STATUS_OK);
+    s_expect_no_user(reader, "karl");
+    pl_user_t user;
+    cr_assert_eq(reader->ops->user_get(reader, id, &user), PL_STATUS_NOT_FOUND);
+    s_expect_user(reader, early, "kate", "Kate", "", 1);
+    cr_assert_eq(writer->ops->commit(writer), PL_STATUS_OK);
+
+    s_expect_user(reader, id, "karl", "Karl", "", 2);
+    s_expect_user(reader, early, "kate", "Katherine", "", 1);
+    pl_store_close(&reader);
+    pl_store_close(&writer);
+}
+
+Test(store, reader_cannot_write)
+{
+    pl_store_t *writer = s_open(true);
+    pl_store_t *reader = s_open(false);
+    int64_t id = 0;
+    cr_assert_neq(reader->ops->user_insert(reader, pl_str_of("liam"), pl_str_of("h"),
+                                           pl_str_of("Liam"), 1, &id),
+                  PL_STATUS_OK);
+    s_expect_no_user(writer, "liam");
+    pl_store_close(&reader);
+    pl_store_close(&writer);
+}
+
+//  --------------------------------------------------------------------------------
+//  The reader pool
+
+static pl_store_pool_t *s_pool(int size)
+{
+    char err[512] = "";
+    pl_store_pool_t *pool = pl_store_pool_new(s_dir, size, err, sizeof err);
+    cr_assert_not_null(pool, "%s", err);
+    return pool;
+}
+
+Test(store, pool_readers_work)
+{
+    pl_store_t *writer = s_open(true);
+    int64_t id = s_insert(writer, "mona", "Mona", 1);
+    pl_store_pool_t *pool = s_pool(2);
+    pl_store_t *reader = pl_store_pool_take(pool);
+    cr_assert_not_null(reader);
+    s_expect_user(reader, id, "mona", "Mona", "", 1);
+    pl_store_pool_give(pool, reader);
+    pl_store_pool_destroy(&pool);
+    cr_assert_null(pool);
+    pl_store_pool_destroy(&pool); //  NULL is harmless
+    pl_store_close(&writer);
+}
+
+//  A thread that takes one reader from the pool and reports it.
+typedef struct {
+    pl_store_pool_t *pool;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    bool started, took;
+    pid_t tid;
+    pl_store_t *got;
+} taker_t;
+
+static void *s_taker(void *arg)
+{
+    taker_t *taker = arg;
+    pthread_mutex_lock(&taker->lock);
+    taker->tid = (pid_t)syscall(SYS_gettid);
+    taker->started = true;
+    pthread_cond_broadcast(&taker->changed);
+    pthread_mutex_unlock(&taker->lock);
+
+    pl_store_t *store = pl_store_pool_take(taker->pool);
+
+    pthread_mutex_lock(&taker->lock);
+    taker->got = store;
+    taker->took = true;
+    pthread_cond_broadcast(&taker->changed);
+    pthread_mutex_unlock(&taker->lock);
+    return NULL;
+}
+
+//  The scheduler state of a thread of this process ('R', 'S', ...), from /proc.
+static char s_thread_state(pid_t tid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return '?';
+    size_t n = fread(line, 1, sizeof line - 1, file);
+    fclose(file);
+    line[n] = '\0';
+    const char *paren = strrchr(line, ')');
+    return paren && paren[1] == ' ' ? paren[2] : '?';
+}
+
+Test(store, pool_lends_each_reader_to_one_borrower_at_a_time)
+{
+    enum { N = 3 };
+    pl_store_t *writer = s_open(true);
+    pl_store_pool_t *pool = s_pool(N);
+    pl_store_t *held[N];
+    for (int i = 0; i < N; i++) {
+        held[i] = pl_store_pool_take(pool);
+        cr_assert_not_null(held[i]);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(held[i], held[j], "the same reader was lent twice");
+    }
+
+    taker_t taker = {.pool = pool};
+    pthread_mutex_init(&taker.lock, NULL);
+    pthread_cond_init(&taker.changed, NULL);
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, s_taker, &taker), 0);
+
+    //  Wait until the taker is inside pl_store_pool_take and asleep there (or, if take
+    //  does not block, has returned).
+    pthread_mutex_lock(&taker.lock);
+    while (!taker.started)
+        pthread_cond_wait(&taker.changed, &taker.lock);
+    pid_t tid = taker.tid;
+    pthread_mutex_unlock(&taker.lock);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        pthread_mutex_lock(&taker.lock);
+        bool took = taker.took;
+        pl_store_t *early = taker.got;
+        pthread_mutex_unlock(&taker.lock);
+        cr_assert_not(took, "take returned (%p) while every reader was lent out", (void *)early);
+        if (s_thread_state(tid) == 'S')
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        cr_assert_lt(now.tv_sec - start.tv_sec, 5, "the taker never blocked");
+        sched_yield();
+    }
+
+    //  Giving one back wakes it, with exactly that reader.
+    pl_store_pool_give(pool, held[1]);
+    pthread_mutex_lock(&taker.lock);
+    while (!taker.took)
+        pthread_cond_wait(&taker.changed, &taker.lock);
+    pl_store_t *got = taker.got;
+    pthread_mutex_unlock(&taker.lock);
+    cr_assert_eq(pthread_join(thread, NULL), 0);
+    cr_assert_eq(got, held[1], "the waiting taker got %p, not the reader given back", (void *)got);
+
+    pl_store_pool_give(pool, got);
+    pl_store_pool_give(pool, held[0]);
+    pl_store_pool_give(pool, held[2]);
+    //  All N are back: N takes succeed without blocking, and are distinct.
+    for (int i = 0; i < N; i++) {
+        held[i] = pl_store_pool_take(pool);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(held[i], held[j]);
+    }
+    for (int i = 0; i < N; i++)
+        pl_store_pool_give(pool, held[i]);
+    pthread_cond_destroy(&taker.changed);
+    pthread_mutex_destroy(&taker.lock);
+    pl_store_pool_destroy(&pool);
+    pl_store_close(&writer);
+}
+
+//  Many threads borrowing and returning: no reader ever has two borrowers.
+enum { STRESS_POOL = 2, STRESS_THREADS = 6, STRESS_ROUNDS = 2000 };
+
+typedef struct {
+    pl_store_pool_t *pool;
+    pl_store_t *readers[STRESS_POOL];
+    atomic_int borrowers[STRESS_POOL];
+    atomic_int overlaps, strangers;
+    int64_t user_id;
+} stress_t;
+
+static void *s_borrower(void *arg)
+{
+    stress_t *stress = arg;
+    for (int round = 0; round < STRESS_ROUNDS; round++) {
+        pl_store_t *store = pl_store_pool_take(stress->pool);
+        int slot = -1;
+        for (int i = 0; i < STRESS_POOL; i++)
+            if (stress->readers[i] == store)
+                slot = i;
+        if (slot < 0) {
+            atomic_fetch_add(&stress->strangers, 1);
+            continue;
+        }
+        if (atomic_fetch_add(&stress->borrowers[slot], 1) != 0)
+            atomic_fetch_add(&stress->overlaps, 1);
+        if (round % 100 == 0) { //  use it now and then, as a borrower would
+            pl_user_t user;
+            if (store->ops->user_get(store, stress->user_id, &user) != PL_STATUS_OK)
+                atomic_fetch_add(&stress->strangers, 1);
+        }
+        atomic_fetch_sub(&stress->borrowers[slot], 1);
+        pl_store_pool_give(stress->pool, store);
+    }
+    return NULL;
+}
+
+Test(store, pool_under_contention)
+{
+    pl_store_t *writer = s_open(true);
+    static stress_t stress;
+    stress.user_id = s_insert(writer, "nina", "Nina", 1);
+    stress.pool = s_pool(STRESS_POOL);
+    //  Learn the pool's readers by borrowing them all once.
+    for (int i = 0; i < STRESS_POOL; i++)
+        stress.readers[i] = pl_store_pool_take(stress.pool);
+    for (int i = 0; i < STRESS_POOL; i++)
+        pl_store_pool_give(stress.pool, stress.readers[i]);
+
+    pthread_t threads[STRESS_THREADS];
+    for (int i = 0; i < STRESS_THREADS; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, s_borrower, &stress), 0);
+    for (int i = 0; i < STRESS_THREADS; i++)
+        cr_assert_eq(pthread_join(threads[i], NULL), 0);
+    cr_assert_eq(atomic_load(&stress.overlaps), 0, "a reader had two borrowers at once");
+    cr_assert_eq(atomic_load(&stress.strangers), 0, "the pool lent an unknown or broken reader");
+    pl_store_pool_destroy(&stress.pool);
+    pl_store_close(&writer);
+}
