@@ -117,6 +117,11 @@ static int s_apply_file(pl_config_t *cfg, const char *path, char *err, size_t er
         }
         rc = s_set(cfg, opt, s_trim(eq + 1), source, err, err_len);
     }
+    //  fopen succeeds on a directory; only the read fails.
+    if (rc == 0 && ferror(file)) {
+        snprintf(err, err_len, "config: cannot read %s: %s", path, strerror(errno));
+        rc = -1;
+    }
     fclose(file);
     return rc;
 }
@@ -129,8 +134,12 @@ static int s_apply_env(pl_config_t *cfg, char *const *envp, char *err, size_t er
             continue;
         const char *name = entry + 7;
         const char *eq = strchr(name, '=');
-        if (!eq || (size_t)(eq - name) >= 64)
+        if (!eq)
             continue;
+        if ((size_t)(eq - name) >= 64) {
+            snprintf(err, err_len, "PARLEY_%.40s...: unknown option (from environment)", name);
+            return -1;
+        }
         char key[64];
         size_t len = (size_t)(eq - name);
         for (size_t i = 0; i < len; i++)

@@ -81,6 +81,9 @@ void *pl_idmap_get(const pl_idmap_t *self, uint64_t id)
 
 int pl_idmap_put(pl_idmap_t *self, uint64_t id, void *value)
 {
+    //  Slot id 0 marks an empty slot, and a NULL value means "absent" to callers.
+    if (!id || !value)
+        return -1;
     if ((self->size + 1) * 4 > (self->mask + 1) * 3 && s_alloc(self, (self->mask + 1) * 2))
         return -1;
     size_t i = s_find(self, id);

@@ -67,11 +67,17 @@ const char *pl_check_avatar_url(const char *text, size_t len)
         return NULL;
     if (len > PL_URL_MAX)
         return "must be at most 2048 bytes";
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = 0; i < len; i++) {
         if ((unsigned char)text[i] <= 0x20 || text[i] == 0x7f)
             return "must not contain spaces or control characters";
+        //  Browsers read "/\host" as "//host": another server.
+        if (text[i] == '\\')
+            return "must not contain backslashes";
+    }
     bool is_path = text[0] == '/' && (len == 1 || text[1] != '/');
-    if (!is_path && strncmp(text, "http://", 7) != 0 && strncmp(text, "https://", 8) != 0)
+    bool is_http = (len > 7 && memcmp(text, "http://", 7) == 0) ||
+                   (len > 8 && memcmp(text, "https://", 8) == 0);
+    if (!is_path && !is_http)
         return "must be an http(s) URL or a path on this server";
     return NULL;
 }

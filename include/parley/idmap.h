@@ -16,8 +16,8 @@ void pl_idmap_destroy(pl_idmap_t **self_p);
 //  The value stored under id, or NULL.
 void *pl_idmap_get(const pl_idmap_t *self, uint64_t id);
 
-//  Stores value under id (id != 0, value != NULL), replacing any earlier value.
-//  Returns 0, or -1 when memory ran out (the map is unchanged).
+//  Stores value under id, replacing any earlier value. Returns 0, or -1 when id is 0,
+//  value is NULL or memory ran out (the map is then unchanged).
 int pl_idmap_put(pl_idmap_t *self, uint64_t id, void *value);
 
 //  Removes id; returns the value it had, or NULL.

@@ -19,7 +19,8 @@ const char *pl_check_password(const char *text, size_t len);
 const char *pl_check_display_name(const char *text, size_t len);
 
 //  An avatar URL: empty (no avatar), an absolute http(s) URL, or a path on this
-//  server starting with "/"; at most PL_URL_MAX bytes, no spaces or control bytes.
+//  server starting with "/"; at most PL_URL_MAX bytes (store.h), no spaces, control
+//  bytes or backslashes.
 const char *pl_check_avatar_url(const char *text, size_t len);
 
 #endif
