@@ -270,20 +270,13 @@ static int s_prepare_dir(pl_server_t *srv)
 //  array.
 static char **s_build_argv(const pl_server_t *srv, const char *const *extra_args)
 {
-    static const char *const base[] = {"--listen",
-                                       "127.0.0.1:0",
-                                       "--data-dir",
+    static const char *const base[] = {"--listen", "127.0.0.1:0", "--data-dir",
                                        NULL, //  data_dir
-                                       "--password-hash-ops",
-                                       "1",
-                                       "--password-hash-mem-kib",
-                                       "8",
-                                       "--log-level",
-                                       "debug",
+                                       "--password-hash-ops", "1", "--password-hash-mem-kib", "8",
+                                       "--log-level", "debug",
                                        //  civetweb starts and joins a thread per
                                        //  connection slot; tests need few.
-                                       "--max-connections",
-                                       "32"};
+                                       "--max-connections", "32"};
     size_t n_base = sizeof base / sizeof base[0];
     size_t n_extra = 0;
     while (extra_args && extra_args[n_extra])
