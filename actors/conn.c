@@ -274,8 +274,7 @@ void pl_conn_actor(zsock_t *pipe, void *args_arg)
     pl_actor_name_thread(name);
     self_t *self = s_self_new(pipe, args);
     if (!self) {
-        args->failed = true;
-        pl_actor_fail(pipe);
+        pl_actor_fail(pipe, &args->failed);
         return;
     }
     zsock_signal(pipe, 0);

@@ -140,8 +140,7 @@ void pl_persister_actor(zsock_t *pipe, void *args_arg)
     pl_actor_name_thread("persister");
     self_t *self = s_self_new(pipe, args);
     if (!self) {
-        args->failed = true;
-        pl_actor_fail(pipe);
+        pl_actor_fail(pipe, &args->failed);
         return;
     }
     zsock_signal(pipe, 0);

@@ -22,8 +22,9 @@ zactor_t *pl_actor_start(const char *name, zactor_fn *fn, void *args)
     return actor;
 }
 
-void pl_actor_fail(zsock_t *pipe)
+void pl_actor_fail(zsock_t *pipe, atomic_bool *failed)
 {
+    atomic_store(failed, true);
     zsock_signal(pipe, 1);
     free(zstr_recv(pipe));
 }

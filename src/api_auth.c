@@ -51,20 +51,6 @@ static void s_reply_session(pl_req_t *req, int status, const pl_user_t *user)
     pl_http_reply(req->conn, status, body, cookie);
 }
 
-//  Reads and checks one string field with a validation rule; -1 after answering 400.
-static int s_field(pl_req_t *req, json_t *body, const char *name,
-                   const char *(*check)(const char *, size_t), pl_str_t *out)
-{
-    if (pl_http_string_field(req, body, name, true, out))
-        return -1;
-    const char *problem = check ? check(out->ptr, out->len) : NULL;
-    if (problem) {
-        pl_http_error(req->conn, 400, "bad_request", "%s: %s", name, problem);
-        return -1;
-    }
-    return 0;
-}
-
 //  True when the username is already taken, as far as a reader can tell now; the
 //  unique index decides races.
 static bool s_username_taken(pl_app_t *app, pl_str_t username)
@@ -85,9 +71,9 @@ static void s_signup(pl_req_t *req)
     if (!body)
         return;
     pl_str_t username, password, display_name;
-    if (s_field(req, body, "username", pl_check_username, &username) ||
-        s_field(req, body, "password", pl_check_password, &password) ||
-        s_field(req, body, "display_name", pl_check_display_name, &display_name))
+    if (pl_http_string_field(req, body, "username", true, pl_check_username, &username) ||
+        pl_http_string_field(req, body, "password", true, pl_check_password, &password) ||
+        pl_http_string_field(req, body, "display_name", true, pl_check_display_name, &display_name))
         goto done;
     //  Checked before hashing so a taken name costs no hash.
     if (s_username_taken(req->app, username)) {
@@ -105,20 +91,14 @@ static void s_signup(pl_req_t *req)
                                        .password_hash = pl_str_of(user.password_hash),
                                        .display_name = display_name,
                                        .created_at = user.created_at}};
-    pl_msg_frame_t reply;
-    if (pl_ingress_request(req->app->persister, req->thread->waiter, &msg,
-                           &msg.as.user_create.waiter, &msg.as.user_create.req_id,
-                           PL_HTTP_ACTOR_TIMEOUT_MS, &reply)) {
-        pl_http_error(req->conn, 500, "internal", "the store did not answer in time");
+    pl_msg_reply_t reply;
+    if (pl_http_persist(req, &msg, &msg.as.user_create.waiter, &msg.as.user_create.req_id, &reply))
         goto done;
-    }
-    pl_status_t status = (pl_status_t)reply.msg.as.reply.status;
-    user.id = reply.msg.as.reply.id;
-    pl_msg_frame_close(&reply);
-    if (status == PL_STATUS_CONFLICT)
+    user.id = reply.id;
+    if (reply.status == PL_STATUS_CONFLICT)
         pl_http_error(req->conn, 409, "username_taken", "username '%.*s' is taken",
                       (int)username.len, username.ptr);
-    else if (status != PL_STATUS_OK)
+    else if (reply.status != PL_STATUS_OK)
         pl_http_error(req->conn, 500, "internal", "the account could not be stored");
     else {
         snprintf(user.username, sizeof user.username, "%.*s", (int)username.len, username.ptr);
@@ -137,8 +117,8 @@ static void s_login(pl_req_t *req)
     if (!body)
         return;
     pl_str_t username, password;
-    if (s_field(req, body, "username", NULL, &username) ||
-        s_field(req, body, "password", NULL, &password))
+    if (pl_http_string_field(req, body, "username", true, NULL, &username) ||
+        pl_http_string_field(req, body, "password", true, NULL, &password))
         goto done;
     pl_user_t *user = calloc(1, sizeof *user);
     if (!user) {

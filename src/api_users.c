@@ -29,28 +29,15 @@ static void s_me_get(pl_req_t *req)
         pl_http_reply(req->conn, 200, pl_json_user(&user), NULL);
 }
 
-//  Reads an optional field and checks it; -1 after answering 400.
-static int s_optional(pl_req_t *req, json_t *body, const char *name,
-                      const char *(*check)(const char *, size_t), pl_str_t *out)
-{
-    if (pl_http_string_field(req, body, name, false, out))
-        return -1;
-    const char *problem = out->ptr ? check(out->ptr, out->len) : NULL;
-    if (problem) {
-        pl_http_error(req->conn, 400, "bad_request", "%s: %s", name, problem);
-        return -1;
-    }
-    return 0;
-}
-
 static void s_me_patch(pl_req_t *req)
 {
     json_t *body = pl_http_read_json(req);
     if (!body)
         return;
     pl_str_t display_name, avatar_url;
-    if (s_optional(req, body, "display_name", pl_check_display_name, &display_name) ||
-        s_optional(req, body, "avatar_url", pl_check_avatar_url, &avatar_url))
+    if (pl_http_string_field(req, body, "display_name", false, pl_check_display_name,
+                             &display_name) ||
+        pl_http_string_field(req, body, "avatar_url", false, pl_check_avatar_url, &avatar_url))
         goto done;
     //  "avatar_url": null removes the avatar; the store keeps "" for none.
     json_t *avatar = json_object_get(body, "avatar_url");
@@ -64,16 +51,10 @@ static void s_me_patch(pl_req_t *req)
                     .as.user_update = {.user_id = req->user_id,
                                        .display_name = display_name,
                                        .avatar_url = avatar_url}};
-    pl_msg_frame_t reply;
-    if (pl_ingress_request(req->app->persister, req->thread->waiter, &msg,
-                           &msg.as.user_update.waiter, &msg.as.user_update.req_id,
-                           PL_HTTP_ACTOR_TIMEOUT_MS, &reply)) {
-        pl_http_error(req->conn, 500, "internal", "the store did not answer in time");
+    pl_msg_reply_t reply;
+    if (pl_http_persist(req, &msg, &msg.as.user_update.waiter, &msg.as.user_update.req_id, &reply))
         goto done;
-    }
-    pl_status_t status = (pl_status_t)reply.msg.as.reply.status;
-    pl_msg_frame_close(&reply);
-    if (status != PL_STATUS_OK)
+    if (reply.status != PL_STATUS_OK)
         pl_http_error(req->conn, 500, "internal", "the profile could not be stored");
     else
         s_me_get(req);

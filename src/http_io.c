@@ -137,7 +137,7 @@ json_t *pl_http_read_json(pl_req_t *req)
 }
 
 int pl_http_string_field(pl_req_t *req, json_t *body, const char *name, bool required,
-                         pl_str_t *out)
+                         pl_check_t check, pl_str_t *out)
 {
     json_t *value = json_object_get(body, name);
     *out = (pl_str_t){NULL, 0};
@@ -150,6 +150,25 @@ int pl_http_string_field(pl_req_t *req, json_t *body, const char *name, bool req
         return -1;
     }
     *out = (pl_str_t){json_string_value(value), (uint32_t)json_string_length(value)};
+    const char *problem = check ? check(out->ptr, out->len) : NULL;
+    if (problem) {
+        pl_http_error(req->conn, 400, "bad_request", "%s: %s", name, problem);
+        return -1;
+    }
+    return 0;
+}
+
+int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
+                    uint64_t *req_id_field, pl_msg_reply_t *reply)
+{
+    pl_msg_frame_t in;
+    if (pl_ingress_request(req->app->persister, req->thread->waiter, request, waiter_field,
+                           req_id_field, PL_HTTP_ACTOR_TIMEOUT_MS, &in)) {
+        pl_http_error(req->conn, 500, "internal", "the store did not answer in time");
+        return -1;
+    }
+    *reply = in.msg.as.reply;
+    pl_msg_frame_close(&in);
     return 0;
 }
 

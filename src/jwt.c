@@ -11,9 +11,10 @@
     payload is believed until the MAC matches. */
 #include "parley/jwt.h"
 
+#include "parley/sodium_ready.h"
+
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,22 +22,6 @@
 #include <string.h>
 
 #define S_VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
-
-static pthread_once_t s_sodium_once = PTHREAD_ONCE_INIT;
-static bool s_sodium_ok;
-
-static void s_sodium_init(void)
-{
-    s_sodium_ok = sodium_init() >= 0;
-}
-
-//  sodium_init() takes a global lock on every call; pthread_once makes the hot path
-//  (every authenticated request) lock-free after the first call.
-static bool s_sodium_ready(void)
-{
-    pthread_once(&s_sodium_once, s_sodium_init);
-    return s_sodium_ok;
-}
 
 static void s_mac(uint8_t out[crypto_auth_hmacsha256_BYTES], const uint8_t *key, size_t key_len,
                   const char *msg, size_t msg_len)
@@ -70,7 +55,7 @@ static char *s_encode_json(json_t *value)
 
 char *pl_jwt_sign(const uint8_t *key, size_t key_len, int64_t user_id, int64_t now_s, int64_t ttl_s)
 {
-    if (!s_sodium_ready() || key == NULL || key_len < PL_JWT_KEY_MIN || user_id <= 0)
+    if (!pl_sodium_ready() || key == NULL || key_len < PL_JWT_KEY_MIN || user_id <= 0)
         return NULL;
     if ((ttl_s > 0 && now_s > INT64_MAX - ttl_s) || (ttl_s < 0 && now_s < INT64_MIN - ttl_s))
         return NULL;
@@ -221,7 +206,7 @@ pl_jwt_status_t pl_jwt_verify(const uint8_t *key, size_t key_len, const char *to
 
     //  Fail closed: a short key or an uninitialised libsodium never yields OK.
     status = PL_JWT_BAD_SIGNATURE;
-    if (!s_sodium_ready() || key == NULL || key_len < PL_JWT_KEY_MIN ||
+    if (!pl_sodium_ready() || key == NULL || key_len < PL_JWT_KEY_MIN ||
         sig_len != crypto_auth_hmacsha256_BYTES)
         goto done;
     uint8_t mac[crypto_auth_hmacsha256_BYTES];

@@ -4,7 +4,8 @@
     stored string, which is why old hashes survive a cost change. */
 #include "parley/password.h"
 
-#include <pthread.h>
+#include "parley/sodium_ready.h"
+
 #include <sodium.h>
 #include <stdint.h>
 #include <string.h>
@@ -17,22 +18,6 @@ const pl_password_cost_t pl_password_cost_min = {.ops = crypto_pwhash_argon2id_O
                                                  .mem_kib =
                                                      crypto_pwhash_argon2id_MEMLIMIT_MIN / 1024};
 
-static pthread_once_t s_sodium_once = PTHREAD_ONCE_INIT;
-static bool s_sodium_ok;
-
-static void s_sodium_init(void)
-{
-    s_sodium_ok = sodium_init() >= 0;
-}
-
-//  The salt comes from randombytes, which needs sodium_init(); pthread_once keeps
-//  later calls off libsodium's global lock.
-static bool s_sodium_ready(void)
-{
-    pthread_once(&s_sodium_once, s_sodium_init);
-    return s_sodium_ok;
-}
-
 int pl_password_hash(const char *password, size_t len, const pl_password_cost_t *cost,
                      char out[PL_PASSWORD_HASH_MAX])
 {
@@ -40,7 +25,7 @@ int pl_password_hash(const char *password, size_t len, const pl_password_cost_t 
     if (cost == NULL)
         cost = &pl_password_cost_default;
     //  libsodium checks its own limits; this only guards the KiB -> bytes product.
-    if (!s_sodium_ready() || cost->mem_kib > SIZE_MAX / 1024)
+    if (!pl_sodium_ready() || cost->mem_kib > SIZE_MAX / 1024)
         return -1;
     if (crypto_pwhash_str_alg(out, password, len, cost->ops, cost->mem_kib * 1024,
                               crypto_pwhash_ALG_ARGON2ID13) != 0) {
@@ -57,7 +42,7 @@ bool pl_password_verify(const char *stored, const char *password, size_t len)
     if (stored == NULL || stored[0] == '\0' ||
         strnlen(stored, PL_PASSWORD_HASH_MAX) >= PL_PASSWORD_HASH_MAX)
         return false;
-    if (!s_sodium_ready())
+    if (!pl_sodium_ready())
         return false;
     return crypto_pwhash_str_verify(stored, password, len) == 0;
 }

@@ -13,6 +13,7 @@
 #include "parley/waiter.h"
 
 #include <czmq.h>
+#include <stdatomic.h>
 
 //  Queue bound of every inbox and outlet: deep enough to absorb bursts, finite so a
 //  stalled actor pushes back on its senders instead of eating memory.
@@ -28,9 +29,10 @@ zsock_t *pl_actor_inbox(const char *name);
 //  Connects a PUSH socket to inproc://<name>, for use by the calling thread only.
 zsock_t *pl_actor_outlet(const char *name);
 
-//  For an actor that could not start: signals failure on its pipe, then waits for
-//  $TERM so that zactor_destroy still finds it listening.
-void pl_actor_fail(zsock_t *pipe);
+//  For an actor that could not start: sets *failed (which its starter reads once
+//  zactor_new returns), signals its pipe, then waits for $TERM so that
+//  zactor_destroy still finds it listening.
+void pl_actor_fail(zsock_t *pipe, atomic_bool *failed);
 
 //  The standard actor loop: waits on the pipe and the inbox, calls on_inbox(self)
 //  whenever the inbox has messages, and returns when $TERM arrives (or the pipe

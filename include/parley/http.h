@@ -68,10 +68,20 @@ void pl_http_error(struct mg_connection *conn, int status, const char *code, con
 //  problem answers 400/413/415 itself and returns NULL.
 json_t *pl_http_read_json(pl_req_t *req);
 
-//  Reads an optional or required string field of body. Returns 0 with *out set
-//  (out->ptr NULL when absent and optional), or -1 after answering 400 naming it.
+//  A validation rule (validate.h): NULL when the value is fine, else the reason.
+typedef const char *(*pl_check_t)(const char *text, size_t len);
+
+//  Reads an optional or required string field of body and, when present and check is
+//  not NULL, validates it. Returns 0 with *out set (out->ptr NULL when absent or null
+//  and optional), or -1 after answering 400 naming the field and the reason.
 int pl_http_string_field(pl_req_t *req, json_t *body, const char *name, bool required,
-                         pl_str_t *out);
+                         pl_check_t check, pl_str_t *out);
+
+//  Sends a request to the persister and waits for its REPLY (status and id, copied
+//  to *reply). The request's waiter and req_id fields are passed as pointers into
+//  it. Returns 0, or -1 after answering 500 when no reply came in time.
+int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
+                    uint64_t *req_id_field, pl_msg_reply_t *reply);
 
 //  Finds the caller's token: the Authorization bearer header, else ?token=, else the
 //  parley_token cookie. Returns 0 with the user id, or -1 (none or invalid).
