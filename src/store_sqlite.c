@@ -5,14 +5,14 @@
     so the fsync is paid once per batch rather than once per write.
 
     The schema is a list of migrations; PRAGMA user_version records how many have
-    run, and each runs in its own transaction. Statements are prepared once per
-    connection. */
-#include "parley/store.h"
+    run, and each runs in its own transaction. This file holds the connection, the
+    schema and the account operations; store_sqlite_chat.c the chat ones. */
+#include "store_sqlite.h"
 
 #include "parley/log.h"
 
 #include <errno.h>
-#include <sqlite3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -34,52 +34,72 @@ static const char *const s_migrations[] = {
     "  PRIMARY KEY (follower_id, followee_id)"
     ") WITHOUT ROWID;"
     "CREATE INDEX follows_by_followee ON follows (followee_id, follower_id);",
+
+    //  2: contents and their likes, rooms, members and messages. content_id and the DM pair are
+    //  unique:
+    //  the store itself makes a second room for one content impossible.
+    "CREATE TABLE contents ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('movie', 'book')),"
+    "  title TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  year INTEGER,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE rooms ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('group', 'dm')),"
+    "  title TEXT NOT NULL,"
+    "  content_id INTEGER UNIQUE REFERENCES contents(id),"
+    "  dm_low INTEGER REFERENCES users(id),"
+    "  dm_high INTEGER REFERENCES users(id),"
+    "  last_seq INTEGER NOT NULL DEFAULT 0,"
+    "  last_activity INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  UNIQUE (dm_low, dm_high),"
+    "  CHECK ((kind = 'group' AND content_id IS NOT NULL AND dm_low IS NULL)"
+    "      OR (kind = 'dm' AND content_id IS NULL AND dm_low < dm_high))"
+    ");"
+    "CREATE TABLE members ("
+    "  room_id INTEGER NOT NULL REFERENCES rooms(id),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  joined_at INTEGER NOT NULL,"
+    "  last_read_seq INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (room_id, user_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX members_by_user ON members (user_id, room_id);"
+    "CREATE TABLE messages ("
+    "  room_id INTEGER NOT NULL REFERENCES rooms(id),"
+    "  seq INTEGER NOT NULL,"
+    "  sender_id INTEGER NOT NULL REFERENCES users(id),"
+    "  client_id TEXT,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('text', 'image')),"
+    "  body TEXT NOT NULL DEFAULT '',"
+    "  url TEXT,"
+    "  ts INTEGER NOT NULL,"
+    "  PRIMARY KEY (room_id, seq)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE likes ("
+    "  content_id INTEGER NOT NULL REFERENCES contents(id),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (content_id, user_id)"
+    ") WITHOUT ROWID;",
 };
 #define MIGRATION_COUNT ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
-typedef enum {
-    STMT_BEGIN,
-    STMT_COMMIT,
-    STMT_ROLLBACK,
-    STMT_USER_INSERT,
-    STMT_USER_UPDATE,
-    STMT_USER_GET,
-    STMT_USER_FIND,
-    STMT_FOLLOW_STATS,
-    STMT__COUNT
-} stmt_id_t;
-
-static const char *const s_statements[STMT__COUNT] = {
-    [STMT_BEGIN] = "BEGIN IMMEDIATE",
-    [STMT_COMMIT] = "COMMIT",
-    [STMT_ROLLBACK] = "ROLLBACK",
-    [STMT_USER_INSERT] = "INSERT INTO users (username, password_hash, display_name, created_at)"
-                         " VALUES (?1, ?2, ?3, ?4)",
-    [STMT_USER_UPDATE] = "UPDATE users SET display_name = coalesce(?2, display_name),"
-                         " avatar_url = coalesce(?3, avatar_url) WHERE id = ?1",
-    [STMT_USER_GET] = "SELECT id, username, password_hash, display_name, avatar_url, created_at"
-                      " FROM users WHERE id = ?1",
-    [STMT_USER_FIND] = "SELECT id, username, password_hash, display_name, avatar_url, created_at"
-                       " FROM users WHERE username = ?1",
-    [STMT_FOLLOW_STATS] =
-        "SELECT (SELECT count(*) FROM follows WHERE followee_id = ?1),"
-        " (SELECT count(*) FROM follows WHERE follower_id = ?1),"
-        " EXISTS (SELECT 1 FROM follows WHERE follower_id = ?2 AND followee_id = ?1)",
+static const char *const s_statements[PL__STMT_COUNT] = {
+#define STMT_SQL(name, sql) [PL__STMT_##name] = sql,
+    PL__SQLITE_STATEMENTS(STMT_SQL)
+#undef STMT_SQL
 };
-
-typedef struct {
-    pl_store_t base;
-    sqlite3 *db;
-    sqlite3_stmt *stmts[STMT__COUNT];
-} sqlite_store_t;
 
 int pl_store_sqlite_schema_version(void)
 {
     return MIGRATION_COUNT;
 }
 
-//  Resets a statement for its next use and clears its bindings.
-static sqlite3_stmt *s_stmt(sqlite_store_t *self, stmt_id_t id)
+sqlite3_stmt *pl__sqlite_stmt(pl__sqlite_t *self, pl__stmt_id_t id)
 {
     sqlite3_stmt *stmt = self->stmts[id];
     sqlite3_reset(stmt);
@@ -87,7 +107,7 @@ static sqlite3_stmt *s_stmt(sqlite_store_t *self, stmt_id_t id)
     return stmt;
 }
 
-static void s_bind_str(sqlite3_stmt *stmt, int index, pl_str_t value)
+void pl__sqlite_bind_str(sqlite3_stmt *stmt, int index, pl_str_t value)
 {
     if (value.ptr)
         sqlite3_bind_text(stmt, index, value.ptr, (int)value.len, SQLITE_STATIC);
@@ -95,8 +115,7 @@ static void s_bind_str(sqlite3_stmt *stmt, int index, pl_str_t value)
         sqlite3_bind_null(stmt, index);
 }
 
-//  Runs a statement that returns no rows; maps constraint failures to CONFLICT.
-static pl_status_t s_exec(sqlite_store_t *self, sqlite3_stmt *stmt)
+pl_status_t pl__sqlite_exec(pl__sqlite_t *self, sqlite3_stmt *stmt)
 {
     int rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
@@ -114,54 +133,61 @@ static void s_copy_column(sqlite3_stmt *stmt, int col, char *out, size_t size)
     snprintf(out, size, "%s", text ? (const char *)text : "");
 }
 
-static pl_status_t s_read_user(sqlite_store_t *self, sqlite3_stmt *stmt, pl_user_t *out)
+pl_status_t pl__sqlite_row(pl__sqlite_t *self, sqlite3_stmt *stmt)
 {
     int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(stmt, 0);
-        s_copy_column(stmt, 1, out->username, sizeof out->username);
-        s_copy_column(stmt, 2, out->password_hash, sizeof out->password_hash);
-        s_copy_column(stmt, 3, out->display_name, sizeof out->display_name);
-        s_copy_column(stmt, 4, out->avatar_url, sizeof out->avatar_url);
-        out->created_at = sqlite3_column_int64(stmt, 5);
-    }
-    sqlite3_reset(stmt);
     if (rc == SQLITE_ROW)
         return PL_STATUS_OK;
+    sqlite3_reset(stmt);
     if (rc == SQLITE_DONE)
         return PL_STATUS_NOT_FOUND;
-    pl_error("sqlite: reading a user: %s", sqlite3_errmsg(self->db));
+    pl_error("sqlite: %s: %s", sqlite3_sql(stmt), sqlite3_errmsg(self->db));
     return PL_STATUS_INTERNAL;
+}
+
+static pl_status_t s_read_user(pl__sqlite_t *self, sqlite3_stmt *stmt, pl_user_t *out)
+{
+    pl_status_t status = pl__sqlite_row(self, stmt);
+    if (status != PL_STATUS_OK)
+        return status;
+    out->id = sqlite3_column_int64(stmt, 0);
+    s_copy_column(stmt, 1, out->username, sizeof out->username);
+    s_copy_column(stmt, 2, out->password_hash, sizeof out->password_hash);
+    s_copy_column(stmt, 3, out->display_name, sizeof out->display_name);
+    s_copy_column(stmt, 4, out->avatar_url, sizeof out->avatar_url);
+    out->created_at = sqlite3_column_int64(stmt, 5);
+    sqlite3_reset(stmt);
+    return PL_STATUS_OK;
 }
 
 static pl_status_t s_begin(pl_store_t *base)
 {
-    sqlite_store_t *self = (sqlite_store_t *)base;
-    return s_exec(self, s_stmt(self, STMT_BEGIN));
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    return pl__sqlite_exec(self, pl__sqlite_stmt(self, PL__STMT_BEGIN));
 }
 
 static pl_status_t s_commit(pl_store_t *base)
 {
-    sqlite_store_t *self = (sqlite_store_t *)base;
-    return s_exec(self, s_stmt(self, STMT_COMMIT));
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    return pl__sqlite_exec(self, pl__sqlite_stmt(self, PL__STMT_COMMIT));
 }
 
 static pl_status_t s_rollback(pl_store_t *base)
 {
-    sqlite_store_t *self = (sqlite_store_t *)base;
-    return s_exec(self, s_stmt(self, STMT_ROLLBACK));
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    return pl__sqlite_exec(self, pl__sqlite_stmt(self, PL__STMT_ROLLBACK));
 }
 
 static pl_status_t s_user_insert(pl_store_t *base, pl_str_t username, pl_str_t password_hash,
                                  pl_str_t display_name, int64_t created_at, int64_t *id)
 {
-    sqlite_store_t *self = (sqlite_store_t *)base;
-    sqlite3_stmt *stmt = s_stmt(self, STMT_USER_INSERT);
-    s_bind_str(stmt, 1, username);
-    s_bind_str(stmt, 2, password_hash);
-    s_bind_str(stmt, 3, display_name);
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_USER_INSERT);
+    pl__sqlite_bind_str(stmt, 1, username);
+    pl__sqlite_bind_str(stmt, 2, password_hash);
+    pl__sqlite_bind_str(stmt, 3, display_name);
     sqlite3_bind_int64(stmt, 4, created_at);
-    pl_status_t status = s_exec(self, stmt);
+    pl_status_t status = pl__sqlite_exec(self, stmt);
     if (status == PL_STATUS_OK)
         *id = sqlite3_last_insert_rowid(self->db);
     return status;
@@ -170,12 +196,12 @@ static pl_status_t s_user_insert(pl_store_t *base, pl_str_t username, pl_str_t p
 static pl_status_t s_user_update(pl_store_t *base, int64_t id, pl_str_t display_name,
                                  pl_str_t avatar_url)
 {
-    sqlite_store_t *self = (sqlite_store_t *)base;
-    sqlite3_stmt *stmt = s_stmt(self, STMT_USER_UPDATE);
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_USER_UPDATE);
     sqlite3_bind_int64(stmt, 1, id);
-    s_bind_str(stmt, 2, display_name);
-    s_bind_str(stmt, 3, avatar_url);
-    pl_status_t status = s_exec(self, stmt);
+    pl__sqlite_bind_str(stmt, 2, display_name);
+    pl__sqlite_bind_str(stmt, 3, avatar_url);
+    pl_status_t status = pl__sqlite_exec(self, stmt);
     if (status == PL_STATUS_OK && sqlite3_changes(self->db) == 0)
         return PL_STATUS_NOT_FOUND;
     return status;
@@ -183,50 +209,49 @@ static pl_status_t s_user_update(pl_store_t *base, int64_t id, pl_str_t display_
 
 static pl_status_t s_user_get(pl_store_t *base, int64_t id, pl_user_t *out)
 {
-    sqlite_store_t *self = (sqlite_store_t *)base;
-    sqlite3_stmt *stmt = s_stmt(self, STMT_USER_GET);
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_USER_GET);
     sqlite3_bind_int64(stmt, 1, id);
     return s_read_user(self, stmt, out);
 }
 
 static pl_status_t s_user_find(pl_store_t *base, pl_str_t username, pl_user_t *out)
 {
-    sqlite_store_t *self = (sqlite_store_t *)base;
-    sqlite3_stmt *stmt = s_stmt(self, STMT_USER_FIND);
-    s_bind_str(stmt, 1, username);
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_USER_FIND);
+    pl__sqlite_bind_str(stmt, 1, username);
     return s_read_user(self, stmt, out);
 }
 
 static pl_status_t s_follow_stats(pl_store_t *base, int64_t user_id, int64_t viewer_id,
                                   pl_follow_stats_t *out)
 {
-    sqlite_store_t *self = (sqlite_store_t *)base;
-    sqlite3_stmt *stmt = s_stmt(self, STMT_FOLLOW_STATS);
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_FOLLOW_STATS);
     sqlite3_bind_int64(stmt, 1, user_id);
     sqlite3_bind_int64(stmt, 2, viewer_id);
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        out->followers = sqlite3_column_int64(stmt, 0);
-        out->following = sqlite3_column_int64(stmt, 1);
-        out->followed_by_viewer = sqlite3_column_int(stmt, 2) != 0;
-    }
+    pl_status_t status = pl__sqlite_row(self, stmt);
+    if (status != PL_STATUS_OK)
+        return status;
+    out->followers = sqlite3_column_int64(stmt, 0);
+    out->following = sqlite3_column_int64(stmt, 1);
+    out->followed_by_viewer = sqlite3_column_int(stmt, 2) != 0;
     sqlite3_reset(stmt);
-    if (rc == SQLITE_ROW)
-        return PL_STATUS_OK;
-    pl_error("sqlite: follow counts: %s", sqlite3_errmsg(self->db));
-    return PL_STATUS_INTERNAL;
+    return PL_STATUS_OK;
 }
 
 static void s_close(pl_store_t *base)
 {
-    sqlite_store_t *self = (sqlite_store_t *)base;
-    for (int i = 0; i < STMT__COUNT; i++)
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    for (int i = 0; i < PL__STMT_COUNT; i++)
         sqlite3_finalize(self->stmts[i]);
     sqlite3_close(self->db);
     free(self);
 }
 
-static const pl_store_ops_t s_ops = {
+//  The accounts half is listed here; the chat half is added by store_sqlite_chat.c,
+//  once, before the first connection uses the table.
+static pl_store_ops_t s_ops = {
     .close = s_close,
     .begin = s_begin,
     .commit = s_commit,
@@ -237,6 +262,13 @@ static const pl_store_ops_t s_ops = {
     .user_find = s_user_find,
     .follow_stats = s_follow_stats,
 };
+
+static pthread_once_t s_ops_once = PTHREAD_ONCE_INIT;
+
+static void s_complete_ops(void)
+{
+    pl__sqlite_chat_ops(&s_ops);
+}
 
 //  Runs one SQL script; returns 0 or -1 with the SQLite message in err.
 static int s_run(sqlite3 *db, const char *sql, char *err, size_t err_len)
@@ -298,11 +330,12 @@ pl_store_t *pl_store_sqlite_open(const char *data_dir, bool writer, char *err, s
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/parley.db", data_dir);
-    sqlite_store_t *self = calloc(1, sizeof *self);
+    pl__sqlite_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, err_len, "store: out of memory");
         return NULL;
     }
+    pthread_once(&s_ops_once, s_complete_ops);
     self->base.ops = &s_ops;
     //  NOMUTEX: a connection is only ever used by one thread at a time, by design.
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
@@ -322,7 +355,7 @@ pl_store_t *pl_store_sqlite_open(const char *data_dir, bool writer, char *err, s
         snprintf(err, err_len, "store: reader opened before the schema was migrated");
         goto fail;
     }
-    for (int i = 0; i < STMT__COUNT; i++) {
+    for (int i = 0; i < PL__STMT_COUNT; i++) {
         if (sqlite3_prepare_v3(self->db, s_statements[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &self->stmts[i], NULL) != SQLITE_OK) {
             snprintf(err, err_len, "store: preparing '%s': %s", s_statements[i],

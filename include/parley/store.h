@@ -12,6 +12,7 @@
 #include "parley/password.h"
 #include "parley/types.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,6 +35,20 @@ typedef struct {
     bool followed_by_viewer;
 } pl_follow_stats_t;
 
+//  A message as the room actor hands it to the persister.
+typedef struct {
+    int64_t room_id, seq, sender_id, ts;
+    pl_str_t client_id, kind, body, url; //  client_id and url may be absent
+} pl_message_row_t;
+
+//  What a room actor needs to take charge of a room.
+typedef struct {
+    bool is_dm;
+    int64_t last_seq;
+    json_t *members; //  owned: [{"id", "display_name", "avatar_url"}]
+    json_t *recent;  //  owned: the latest messages, oldest first, as PROTOCOL Messages
+} pl_room_state_t;
+
 typedef struct pl_store pl_store_t;
 
 typedef struct {
@@ -52,6 +67,49 @@ typedef struct {
     //  Follower and following counts of user_id, and whether viewer_id follows them.
     pl_status_t (*follow_stats)(pl_store_t *self, int64_t user_id, int64_t viewer_id,
                                 pl_follow_stats_t *out);
+
+    //  Chat. Rows come back as new JSON objects in PROTOCOL.md's shapes (Content, Room,
+    //  Message, User), which the caller owns; *out is NULL on any status but OK.
+
+    //  Inserts a content; year 0 means none.
+    pl_status_t (*content_insert)(pl_store_t *self, pl_str_t kind, pl_str_t title,
+                                  pl_str_t description, int64_t year, int64_t now, int64_t *id);
+    pl_status_t (*content_get)(pl_store_t *self, int64_t id, json_t **out);
+    //  The group room of a content, created if absent (NOT_FOUND: no such content).
+    //  At most one can ever exist: the schema makes content_id unique.
+    pl_status_t (*room_ensure_group)(pl_store_t *self, int64_t content_id, int64_t now,
+                                     int64_t *room_id, bool *created);
+    //  The DM room of two users, created with both as members if absent.
+    pl_status_t (*room_ensure_dm)(pl_store_t *self, int64_t user_a, int64_t user_b, int64_t now,
+                                  int64_t *room_id, bool *created);
+    //  Adds a member (reading from the room's current last message on); *added is
+    //  false when they already were one. NOT_FOUND: no such room.
+    pl_status_t (*member_add)(pl_store_t *self, int64_t room_id, int64_t user_id, int64_t now,
+                              bool *added);
+    //  NOT_FOUND when the user is not a member.
+    pl_status_t (*member_remove)(pl_store_t *self, int64_t room_id, int64_t user_id);
+    //  The member's last read seq; NOT_FOUND when not a member.
+    pl_status_t (*member_read_seq)(pl_store_t *self, int64_t room_id, int64_t user_id,
+                                   int64_t *seq);
+    //  Stores a message (a second store of the same room and seq changes nothing),
+    //  advances the room's last seq and activity, and the sender's read pointer.
+    pl_status_t (*message_insert)(pl_store_t *self, const pl_message_row_t *message);
+    //  Advances a member's read pointer (never moves it back).
+    pl_status_t (*read_advance)(pl_store_t *self, int64_t room_id, int64_t user_id, int64_t seq);
+    //  Room as seen by viewer (unread, and peer for a DM).
+    pl_status_t (*room_get)(pl_store_t *self, int64_t room_id, int64_t viewer, json_t **out);
+    //  {"rooms": [...]} of user, most recent activity first.
+    pl_status_t (*rooms_of_user)(pl_store_t *self, int64_t user_id, json_t **out);
+    //  [User...] of a room, in joining order.
+    pl_status_t (*room_members)(pl_store_t *self, int64_t room_id, json_t **out);
+    //  Messages with after < seq < before in ascending order: the first `limit` of
+    //  them when from_start, else the last `limit`. *has_more tells whether more
+    //  matched.
+    pl_status_t (*messages_page)(pl_store_t *self, int64_t room_id, int64_t after, int64_t before,
+                                 int64_t limit, bool from_start, json_t **out, bool *has_more);
+    //  Loads what a room actor needs, with up to `window` recent messages.
+    pl_status_t (*room_state)(pl_store_t *self, int64_t room_id, int64_t window,
+                              pl_room_state_t *out);
 } pl_store_ops_t;
 
 struct pl_store {

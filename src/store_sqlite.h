@@ -1,0 +1,93 @@
+/*  Internal to the SQLite backend (store_sqlite*.c): the connection struct and every
+    prepared statement, declared once in PL__SQLITE_STATEMENTS. Statements are
+    prepared once per connection when it opens. Not part of the store interface. */
+#ifndef PARLEY_STORE_SQLITE_INTERNAL_H
+#define PARLEY_STORE_SQLITE_INTERNAL_H
+
+#include "parley/store.h"
+
+#include <sqlite3.h>
+
+#define PL__MESSAGE_COLUMNS                                                                        \
+    "m.room_id, m.seq, m.client_id, m.kind, m.body, m.url, m.ts, u.id, u.display_name,"            \
+    " u.avatar_url FROM messages m JOIN users u ON u.id = m.sender_id"
+
+//  X(NAME, SQL)
+#define PL__SQLITE_STATEMENTS(X)                                                                   \
+    X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
+    X(COMMIT, "COMMIT")                                                                            \
+    X(ROLLBACK, "ROLLBACK")                                                                        \
+    X(USER_INSERT, "INSERT INTO users (username, password_hash, display_name, created_at)"         \
+                   " VALUES (?1, ?2, ?3, ?4)")                                                     \
+    X(USER_UPDATE, "UPDATE users SET display_name = coalesce(?2, display_name),"                   \
+                   " avatar_url = coalesce(?3, avatar_url) WHERE id = ?1")                         \
+    X(USER_GET, "SELECT id, username, password_hash, display_name, avatar_url, created_at"         \
+                " FROM users WHERE id = ?1")                                                       \
+    X(USER_FIND, "SELECT id, username, password_hash, display_name, avatar_url, created_at"        \
+                 " FROM users WHERE username = ?1")                                                \
+    X(FOLLOW_STATS, "SELECT (SELECT count(*) FROM follows WHERE followee_id = ?1),"                \
+                    " (SELECT count(*) FROM follows WHERE follower_id = ?1),"                      \
+                    " EXISTS (SELECT 1 FROM follows WHERE follower_id = ?2 AND followee_id = ?1)") \
+    X(CONTENT_INSERT, "INSERT INTO contents (kind, title, description, year, created_at)"          \
+                      " VALUES (?1, ?2, ?3, ?4, ?5)")                                              \
+    X(CONTENT_GET, "SELECT c.id, c.kind, c.title, c.description, c.year, r.id,"                    \
+                   " (SELECT count(*) FROM likes WHERE content_id = c.id)"                         \
+                   " FROM contents c LEFT JOIN rooms r ON r.content_id = c.id WHERE c.id = ?1")    \
+    X(ROOM_BY_CONTENT, "SELECT id FROM rooms WHERE content_id = ?1")                               \
+    X(ROOM_BY_PAIR, "SELECT id FROM rooms WHERE dm_low = ?1 AND dm_high = ?2")                     \
+    X(ROOM_INSERT, "INSERT INTO rooms (kind, title, content_id, dm_low, dm_high, last_activity,"   \
+                   " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)")                             \
+    X(MEMBER_INSERT, "INSERT OR IGNORE INTO members (room_id, user_id, joined_at, last_read_seq)"  \
+                     " SELECT ?1, ?2, ?3, last_seq FROM rooms WHERE id = ?1")                      \
+    X(MEMBER_DELETE, "DELETE FROM members WHERE room_id = ?1 AND user_id = ?2")                    \
+    X(MEMBER_READ, "SELECT last_read_seq FROM members WHERE room_id = ?1 AND user_id = ?2")        \
+    X(MESSAGE_INSERT, "INSERT OR IGNORE INTO messages (room_id, seq, sender_id, client_id, kind,"  \
+                      " body, url, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                   \
+    X(ROOM_ADVANCE, "UPDATE rooms SET last_seq = max(last_seq, ?2),"                               \
+                    " last_activity = max(last_activity, ?3) WHERE id = ?1")                       \
+    X(READ_ADVANCE, "UPDATE members SET last_read_seq = max(last_read_seq, ?3)"                    \
+                    " WHERE room_id = ?1 AND user_id = ?2")                                        \
+    X(ROOM_GET, "SELECT r.id, r.kind, r.title, r.content_id, r.dm_low, r.dm_high, r.last_seq,"     \
+                " r.created_at, (SELECT count(*) FROM members WHERE room_id = r.id)"               \
+                " FROM rooms r WHERE r.id = ?1")                                                   \
+    X(ROOMS_OF_USER, "SELECT r.id FROM members m JOIN rooms r ON r.id = m.room_id"                 \
+                     " WHERE m.user_id = ?1 ORDER BY r.last_activity DESC, r.id DESC LIMIT ?2")    \
+    X(ROOM_MEMBERS, "SELECT u.id, u.username, u.display_name, u.avatar_url, u.created_at"          \
+                    " FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?1"        \
+                    " ORDER BY m.joined_at, u.id")                                                 \
+    X(MESSAGE_GET, "SELECT " PL__MESSAGE_COLUMNS " WHERE m.room_id = ?1 AND m.seq = ?2")           \
+    X(MESSAGES_AFTER, "SELECT " PL__MESSAGE_COLUMNS " WHERE m.room_id = ?1 AND m.seq > ?2"         \
+                      " AND m.seq < ?3 ORDER BY m.seq LIMIT ?4")                                   \
+    X(MESSAGES_BEFORE, "SELECT " PL__MESSAGE_COLUMNS " WHERE m.room_id = ?1 AND m.seq > ?2"        \
+                       " AND m.seq < ?3 ORDER BY m.seq DESC LIMIT ?4")
+
+typedef enum {
+#define PL__STMT_ENUM(name, sql) PL__STMT_##name,
+    PL__SQLITE_STATEMENTS(PL__STMT_ENUM)
+#undef PL__STMT_ENUM
+        PL__STMT_COUNT
+} pl__stmt_id_t;
+
+typedef struct {
+    pl_store_t base;
+    sqlite3 *db;
+    sqlite3_stmt *stmts[PL__STMT_COUNT];
+} pl__sqlite_t;
+
+//  The statement, reset and with its bindings cleared, ready to bind and step.
+sqlite3_stmt *pl__sqlite_stmt(pl__sqlite_t *self, pl__stmt_id_t id);
+
+//  Binds a pl_str_t (NULL ptr binds SQL NULL).
+void pl__sqlite_bind_str(sqlite3_stmt *stmt, int index, pl_str_t value);
+
+//  Steps a statement that returns no rows; constraint failures are CONFLICT.
+pl_status_t pl__sqlite_exec(pl__sqlite_t *self, sqlite3_stmt *stmt);
+
+//  Steps a statement expected to return one row; NOT_FOUND when it returns none.
+//  On OK the row is current: read its columns, then sqlite3_reset.
+pl_status_t pl__sqlite_row(pl__sqlite_t *self, sqlite3_stmt *stmt);
+
+//  The chat half of the backend (store_sqlite_chat.c), filling the ops table.
+void pl__sqlite_chat_ops(pl_store_ops_t *ops);
+
+#endif
