@@ -234,6 +234,19 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
             s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len);
         break;
     }
+    case PL_MSG_CONN_FANOUT: {
+        //  One frame for many connections: the room encoded it once.
+        const pl_msg_conn_fanout_t *m = &msg->as.conn_fanout;
+        size_t count = m->conn_ids.len / sizeof(uint64_t);
+        for (size_t i = 0; i < count; i++) {
+            uint64_t id;
+            memcpy(&id, m->conn_ids.ptr + i * sizeof id, sizeof id);
+            wconn_t *wc = pl_idmap_get(self->conns, id);
+            if (wc)
+                s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len);
+        }
+        break;
+    }
     case PL_MSG_CONN_CLOSE: {
         const pl_msg_conn_close_t *m = &msg->as.conn_close;
         wconn_t *wc = pl_idmap_remove(self->conns, m->conn_id);

@@ -4,25 +4,43 @@
     order they arrive, so two writes from one sender are committed in that order.
     Each batch is one transaction: a failed statement (a username already taken) is
     answered with its own status and does not spoil the rest of the batch, because
-    SQLite undoes only the failed statement. If the commit itself fails, the whole
-    batch is rolled back and every request in it is answered INTERNAL: nothing in it
-    was acknowledged, so nothing acknowledged is lost.
+    SQLite undoes only the failed statement. If the commit itself fails, the batch is
+    rolled back and applied again, a few times with a growing pause (a full disk or a
+    lock can pass); if it still fails, every request in it is answered INTERNAL.
+    Nothing is answered before its commit, so nothing answered is ever lost.
 
-    Replies to civetweb threads go through waiters (waiter.h). */
+    After the commit each request's outcome goes where it is awaited: a waiter (an
+    HTTP request), the creation-queue worker, or the room shard that owns the room
+    (MESSAGE_STORED, member changes). */
 #include "parley/persister.h"
 
 #include "parley/actor.h"
+#include "parley/clock.h"
+#include "parley/creator.h"
+#include "parley/json_shapes.h"
 #include "parley/log.h"
+#include "parley/room.h"
 #include "parley/store.h"
-#include "parley/waiter.h"
 
 #include <stdlib.h>
 
+#define COMMIT_ATTEMPTS 4
+
+typedef enum {
+    TO_NOBODY,
+    TO_WAITER,     //  REPLY to the waiter in the request
+    TO_CREATOR,    //  REPLY to the creation-queue worker
+    TO_ROOM_STORED //  MESSAGE_STORED to the room's shard
+} route_t;
+
 typedef struct {
-    uint64_t waiter;
-    uint64_t req_id;
+    route_t route;
+    uint64_t waiter, req_id;
     pl_status_t status;
-    int64_t id;
+    int64_t id, created;
+    int64_t room_id, seq;
+    int64_t member_id; //  a member who joined (joined 1) or left (joined 0), or 0
+    int joined;
 } outcome_t;
 
 typedef struct {
@@ -32,7 +50,27 @@ typedef struct {
     int batch_max;
     pl_msg_frame_t *batch; //  owned: frames of the batch being applied
     outcome_t *outcomes;   //  owned: one per frame in batch
+    zsock_t *creator;      //  owned: outlet to the creation-queue worker
+    zsock_t **rooms;       //  owned: outlets to the room shards
+    int room_shards;
 } self_t;
+
+static void s_self_destroy(self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    pl_store_close(&self->store);
+    zsock_destroy(&self->inbox);
+    zsock_destroy(&self->creator);
+    for (int i = 0; self->rooms && i < self->room_shards; i++)
+        zsock_destroy(&self->rooms[i]);
+    free(self->rooms);
+    free(self->batch);
+    free(self->outcomes);
+    free(self);
+    *self_p = NULL;
+}
 
 static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
 {
@@ -43,60 +81,164 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
     }
     self->pipe = pipe;
     self->batch_max = args->batch_max;
+    self->room_shards = args->room_shards;
     self->batch = calloc((size_t)args->batch_max, sizeof *self->batch);
     self->outcomes = calloc((size_t)args->batch_max, sizeof *self->outcomes);
+    self->rooms = calloc((size_t)args->room_shards, sizeof *self->rooms);
     self->store = pl_store_sqlite_open(args->data_dir, true, args->error, sizeof args->error);
     self->inbox = pl_actor_inbox(PL_PERSISTER_INBOX);
-    if (!self->batch || !self->outcomes || !self->store || !self->inbox) {
+    self->creator = pl_actor_outlet(PL_CREATOR_INBOX);
+    bool ok =
+        self->batch && self->outcomes && self->rooms && self->store && self->inbox && self->creator;
+    for (int i = 0; ok && i < args->room_shards; i++) {
+        char name[32];
+        pl_room_inbox_name(i, name, sizeof name);
+        ok = (self->rooms[i] = pl_actor_outlet(name)) != NULL;
+    }
+    if (!ok) {
         if (!args->error[0])
             snprintf(args->error, sizeof args->error, "persister: cannot start");
-        pl_store_close(&self->store);
-        zsock_destroy(&self->inbox);
-        free(self->batch);
-        free(self->outcomes);
-        free(self);
-        return NULL;
+        s_self_destroy(&self);
     }
     return self;
-}
-
-static void s_self_destroy(self_t **self_p)
-{
-    self_t *self = *self_p;
-    pl_store_close(&self->store);
-    zsock_destroy(&self->inbox);
-    free(self->batch);
-    free(self->outcomes);
-    free(self);
-    *self_p = NULL;
 }
 
 //  Applies one request inside the open transaction and records its outcome.
 static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
 {
+    pl_store_t *store = self->store;
+    const pl_store_ops_t *ops = store->ops;
+    bool flag = false;
+    *out = (outcome_t){.route = TO_WAITER};
     switch (msg->type) {
     case PL_MSG_USER_CREATE: {
         const pl_msg_user_create_t *m = &msg->as.user_create;
-        *out = (outcome_t){m->waiter, m->req_id, PL_STATUS_OK, 0};
-        out->status = self->store->ops->user_insert(self->store, m->username, m->password_hash,
-                                                    m->display_name, m->created_at, &out->id);
+        out->waiter = m->waiter, out->req_id = m->req_id;
+        out->status = ops->user_insert(store, m->username, m->password_hash, m->display_name,
+                                       m->created_at, &out->id);
         break;
     }
     case PL_MSG_USER_UPDATE: {
         const pl_msg_user_update_t *m = &msg->as.user_update;
-        *out = (outcome_t){m->waiter, m->req_id, PL_STATUS_OK, m->user_id};
+        out->waiter = m->waiter, out->req_id = m->req_id, out->id = m->user_id;
+        out->status = ops->user_update(store, m->user_id, m->display_name, m->avatar_url);
+        break;
+    }
+    case PL_MSG_CONTENT_CREATE: {
+        const pl_msg_content_create_t *m = &msg->as.content_create;
+        out->waiter = m->waiter, out->req_id = m->req_id;
+        out->status = ops->content_insert(store, m->kind, m->title, m->description, m->year,
+                                          pl_now_ms(), &out->id);
+        break;
+    }
+    case PL_MSG_ROOM_ENSURE_GROUP: {
+        const pl_msg_room_ensure_group_t *m = &msg->as.room_ensure_group;
+        out->route = TO_CREATOR, out->req_id = m->req_id;
+        out->status = ops->room_ensure_group(store, m->content_id, pl_now_ms(), &out->id, &flag);
+        out->created = flag;
+        break;
+    }
+    case PL_MSG_ROOM_ENSURE_DM: {
+        const pl_msg_room_ensure_dm_t *m = &msg->as.room_ensure_dm;
+        out->waiter = m->waiter, out->req_id = m->req_id;
         out->status =
-            self->store->ops->user_update(self->store, m->user_id, m->display_name, m->avatar_url);
+            ops->room_ensure_dm(store, m->user_id, m->peer_id, pl_now_ms(), &out->id, &flag);
+        out->created = flag;
+        break;
+    }
+    case PL_MSG_MEMBER_ADD: {
+        const pl_msg_member_add_t *m = &msg->as.member_add;
+        out->waiter = m->waiter, out->req_id = m->req_id, out->id = m->room_id;
+        out->created = m->room_created;
+        out->status = ops->member_add(store, m->room_id, m->user_id, pl_now_ms(), &flag);
+        if (out->status == PL_STATUS_OK && flag)
+            out->room_id = m->room_id, out->member_id = m->user_id, out->joined = 1;
+        break;
+    }
+    case PL_MSG_MEMBER_REMOVE: {
+        const pl_msg_member_remove_t *m = &msg->as.member_remove;
+        out->waiter = m->waiter, out->req_id = m->req_id, out->id = m->room_id;
+        out->status = ops->member_remove(store, m->room_id, m->user_id);
+        if (out->status == PL_STATUS_OK)
+            out->room_id = m->room_id, out->member_id = m->user_id, out->joined = 0;
+        break;
+    }
+    case PL_MSG_MESSAGE_STORE: {
+        const pl_msg_message_store_t *m = &msg->as.message_store;
+        pl_message_row_t row = {m->room_id,   m->seq,  m->sender_id, m->ts,
+                                m->client_id, m->kind, m->body,      m->url};
+        out->route = TO_ROOM_STORED, out->room_id = m->room_id, out->seq = m->seq;
+        out->status = ops->message_insert(store, &row);
+        break;
+    }
+    case PL_MSG_READ_STORE: {
+        const pl_msg_read_store_t *m = &msg->as.read_store;
+        out->route = TO_NOBODY;
+        out->status = ops->read_advance(store, m->room_id, m->user_id, m->seq);
         break;
     }
     default:
         pl_error("persister: unexpected %s", pl_msg_name(msg->type));
-        *out = (outcome_t){0};
+        out->route = TO_NOBODY;
     }
 }
 
+//  Tells the room's shard that a member joined or left, with their User.
+static void s_notify_member(self_t *self, const outcome_t *out)
+{
+    pl_user_t user;
+    if (self->store->ops->user_get(self->store, out->member_id, &user) != PL_STATUS_OK)
+        return;
+    json_t *json = pl_json_user(&user);
+    char *text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+    pl_msg_t msg = {.type = PL_MSG_ROOM_MEMBER,
+                    .as.room_member = {out->room_id, out->member_id, out->joined, pl_str_of(text)}};
+    pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(out->room_id, self->room_shards)]), &msg);
+    free(text);
+}
+
+static void s_deliver(self_t *self, const outcome_t *out)
+{
+    pl_msg_t reply = {.type = PL_MSG_REPLY,
+                      .as.reply = {out->req_id, out->status, out->id, out->created, {0}}};
+    switch (out->route) {
+    case TO_WAITER:
+        if (out->waiter)
+            pl_waiter_post(out->waiter, &reply);
+        break;
+    case TO_CREATOR:
+        pl_msg_send(zsock_resolve(self->creator), &reply);
+        break;
+    case TO_ROOM_STORED: {
+        pl_msg_t stored = {.type = PL_MSG_MESSAGE_STORED,
+                           .as.message_stored = {out->room_id, out->seq, out->status}};
+        pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(out->room_id, self->room_shards)]),
+                    &stored);
+        break;
+    }
+    case TO_NOBODY:
+        break;
+    }
+    if (out->member_id && out->status == PL_STATUS_OK)
+        s_notify_member(self, out);
+}
+
+//  Applies the batch and commits it; true when committed.
+static bool s_apply_and_commit(self_t *self, int count)
+{
+    if (self->store->ops->begin(self->store) != PL_STATUS_OK)
+        return false;
+    for (int i = 0; i < count; i++)
+        s_apply(self, &self->batch[i].msg, &self->outcomes[i]);
+    if (self->store->ops->commit(self->store) == PL_STATUS_OK)
+        return true;
+    self->store->ops->rollback(self->store);
+    return false;
+}
+
 //  Takes up to batch_max requests already queued, commits them in one transaction,
-//  then replies. Returns how many were taken.
+//  then sends each outcome on. Returns how many were taken.
 static int s_commit_batch(self_t *self)
 {
     int count = 0;
@@ -105,25 +247,20 @@ static int s_commit_batch(self_t *self)
         count++;
     if (count == 0)
         return 0;
-
-    bool committed = self->store->ops->begin(self->store) == PL_STATUS_OK;
-    for (int i = 0; committed && i < count; i++)
-        s_apply(self, &self->batch[i].msg, &self->outcomes[i]);
-    if (committed && self->store->ops->commit(self->store) != PL_STATUS_OK) {
-        self->store->ops->rollback(self->store);
-        committed = false;
+    bool committed = false;
+    for (int attempt = 0; !committed && attempt < COMMIT_ATTEMPTS; attempt++) {
+        if (attempt > 0) {
+            pl_warn("persister: a batch of %d writes failed to commit; retrying", count);
+            nanosleep(&(struct timespec){0, (50L << attempt) * 1000000L}, NULL);
+        }
+        committed = s_apply_and_commit(self, count);
     }
     if (!committed)
-        pl_error("persister: a batch of %d writes failed and was rolled back", count);
+        pl_error("persister: a batch of %d writes could not be committed", count);
     for (int i = 0; i < count; i++) {
-        outcome_t *out = &self->outcomes[i];
         if (!committed)
-            out->status = PL_STATUS_INTERNAL;
-        if (out->waiter) {
-            pl_msg_t reply = {.type = PL_MSG_REPLY,
-                              .as.reply = {out->req_id, out->status, out->id}};
-            pl_waiter_post(out->waiter, &reply);
-        }
+            self->outcomes[i].status = PL_STATUS_INTERNAL, self->outcomes[i].member_id = 0;
+        s_deliver(self, &self->outcomes[i]);
         pl_msg_frame_close(&self->batch[i]);
     }
     return count;

@@ -6,6 +6,7 @@
 #include "parley/jwt.h"
 #include "parley/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -158,17 +159,73 @@ int pl_http_string_field(pl_req_t *req, json_t *body, const char *name, bool req
     return 0;
 }
 
-int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
-                    uint64_t *req_id_field, pl_msg_reply_t *reply)
+int pl_http_ask(pl_req_t *req, pl_ingress_t *to, pl_msg_t *request, uint64_t *waiter_field,
+                uint64_t *req_id_field, int timeout_ms, const char *timeout_code,
+                pl_msg_reply_t *reply, char **body)
 {
     pl_msg_frame_t in;
-    if (pl_ingress_request(req->app->persister, req->thread->waiter, request, waiter_field,
-                           req_id_field, PL_HTTP_ACTOR_TIMEOUT_MS, &in)) {
-        pl_http_error(req->conn, 500, "internal", "the store did not answer in time");
+    if (pl_ingress_request(to, req->thread->waiter, request, waiter_field, req_id_field, timeout_ms,
+                           &in)) {
+        pl_http_error(req->conn, 503, timeout_code, "no answer within %d ms", timeout_ms);
         return -1;
     }
     *reply = in.msg.as.reply;
+    if (body)
+        *body = reply->body.ptr ? strndup(reply->body.ptr, reply->body.len) : NULL;
+    reply->body = (pl_str_t){NULL, 0};
     pl_msg_frame_close(&in);
+    return 0;
+}
+
+int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
+                    uint64_t *req_id_field, pl_msg_reply_t *reply)
+{
+    return pl_http_ask(req, req->app->persister, request, waiter_field, req_id_field,
+                       PL_HTTP_ACTOR_TIMEOUT_MS, "internal", reply, NULL);
+}
+
+int pl_http_int_field(pl_req_t *req, json_t *body, const char *name, bool required, int64_t min,
+                      int64_t max, int64_t *out, bool *present)
+{
+    json_t *value = json_object_get(body, name);
+    bool given = value && !json_is_null(value);
+    if (present)
+        *present = given;
+    if (!given) {
+        if (!required)
+            return 0;
+        pl_http_error(req->conn, 400, "bad_request", "%s: is required", name);
+        return -1;
+    }
+    if (!json_is_integer(value) || json_integer_value(value) < min ||
+        json_integer_value(value) > max) {
+        pl_http_error(req->conn, 400, "bad_request",
+                      "%s: must be an integer from %" PRId64 " to %" PRId64, name, min, max);
+        return -1;
+    }
+    *out = json_integer_value(value);
+    return 0;
+}
+
+int pl_http_query_int(pl_req_t *req, const char *name, int64_t min, int64_t max, int64_t *out,
+                      bool *present)
+{
+    const char *query = req->info->query_string;
+    char text[32];
+    *present = false;
+    int n = query ? mg_get_var(query, strlen(query), name, text, sizeof text) : -1;
+    if (n == -1)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long value = n > 0 ? strtoll(text, &end, 10) : 0;
+    if (n <= 0 || errno || *end || value < min || value > max) {
+        pl_http_error(req->conn, 400, "bad_request",
+                      "%s: must be an integer from %" PRId64 " to %" PRId64, name, min, max);
+        return -1;
+    }
+    *out = value;
+    *present = true;
     return 0;
 }
 

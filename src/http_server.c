@@ -13,8 +13,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static const pl_route_t *const s_route_tables[] = {pl_auth_routes, pl_user_routes,
-                                                   pl_health_routes};
+static const pl_route_t *const s_route_tables[] = {
+    pl_auth_routes, pl_user_routes, pl_content_routes, pl_room_routes, pl_health_routes};
 #define ROUTE_TABLE_COUNT (sizeof s_route_tables / sizeof s_route_tables[0])
 
 //  Matches path against pattern; "{id}" matches a positive decimal integer segment,

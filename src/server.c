@@ -2,9 +2,11 @@
 #include "parley/server.h"
 
 #include "parley/conn.h"
+#include "parley/creator.h"
 #include "parley/http.h"
 #include "parley/log.h"
 #include "parley/persister.h"
+#include "parley/room.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,18 +26,15 @@ struct pl_server {
     pl_app_t app;
     pl_persister_args_t persister_args;
     zactor_t *persister;
+    pl_room_args_t *room_args;
+    zactor_t **rooms;
+    pl_creator_args_t creator_args;
+    zactor_t *creator;
     pl_conn_args_t *writer_args;
     zactor_t **writers;
     struct mg_context *http;
     int port;
 };
-
-int64_t pl_now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 //  civetweb holds a descriptor per connection: use every one the system allows.
 static void s_raise_fd_limit(void)
@@ -97,39 +96,78 @@ static int s_load_jwt_key(pl_app_t *app, char *err, size_t err_len)
     return 0;
 }
 
-static int s_start_actors(pl_server_t *self, char *err, size_t err_len)
+//  Starts the persister: it opens the store and migrates it, so it goes first.
+static int s_start_persister(pl_server_t *self, char *err, size_t err_len)
 {
     const pl_config_t *cfg = self->app.config;
-    self->persister_args =
-        (pl_persister_args_t){.data_dir = cfg->data_dir, .batch_max = (int)cfg->persist_batch_max};
+    self->persister_args = (pl_persister_args_t){.data_dir = cfg->data_dir,
+                                                 .batch_max = (int)cfg->persist_batch_max,
+                                                 .room_shards = (int)cfg->room_threads};
     self->persister = pl_actor_start("persister", pl_persister_actor, &self->persister_args);
     if (!self->persister || self->persister_args.failed) {
         snprintf(err, err_len, "%s", self->persister_args.error);
         return -1;
     }
-    if (!(self->app.persister = pl_ingress_new(PL_PERSISTER_INBOX)))
-        goto fail;
-    int count = (int)cfg->writer_threads;
-    self->app.writer_count = count;
-    self->writer_args = calloc((size_t)count, sizeof *self->writer_args);
-    self->writers = calloc((size_t)count, sizeof *self->writers);
-    self->app.writers = calloc((size_t)count, sizeof *self->app.writers);
-    if (!self->writer_args || !self->writers || !self->app.writers)
-        goto fail;
-    for (int i = 0; i < count; i++) {
-        char name[32];
+    return (self->app.persister = pl_ingress_new(PL_PERSISTER_INBOX)) ? 0 : -1;
+}
+
+//  Allocates `count` zeroed elements of `size` into *out; -1 when memory ran out.
+static int s_calloc(void *out, size_t count, size_t size)
+{
+    *(void **)out = calloc(count, size);
+    return *(void **)out ? 0 : -1;
+}
+
+static int s_start_shards(pl_server_t *self)
+{
+    const pl_config_t *cfg = self->app.config;
+    pl_app_t *app = &self->app;
+    app->room_count = (int)cfg->room_threads;
+    app->writer_count = (int)cfg->writer_threads;
+    if (s_calloc(&self->room_args, (size_t)app->room_count, sizeof *self->room_args) ||
+        s_calloc(&self->rooms, (size_t)app->room_count, sizeof *self->rooms) ||
+        s_calloc(&app->rooms, (size_t)app->room_count, sizeof *app->rooms) ||
+        s_calloc(&self->writer_args, (size_t)app->writer_count, sizeof *self->writer_args) ||
+        s_calloc(&self->writers, (size_t)app->writer_count, sizeof *self->writers) ||
+        s_calloc(&app->writers, (size_t)app->writer_count, sizeof *app->writers))
+        return -1;
+    char name[32];
+    for (int i = 0; i < app->room_count; i++) {
+        pl_room_inbox_name(i, name, sizeof name);
+        self->room_args[i] = (pl_room_args_t){.shard = i,
+                                              .shard_count = app->room_count,
+                                              .writer_count = app->writer_count,
+                                              .data_dir = cfg->data_dir,
+                                              .window = cfg->recovery_window};
+        self->rooms[i] = pl_actor_start(name, pl_room_actor, &self->room_args[i]);
+        if (!self->rooms[i] || self->room_args[i].failed || !(app->rooms[i] = pl_ingress_new(name)))
+            return -1;
+    }
+    self->creator = pl_actor_start("creator", pl_creator_actor, &self->creator_args);
+    if (!self->creator || self->creator_args.failed ||
+        !(app->creator = pl_ingress_new(PL_CREATOR_INBOX)))
+        return -1;
+    for (int i = 0; i < app->writer_count; i++) {
         pl_conn_inbox_name(i, name, sizeof name);
         self->writer_args[i] =
             (pl_conn_args_t){.shard = i, .queue_limit = cfg->outbound_queue_bytes};
         self->writers[i] = pl_actor_start(name, pl_conn_actor, &self->writer_args[i]);
         if (!self->writers[i] || self->writer_args[i].failed ||
-            !(self->app.writers[i] = pl_ingress_new(name)))
-            goto fail;
+            !(app->writers[i] = pl_ingress_new(name)))
+            return -1;
     }
     return 0;
-fail:
-    snprintf(err, err_len, "could not start the actors");
-    return -1;
+}
+
+static int s_start_actors(pl_server_t *self, char *err, size_t err_len)
+{
+    if (s_start_persister(self, err, err_len))
+        return -1;
+    if (s_start_shards(self)) {
+        snprintf(err, err_len, "could not start the actors");
+        return -1;
+    }
+    return 0;
 }
 
 static int s_start(pl_server_t *self, char *err, size_t err_len)
@@ -258,11 +296,18 @@ void pl_server_stop(pl_server_t **self_p)
         s_stop_http(self);
         pl_debug("stopping: civetweb stopped");
     }
+    //  Rooms and the creator send to the writers and the persister: they stop first.
+    for (int i = 0; self->rooms && i < app->room_count; i++) {
+        pl_ingress_destroy(&app->rooms[i]);
+        zactor_destroy(&self->rooms[i]);
+    }
+    pl_ingress_destroy(&app->creator);
+    zactor_destroy(&self->creator);
     for (int i = 0; self->writers && i < app->writer_count; i++) {
         pl_ingress_destroy(&app->writers[i]);
         zactor_destroy(&self->writers[i]);
     }
-    pl_debug("stopping: writers stopped");
+    pl_debug("stopping: rooms and writers stopped");
     pl_ingress_destroy(&app->persister);
     zactor_destroy(&self->persister);
     pl_debug("stopping: persister stopped");
@@ -272,6 +317,9 @@ void pl_server_stop(pl_server_t **self_p)
     free(self->writers);
     free(self->writer_args);
     free(app->writers);
+    free(self->rooms);
+    free(self->room_args);
+    free(app->rooms);
     sodium_memzero(app->jwt_key, sizeof app->jwt_key);
     free(self);
     *self_p = NULL;

@@ -81,3 +81,73 @@ const char *pl_check_avatar_url(const char *text, size_t len)
         return "must be an http(s) URL or a path on this server";
     return NULL;
 }
+
+const char *pl_check_title(const char *text, size_t len)
+{
+    size_t chars = pl_utf8_length(text, len);
+    if (chars < 1 || chars > PL_TITLE_MAX_CHARS)
+        return "must be 1-200 characters";
+    return s_has_control(text, len) ? "must not contain control characters" : NULL;
+}
+
+const char *pl_check_description(const char *text, size_t len)
+{
+    return pl_utf8_length(text, len) > PL_DESCRIPTION_MAX_CHARS ? "must be at most 4000 characters"
+                                                                : NULL;
+}
+
+const char *pl_check_client_id(const char *text, size_t len)
+{
+    if (len < 1 || len > PL_CLIENT_ID_MAX)
+        return "must be 1-64 characters";
+    for (size_t i = 0; i < len; i++)
+        if (text[i] < 0x21 || text[i] > 0x7e)
+            return "must be printable ASCII without spaces";
+    return NULL;
+}
+
+//  True for "/uploads/" followed by 64 lowercase hex digits and an image extension.
+static bool s_is_upload_url(const char *url, size_t len)
+{
+    static const char prefix[] = "/uploads/";
+    static const char *const extensions[] = {".png", ".jpg", ".gif", ".webp"};
+    size_t head = sizeof prefix - 1;
+    if (len < head + 64 + 4 || memcmp(url, prefix, head) != 0)
+        return false;
+    for (size_t i = head; i < head + 64; i++)
+        if (!((url[i] >= '0' && url[i] <= '9') || (url[i] >= 'a' && url[i] <= 'f')))
+            return false;
+    for (size_t e = 0; e < sizeof extensions / sizeof extensions[0]; e++) {
+        size_t ext_len = strlen(extensions[e]);
+        if (len == head + 64 + ext_len && memcmp(url + head + 64, extensions[e], ext_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+const char *pl_check_message(const char *kind, const char *body, size_t body_len, const char *url,
+                             size_t url_len, size_t max_chars, const char **field)
+{
+    bool image = kind && strcmp(kind, "image") == 0;
+    if (kind && !image && strcmp(kind, "text") != 0) {
+        *field = "kind";
+        return "must be text or image";
+    }
+    size_t chars = body ? pl_utf8_length(body, body_len) : 0;
+    *field = "body";
+    if (!image && chars < 1)
+        return "is required for a text message";
+    if (chars > max_chars)
+        return "is too long";
+    if (body && memchr(body, '\0', body_len))
+        return "must not contain NUL characters";
+    *field = "url";
+    if (image && !url)
+        return "is required for an image message";
+    if (!image && url)
+        return "is only for image messages";
+    if (image && !s_is_upload_url(url, url_len))
+        return "must be the url of an upload of this server";
+    *field = NULL;
+    return NULL;
+}

@@ -6,6 +6,7 @@
 #define PARLEY_APP_H
 
 #include "parley/actor.h"
+#include "parley/clock.h"
 #include "parley/config.h"
 #include "parley/password.h"
 #include "parley/store.h"
@@ -33,11 +34,11 @@ typedef struct {
     pl_ingress_t *persister;
     pl_ingress_t **writers; //  one per connection-writer shard
     int writer_count;
+    pl_ingress_t **rooms; //  one per room shard
+    int room_count;
+    pl_ingress_t *creator;
     atomic_int open_streams; //  WebSockets (and later SSE streams) held now
     atomic_bool draining;    //  true once a graceful stop has begun
 } pl_app_t;
-
-//  Milliseconds since the Unix epoch.
-int64_t pl_now_ms(void);
 
 #endif

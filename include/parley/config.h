@@ -35,6 +35,14 @@
     X(INT, outbound_queue_bytes, "1048576", 4096, 1073741824,                                      \
       "bytes queued for one slow client before it is disconnected")                                \
     X(INT, persist_batch_max, "1024", 1, 100000, "most writes the persister commits in one go")    \
+    X(INT, room_threads, "2", 1, 64, "room actors that rooms are sharded over")                    \
+    X(INT, recovery_window, "500", 1, 100000,                                                      \
+      "latest messages per room a reconnecting client can recover with since")                     \
+    X(INT, room_creation_timeout_ms, "30000", 100, 600000,                                         \
+      "how long POST /api/contents/{id}/room may wait before 503 room_creation_timeout")           \
+    X(INT, max_message_chars, "4000", 1, 65536, "longest text message body, in characters")        \
+    X(INT, rate_limit_per_s, "20", 1, 1000000, "messages a connection may send per second")        \
+    X(INT, rate_limit_burst, "40", 1, 1000000, "messages a connection may send in one burst")      \
     X(INT, shutdown_timeout_ms, "5000", 0, 600000, "how long a graceful stop waits for clients")
 
 #define PL_CONFIG_FIELD_STR(key)                        char *key;

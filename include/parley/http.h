@@ -51,6 +51,8 @@ typedef struct {
 extern const pl_route_t pl_auth_routes[];
 extern const pl_route_t pl_user_routes[];
 extern const pl_route_t pl_health_routes[];
+extern const pl_route_t pl_content_routes[];
+extern const pl_route_t pl_room_routes[];
 
 //  Starts civetweb on cfg->listen with the routes and the /ws endpoint. Returns NULL
 //  with a reason in err. *port receives the port actually bound.
@@ -76,6 +78,22 @@ typedef const char *(*pl_check_t)(const char *text, size_t len);
 //  and optional), or -1 after answering 400 naming the field and the reason.
 int pl_http_string_field(pl_req_t *req, json_t *body, const char *name, bool required,
                          pl_check_t check, pl_str_t *out);
+
+//  Reads an optional or required integer field within [min, max]. Returns 0 with *out
+//  (and *present, when not NULL), or -1 after answering 400 naming the field.
+int pl_http_int_field(pl_req_t *req, json_t *body, const char *name, bool required, int64_t min,
+                      int64_t max, int64_t *out, bool *present);
+
+//  Reads an optional integer query parameter within [min, max]; the same contract.
+int pl_http_query_int(pl_req_t *req, const char *name, int64_t min, int64_t max, int64_t *out,
+                      bool *present);
+
+//  Sends a request to any actor through `to` and waits up to timeout_ms for its
+//  REPLY (copied to *reply; body, if any, to *body, which the caller frees). Returns
+//  0, or -1 after answering 503 with timeout_code when no reply came in time.
+int pl_http_ask(pl_req_t *req, pl_ingress_t *to, pl_msg_t *request, uint64_t *waiter_field,
+                uint64_t *req_id_field, int timeout_ms, const char *timeout_code,
+                pl_msg_reply_t *reply, char **body);
 
 //  Sends a request to the persister and waits for its REPLY (status and id, copied
 //  to *reply). The request's waiter and req_id fields are passed as pointers into

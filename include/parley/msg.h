@@ -26,11 +26,38 @@
     F(U64, req_id) F(STR, username) F(STR, password_hash) F(STR, display_name) F(I64, created_at)
 #define PL_MSG_USER_UPDATE(F)                                                                      \
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(NSTR, display_name) F(NSTR, avatar_url)
-#define PL_MSG_REPLY(F)      F(U64, req_id) F(I64, status) F(I64, id)
-#define PL_MSG_CONN_OPEN(F)  F(U64, conn_id) F(U64, handle) F(I64, user_id)
-#define PL_MSG_CONN_CLOSE(F) F(U64, waiter) F(U64, req_id) F(U64, conn_id)
-#define PL_MSG_CONN_SEND(F)  F(U64, conn_id) F(BIN, text)
-#define PL_MSG_CONN_DRAIN(F) F(U64, waiter) F(U64, req_id) F(I64, close_code)
+#define PL_MSG_REPLY(F)       F(U64, req_id) F(I64, status) F(I64, id) F(I64, created) F(NSTR, body)
+#define PL_MSG_CONN_OPEN(F)   F(U64, conn_id) F(U64, handle) F(I64, user_id)
+#define PL_MSG_CONN_CLOSE(F)  F(U64, waiter) F(U64, req_id) F(U64, conn_id)
+#define PL_MSG_CONN_SEND(F)   F(U64, conn_id) F(BIN, text)
+#define PL_MSG_CONN_DRAIN(F)  F(U64, waiter) F(U64, req_id) F(I64, close_code)
+#define PL_MSG_CONN_FANOUT(F) F(BIN, conn_ids) F(BIN, text)
+#define PL_MSG_CONTENT_CREATE(F)                                                                   \
+    F(U64, waiter) F(U64, req_id) F(STR, kind) F(STR, title) F(NSTR, description) F(I64, year)
+#define PL_MSG_ROOM_ENSURE_GROUP(F) F(U64, req_id) F(I64, content_id)
+#define PL_MSG_ROOM_ENSURE_DM(F)    F(U64, waiter) F(U64, req_id) F(I64, user_id) F(I64, peer_id)
+#define PL_MSG_MEMBER_ADD(F)                                                                       \
+    F(U64, waiter) F(U64, req_id) F(I64, room_id) F(I64, user_id) F(I64, room_created)
+#define PL_MSG_MEMBER_REMOVE(F) F(U64, waiter) F(U64, req_id) F(I64, room_id) F(I64, user_id)
+#define PL_MSG_MESSAGE_STORE(F)                                                                    \
+    F(I64, room_id)                                                                                \
+    F(I64, seq)                                                                                    \
+    F(I64, sender_id) F(I64, ts) F(NSTR, client_id) F(STR, kind) F(STR, body) F(NSTR, url)
+#define PL_MSG_MESSAGE_STORED(F) F(I64, room_id) F(I64, seq) F(I64, status)
+#define PL_MSG_READ_STORE(F)     F(I64, room_id) F(I64, user_id) F(I64, seq)
+#define PL_MSG_GROUP_ROOM(F)     F(U64, waiter) F(U64, req_id) F(I64, content_id) F(I64, user_id)
+#define PL_MSG_ROOM_SUBSCRIBE(F)                                                                   \
+    F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(I64, since) F(NSTR, ref)
+#define PL_MSG_ROOM_UNSUBSCRIBE(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(NSTR, ref)
+#define PL_MSG_ROOM_SEND(F)                                                                        \
+    F(U64, conn_id)                                                                                \
+    F(U64, waiter)                                                                                 \
+    F(U64, req_id) F(I64, user_id) F(I64, room_id) F(NSTR, client_id) F(STR, kind) F(STR, body)    \
+        F(NSTR, url) F(NSTR, ref)
+#define PL_MSG_ROOM_READ(F)                                                                        \
+    F(U64, conn_id) F(U64, waiter) F(U64, req_id) F(I64, user_id) F(I64, room_id) F(I64, seq)
+#define PL_MSG_ROOM_TYPING(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id)
+#define PL_MSG_ROOM_MEMBER(F) F(I64, room_id) F(I64, user_id) F(I64, joined) F(STR, user)
 
 //  X(NAME, name, what it asks for)
 #define PL_MSG_CATALOGUE(X)                                                                        \
@@ -40,7 +67,23 @@
     X(CONN_OPEN, conn_open, "a WebSocket is ready: the writer may now write to it")                \
     X(CONN_CLOSE, conn_close, "forget a connection; REPLY once no write will touch it again")      \
     X(CONN_SEND, conn_send, "queue one text frame for a connection")                               \
-    X(CONN_DRAIN, conn_drain, "send a close frame to every connection; REPLY when written")
+    X(CONN_DRAIN, conn_drain, "send a close frame to every connection; REPLY when written")        \
+    X(CONN_FANOUT, conn_fanout, "queue one text frame for each listed connection (u64 array)")     \
+    X(CONTENT_CREATE, content_create, "persist a content; REPLY with its id")                      \
+    X(ROOM_ENSURE_GROUP, room_ensure_group, "find or create a content's room; REPLY to creator")   \
+    X(ROOM_ENSURE_DM, room_ensure_dm, "find or create a DM room with both members; REPLY")         \
+    X(MEMBER_ADD, member_add, "add a member; REPLY (created echoes room_created); tell the room")  \
+    X(MEMBER_REMOVE, member_remove, "remove a member; REPLY; tell the room")                       \
+    X(MESSAGE_STORE, message_store, "persist a message; MESSAGE_STORED to its room after commit")  \
+    X(MESSAGE_STORED, message_stored, "a message is committed (or failed): its room may go on")    \
+    X(READ_STORE, read_store, "persist a read pointer (never moves it back)")                      \
+    X(GROUP_ROOM, group_room, "creator: the content's room for this user, made if absent")         \
+    X(ROOM_SUBSCRIBE, room_subscribe, "a connection subscribes to a room (since -1: no replay)")   \
+    X(ROOM_UNSUBSCRIBE, room_unsubscribe, "a connection leaves a room's live stream")              \
+    X(ROOM_SEND, room_send, "a member sends a message (from WebSocket, or HTTP with a waiter)")    \
+    X(ROOM_READ, room_read, "a member has read up to seq")                                         \
+    X(ROOM_TYPING, room_typing, "a member is typing (never stored)")                               \
+    X(ROOM_MEMBER, room_member, "a member joined (1) or left (0); user is their User JSON")
 
 typedef enum {
 #define PL__MSG_ENUM(NAME, name, doc) PL_MSG_##NAME,

@@ -16,6 +16,7 @@
 typedef struct {
     const char *data_dir;
     int batch_max;
+    int room_shards; //  room actors it reports committed messages and members to
     //  Set by the actor before it signals ready: true when the store could not open.
     atomic_bool failed;
     char error[256];

@@ -1,14 +1,14 @@
 /*  The server: starts parley's parts in dependency order and stops them in reverse.
 
-    Start: raise the fd limit, load or create the JWT key, start the persister (which
-    opens the store and migrates it), open the reader pool, start the connection
-    writers, then civetweb. Nothing accepts a request before everything it could
-    need is running.
+    Start: raise the fd limit, start the persister (which opens the store and
+    migrates it), the room actors, the creation-queue worker and the connection
+    writers, load or create the JWT key, open the reader pool, then civetweb. Nothing accepts a
+   request before everything it could need is running.
 
     Stop (graceful): mark the node draining (/healthz answers 503, upgrades are
     refused), send every WebSocket a close frame with 1001, stop civetweb (which waits
-    for requests in flight), stop the writers, and last stop the persister, which
-    commits everything already queued before it exits. */
+    for requests in flight), stop the rooms, the creator and the writers, and last
+    the persister, which commits everything already queued before it exits. */
 #ifndef PARLEY_SERVER_H
 #define PARLEY_SERVER_H
 

@@ -22,6 +22,8 @@ typedef enum {
     PL_STATUS_CONFLICT,  //  a uniqueness rule was violated (e.g. username taken)
     PL_STATUS_NOT_FOUND, //  the row does not exist
     PL_STATUS_INTERNAL,  //  the backend failed; logged where it happened
+    PL_STATUS_FORBIDDEN, //  the caller may not do this (e.g. not a member)
+    PL_STATUS_INVALID,   //  the request is not allowed in this state (e.g. leave a DM)
 } pl_status_t;
 
 #endif

@@ -23,4 +23,24 @@ const char *pl_check_display_name(const char *text, size_t len);
 //  bytes or backslashes.
 const char *pl_check_avatar_url(const char *text, size_t len);
 
+#define PL_TITLE_MAX_CHARS       200
+#define PL_DESCRIPTION_MAX_CHARS 4000
+#define PL_CLIENT_ID_MAX         64
+
+//  A content title: 1-200 characters, no control characters.
+const char *pl_check_title(const char *text, size_t len);
+
+//  A content description: at most 4000 characters.
+const char *pl_check_description(const char *text, size_t len);
+
+//  A client_id: 1-64 printable ASCII characters.
+const char *pl_check_client_id(const char *text, size_t len);
+
+//  A message as a client sends it (kind NULL means "text"). Text needs a body of
+//  1-max_chars characters; an image needs the url of an upload of this server
+//  ("/uploads/<sha256 hex>.<png|jpg|gif|webp>") and may carry a caption. Returns NULL
+//  when acceptable, else the reason, with *field naming the field at fault.
+const char *pl_check_message(const char *kind, const char *body, size_t body_len, const char *url,
+                             size_t url_len, size_t max_chars, const char **field);
+
 #endif

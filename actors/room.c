@@ -1,0 +1,784 @@
+/*  Room actor (see room.h for the contract).
+
+    Per room the actor keeps: the members (with their User JSON, how many of their
+    connections are subscribed, and how far they have read), the subscribed
+    connections, the last seq handed out and the last one committed, a ring of the
+    latest committed message frames (the recovery window), the sends waiting for
+    their commit (in seq order, because the persister commits in order), and the
+    client_ids of recent sends.
+
+    Every frame to clients is built here once and sent to the connection writers as
+    CONN_SEND (one connection) or CONN_FANOUT (one per writer shard, listing all its
+    recipients), so the room never waits on a socket. */
+#include "parley/room.h"
+
+#include "parley/actor.h"
+#include "parley/clock.h"
+#include "parley/conn.h"
+#include "parley/idmap.h"
+#include "parley/log.h"
+#include "parley/persister.h"
+#include "parley/store.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+
+//  How many recent client_ids per room are remembered for de-duplication.
+#define DEDUPE_MAX 1024
+
+typedef struct {
+    json_t *user; //  owned: User
+    int online;   //  subscribed connections of this member
+    int64_t read_seq;
+} member_t;
+
+typedef struct {
+    uint64_t conn_id;
+    int64_t user_id;
+} sub_t;
+
+typedef struct {
+    int64_t seq;
+    char *frame; //  owned: the "message" frame
+} entry_t;
+
+typedef struct {
+    int64_t seq, ts, sender_id;
+    char *frame;             //  owned
+    uint64_t conn_id;        //  the sender's connection to ack, or 0
+    uint64_t waiter, req_id; //  or the HTTP request to answer
+    char *client_id;         //  owned, or NULL
+    char *ref;               //  owned, or NULL
+} pending_t;
+
+typedef struct {
+    uint64_t key; //  hash of sender and client_id
+    int64_t seq, ts;
+} sent_t;
+
+typedef struct {
+    int64_t id;
+    bool is_dm;
+    int64_t last_seq;    //  handed out
+    int64_t stored_seq;  //  committed and delivered
+    pl_idmap_t *members; //  user id -> member_t (owned)
+    sub_t *subs;
+    size_t sub_count, sub_capacity;
+    entry_t *window; //  ring of `window` entries; the newest at (head - 1)
+    size_t window_head, window_count;
+    pending_t *pending; //  FIFO ring of `pending_capacity`
+    size_t pending_head, pending_count, pending_capacity;
+    pl_idmap_t *sent; //  client key -> sent_t (owned by sent_ring)
+    sent_t *sent_ring;
+    size_t sent_head, sent_count;
+} room_t;
+
+typedef struct {
+    zsock_t *inbox;     //  owned
+    zsock_t *persister; //  owned: outlet
+    zsock_t **writers;  //  owned: outlets, one per writer shard
+    int writer_count;
+    pl_store_t *store; //  owned: this actor's reader
+    pl_idmap_t *rooms; //  room id -> room_t (owned)
+    size_t window;
+    uint64_t **fanout; //  scratch: connection ids per writer shard
+    size_t *fanout_count, fanout_capacity;
+} self_t;
+
+void pl_room_inbox_name(int shard, char *name, size_t size)
+{
+    snprintf(name, size, "room-%d", shard);
+}
+
+static void s_member_free(uint64_t id, void *value, void *arg)
+{
+    member_t *member = value;
+    json_decref(member->user);
+    free(member);
+}
+
+static void s_pending_clear(pending_t *p)
+{
+    free(p->frame);
+    free(p->client_id);
+    free(p->ref);
+}
+
+static void s_room_free(uint64_t id, void *value, void *arg)
+{
+    room_t *room = value;
+    if (room->members)
+        pl_idmap_each(room->members, s_member_free, NULL);
+    pl_idmap_destroy(&room->members);
+    pl_idmap_destroy(&room->sent);
+    for (size_t i = 0; room->window && i < room->window_count; i++)
+        free(room->window[i].frame);
+    for (size_t i = 0; i < room->pending_count; i++)
+        s_pending_clear(&room->pending[(room->pending_head + i) % room->pending_capacity]);
+    free(room->window);
+    free(room->pending);
+    free(room->sent_ring);
+    free(room->subs);
+    free(room);
+}
+
+//  --- frames to clients --------------------------------------------------------
+
+//  Dumps frame (stolen) to text; NULL on failure.
+static char *s_dump(json_t *frame)
+{
+    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+    json_decref(frame);
+    return text;
+}
+
+static void s_send_text(self_t *self, uint64_t conn_id, const char *text)
+{
+    pl_msg_t msg = {.type = PL_MSG_CONN_SEND,
+                    .as.conn_send = {.conn_id = conn_id, .text = pl_str_of(text)}};
+    pl_msg_send(zsock_resolve(self->writers[conn_id % (uint64_t)self->writer_count]), &msg);
+}
+
+//  Sends one frame (stolen) to one connection.
+static void s_send(self_t *self, uint64_t conn_id, json_t *frame)
+{
+    char *text = s_dump(frame);
+    if (text)
+        s_send_text(self, conn_id, text);
+    free(text);
+}
+
+static void s_send_error(self_t *self, uint64_t conn_id, pl_str_t ref, const char *code,
+                         const char *message)
+{
+    json_t *frame = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
+    if (ref.ptr)
+        json_object_set_new(frame, "ref", json_stringn(ref.ptr, ref.len));
+    s_send(self, conn_id, frame);
+}
+
+//  Sends the same text to every subscriber but `except` (0: none): one CONN_FANOUT
+//  per writer shard that has any of them.
+static void s_broadcast_text(self_t *self, const room_t *room, const char *text, uint64_t except)
+{
+    if (room->sub_count > self->fanout_capacity) {
+        for (int w = 0; w < self->writer_count; w++) {
+            uint64_t *grown = realloc(self->fanout[w], room->sub_count * sizeof *grown);
+            if (!grown)
+                return;
+            self->fanout[w] = grown;
+        }
+        self->fanout_capacity = room->sub_count;
+    }
+    for (int w = 0; w < self->writer_count; w++)
+        self->fanout_count[w] = 0;
+    for (size_t i = 0; i < room->sub_count; i++) {
+        uint64_t conn_id = room->subs[i].conn_id;
+        if (conn_id == except)
+            continue;
+        int w = (int)(conn_id % (uint64_t)self->writer_count);
+        self->fanout[w][self->fanout_count[w]++] = conn_id;
+    }
+    size_t len = strlen(text);
+    for (int w = 0; w < self->writer_count; w++) {
+        if (self->fanout_count[w] == 0)
+            continue;
+        pl_msg_t msg = {.type = PL_MSG_CONN_FANOUT,
+                        .as.conn_fanout = {{(const char *)self->fanout[w],
+                                            (uint32_t)(self->fanout_count[w] * sizeof(uint64_t))},
+                                           {text, (uint32_t)len}}};
+        pl_msg_send(zsock_resolve(self->writers[w]), &msg);
+    }
+}
+
+static void s_broadcast(self_t *self, const room_t *room, json_t *frame, uint64_t except)
+{
+    char *text = s_dump(frame);
+    if (text)
+        s_broadcast_text(self, room, text, except);
+    free(text);
+}
+
+static void s_answer(uint64_t waiter, uint64_t req_id, pl_status_t status, const char *body)
+{
+    if (!waiter)
+        return;
+    pl_msg_t reply = {.type = PL_MSG_REPLY,
+                      .as.reply = {.req_id = req_id, .status = status, .body = pl_str_of(body)}};
+    pl_waiter_post(waiter, &reply);
+}
+
+//  Answers a refused request: an error frame on WebSocket, a status over HTTP.
+static void s_refuse(self_t *self, uint64_t conn_id, uint64_t waiter, uint64_t req_id, pl_str_t ref,
+                     pl_status_t status, int64_t room_id)
+{
+    char message[96];
+    const char *code = status == PL_STATUS_NOT_FOUND ? "room_not_found" : "forbidden";
+    if (status == PL_STATUS_NOT_FOUND)
+        snprintf(message, sizeof message, "room %" PRId64 " does not exist", room_id);
+    else
+        snprintf(message, sizeof message, "you are not a member of room %" PRId64, room_id);
+    if (conn_id)
+        s_send_error(self, conn_id, ref, code, message);
+    s_answer(waiter, req_id, status, NULL);
+}
+
+//  --- room state ----------------------------------------------------------------
+
+static member_t *s_member_add(room_t *room, int64_t user_id, json_t *user)
+{
+    member_t *member = pl_idmap_get(room->members, (uint64_t)user_id);
+    if (member) {
+        json_decref(member->user);
+        member->user = json_incref(user);
+        return member;
+    }
+    member = calloc(1, sizeof *member);
+    if (!member || pl_idmap_put(room->members, (uint64_t)user_id, member)) {
+        free(member);
+        return NULL;
+    }
+    member->user = json_incref(user);
+    return member;
+}
+
+//  Appends a committed frame (taken) to the recovery window, dropping the oldest.
+static void s_window_push(room_t *room, size_t capacity, int64_t seq, char *frame)
+{
+    entry_t *slot = &room->window[room->window_head];
+    if (room->window_count == capacity)
+        free(slot->frame);
+    else
+        room->window_count++;
+    *slot = (entry_t){seq, frame};
+    room->window_head = (room->window_head + 1) % capacity;
+}
+
+//  The window entry i places back from the newest (0: newest).
+static entry_t *s_window_at(room_t *room, size_t capacity, size_t back)
+{
+    return &room->window[(room->window_head + capacity - 1 - back) % capacity];
+}
+
+static uint64_t s_client_key(int64_t sender_id, pl_str_t client_id)
+{
+    //  FNV-1a over the sender and the client_id.
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < 8; i++)
+        hash = (hash ^ (uint8_t)(sender_id >> (8 * i))) * 0x100000001b3ULL;
+    for (uint32_t i = 0; i < client_id.len; i++)
+        hash = (hash ^ (uint8_t)client_id.ptr[i]) * 0x100000001b3ULL;
+    return hash ? hash : 1;
+}
+
+//  Remembers that a client_id was sent with seq, forgetting the oldest past DEDUPE_MAX.
+static void s_remember_sent(room_t *room, uint64_t key, int64_t seq, int64_t ts)
+{
+    sent_t *slot = &room->sent_ring[room->sent_head];
+    if (room->sent_count == DEDUPE_MAX)
+        pl_idmap_remove(room->sent, slot->key);
+    else
+        room->sent_count++;
+    *slot = (sent_t){key, seq, ts};
+    pl_idmap_put(room->sent, key, slot);
+    room->sent_head = (room->sent_head + 1) % DEDUPE_MAX;
+}
+
+//  Makes a "message" frame from a stored Message (taken).
+static char *s_message_frame(json_t *message)
+{
+    json_object_set_new(message, "type", json_string("message"));
+    return s_dump(message);
+}
+
+static room_t *s_room_new(self_t *self, int64_t id)
+{
+    room_t *room = calloc(1, sizeof *room);
+    if (!room)
+        return NULL;
+    room->id = id;
+    room->members = pl_idmap_new();
+    room->sent = pl_idmap_new();
+    room->window = calloc(self->window, sizeof *room->window);
+    room->sent_ring = calloc(DEDUPE_MAX, sizeof *room->sent_ring);
+    room->pending_capacity = 16;
+    room->pending = calloc(room->pending_capacity, sizeof *room->pending);
+    if (!room->members || !room->sent || !room->window || !room->sent_ring || !room->pending) {
+        s_room_free(0, room, NULL);
+        return NULL;
+    }
+    return room;
+}
+
+//  The room, loaded from the store on first use. NULL with *status NOT_FOUND when
+//  there is no such room, INTERNAL when it could not be loaded.
+static room_t *s_room(self_t *self, int64_t id, pl_status_t *status)
+{
+    room_t *room = pl_idmap_get(self->rooms, (uint64_t)id);
+    *status = PL_STATUS_OK;
+    if (room)
+        return room;
+    pl_room_state_t state;
+    *status = self->store->ops->room_state(self->store, id, (int64_t)self->window, &state);
+    if (*status != PL_STATUS_OK)
+        return NULL;
+    room = s_room_new(self, id);
+    if (!room || pl_idmap_put(self->rooms, (uint64_t)id, room)) {
+        if (room)
+            s_room_free(0, room, NULL);
+        json_decref(state.members);
+        json_decref(state.recent);
+        *status = PL_STATUS_INTERNAL;
+        return NULL;
+    }
+    room->is_dm = state.is_dm;
+    room->last_seq = room->stored_seq = state.last_seq;
+    size_t i;
+    json_t *value;
+    json_array_foreach(state.members, i, value)
+    {
+        s_member_add(room, json_integer_value(json_object_get(value, "id")), value);
+    }
+    json_array_foreach(state.recent, i, value)
+    {
+        int64_t seq = json_integer_value(json_object_get(value, "seq"));
+        const char *client_id = json_string_value(json_object_get(value, "client_id"));
+        if (client_id)
+            s_remember_sent(room,
+                            s_client_key(json_integer_value(json_object_get(
+                                             json_object_get(value, "sender"), "id")),
+                                         pl_str_of(client_id)),
+                            seq, json_integer_value(json_object_get(value, "ts")));
+        s_window_push(room, self->window, seq, s_message_frame(json_incref(value)));
+    }
+    json_decref(state.members);
+    json_decref(state.recent);
+    pl_debug("room %" PRId64 ": loaded (last seq %" PRId64 ")", id, room->last_seq);
+    return room;
+}
+
+//  The member user_id of room, or NULL.
+static member_t *s_member(room_t *room, int64_t user_id)
+{
+    return pl_idmap_get(room->members, (uint64_t)user_id);
+}
+
+static json_t *s_online(room_t *room)
+{
+    json_t *online = json_array();
+    for (size_t i = 0; i < room->sub_count; i++) {
+        member_t *member = s_member(room, room->subs[i].user_id);
+        if (!member || member->online == 0)
+            continue;
+        json_t *id = json_integer(room->subs[i].user_id);
+        bool seen = false;
+        size_t j;
+        json_t *value;
+        json_array_foreach(online, j, value) seen |= json_equal(value, id);
+        if (seen)
+            json_decref(id);
+        else
+            json_array_append_new(online, id);
+    }
+    return online;
+}
+
+static void s_presence(self_t *self, room_t *room, int64_t user_id, bool online, uint64_t except)
+{
+    s_broadcast(self, room,
+                json_pack("{s:s, s:I, s:I, s:b}", "type", "presence", "room", (json_int_t)room->id,
+                          "user", (json_int_t)user_id, "online", online),
+                except);
+}
+
+//  --- requests ------------------------------------------------------------------
+
+static void s_subscribe(self_t *self, const pl_msg_room_subscribe_t *m)
+{
+    pl_status_t status;
+    room_t *room = s_room(self, m->room_id, &status);
+    member_t *member = room ? s_member(room, m->user_id) : NULL;
+    if (!member) {
+        s_refuse(self, m->conn_id, 0, 0, m->ref, room ? PL_STATUS_FORBIDDEN : status, m->room_id);
+        return;
+    }
+    bool already = false;
+    for (size_t i = 0; i < room->sub_count; i++)
+        already |= room->subs[i].conn_id == m->conn_id;
+    if (!already) {
+        if (room->sub_count == room->sub_capacity) {
+            size_t capacity = room->sub_capacity ? room->sub_capacity * 2 : 8;
+            sub_t *grown = realloc(room->subs, capacity * sizeof *grown);
+            if (!grown) {
+                s_send_error(self, m->conn_id, m->ref, "internal", "out of memory");
+                return;
+            }
+            room->subs = grown;
+            room->sub_capacity = capacity;
+        }
+        room->subs[room->sub_count++] = (sub_t){m->conn_id, m->user_id};
+        if (member->online++ == 0)
+            s_presence(self, room, m->user_id, true, m->conn_id);
+    }
+    //  Recovery: the window holds seqs (stored - window_count, stored]; a client that
+    //  missed more than that is told so and uses the history API.
+    int64_t oldest = room->stored_seq - (int64_t)room->window_count;
+    bool replay = m->since >= 0 && m->since < room->stored_seq;
+    bool recovered = m->since < 0 || m->since >= oldest;
+    json_t *reply =
+        json_pack("{s:s, s:I, s:I, s:o}", "type", "subscribed", "room", (json_int_t)room->id, "seq",
+                  (json_int_t)room->stored_seq, "online", s_online(room));
+    if (m->since >= 0)
+        json_object_set_new(reply, "recovered", json_boolean(recovered));
+    if (m->ref.ptr)
+        json_object_set_new(reply, "ref", json_stringn(m->ref.ptr, m->ref.len));
+    s_send(self, m->conn_id, reply);
+    if (replay && recovered)
+        for (size_t back = (size_t)(room->stored_seq - m->since); back-- > 0;)
+            s_send_text(self, m->conn_id, s_window_at(room, self->window, back)->frame);
+}
+
+//  Removes a connection's subscription; presence goes offline with its last one.
+static void s_unsubscribe(self_t *self, room_t *room, uint64_t conn_id)
+{
+    for (size_t i = 0; i < room->sub_count; i++) {
+        if (room->subs[i].conn_id != conn_id)
+            continue;
+        int64_t user_id = room->subs[i].user_id;
+        room->subs[i] = room->subs[--room->sub_count];
+        member_t *member = s_member(room, user_id);
+        if (member && --member->online == 0)
+            s_presence(self, room, user_id, false, 0);
+        return;
+    }
+}
+
+static void s_ack(self_t *self, const pending_t *p, int64_t room_id)
+{
+    json_t *ack = json_pack("{s:s, s:I, s:I, s:I}", "type", "ack", "room", (json_int_t)room_id,
+                            "seq", (json_int_t)p->seq, "ts", (json_int_t)p->ts);
+    json_object_set_new(ack, "client_id", p->client_id ? json_string(p->client_id) : json_null());
+    if (p->ref)
+        json_object_set_new(ack, "ref", json_string(p->ref));
+    s_send(self, p->conn_id, ack);
+}
+
+//  Answers a send that repeats a client_id already sent: the same seq, nothing new.
+static void s_resend_ack(self_t *self, room_t *room, const pl_msg_room_send_t *m, sent_t *sent)
+{
+    for (size_t i = 0; i < room->pending_count; i++) {
+        pending_t *p = &room->pending[(room->pending_head + i) % room->pending_capacity];
+        if (p->seq == sent->seq) {
+            //  Still waiting for its commit: the ack goes to whoever asked last.
+            p->conn_id = m->conn_id, p->waiter = m->waiter, p->req_id = m->req_id;
+            return;
+        }
+    }
+    pending_t p = {.seq = sent->seq, .ts = sent->ts, .conn_id = m->conn_id};
+    char client_id[256], ref[256];
+    snprintf(client_id, sizeof client_id, "%.*s", (int)m->client_id.len, m->client_id.ptr);
+    snprintf(ref, sizeof ref, "%.*s", (int)m->ref.len, m->ref.ptr);
+    p.client_id = client_id;
+    p.ref = m->ref.ptr ? ref : NULL;
+    if (m->conn_id)
+        s_ack(self, &p, room->id);
+    if (m->waiter) {
+        for (size_t back = 0; back < room->window_count; back++) {
+            entry_t *entry = s_window_at(room, self->window, back);
+            if (entry->seq == sent->seq) {
+                json_t *message = json_loads(entry->frame, 0, NULL);
+                json_object_del(message, "type");
+                char *body = s_dump(message);
+                s_answer(m->waiter, m->req_id, PL_STATUS_OK, body);
+                free(body);
+                return;
+            }
+        }
+        s_answer(m->waiter, m->req_id, PL_STATUS_CONFLICT, NULL);
+    }
+}
+
+static char *s_strndup(pl_str_t s)
+{
+    return s.ptr ? strndup(s.ptr, s.len) : NULL;
+}
+
+static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
+{
+    pl_status_t status;
+    room_t *room = s_room(self, m->room_id, &status);
+    member_t *member = room ? s_member(room, m->user_id) : NULL;
+    if (!member) {
+        s_refuse(self, m->conn_id, m->waiter, m->req_id, m->ref,
+                 room ? PL_STATUS_FORBIDDEN : status, m->room_id);
+        return;
+    }
+    uint64_t key = m->client_id.ptr ? s_client_key(m->user_id, m->client_id) : 0;
+    sent_t *sent = key ? pl_idmap_get(room->sent, key) : NULL;
+    if (sent) {
+        s_resend_ack(self, room, m, sent);
+        return;
+    }
+    if (room->pending_count == room->pending_capacity) {
+        size_t capacity = room->pending_capacity * 2;
+        pending_t *grown = calloc(capacity, sizeof *grown);
+        if (!grown) {
+            s_refuse(self, m->conn_id, m->waiter, m->req_id, m->ref, PL_STATUS_INTERNAL, room->id);
+            return;
+        }
+        for (size_t i = 0; i < room->pending_count; i++)
+            grown[i] = room->pending[(room->pending_head + i) % room->pending_capacity];
+        free(room->pending);
+        room->pending = grown;
+        room->pending_head = 0;
+        room->pending_capacity = capacity;
+    }
+    int64_t seq = ++room->last_seq, ts = pl_now_ms();
+    json_t *sender = json_pack("{s:O, s:O, s:O}", "id", json_object_get(member->user, "id"),
+                               "display_name", json_object_get(member->user, "display_name"),
+                               "avatar_url", json_object_get(member->user, "avatar_url"));
+    json_t *message =
+        json_pack("{s:s, s:I, s:I, s:o, s:o, s:s%, s:s%, s:I}", "type", "message", "room",
+                  (json_int_t)room->id, "seq", (json_int_t)seq, "client_id",
+                  m->client_id.ptr ? json_stringn(m->client_id.ptr, m->client_id.len) : json_null(),
+                  "sender", sender, "kind", m->kind.ptr, (size_t)m->kind.len, "body", m->body.ptr,
+                  (size_t)m->body.len, "ts", (json_int_t)ts);
+    if (m->url.ptr)
+        json_object_set_new(message, "url", json_stringn(m->url.ptr, m->url.len));
+    pending_t *p =
+        &room->pending[(room->pending_head + room->pending_count++) % room->pending_capacity];
+    *p = (pending_t){.seq = seq,
+                     .ts = ts,
+                     .sender_id = m->user_id,
+                     .frame = s_dump(message),
+                     .conn_id = m->conn_id,
+                     .waiter = m->waiter,
+                     .req_id = m->req_id,
+                     .client_id = s_strndup(m->client_id),
+                     .ref = s_strndup(m->ref)};
+    if (key)
+        s_remember_sent(room, key, seq, ts);
+    pl_msg_t store = {.type = PL_MSG_MESSAGE_STORE,
+                      .as.message_store = {room->id, seq, m->user_id, ts, m->client_id, m->kind,
+                                           m->body, m->url}};
+    pl_msg_send(zsock_resolve(self->persister), &store);
+}
+
+//  The persister committed (or failed) the oldest pending send of a room.
+static void s_stored(self_t *self, const pl_msg_message_stored_t *m)
+{
+    room_t *room = pl_idmap_get(self->rooms, (uint64_t)m->room_id);
+    if (!room || room->pending_count == 0 || room->pending[room->pending_head].seq != m->seq) {
+        pl_error("room %" PRId64 ": commit report for seq %" PRId64 " out of order", m->room_id,
+                 m->seq);
+        return;
+    }
+    pending_t p = room->pending[room->pending_head];
+    room->pending_head = (room->pending_head + 1) % room->pending_capacity;
+    room->pending_count--;
+    if (m->status != PL_STATUS_OK) {
+        pl_error("room %" PRId64 ": seq %" PRId64 " could not be stored", m->room_id, m->seq);
+        if (p.seq == room->last_seq)
+            room->last_seq--;
+        if (p.conn_id)
+            s_send_error(self, p.conn_id, pl_str_of(p.ref), "internal",
+                         "the message could not be stored");
+        s_answer(p.waiter, p.req_id, PL_STATUS_INTERNAL, NULL);
+        s_pending_clear(&p);
+        return;
+    }
+    room->stored_seq = p.seq;
+    member_t *sender = s_member(room, p.sender_id);
+    if (sender && sender->read_seq < p.seq)
+        sender->read_seq = p.seq;
+    s_broadcast_text(self, room, p.frame, 0);
+    if (p.conn_id)
+        s_ack(self, &p, room->id);
+    if (p.waiter) {
+        json_t *message = json_loads(p.frame, 0, NULL);
+        json_object_del(message, "type");
+        char *body = s_dump(message);
+        s_answer(p.waiter, p.req_id, PL_STATUS_OK, body);
+        free(body);
+    }
+    s_window_push(room, self->window, p.seq, p.frame);
+    p.frame = NULL;
+    s_pending_clear(&p);
+}
+
+static void s_read(self_t *self, const pl_msg_room_read_t *m)
+{
+    pl_status_t status;
+    room_t *room = s_room(self, m->room_id, &status);
+    member_t *member = room ? s_member(room, m->user_id) : NULL;
+    if (!member) {
+        s_refuse(self, m->conn_id, m->waiter, m->req_id, (pl_str_t){0},
+                 room ? PL_STATUS_FORBIDDEN : status, m->room_id);
+        return;
+    }
+    //  Reading past the last committed message means reading everything.
+    int64_t seq = m->seq < room->stored_seq ? m->seq : room->stored_seq;
+    if (seq > member->read_seq) {
+        member->read_seq = seq;
+        pl_msg_t store = {.type = PL_MSG_READ_STORE, .as.read_store = {room->id, m->user_id, seq}};
+        pl_msg_send(zsock_resolve(self->persister), &store);
+        s_broadcast(self, room,
+                    json_pack("{s:s, s:I, s:I, s:I}", "type", "read", "room", (json_int_t)room->id,
+                              "user", (json_int_t)m->user_id, "seq", (json_int_t)seq),
+                    0);
+    }
+    s_answer(m->waiter, m->req_id, PL_STATUS_OK, NULL);
+}
+
+static void s_typing(self_t *self, const pl_msg_room_typing_t *m)
+{
+    pl_status_t status;
+    room_t *room = s_room(self, m->room_id, &status);
+    if (!room || !s_member(room, m->user_id)) {
+        s_refuse(self, m->conn_id, 0, 0, (pl_str_t){0}, room ? PL_STATUS_FORBIDDEN : status,
+                 m->room_id);
+        return;
+    }
+    s_broadcast(self, room,
+                json_pack("{s:s, s:I, s:I}", "type", "typing", "room", (json_int_t)room->id, "user",
+                          (json_int_t)m->user_id),
+                m->conn_id);
+}
+
+static void s_member_event(self_t *self, const pl_msg_room_member_t *m)
+{
+    room_t *room = pl_idmap_get(self->rooms, (uint64_t)m->room_id);
+    if (!room)
+        return; //  not loaded: the store is up to date, the next load sees it
+    json_t *user = json_loadb(m->user.ptr, m->user.len, 0, NULL);
+    if (!user)
+        return;
+    if (m->joined)
+        s_member_add(room, m->user_id, user);
+    s_broadcast(self, room,
+                json_pack("{s:s, s:I, s:s, s:O}", "type", "member", "room", (json_int_t)room->id,
+                          "event", m->joined ? "joined" : "left", "user", user),
+                0);
+    if (!m->joined) {
+        //  A member who left no longer receives the room.
+        for (size_t i = room->sub_count; i-- > 0;)
+            if (room->subs[i].user_id == m->user_id)
+                s_unsubscribe(self, room, room->subs[i].conn_id);
+        member_t *member = pl_idmap_remove(room->members, (uint64_t)m->user_id);
+        if (member)
+            s_member_free(0, member, NULL);
+    }
+    json_decref(user);
+}
+
+static void s_handle(self_t *self, const pl_msg_t *msg)
+{
+    switch (msg->type) {
+    case PL_MSG_ROOM_SUBSCRIBE:
+        s_subscribe(self, &msg->as.room_subscribe);
+        break;
+    case PL_MSG_ROOM_UNSUBSCRIBE: {
+        room_t *room = pl_idmap_get(self->rooms, (uint64_t)msg->as.room_unsubscribe.room_id);
+        if (room)
+            s_unsubscribe(self, room, msg->as.room_unsubscribe.conn_id);
+        break;
+    }
+    case PL_MSG_ROOM_SEND:
+        s_send_message(self, &msg->as.room_send);
+        break;
+    case PL_MSG_MESSAGE_STORED:
+        s_stored(self, &msg->as.message_stored);
+        break;
+    case PL_MSG_ROOM_READ:
+        s_read(self, &msg->as.room_read);
+        break;
+    case PL_MSG_ROOM_TYPING:
+        s_typing(self, &msg->as.room_typing);
+        break;
+    case PL_MSG_ROOM_MEMBER:
+        s_member_event(self, &msg->as.room_member);
+        break;
+    default:
+        pl_error("room: unexpected %s", pl_msg_name(msg->type));
+    }
+}
+
+static void s_on_inbox(void *self_arg)
+{
+    self_t *self = self_arg;
+    pl_msg_frame_t in;
+    while (pl_msg_recv(zsock_resolve(self->inbox), &in, ZMQ_DONTWAIT) == 0) {
+        s_handle(self, &in.msg);
+        pl_msg_frame_close(&in);
+    }
+}
+
+//  --- lifecycle -----------------------------------------------------------------
+
+static void s_self_destroy(self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->rooms)
+        pl_idmap_each(self->rooms, s_room_free, NULL);
+    pl_idmap_destroy(&self->rooms);
+    for (int w = 0; self->writers && w < self->writer_count; w++)
+        zsock_destroy(&self->writers[w]);
+    for (int w = 0; self->fanout && w < self->writer_count; w++)
+        free(self->fanout[w]);
+    free(self->writers);
+    free(self->fanout);
+    free(self->fanout_count);
+    zsock_destroy(&self->inbox);
+    zsock_destroy(&self->persister);
+    pl_store_close(&self->store);
+    free(self);
+    *self_p = NULL;
+}
+
+static self_t *s_self_new(pl_room_args_t *args)
+{
+    self_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    char name[32], err[256];
+    pl_room_inbox_name(args->shard, name, sizeof name);
+    self->window = (size_t)args->window;
+    self->writer_count = args->writer_count;
+    self->inbox = pl_actor_inbox(name);
+    self->persister = pl_actor_outlet(PL_PERSISTER_INBOX);
+    self->rooms = pl_idmap_new();
+    self->store = pl_store_sqlite_open(args->data_dir, false, err, sizeof err);
+    self->writers = calloc((size_t)args->writer_count, sizeof *self->writers);
+    self->fanout = calloc((size_t)args->writer_count, sizeof *self->fanout);
+    self->fanout_count = calloc((size_t)args->writer_count, sizeof *self->fanout_count);
+    bool ok = self->inbox && self->persister && self->rooms && self->store && self->writers &&
+              self->fanout && self->fanout_count;
+    if (!self->store)
+        pl_error("%s: %s", name, err);
+    for (int w = 0; ok && w < args->writer_count; w++) {
+        char writer[32];
+        pl_conn_inbox_name(w, writer, sizeof writer);
+        ok = (self->writers[w] = pl_actor_outlet(writer)) != NULL;
+    }
+    if (!ok)
+        s_self_destroy(&self);
+    return self;
+}
+
+void pl_room_actor(zsock_t *pipe, void *args_arg)
+{
+    pl_room_args_t *args = args_arg;
+    char name[32];
+    pl_room_inbox_name(args->shard, name, sizeof name);
+    pl_actor_name_thread(name);
+    self_t *self = s_self_new(args);
+    if (!self) {
+        pl_actor_fail(pipe, &args->failed);
+        return;
+    }
+    zsock_signal(pipe, 0);
+    pl_actor_loop(pipe, self->inbox, s_on_inbox, self);
+    s_self_destroy(&self);
+}

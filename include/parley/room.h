@@ -1,0 +1,43 @@
+/*  Room actors: a fixed pool of threads, rooms sharded over them by id (inbox of shard
+    N: inproc://room-N). A room actor owns everything live about its rooms: members,
+    the next seq, who is subscribed and online, a window of recent messages for
+    recovery, and the client_ids of recent sends for de-duplication.
+
+    Sending: a member's message gets the room's next seq and is handed to the
+    persister. Only when the persister reports it committed (MESSAGE_STORED) is it
+    delivered to every subscriber, in seq order, and acknowledged to its sender; so a
+    client never sees a message that a crash could take back, and a seq is never
+    reused. The frame is encoded once and the same bytes go to every recipient, one
+    CONN_FANOUT per writer shard.
+
+    A room is loaded from the store the first time it is used, through the actor's
+    own reader connection (a bounded, indexed read). */
+#ifndef PARLEY_ROOM_H
+#define PARLEY_ROOM_H
+
+#include <czmq.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int shard;
+    int shard_count;
+    int writer_count; //  connection writer shards, for fan-out
+    const char *data_dir;
+    int64_t window;     //  recent messages kept for recovery after reconnect
+    atomic_bool failed; //  set before the ready signal when the actor cannot start
+} pl_room_args_t;
+
+//  The shard of a room.
+static inline int pl_room_shard(int64_t room_id, int shard_count)
+{
+    return (int)((uint64_t)room_id % (uint64_t)shard_count);
+}
+
+//  Writes the inbox name of a room shard ("room-1") into name.
+void pl_room_inbox_name(int shard, char *name, size_t size);
+
+void pl_room_actor(zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,11 @@
+/*  Wall-clock time in milliseconds since the epoch. */
+#include "parley/clock.h"
+
+#include <time.h>
+
+int64_t pl_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
