@@ -82,7 +82,7 @@ static void s_self_destroy(self_t **self_p)
     if (self->conns)
         pl_idmap_each(self->conns, s_free_entry, NULL);
     pl_idmap_destroy(&self->conns);
-    zsock_destroy(&self->inbox);
+    pl_actor_inbox_destroy(&self->inbox);
     free(self->pending_ids);
     free(self);
     *self_p = NULL;

@@ -46,7 +46,7 @@ static void s_self_destroy(self_t **self_p)
     if (self->flights)
         pl_idmap_each(self->flights, s_flight_free, NULL);
     pl_idmap_destroy(&self->flights);
-    zsock_destroy(&self->inbox);
+    pl_actor_inbox_destroy(&self->inbox);
     zsock_destroy(&self->persister);
     free(self);
     *self_p = NULL;

@@ -61,7 +61,7 @@ static void s_self_destroy(self_t **self_p)
     if (!self)
         return;
     pl_store_close(&self->store);
-    zsock_destroy(&self->inbox);
+    pl_actor_inbox_destroy(&self->inbox);
     zsock_destroy(&self->creator);
     for (int i = 0; self->rooms && i < self->room_shards; i++)
         zsock_destroy(&self->rooms[i]);

@@ -730,7 +730,7 @@ static void s_self_destroy(self_t **self_p)
     free(self->writers);
     free(self->fanout);
     free(self->fanout_count);
-    zsock_destroy(&self->inbox);
+    pl_actor_inbox_destroy(&self->inbox);
     zsock_destroy(&self->persister);
     pl_store_close(&self->store);
     free(self);

@@ -60,6 +60,13 @@ zsock_t *pl_actor_inbox(const char *name)
     return inbox;
 }
 
+void pl_actor_inbox_destroy(zsock_t **inbox_p)
+{
+    if (*inbox_p && zsock_endpoint(*inbox_p))
+        zsock_unbind(*inbox_p, "%s", zsock_endpoint(*inbox_p));
+    zsock_destroy(inbox_p);
+}
+
 zsock_t *pl_actor_outlet(const char *name)
 {
     zsock_t *outlet = zsock_new(ZMQ_PUSH);

@@ -26,6 +26,11 @@ zactor_t *pl_actor_start(const char *name, zactor_fn *fn, void *args);
 //  Binds a PULL inbox at inproc://<name>. Returns NULL (logged) on failure.
 zsock_t *pl_actor_inbox(const char *name);
 
+//  Unbinds and destroys an inbox. Closing a socket frees its inproc name only later,
+//  on ZeroMQ's reaper thread; unbinding frees it now, so the name can be bound again
+//  at once (an actor restarted in the same process).
+void pl_actor_inbox_destroy(zsock_t **inbox_p);
+
 //  Connects a PUSH socket to inproc://<name>, for use by the calling thread only.
 zsock_t *pl_actor_outlet(const char *name);
 
