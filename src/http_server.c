@@ -89,8 +89,10 @@ static void *s_init_thread(const struct mg_context *ctx, int thread_type)
 static void s_exit_thread(const struct mg_context *ctx, int thread_type, void *pointer)
 {
     pl_thread_t *thread = pointer;
-    if (thread)
+    if (thread) {
         free(thread->ws_partial);
+        free(thread->ws_rooms);
+    }
     free(thread);
 }
 

@@ -11,6 +11,10 @@
 #include "parley/http.h"
 
 #include "parley/log.h"
+#include "parley/room.h"
+#include "parley/validate.h"
+
+#include <stdarg.h>
 
 #include <stdlib.h>
 
@@ -53,8 +57,217 @@ static void s_close_with(struct mg_connection *conn, int code, const char *reaso
     mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, (size_t)len);
 }
 
+//  Most rooms one connection may be subscribed to at once.
+#define MAX_SUBSCRIPTIONS 1024
+
+typedef struct {
+    pl_app_t *app;
+    pl_thread_t *t;
+    json_t *request;
+    json_t *ref; //  the request's ref, else its client_id, else NULL
+} request_t;
+
+static void s_reject(const request_t *r, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_reject(const request_t *r, const char *code, const char *fmt, ...)
+{
+    char message[160];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    s_send_error(r->app, r->t, r->ref, code, message);
+}
+
+//  Reads an integer field within [min, max]; absent is allowed when !required.
+//  Returns 1 when present, 0 when absent, -1 after rejecting the request.
+static int s_int(const request_t *r, const char *name, bool required, int64_t min, int64_t *out)
+{
+    json_t *value = json_object_get(r->request, name);
+    if (!value && !required)
+        return 0;
+    if (!json_is_integer(value) || json_integer_value(value) < min) {
+        s_reject(r, "bad_request", "%s: must be an integer of at least %" PRId64, name, min);
+        return -1;
+    }
+    *out = json_integer_value(value);
+    return 1;
+}
+
+//  Reads an optional string field; -1 after rejecting a non-string.
+static int s_str(const request_t *r, const char *name, pl_str_t *out)
+{
+    json_t *value = json_object_get(r->request, name);
+    *out = (pl_str_t){NULL, 0};
+    if (!value || json_is_null(value))
+        return 0;
+    if (!json_is_string(value)) {
+        s_reject(r, "bad_request", "%s: must be a string", name);
+        return -1;
+    }
+    *out = (pl_str_t){json_string_value(value), (uint32_t)json_string_length(value)};
+    return 0;
+}
+
+static pl_ingress_t *s_room_of(const pl_app_t *app, int64_t room_id)
+{
+    return app->rooms[pl_room_shard(room_id, app->room_count)];
+}
+
+//  Takes one token from the connection's bucket; false when it is empty.
+static bool s_take_token(const pl_app_t *app, pl_thread_t *t)
+{
+    int64_t now = pl_now_ms();
+    double rate = (double)app->config->rate_limit_per_s, burst = (double)app->config->rate_limit_burst;
+    t->ws_tokens += (double)(now - t->ws_tokens_at) * rate / 1000.0;
+    if (t->ws_tokens > burst)
+        t->ws_tokens = burst;
+    t->ws_tokens_at = now;
+    if (t->ws_tokens < 1.0)
+        return false;
+    t->ws_tokens -= 1.0;
+    return true;
+}
+
+static void s_ping(request_t *r)
+{
+    json_t *pong = json_pack("{s:s}", "type", "pong");
+    if (r->ref)
+        json_object_set(pong, "ref", r->ref);
+    s_send(r->app, r->t, pong);
+}
+
+static void s_subscribe(request_t *r)
+{
+    int64_t room, since = -1;
+    pl_str_t ref;
+    if (s_int(r, "room", true, 1, &room) < 0 || s_int(r, "since", false, 0, &since) < 0 ||
+        s_str(r, "ref", &ref) < 0)
+        return;
+    pl_thread_t *t = r->t;
+    bool known = false;
+    for (size_t i = 0; i < t->ws_room_count; i++)
+        known |= t->ws_rooms[i] == room;
+    if (!known) {
+        if (t->ws_room_count == MAX_SUBSCRIPTIONS) {
+            s_reject(r, "bad_request", "room: at most %d subscriptions per connection",
+                     MAX_SUBSCRIPTIONS);
+            return;
+        }
+        if (t->ws_room_count == t->ws_room_capacity) {
+            size_t capacity = t->ws_room_capacity ? t->ws_room_capacity * 2 : 8;
+            int64_t *grown = realloc(t->ws_rooms, capacity * sizeof *grown);
+            if (!grown) {
+                s_reject(r, "internal", "out of memory");
+                return;
+            }
+            t->ws_rooms = grown;
+            t->ws_room_capacity = capacity;
+        }
+        t->ws_rooms[t->ws_room_count++] = room;
+    }
+    pl_msg_t msg = {.type = PL_MSG_ROOM_SUBSCRIBE,
+                    .as.room_subscribe = {t->ws_id, t->ws_user_id, room, since, ref}};
+    pl_ingress_send(s_room_of(r->app, room), &msg);
+}
+
+//  Tells a room this connection is gone from it.
+static void s_leave_room(const pl_app_t *app, const pl_thread_t *t, int64_t room)
+{
+    pl_msg_t msg = {.type = PL_MSG_ROOM_UNSUBSCRIBE,
+                    .as.room_unsubscribe = {t->ws_id, t->ws_user_id, room, {NULL, 0}}};
+    pl_ingress_send(s_room_of(app, room), &msg);
+}
+
+static void s_unsubscribe(request_t *r)
+{
+    int64_t room;
+    if (s_int(r, "room", true, 1, &room) < 0)
+        return;
+    pl_thread_t *t = r->t;
+    for (size_t i = 0; i < t->ws_room_count; i++) {
+        if (t->ws_rooms[i] == room) {
+            t->ws_rooms[i] = t->ws_rooms[--t->ws_room_count];
+            s_leave_room(r->app, t, room);
+            return;
+        }
+    }
+}
+
+static void s_send_message(request_t *r)
+{
+    int64_t room;
+    pl_str_t client_id, kind, body, url, ref;
+    if (s_int(r, "room", true, 1, &room) < 0 || s_str(r, "client_id", &client_id) < 0 ||
+        s_str(r, "kind", &kind) < 0 || s_str(r, "body", &body) < 0 || s_str(r, "url", &url) < 0 ||
+        s_str(r, "ref", &ref) < 0)
+        return;
+    const char *problem = client_id.ptr ? pl_check_client_id(client_id.ptr, client_id.len) : NULL;
+    const char *field = "client_id";
+    if (!problem)
+        problem = pl_check_message(kind.ptr, body.ptr, body.len, url.ptr, url.len,
+                                   (size_t)r->app->config->max_message_chars, &field);
+    if (problem) {
+        s_reject(r, "bad_request", "%s: %s", field, problem);
+        return;
+    }
+    if (!s_take_token(r->app, r->t)) {
+        s_reject(r, "rate_limited", "more than %" PRId64 " messages per second",
+                 r->app->config->rate_limit_per_s);
+        return;
+    }
+    pl_msg_t msg = {.type = PL_MSG_ROOM_SEND,
+                    .as.room_send = {.conn_id = r->t->ws_id,
+                                     .user_id = r->t->ws_user_id,
+                                     .room_id = room,
+                                     .client_id = client_id,
+                                     .kind = kind.ptr ? kind : pl_str_of("text"),
+                                     .body = body.ptr ? body : pl_str_of(""),
+                                     .url = url,
+                                     .ref = ref}};
+    pl_ingress_send(s_room_of(r->app, room), &msg);
+}
+
+static void s_read(request_t *r)
+{
+    int64_t room, seq;
+    if (s_int(r, "room", true, 1, &room) < 0 || s_int(r, "seq", true, 0, &seq) < 0)
+        return;
+    pl_msg_t msg = {.type = PL_MSG_ROOM_READ,
+                    .as.room_read = {.conn_id = r->t->ws_id,
+                                     .user_id = r->t->ws_user_id,
+                                     .room_id = room,
+                                     .seq = seq}};
+    pl_ingress_send(s_room_of(r->app, room), &msg);
+}
+
+static void s_typing(request_t *r)
+{
+    int64_t room;
+    if (s_int(r, "room", true, 1, &room) < 0)
+        return;
+    //  Typing fans out to the whole room: it shares the sender's budget.
+    if (!s_take_token(r->app, r->t)) {
+        s_reject(r, "rate_limited", "more than %" PRId64 " events per second",
+                 r->app->config->rate_limit_per_s);
+        return;
+    }
+    pl_msg_t msg = {.type = PL_MSG_ROOM_TYPING,
+                    .as.room_typing = {r->t->ws_id, r->t->ws_user_id, room}};
+    pl_ingress_send(s_room_of(r->app, room), &msg);
+}
+
+static const struct {
+    const char *type;
+    void (*handler)(request_t *r);
+} s_handlers[] = {
+    {"ping", s_ping},         {"subscribe", s_subscribe}, {"unsubscribe", s_unsubscribe},
+    {"send", s_send_message}, {"read", s_read},           {"typing", s_typing},
+};
+
 //  Handles one complete text message from the client.
-static void s_dispatch(const pl_app_t *app, const pl_thread_t *t, const char *data, size_t len)
+static void s_dispatch(pl_app_t *app, pl_thread_t *t, const char *data, size_t len)
 {
     json_error_t error;
     json_t *request = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
@@ -64,22 +277,22 @@ static void s_dispatch(const pl_app_t *app, const pl_thread_t *t, const char *da
         json_decref(request);
         return;
     }
-    json_t *ref = json_object_get(request, "ref");
-    if (ref && !json_is_string(ref))
-        ref = NULL;
+    request_t r = {app, t, request, json_object_get(request, "ref")};
+    if (!json_is_string(r.ref))
+        r.ref = json_object_get(request, "client_id");
+    if (!json_is_string(r.ref))
+        r.ref = NULL;
     const char *type = json_string_value(json_object_get(request, "type"));
+    size_t i = 0;
+    while (type && i < sizeof s_handlers / sizeof s_handlers[0] &&
+           strcmp(type, s_handlers[i].type) != 0)
+        i++;
     if (!type)
-        s_send_error(app, t, ref, "bad_request", "type: is required and must be a string");
-    else if (strcmp(type, "ping") == 0) {
-        json_t *pong = json_pack("{s:s}", "type", "pong");
-        if (ref)
-            json_object_set(pong, "ref", ref);
-        s_send(app, t, pong);
-    } else {
-        char message[128];
-        snprintf(message, sizeof message, "type: unknown request type '%.40s'", type);
-        s_send_error(app, t, ref, "bad_request", message);
-    }
+        s_reject(&r, "bad_request", "type: is required and must be a string");
+    else if (i == sizeof s_handlers / sizeof s_handlers[0])
+        s_reject(&r, "bad_request", "type: unknown request type '%.40s'", type);
+    else
+        s_handlers[i].handler(&r);
     json_decref(request);
 }
 
@@ -125,6 +338,9 @@ static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
     t->ws_id = ++next_id;
     t->ws_user_id = user_id;
     t->ws_partial_len = 0;
+    t->ws_room_count = 0;
+    t->ws_tokens = (double)app->config->rate_limit_burst;
+    t->ws_tokens_at = pl_now_ms();
     return 0;
 }
 
@@ -197,6 +413,9 @@ static void s_on_close(const struct mg_connection *conn, void *cbdata)
     pl_thread_t *t = mg_get_thread_pointer(conn);
     if (!t->ws_active)
         return;
+    for (size_t i = 0; i < t->ws_room_count; i++)
+        s_leave_room(app, t, t->ws_rooms[i]);
+    t->ws_room_count = 0;
     //  civetweb frees the connection when this returns: wait until the writer has
     //  forgotten it. A writer blocked on this very socket gives up after
     //  request_timeout_ms, so wait a little longer than that.

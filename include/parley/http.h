@@ -26,6 +26,10 @@ typedef struct {
     char *ws_partial; //  a fragmented message being reassembled
     size_t ws_partial_len;
     int ws_partial_opcode;
+    int64_t *ws_rooms; //  rooms this connection subscribed to, to leave them on close
+    size_t ws_room_count, ws_room_capacity;
+    double ws_tokens; //  rate limit: a token bucket refilled rate_limit_per_s
+    int64_t ws_tokens_at;
 } pl_thread_t;
 
 typedef struct {
