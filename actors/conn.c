@@ -3,31 +3,41 @@
     Per connection the writer keeps a byte queue of whole frames. Messages are
     handled in batches: every message already in the inbox is taken first, which
     appends frames to queues and notes which connections got any; then each of those
-    is written with one mg_write of everything queued. Under load a batch holds many
+    is written with one send of everything queued. Under load a batch holds many
     frames per connection, and so the number of system calls falls as load rises.
 
-    mg_write blocks until the bytes are in the kernel or request_timeout_ms passes;
-    a write that fails or times out marks the connection dead: nothing more is queued
-    for it, and its civetweb thread notices the broken socket and closes it. */
+    Sends never block (the descriptor comes from peer_sockets.h). While a connection
+    has bytes the kernel would not take, the writer polls its socket for writability
+    and holds civetweb's connection lock, so that nothing civetweb itself writes (a
+    pong, a close frame) can land inside a half-written frame of ours. A connection
+    whose descriptor is unknown is written with civetweb's blocking mg_write instead.
+
+    A connection is dropped, by shutting its socket down (its civetweb thread then
+    sees the end of the stream and closes it), when its queue passes queue_limit,
+    when it accepts nothing for stall_ms, or when a send fails. */
 #include "parley/conn.h"
 
 #include "parley/actor.h"
+#include "parley/clock.h"
 #include "parley/idmap.h"
 #include "parley/log.h"
 #include "parley/waiter.h"
 
 #include <civetweb.h>
+#include <errno.h>
 #include <stdlib.h>
-
-#define CLOSE_POLICY 1008 //  RFC 6455: policy violation (here: a reader too slow)
+#include <sys/socket.h>
 
 typedef struct {
     uint64_t id;
     struct mg_connection *conn; //  borrowed from civetweb until CONN_CLOSE
+    int fd;                     //  the socket, or -1 when unknown
     char *queue;                //  owned: frames not yet written
     size_t queued, capacity;
-    bool pending; //  listed in self->pending_ids for this batch
-    bool dead;    //  a write failed or the queue overflowed: write nothing more
+    bool pending;          //  listed in self->pending_ids for this batch
+    bool locked;           //  we hold the connection lock: a frame is half written
+    int64_t stalled_since; //  when the kernel last refused bytes, 0 if it has not
+    bool dead;             //  dropped: write nothing more
 } wconn_t;
 
 typedef struct {
@@ -36,7 +46,10 @@ typedef struct {
     pl_idmap_t *conns;     //  owned: id -> wconn_t (owned)
     uint64_t *pending_ids; //  owned: connections with queued bytes this batch
     size_t pending_count, pending_capacity;
-    int64_t queue_limit;
+    uint64_t *blocked_ids; //  owned: connections waiting for writability
+    size_t blocked_count, blocked_capacity;
+    int64_t queue_limit, stall_ms;
+    bool terminated;
 } self_t;
 
 void pl_conn_inbox_name(int shard, char *name, size_t size)
@@ -63,8 +76,16 @@ size_t pl_ws_frame_header(uint8_t out[10], int opcode, uint64_t payload_len)
     return 10;
 }
 
+static void s_unlock(wconn_t *wc)
+{
+    if (wc->locked)
+        mg_unlock_connection(wc->conn);
+    wc->locked = false;
+}
+
 static void s_wconn_free(wconn_t *wc)
 {
+    s_unlock(wc);
     free(wc->queue);
     free(wc);
 }
@@ -84,6 +105,7 @@ static void s_self_destroy(self_t **self_p)
     pl_idmap_destroy(&self->conns);
     pl_actor_inbox_destroy(&self->inbox);
     free(self->pending_ids);
+    free(self->blocked_ids);
     free(self);
     *self_p = NULL;
 }
@@ -97,6 +119,7 @@ static self_t *s_self_new(zsock_t *pipe, pl_conn_args_t *args)
     pl_conn_inbox_name(args->shard, name, sizeof name);
     self->pipe = pipe;
     self->queue_limit = args->queue_limit;
+    self->stall_ms = args->stall_ms;
     self->conns = pl_idmap_new();
     self->inbox = pl_actor_inbox(name);
     if (!self->conns || !self->inbox)
@@ -104,24 +127,37 @@ static self_t *s_self_new(zsock_t *pipe, pl_conn_args_t *args)
     return self;
 }
 
-//  Sends a close frame with code and reason, straight away (not queued).
-static void s_send_close(wconn_t *wc, int code, const char *reason)
+//  Appends id to a growable list; false when memory ran out.
+static bool s_list_add(uint64_t **list, size_t *count, size_t *capacity, uint64_t id)
 {
-    char payload[125];
-    size_t reason_len = strlen(reason);
-    payload[0] = (char)(code >> 8);
-    payload[1] = (char)code;
-    memcpy(payload + 2, reason, reason_len);
-    mg_websocket_write(wc->conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, 2 + reason_len);
+    if (*count == *capacity) {
+        size_t grown_capacity = *capacity ? *capacity * 2 : 64;
+        uint64_t *grown = realloc(*list, grown_capacity * sizeof *grown);
+        if (!grown)
+            return false;
+        *list = grown;
+        *capacity = grown_capacity;
+    }
+    (*list)[(*count)++] = id;
+    return true;
 }
 
-//  Gives up on a connection: drops its queue and, when asked, tells the client why.
+//  Drops a connection. With its socket known it is shut down: civetweb's thread for
+//  it sees the end and closes it. Otherwise it gets a close frame with code.
 static void s_kill(wconn_t *wc, int code, const char *reason)
 {
+    if (wc->dead)
+        return;
+    pl_info("conn %" PRIu64 ": dropped (%s)", wc->id, reason);
     wc->dead = true;
     wc->queued = 0;
-    if (code)
-        s_send_close(wc, code, reason);
+    if (wc->fd >= 0)
+        shutdown(wc->fd, SHUT_RDWR);
+    else {
+        char payload[2] = {(char)(code >> 8), (char)(code & 0xff)};
+        mg_websocket_write(wc->conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, 2);
+    }
+    s_unlock(wc);
 }
 
 //  Appends one frame to a connection's queue, growing it geometrically.
@@ -133,9 +169,7 @@ static void s_enqueue(self_t *self, wconn_t *wc, int opcode, const char *payload
     size_t header_len = pl_ws_frame_header(header, opcode, len);
     size_t need = wc->queued + header_len + len;
     if ((int64_t)need > self->queue_limit) {
-        pl_warn("conn %" PRIu64 ": outbound queue over %" PRId64 " bytes, closing a slow reader",
-                wc->id, self->queue_limit);
-        s_kill(wc, CLOSE_POLICY, "slow reader");
+        s_kill(wc, 1008, "slow reader: outbound queue over its limit");
         return;
     }
     if (need > wc->capacity) {
@@ -144,7 +178,7 @@ static void s_enqueue(self_t *self, wconn_t *wc, int opcode, const char *payload
             capacity *= 2;
         char *grown = realloc(wc->queue, capacity);
         if (!grown) {
-            s_kill(wc, CLOSE_POLICY, "out of memory");
+            s_kill(wc, 1011, "out of memory");
             return;
         }
         wc->queue = grown;
@@ -154,37 +188,52 @@ static void s_enqueue(self_t *self, wconn_t *wc, int opcode, const char *payload
     memcpy(wc->queue + wc->queued + header_len, payload, len);
     wc->queued = need;
     if (!wc->pending) {
-        if (self->pending_count == self->pending_capacity) {
-            size_t capacity = self->pending_capacity ? self->pending_capacity * 2 : 64;
-            uint64_t *grown = realloc(self->pending_ids, capacity * sizeof *grown);
-            if (!grown) {
-                s_kill(wc, CLOSE_POLICY, "out of memory");
-                return;
-            }
-            self->pending_ids = grown;
-            self->pending_capacity = capacity;
-        }
-        self->pending_ids[self->pending_count++] = wc->id;
+        if (!s_list_add(&self->pending_ids, &self->pending_count, &self->pending_capacity, wc->id))
+            s_kill(wc, 1011, "out of memory");
         wc->pending = true;
     }
 }
 
-//  Writes everything queued for one connection in one mg_write.
-static void s_flush_one(wconn_t *wc)
+//  Writes what the kernel takes of a connection's queue, without blocking.
+static void s_flush_one(self_t *self, wconn_t *wc)
 {
     wc->pending = false;
     if (wc->dead || wc->queued == 0)
         return;
-    //  The same lock mg_websocket_write takes: frames from other threads (a close
-    //  frame from the reader thread) never land in the middle of ours.
-    mg_lock_connection(wc->conn);
-    int written = mg_write(wc->conn, wc->queue, wc->queued);
-    mg_unlock_connection(wc->conn);
-    if (written != (int)wc->queued) {
-        pl_info("conn %" PRIu64 ": write failed, dropping the connection", wc->id);
-        s_kill(wc, 0, NULL);
+    if (wc->fd < 0) {
+        //  Unknown socket: civetweb's blocking write, bounded by request_timeout_ms.
+        mg_lock_connection(wc->conn);
+        int written = mg_write(wc->conn, wc->queue, wc->queued);
+        mg_unlock_connection(wc->conn);
+        wc->queued = 0;
+        if (written < 0)
+            s_kill(wc, 1011, "write failed");
+        return;
     }
-    wc->queued = 0;
+    //  The lock civetweb's own writes take: none of them can come between our bytes.
+    if (!wc->locked) {
+        mg_lock_connection(wc->conn);
+        wc->locked = true;
+    }
+    ssize_t sent = send(wc->fd, wc->queue, wc->queued, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        s_kill(wc, 1011, strerror(errno));
+        return;
+    }
+    if (sent > 0) {
+        memmove(wc->queue, wc->queue + sent, wc->queued - (size_t)sent);
+        wc->queued -= (size_t)sent;
+        wc->stalled_since = 0;
+    }
+    if (wc->queued == 0) {
+        s_unlock(wc);
+        return;
+    }
+    if (!wc->stalled_since) {
+        wc->stalled_since = pl_now_ms();
+        if (!s_list_add(&self->blocked_ids, &self->blocked_count, &self->blocked_capacity, wc->id))
+            s_kill(wc, 1011, "out of memory");
+    }
 }
 
 static void s_flush_pending(self_t *self)
@@ -192,23 +241,44 @@ static void s_flush_pending(self_t *self)
     for (size_t i = 0; i < self->pending_count; i++) {
         wconn_t *wc = pl_idmap_get(self->conns, self->pending_ids[i]);
         if (wc)
-            s_flush_one(wc);
+            s_flush_one(self, wc);
     }
     self->pending_count = 0;
 }
 
+//  Retries the connections waiting for writability; readable says which poll
+//  reported ready (NULL: all of them). Drops those stalled for longer than stall_ms,
+//  and forgets those no longer waiting.
+static void s_flush_blocked(self_t *self, const zmq_pollitem_t *ready)
+{
+    int64_t now = pl_now_ms();
+    size_t kept = 0;
+    for (size_t i = 0; i < self->blocked_count; i++) {
+        wconn_t *wc = pl_idmap_get(self->conns, self->blocked_ids[i]);
+        if (!wc || wc->dead || wc->queued == 0)
+            continue;
+        if (!ready || ready[i].revents)
+            s_flush_one(self, wc);
+        if (wc->queued && !wc->dead && now - wc->stalled_since > self->stall_ms)
+            s_kill(wc, 1008, "slow reader: took nothing for too long");
+        if (wc->queued && !wc->dead)
+            self->blocked_ids[kept++] = wc->id;
+    }
+    self->blocked_count = kept;
+}
+
 static void s_reply(uint64_t waiter, uint64_t req_id)
 {
-    pl_msg_t reply = {.type = PL_MSG_REPLY, .as.reply = {req_id, PL_STATUS_OK, 0}};
+    pl_msg_t reply = {.type = PL_MSG_REPLY, .as.reply = {.req_id = req_id}};
     pl_waiter_post(waiter, &reply);
 }
 
 static void s_drain_one(uint64_t id, void *value, void *arg)
 {
     wconn_t *wc = value;
-    s_flush_one(wc);
-    if (!wc->dead)
-        s_kill(wc, (int)*(int64_t *)arg, "server shutting down");
+    self_t *self = arg;
+    const char payload[] = {0x03, (char)0xe9, 'g', 'o', 'i', 'n', 'g', ' ', 'a', 'w', 'a', 'y'};
+    s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, sizeof payload);
 }
 
 static void s_handle(self_t *self, const pl_msg_t *msg)
@@ -220,6 +290,7 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         if (wc) {
             wc->id = m->conn_id;
             wc->conn = (struct mg_connection *)(uintptr_t)m->handle;
+            wc->fd = (int)m->fd;
         }
         if (!wc || pl_idmap_put(self->conns, m->conn_id, wc)) {
             pl_error("conn %" PRIu64 ": out of memory registering it", m->conn_id);
@@ -256,9 +327,11 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         break;
     }
     case PL_MSG_CONN_DRAIN: {
+        //  1001 "going away": queued after everything else, written as far as the
+        //  clients take it.
         const pl_msg_conn_drain_t *m = &msg->as.conn_drain;
+        pl_idmap_each(self->conns, s_drain_one, self);
         s_flush_pending(self);
-        pl_idmap_each(self->conns, s_drain_one, (void *)&m->close_code);
         s_reply(m->waiter, m->req_id);
         break;
     }
@@ -268,15 +341,52 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
 }
 
 //  Takes every message already queued, then writes what they queued.
-static void s_handle_batch(void *self_arg)
+static void s_handle_batch(self_t *self)
 {
-    self_t *self = self_arg;
     pl_msg_frame_t in;
     while (pl_msg_recv(zsock_resolve(self->inbox), &in, ZMQ_DONTWAIT) == 0) {
         s_handle(self, &in.msg);
         pl_msg_frame_close(&in);
     }
     s_flush_pending(self);
+}
+
+//  The writer's loop: like pl_actor_loop, but it also waits for the sockets of
+//  connections with bytes the kernel has not taken yet.
+static void s_run(self_t *self)
+{
+    zmq_pollitem_t *items = NULL;
+    size_t items_capacity = 0;
+    while (!self->terminated) {
+        size_t count = 2 + self->blocked_count;
+        if (count > items_capacity) {
+            zmq_pollitem_t *grown = realloc(items, count * sizeof *grown);
+            if (!grown)
+                break;
+            items = grown;
+            items_capacity = count;
+        }
+        items[0] = (zmq_pollitem_t){zsock_resolve(self->pipe), 0, ZMQ_POLLIN, 0};
+        items[1] = (zmq_pollitem_t){zsock_resolve(self->inbox), 0, ZMQ_POLLIN, 0};
+        for (size_t i = 0; i < self->blocked_count; i++) {
+            wconn_t *wc = pl_idmap_get(self->conns, self->blocked_ids[i]);
+            items[2 + i] = (zmq_pollitem_t){NULL, wc && !wc->dead ? wc->fd : -1, ZMQ_POLLOUT, 0};
+        }
+        //  While anyone is blocked, wake up now and then to drop those that stall.
+        long timeout = self->blocked_count ? 250 : -1;
+        if (zmq_poll(items, (int)count, timeout) < 0 && errno != EINTR)
+            break;
+        if (items[0].revents & ZMQ_POLLIN) {
+            char *command = zstr_recv(self->pipe);
+            self->terminated = !command || streq(command, "$TERM");
+            free(command);
+        }
+        if (self->blocked_count)
+            s_flush_blocked(self, items + 2);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_handle_batch(self);
+    }
+    free(items);
 }
 
 void pl_conn_actor(zsock_t *pipe, void *args_arg)
@@ -291,6 +401,6 @@ void pl_conn_actor(zsock_t *pipe, void *args_arg)
         return;
     }
     zsock_signal(pipe, 0);
-    pl_actor_loop(pipe, self->inbox, s_handle_batch, self);
+    s_run(self);
     s_self_destroy(&self);
 }

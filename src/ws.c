@@ -11,6 +11,7 @@
 #include "parley/http.h"
 
 #include "parley/log.h"
+#include "parley/peer_sockets.h"
 #include "parley/room.h"
 #include "parley/validate.h"
 
@@ -119,7 +120,8 @@ static pl_ingress_t *s_room_of(const pl_app_t *app, int64_t room_id)
 static bool s_take_token(const pl_app_t *app, pl_thread_t *t)
 {
     int64_t now = pl_now_ms();
-    double rate = (double)app->config->rate_limit_per_s, burst = (double)app->config->rate_limit_burst;
+    double rate = (double)app->config->rate_limit_per_s,
+           burst = (double)app->config->rate_limit_burst;
     t->ws_tokens += (double)(now - t->ws_tokens_at) * rate / 1000.0;
     if (t->ws_tokens > burst)
         t->ws_tokens = burst;
@@ -234,11 +236,10 @@ static void s_read(request_t *r)
     int64_t room, seq;
     if (s_int(r, "room", true, 1, &room) < 0 || s_int(r, "seq", true, 0, &seq) < 0)
         return;
-    pl_msg_t msg = {.type = PL_MSG_ROOM_READ,
-                    .as.room_read = {.conn_id = r->t->ws_id,
-                                     .user_id = r->t->ws_user_id,
-                                     .room_id = room,
-                                     .seq = seq}};
+    pl_msg_t msg = {
+        .type = PL_MSG_ROOM_READ,
+        .as.room_read = {
+            .conn_id = r->t->ws_id, .user_id = r->t->ws_user_id, .room_id = room, .seq = seq}};
     pl_ingress_send(s_room_of(r->app, room), &msg);
 }
 
@@ -348,12 +349,15 @@ static void s_on_ready(struct mg_connection *conn, void *cbdata)
 {
     pl_app_t *app = cbdata;
     pl_thread_t *t = mg_get_thread_pointer(conn);
+    const struct mg_request_info *info = mg_get_request_info(conn);
     pl_msg_t msg = {.type = PL_MSG_CONN_OPEN,
                     .as.conn_open = {.conn_id = t->ws_id,
                                      .handle = (uint64_t)(uintptr_t)conn,
-                                     .user_id = t->ws_user_id}};
+                                     .user_id = t->ws_user_id,
+                                     .fd = pl_peer_socket(info->remote_addr, info->remote_port)}};
     pl_ingress_send(s_writer_of(app, t->ws_id), &msg);
-    pl_debug("ws: connection %" PRIu64 " of user %" PRId64 " open", t->ws_id, t->ws_user_id);
+    pl_debug("ws: connection %" PRIu64 " of user %" PRId64 " open (%s writes)", t->ws_id,
+             t->ws_user_id, msg.as.conn_open.fd >= 0 ? "non-blocking" : "blocking");
 }
 
 //  Appends a fragment to the message being reassembled; false when out of memory.

@@ -4,10 +4,11 @@
 
     A writer keeps, per connection, the frames queued for it. It takes every message
     already in its inbox, then writes each connection's queued frames with one
-    mg_write under civetweb's connection lock: a burst to one client costs one
-    system call, not one per frame. A connection whose queue grows past
-    outbound_queue_bytes (a client that does not read) is closed with 1008 instead of
-    holding everyone else back.
+    system call: a burst to one client costs one send, not one per frame. Writes
+    never block: what the kernel does not take stays queued, and the writer waits for
+    that socket to become writable alongside its inbox. A client whose queue grows
+    past outbound_queue_bytes, or that takes nothing for stall_ms, is cut off
+    (shutdown of its socket) instead of holding anyone else back.
 
     Lifetime: the connection's civetweb thread sends CONN_OPEN when the WebSocket is
     ready and, from civetweb's close handler, CONN_CLOSE, waiting for the reply;
@@ -23,6 +24,7 @@
 typedef struct {
     int shard;
     int64_t queue_limit; //  bytes queued for one connection before it is dropped
+    int64_t stall_ms;    //  how long a connection may accept no bytes before it is dropped
     atomic_bool failed;  //  set before the ready signal when the actor cannot start
 } pl_conn_args_t;
 

@@ -27,7 +27,7 @@
 #define PL_MSG_USER_UPDATE(F)                                                                      \
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(NSTR, display_name) F(NSTR, avatar_url)
 #define PL_MSG_REPLY(F)       F(U64, req_id) F(I64, status) F(I64, id) F(I64, created) F(NSTR, body)
-#define PL_MSG_CONN_OPEN(F)   F(U64, conn_id) F(U64, handle) F(I64, user_id)
+#define PL_MSG_CONN_OPEN(F)   F(U64, conn_id) F(U64, handle) F(I64, user_id) F(I64, fd)
 #define PL_MSG_CONN_CLOSE(F)  F(U64, waiter) F(U64, req_id) F(U64, conn_id)
 #define PL_MSG_CONN_SEND(F)   F(U64, conn_id) F(BIN, text)
 #define PL_MSG_CONN_DRAIN(F)  F(U64, waiter) F(U64, req_id) F(I64, close_code)
@@ -52,8 +52,9 @@
 #define PL_MSG_ROOM_SEND(F)                                                                        \
     F(U64, conn_id)                                                                                \
     F(U64, waiter)                                                                                 \
-    F(U64, req_id) F(I64, user_id) F(I64, room_id) F(NSTR, client_id) F(STR, kind) F(STR, body)    \
-        F(NSTR, url) F(NSTR, ref)
+    F(U64, req_id)                                                                                 \
+    F(I64, user_id) F(I64, room_id) F(NSTR, client_id) F(STR, kind) F(STR, body) F(NSTR, url)      \
+        F(NSTR, ref)
 #define PL_MSG_ROOM_READ(F)                                                                        \
     F(U64, conn_id) F(U64, waiter) F(U64, req_id) F(I64, user_id) F(I64, room_id) F(I64, seq)
 #define PL_MSG_ROOM_TYPING(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id)
