@@ -32,6 +32,7 @@ typedef struct {
     uint64_t id;
     struct mg_connection *conn; //  borrowed from civetweb until CONN_CLOSE
     int fd;                     //  the socket, or -1 when unknown
+    _Atomic int64_t *last_seen; //  borrowed: stamped by the reader on every frame
     char *queue;                //  owned: frames not yet written
     size_t queued, capacity;
     bool pending;          //  listed in self->pending_ids for this batch
@@ -48,7 +49,8 @@ typedef struct {
     size_t pending_count, pending_capacity;
     uint64_t *blocked_ids; //  owned: connections waiting for writability
     size_t blocked_count, blocked_capacity;
-    int64_t queue_limit, stall_ms;
+    int64_t queue_limit, stall_ms, silence_ms;
+    int64_t next_sweep; //  when to look for silent connections next
     bool terminated;
 } self_t;
 
@@ -120,6 +122,7 @@ static self_t *s_self_new(zsock_t *pipe, pl_conn_args_t *args)
     self->pipe = pipe;
     self->queue_limit = args->queue_limit;
     self->stall_ms = args->stall_ms;
+    self->silence_ms = args->silence_ms;
     self->conns = pl_idmap_new();
     self->inbox = pl_actor_inbox(name);
     if (!self->conns || !self->inbox)
@@ -291,6 +294,7 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
             wc->id = m->conn_id;
             wc->conn = (struct mg_connection *)(uintptr_t)m->handle;
             wc->fd = (int)m->fd;
+            wc->last_seen = (_Atomic int64_t *)(uintptr_t)m->last_seen;
         }
         if (!wc || pl_idmap_put(self->conns, m->conn_id, wc)) {
             pl_error("conn %" PRIu64 ": out of memory registering it", m->conn_id);
@@ -351,6 +355,38 @@ static void s_handle_batch(self_t *self)
     s_flush_pending(self);
 }
 
+typedef struct {
+    self_t *self;
+    int64_t now;
+} sweep_t;
+
+//  Pings a connection silent for half the TTL (a live client answers with a pong,
+//  which its reader stamps); drops one silent for the whole TTL.
+static void s_check_silence(uint64_t id, void *value, void *arg)
+{
+    wconn_t *wc = value;
+    sweep_t *sweep = arg;
+    if (wc->dead || !wc->last_seen)
+        return;
+    int64_t silent = sweep->now - atomic_load(wc->last_seen);
+    if (silent > sweep->self->silence_ms)
+        s_kill(wc, 1001, "silent past the presence TTL");
+    else if (silent > sweep->self->silence_ms / 2)
+        s_enqueue(sweep->self, wc, MG_WEBSOCKET_OPCODE_PING, "", 0);
+}
+
+//  Runs every quarter of the TTL, so a dead peer is dropped within 1.25 x the TTL and
+//  a live one is pinged at least once before that.
+static void s_sweep_silent(self_t *self)
+{
+    sweep_t sweep = {self, pl_now_ms()};
+    if (sweep.now < self->next_sweep)
+        return;
+    pl_idmap_each(self->conns, s_check_silence, &sweep);
+    s_flush_pending(self);
+    self->next_sweep = sweep.now + self->silence_ms / 4;
+}
+
 //  The writer's loop: like pl_actor_loop, but it also waits for the sockets of
 //  connections with bytes the kernel has not taken yet.
 static void s_run(self_t *self)
@@ -372,8 +408,12 @@ static void s_run(self_t *self)
             wconn_t *wc = pl_idmap_get(self->conns, self->blocked_ids[i]);
             items[2 + i] = (zmq_pollitem_t){NULL, wc && !wc->dead ? wc->fd : -1, ZMQ_POLLOUT, 0};
         }
-        //  While anyone is blocked, wake up now and then to drop those that stall.
-        long timeout = self->blocked_count ? 250 : -1;
+        //  Wake up for the silence sweep, and more often while anyone is blocked, to
+        //  drop those that stall.
+        int64_t until_sweep = self->next_sweep - pl_now_ms();
+        long timeout = until_sweep < 0 ? 0 : (long)until_sweep;
+        if (self->blocked_count && timeout > 250)
+            timeout = 250;
         if (zmq_poll(items, (int)count, timeout) < 0 && errno != EINTR)
             break;
         if (items[0].revents & ZMQ_POLLIN) {
@@ -385,6 +425,7 @@ static void s_run(self_t *self)
             s_flush_blocked(self, items + 2);
         if (items[1].revents & ZMQ_POLLIN)
             s_handle_batch(self);
+        s_sweep_silent(self);
     }
     free(items);
 }

@@ -125,10 +125,9 @@ struct mg_context *pl_http_start(pl_app_t *app, int *port, char *err, size_t err
         "1024",
         "connection_queue",
         "256",
-        "enable_websocket_ping_pong",
-        "yes",
+        //  Liveness is the writers' job (conn.h); civetweb only needs to keep reading.
         "websocket_timeout_ms",
-        "30000",
+        "3600000",
         NULL,
     };
     struct mg_callbacks callbacks = {

@@ -151,7 +151,8 @@ static int s_start_shards(pl_server_t *self)
         pl_conn_inbox_name(i, name, sizeof name);
         self->writer_args[i] = (pl_conn_args_t){.shard = i,
                                                 .queue_limit = cfg->outbound_queue_bytes,
-                                                .stall_ms = cfg->request_timeout_ms};
+                                                .stall_ms = cfg->request_timeout_ms,
+                                                .silence_ms = cfg->presence_ttl_ms};
         self->writers[i] = pl_actor_start(name, pl_conn_actor, &self->writer_args[i]);
         if (!self->writers[i] || self->writer_args[i].failed ||
             !(app->writers[i] = pl_ingress_new(name)))

@@ -342,6 +342,7 @@ static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
     t->ws_room_count = 0;
     t->ws_tokens = (double)app->config->rate_limit_burst;
     t->ws_tokens_at = pl_now_ms();
+    atomic_store(&t->ws_last_seen, t->ws_tokens_at);
     return 0;
 }
 
@@ -354,7 +355,8 @@ static void s_on_ready(struct mg_connection *conn, void *cbdata)
                     .as.conn_open = {.conn_id = t->ws_id,
                                      .handle = (uint64_t)(uintptr_t)conn,
                                      .user_id = t->ws_user_id,
-                                     .fd = pl_peer_socket(info->remote_addr, info->remote_port)}};
+                                     .fd = pl_peer_socket(info->remote_addr, info->remote_port),
+                                     .last_seen = (uint64_t)(uintptr_t)&t->ws_last_seen}};
     pl_ingress_send(s_writer_of(app, t->ws_id), &msg);
     pl_debug("ws: connection %" PRIu64 " of user %" PRId64 " open (%s writes)", t->ws_id,
              t->ws_user_id, msg.as.conn_open.fd >= 0 ? "non-blocking" : "blocking");
@@ -376,6 +378,8 @@ static int s_on_data(struct mg_connection *conn, int bits, char *data, size_t le
     pl_thread_t *t = mg_get_thread_pointer(conn);
     int opcode = bits & 0x0f;
     bool fin = (bits & 0x80) != 0;
+    //  Any frame, a pong to civetweb's ping included, shows the client is alive.
+    atomic_store(&t->ws_last_seen, pl_now_ms());
     if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
         return 0;
     if (opcode == MG_WEBSOCKET_OPCODE_PING || opcode == MG_WEBSOCKET_OPCODE_PONG)

@@ -10,6 +10,11 @@
     past outbound_queue_bytes, or that takes nothing for stall_ms, is cut off
     (shutdown of its socket) instead of holding anyone else back.
 
+    Liveness: a client silent for half of silence_ms (the presence TTL) is pinged;
+    one silent for all of it, not even answering the ping, is dropped, and its
+    users' presence goes offline as its connection closes. civetweb 1.15 neither
+    pings idle WebSockets nor gives up on dead ones, so the writers do both.
+
     Lifetime: the connection's civetweb thread sends CONN_OPEN when the WebSocket is
     ready and, from civetweb's close handler, CONN_CLOSE, waiting for the reply;
     after that reply no writer touches the connection again, so civetweb may free it. */
@@ -25,6 +30,7 @@ typedef struct {
     int shard;
     int64_t queue_limit; //  bytes queued for one connection before it is dropped
     int64_t stall_ms;    //  how long a connection may accept no bytes before it is dropped
+    int64_t silence_ms;  //  how long a client may send nothing (not even a pong)
     atomic_bool failed;  //  set before the ready signal when the actor cannot start
 } pl_conn_args_t;
 

@@ -30,6 +30,7 @@ typedef struct {
     size_t ws_room_count, ws_room_capacity;
     double ws_tokens; //  rate limit: a token bucket refilled rate_limit_per_s
     int64_t ws_tokens_at;
+    _Atomic int64_t ws_last_seen; //  ms of the last frame from the client (read by its writer)
 } pl_thread_t;
 
 typedef struct {

@@ -19,15 +19,17 @@
 
 //  Field kinds: U64, I64, STR (text), NSTR (text or nil), BIN (raw bytes).
 //  `waiter` fields carry a pl_waiter_t pointer for replies to non-actor threads
-//  (see waiter.h); `handle` fields carry a civetweb connection pointer.
+//  (see waiter.h); `handle` fields carry a civetweb connection pointer; `last_seen`
+//  the address of an _Atomic int64_t the connection's reader stamps on every frame.
 
 #define PL_MSG_USER_CREATE(F)                                                                      \
     F(U64, waiter)                                                                                 \
     F(U64, req_id) F(STR, username) F(STR, password_hash) F(STR, display_name) F(I64, created_at)
 #define PL_MSG_USER_UPDATE(F)                                                                      \
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(NSTR, display_name) F(NSTR, avatar_url)
-#define PL_MSG_REPLY(F)       F(U64, req_id) F(I64, status) F(I64, id) F(I64, created) F(NSTR, body)
-#define PL_MSG_CONN_OPEN(F)   F(U64, conn_id) F(U64, handle) F(I64, user_id) F(I64, fd)
+#define PL_MSG_REPLY(F) F(U64, req_id) F(I64, status) F(I64, id) F(I64, created) F(NSTR, body)
+#define PL_MSG_CONN_OPEN(F)                                                                        \
+    F(U64, conn_id) F(U64, handle) F(I64, user_id) F(I64, fd) F(U64, last_seen)
 #define PL_MSG_CONN_CLOSE(F)  F(U64, waiter) F(U64, req_id) F(U64, conn_id)
 #define PL_MSG_CONN_SEND(F)   F(U64, conn_id) F(BIN, text)
 #define PL_MSG_CONN_DRAIN(F)  F(U64, waiter) F(U64, req_id) F(I64, close_code)
@@ -53,8 +55,8 @@
     F(U64, conn_id)                                                                                \
     F(U64, waiter)                                                                                 \
     F(U64, req_id)                                                                                 \
-    F(I64, user_id) F(I64, room_id) F(NSTR, client_id) F(STR, kind) F(STR, body) F(NSTR, url)      \
-        F(NSTR, ref)
+    F(I64, user_id)                                                                                \
+    F(I64, room_id) F(NSTR, client_id) F(STR, kind) F(STR, body) F(NSTR, url) F(NSTR, ref)
 #define PL_MSG_ROOM_READ(F)                                                                        \
     F(U64, conn_id) F(U64, waiter) F(U64, req_id) F(I64, user_id) F(I64, room_id) F(I64, seq)
 #define PL_MSG_ROOM_TYPING(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id)
