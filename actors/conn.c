@@ -30,6 +30,7 @@
 
 typedef struct {
     uint64_t id;
+    int64_t user_id;
     struct mg_connection *conn; //  borrowed from civetweb until CONN_CLOSE
     int fd;                     //  the socket, or -1 when unknown
     _Atomic int64_t *last_seen; //  borrowed: stamped by the reader on every frame
@@ -41,10 +42,17 @@ typedef struct {
     bool dead;             //  dropped: write nothing more
 } wconn_t;
 
+//  The connections of one user on this writer.
+typedef struct {
+    uint64_t *ids;
+    size_t count, capacity;
+} user_conns_t;
+
 typedef struct {
     zsock_t *pipe;         //  borrowed
     zsock_t *inbox;        //  owned
     pl_idmap_t *conns;     //  owned: id -> wconn_t (owned)
+    pl_idmap_t *users;     //  owned: user id -> user_conns_t (owned)
     uint64_t *pending_ids; //  owned: connections with queued bytes this batch
     size_t pending_count, pending_capacity;
     uint64_t *blocked_ids; //  owned: connections waiting for writability
@@ -97,6 +105,13 @@ static void s_free_entry(uint64_t id, void *value, void *arg)
     s_wconn_free(value);
 }
 
+static void s_free_user(uint64_t id, void *value, void *arg)
+{
+    user_conns_t *user = value;
+    free(user->ids);
+    free(user);
+}
+
 static void s_self_destroy(self_t **self_p)
 {
     self_t *self = *self_p;
@@ -104,7 +119,10 @@ static void s_self_destroy(self_t **self_p)
         return;
     if (self->conns)
         pl_idmap_each(self->conns, s_free_entry, NULL);
+    if (self->users)
+        pl_idmap_each(self->users, s_free_user, NULL);
     pl_idmap_destroy(&self->conns);
+    pl_idmap_destroy(&self->users);
     pl_actor_inbox_destroy(&self->inbox);
     free(self->pending_ids);
     free(self->blocked_ids);
@@ -124,8 +142,9 @@ static self_t *s_self_new(zsock_t *pipe, pl_conn_args_t *args)
     self->stall_ms = args->stall_ms;
     self->silence_ms = args->silence_ms;
     self->conns = pl_idmap_new();
+    self->users = pl_idmap_new();
     self->inbox = pl_actor_inbox(name);
-    if (!self->conns || !self->inbox)
+    if (!self->conns || !self->users || !self->inbox)
         s_self_destroy(&self);
     return self;
 }
@@ -270,6 +289,76 @@ static void s_flush_blocked(self_t *self, const zmq_pollitem_t *ready)
     self->blocked_count = kept;
 }
 
+//  Notes a connection under its user; false when memory ran out.
+static bool s_user_add(self_t *self, wconn_t *wc)
+{
+    user_conns_t *user = pl_idmap_get(self->users, (uint64_t)wc->user_id);
+    if (!user) {
+        user = calloc(1, sizeof *user);
+        if (!user || pl_idmap_put(self->users, (uint64_t)wc->user_id, user)) {
+            free(user);
+            return false;
+        }
+    }
+    return s_list_add(&user->ids, &user->count, &user->capacity, wc->id);
+}
+
+static void s_user_remove(self_t *self, const wconn_t *wc)
+{
+    user_conns_t *user = pl_idmap_get(self->users, (uint64_t)wc->user_id);
+    for (size_t i = 0; user && i < user->count; i++) {
+        if (user->ids[i] == wc->id) {
+            user->ids[i] = user->ids[--user->count];
+            break;
+        }
+    }
+    if (user && user->count == 0)
+        s_free_user(0, pl_idmap_remove(self->users, (uint64_t)wc->user_id), NULL);
+}
+
+static int s_compare_ids(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+//  Sends {"type":"room","room":Room} to each listed user's connections here, except
+//  the excluded ones, splicing each user's unread count into the one Room template.
+static void s_room_notice(self_t *self, const pl_msg_conn_room_notice_t *m)
+{
+    size_t excluded = m->exclude.len / sizeof(uint64_t);
+    uint64_t *exclude = excluded ? malloc(m->exclude.len) : NULL;
+    if (excluded && !exclude)
+        return;
+    if (exclude) {
+        memcpy(exclude, m->exclude.ptr, m->exclude.len);
+        qsort(exclude, excluded, sizeof *exclude, s_compare_ids);
+    }
+    //  The template is a JSON object; its closing brace makes room for "unread".
+    size_t head = m->room.len - 1, size = head + 64;
+    char *frame = malloc(size);
+    size_t pairs = m->users.len / (2 * sizeof(int64_t));
+    for (size_t i = 0; frame && i < pairs; i++) {
+        int64_t pair[2];
+        memcpy(pair, m->users.ptr + i * sizeof pair, sizeof pair);
+        user_conns_t *user = pl_idmap_get(self->users, (uint64_t)pair[0]);
+        if (!user)
+            continue;
+        int len = snprintf(frame, size, "{\"type\":\"room\",\"room\":%.*s,\"unread\":%" PRId64 "}}",
+                           (int)head, m->room.ptr, pair[1]);
+        for (size_t c = 0; c < user->count; c++) {
+            if (exclude &&
+                bsearch(&user->ids[c], exclude, excluded, sizeof *exclude, s_compare_ids))
+                continue;
+            wconn_t *wc = pl_idmap_get(self->conns, user->ids[c]);
+            if (wc && len > 0 && (size_t)len < size)
+                s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_TEXT, frame, (size_t)len);
+        }
+    }
+    free(frame);
+    free(exclude);
+}
+
 static void s_reply(uint64_t waiter, uint64_t req_id)
 {
     pl_msg_t reply = {.type = PL_MSG_REPLY, .as.reply = {.req_id = req_id}};
@@ -292,6 +381,7 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         wconn_t *wc = calloc(1, sizeof *wc);
         if (wc) {
             wc->id = m->conn_id;
+            wc->user_id = m->user_id;
             wc->conn = (struct mg_connection *)(uintptr_t)m->handle;
             wc->fd = (int)m->fd;
             wc->last_seen = (_Atomic int64_t *)(uintptr_t)m->last_seen;
@@ -299,7 +389,8 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         if (!wc || pl_idmap_put(self->conns, m->conn_id, wc)) {
             pl_error("conn %" PRIu64 ": out of memory registering it", m->conn_id);
             free(wc);
-        }
+        } else if (!s_user_add(self, wc))
+            pl_error("conn %" PRIu64 ": out of memory indexing its user", m->conn_id);
         break;
     }
     case PL_MSG_CONN_SEND: {
@@ -322,11 +413,16 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         }
         break;
     }
+    case PL_MSG_CONN_ROOM_NOTICE:
+        s_room_notice(self, &msg->as.conn_room_notice);
+        break;
     case PL_MSG_CONN_CLOSE: {
         const pl_msg_conn_close_t *m = &msg->as.conn_close;
         wconn_t *wc = pl_idmap_remove(self->conns, m->conn_id);
-        if (wc)
+        if (wc) {
+            s_user_remove(self, wc);
             s_wconn_free(wc);
+        }
         s_reply(m->waiter, m->req_id);
         break;
     }

@@ -59,6 +59,7 @@ typedef struct {
 typedef struct {
     int64_t id;
     bool is_dm;
+    json_t *header;      //  owned: Room fields that do not change per message
     int64_t last_seq;    //  handed out
     int64_t stored_seq;  //  committed and delivered
     pl_idmap_t *members; //  user id -> member_t (owned)
@@ -83,6 +84,9 @@ typedef struct {
     size_t window;
     uint64_t **fanout; //  scratch: connection ids per writer shard
     size_t *fanout_count, fanout_capacity;
+    int64_t *notice_users; //  scratch: (user id, unread) pairs for room notices
+    uint64_t *notice_exclude;
+    size_t notice_capacity;
 } self_t;
 
 void pl_room_inbox_name(int shard, char *name, size_t size)
@@ -111,6 +115,7 @@ static void s_room_free(uint64_t id, void *value, void *arg)
         pl_idmap_each(room->members, s_member_free, NULL);
     pl_idmap_destroy(&room->members);
     pl_idmap_destroy(&room->sent);
+    json_decref(room->header);
     for (size_t i = 0; room->window && i < room->window_count; i++)
         free(room->window[i].frame);
     for (size_t i = 0; i < room->pending_count; i++)
@@ -326,18 +331,24 @@ static room_t *s_room(self_t *self, int64_t id, pl_status_t *status)
     if (!room || pl_idmap_put(self->rooms, (uint64_t)id, room)) {
         if (room)
             s_room_free(0, room, NULL);
+        json_decref(state.header);
         json_decref(state.members);
         json_decref(state.recent);
         *status = PL_STATUS_INTERNAL;
         return NULL;
     }
+    room->header = state.header;
     room->is_dm = state.is_dm;
     room->last_seq = room->stored_seq = state.last_seq;
     size_t i;
     json_t *value;
     json_array_foreach(state.members, i, value)
     {
-        s_member_add(room, json_integer_value(json_object_get(value, "id")), value);
+        member_t *member =
+            s_member_add(room, json_integer_value(json_object_get(value, "id")), value);
+        if (member)
+            member->read_seq = json_integer_value(json_object_get(value, "read_seq"));
+        json_object_del(value, "read_seq");
     }
     json_array_foreach(state.recent, i, value)
     {
@@ -564,6 +575,88 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
     pl_msg_send(zsock_resolve(self->persister), &store);
 }
 
+//  Grows the notice scratch arrays to hold n entries; false when memory ran out.
+static bool s_notice_room(self_t *self, size_t n)
+{
+    if (n <= self->notice_capacity)
+        return true;
+    int64_t *users = realloc(self->notice_users, n * 2 * sizeof *users);
+    if (users)
+        self->notice_users = users;
+    uint64_t *exclude = realloc(self->notice_exclude, n * sizeof *exclude);
+    if (exclude)
+        self->notice_exclude = exclude;
+    if (!users || !exclude)
+        return false;
+    self->notice_capacity = n;
+    return true;
+}
+
+typedef struct {
+    self_t *self;
+    room_t *room;
+    size_t count;
+} notice_t;
+
+static void s_collect_unread(uint64_t id, void *value, void *arg)
+{
+    notice_t *notice = arg;
+    member_t *member = value;
+    int64_t unread = notice->room->stored_seq - member->read_seq;
+    notice->self->notice_users[2 * notice->count] = (int64_t)id;
+    notice->self->notice_users[2 * notice->count + 1] = unread > 0 ? unread : 0;
+    notice->count++;
+}
+
+//  Sends the Room (room_json, taken; without "unread") to the connections of the
+//  listed users that are not subscribed to the room, on every writer shard.
+static void s_send_notice(self_t *self, const room_t *room, json_t *room_json, size_t user_count,
+                          const int64_t *users)
+{
+    char *text = s_dump(room_json);
+    for (size_t i = 0; i < room->sub_count; i++)
+        self->notice_exclude[i] = room->subs[i].conn_id;
+    pl_msg_t msg = {
+        .type = PL_MSG_CONN_ROOM_NOTICE,
+        .as.conn_room_notice = {
+            {(const char *)users, (uint32_t)(user_count * 2 * sizeof(int64_t))},
+            {(const char *)self->notice_exclude, (uint32_t)(room->sub_count * sizeof(uint64_t))},
+            pl_str_of(text)}};
+    for (int w = 0; text && w < self->writer_count; w++)
+        pl_msg_send(zsock_resolve(self->writers[w]), &msg);
+    free(text);
+}
+
+//  Tells members' connections that are not subscribed to the room about its new last
+//  message and their unread count. A DM is told per member, each seeing the other as
+//  peer and title.
+static void s_notify_members(self_t *self, room_t *room, const char *frame)
+{
+    size_t members = pl_idmap_size(room->members);
+    if (!s_notice_room(self, members > room->sub_count ? members : room->sub_count))
+        return;
+    json_t *last = json_loads(frame, 0, NULL);
+    json_object_del(last, "type");
+    json_t *base = json_copy(room->header);
+    json_object_set_new(base, "members", json_integer((json_int_t)members));
+    json_object_set_new(base, "last_seq", json_integer(room->stored_seq));
+    json_object_set_new(base, "last_message", last);
+    notice_t notice = {self, room, 0};
+    pl_idmap_each(room->members, s_collect_unread, &notice);
+    if (!room->is_dm || notice.count != 2) {
+        s_send_notice(self, room, base, notice.count, self->notice_users);
+        return;
+    }
+    for (int side = 0; side < 2; side++) {
+        member_t *peer = s_member(room, self->notice_users[2 * (1 - side)]);
+        json_t *seen = json_copy(base);
+        json_object_set(seen, "peer", peer->user);
+        json_object_set(seen, "title", json_object_get(peer->user, "display_name"));
+        s_send_notice(self, room, seen, 1, self->notice_users + 2 * side);
+    }
+    json_decref(base);
+}
+
 //  The persister committed (or failed) the oldest pending send of a room.
 static void s_stored(self_t *self, const pl_msg_message_stored_t *m)
 {
@@ -594,6 +687,7 @@ static void s_stored(self_t *self, const pl_msg_message_stored_t *m)
     s_broadcast_text(self, room, p.frame, 0);
     if (p.conn_id)
         s_ack(self, &p, room->id);
+    s_notify_members(self, room, p.frame);
     if (p.waiter) {
         json_t *message = json_loads(p.frame, 0, NULL);
         json_object_del(message, "type");
@@ -653,8 +747,10 @@ static void s_member_event(self_t *self, const pl_msg_room_member_t *m)
     json_t *user = json_loadb(m->user.ptr, m->user.len, 0, NULL);
     if (!user)
         return;
-    if (m->joined)
-        s_member_add(room, m->user_id, user);
+    member_t *joined = m->joined ? s_member_add(room, m->user_id, user) : NULL;
+    //  A new member starts with everything before their joining read (as the store does).
+    if (joined)
+        joined->read_seq = room->stored_seq;
     s_broadcast(self, room,
                 json_pack("{s:s, s:I, s:s, s:O}", "type", "member", "room", (json_int_t)room->id,
                           "event", m->joined ? "joined" : "left", "user", user),
@@ -730,6 +826,8 @@ static void s_self_destroy(self_t **self_p)
     free(self->writers);
     free(self->fanout);
     free(self->fanout_count);
+    free(self->notice_users);
+    free(self->notice_exclude);
     pl_actor_inbox_destroy(&self->inbox);
     zsock_destroy(&self->persister);
     pl_store_close(&self->store);

@@ -81,10 +81,12 @@ static void s_content_room(pl_req_t *req)
         reader->ops->room_get(reader, reply.id, req->user_id, &room);
         pl_store_pool_give(req->app->readers, reader);
     }
-    if (room)
-        pl_http_reply(req->conn, reply.created ? 201 : 200, room, NULL);
-    else
+    if (!room) {
         pl_http_error(req->conn, 500, "internal", "the room could not be made");
+        return;
+    }
+    pl_http_reply(req->conn, reply.created ? 201 : 200, room, NULL);
+    pl_http_room_notice(req, reply.id, req->user_id);
 }
 
 const pl_route_t pl_content_routes[] = {

@@ -42,6 +42,26 @@ static json_t *s_member_room(pl_req_t *req)
     return NULL;
 }
 
+void pl_http_room_notice(pl_req_t *req, int64_t room_id, int64_t user_id)
+{
+    json_t *room = NULL;
+    pl_store_t *reader = pl_store_pool_take(req->app->readers);
+    reader->ops->room_get(reader, room_id, user_id, &room);
+    pl_store_pool_give(req->app->readers, reader);
+    if (!room)
+        return;
+    int64_t pair[2] = {user_id, json_integer_value(json_object_get(room, "unread"))};
+    json_object_del(room, "unread");
+    char *text = json_dumps(room, JSON_COMPACT);
+    json_decref(room);
+    pl_msg_t msg = {
+        .type = PL_MSG_CONN_ROOM_NOTICE,
+        .as.conn_room_notice = {{(const char *)pair, sizeof pair}, {NULL, 0}, pl_str_of(text)}};
+    for (int w = 0; text && w < req->app->writer_count; w++)
+        pl_ingress_send(req->app->writers[w], &msg);
+    free(text);
+}
+
 //  Answers with room_id as the caller sees it, status 201 when created else 200.
 static void s_reply_room(pl_req_t *req, int64_t room_id, bool created)
 {
@@ -77,10 +97,15 @@ static void s_dm(pl_req_t *req)
     if (pl_http_persist(req, &msg, &msg.as.room_ensure_dm.waiter, &msg.as.room_ensure_dm.req_id,
                         &reply))
         return;
-    if (reply.status != PL_STATUS_OK)
+    if (reply.status != PL_STATUS_OK) {
         pl_http_error(req->conn, 500, "internal", "the room could not be made");
-    else
-        s_reply_room(req, reply.id, reply.created);
+        return;
+    }
+    s_reply_room(req, reply.id, reply.created);
+    if (reply.created) {
+        pl_http_room_notice(req, reply.id, req->path_id);
+        pl_http_room_notice(req, reply.id, req->user_id);
+    }
 }
 
 //  Join (join true) or leave a group room.
@@ -118,9 +143,11 @@ static void s_membership(pl_req_t *req, bool join)
     }
     if (rc)
         return;
-    if (reply.status == PL_STATUS_OK)
+    if (reply.status == PL_STATUS_OK) {
         pl_http_reply(req->conn, 204, NULL, NULL);
-    else if (reply.status == PL_STATUS_NOT_FOUND)
+        if (join)
+            pl_http_room_notice(req, req->path_id, req->user_id);
+    } else if (reply.status == PL_STATUS_NOT_FOUND)
         pl_http_error(req->conn, 403, "forbidden", "you are not a member of room %" PRId64,
                       req->path_id);
     else

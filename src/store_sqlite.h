@@ -52,7 +52,8 @@
                 " FROM rooms r WHERE r.id = ?1")                                                   \
     X(ROOMS_OF_USER, "SELECT r.id FROM members m JOIN rooms r ON r.id = m.room_id"                 \
                      " WHERE m.user_id = ?1 ORDER BY r.last_activity DESC, r.id DESC LIMIT ?2")    \
-    X(ROOM_MEMBERS, "SELECT u.id, u.username, u.display_name, u.avatar_url, u.created_at"          \
+    X(ROOM_MEMBERS, "SELECT u.id, u.username, u.display_name, u.avatar_url, u.created_at,"         \
+                    " m.last_read_seq"                                                             \
                     " FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?1"        \
                     " ORDER BY m.joined_at, u.id")                                                 \
     X(MESSAGE_GET, "SELECT " PL__MESSAGE_COLUMNS " WHERE m.room_id = ?1 AND m.seq = ?2")           \

@@ -68,6 +68,14 @@ static json_t *s_member(sqlite3_stmt *stmt)
                      "created_at", (json_int_t)sqlite3_column_int64(stmt, 4));
 }
 
+//  A User with its member's "read_seq" (column 5).
+static json_t *s_member_with_read(sqlite3_stmt *stmt)
+{
+    json_t *member = s_member(stmt);
+    json_object_set_new(member, "read_seq", json_integer(sqlite3_column_int64(stmt, 5)));
+    return member;
+}
+
 static pl_status_t s_content_insert(pl_store_t *base, pl_str_t kind, pl_str_t title,
                                     pl_str_t description, int64_t year, int64_t now, int64_t *id)
 {
@@ -380,12 +388,20 @@ static pl_status_t s_room_state(pl_store_t *base, int64_t room_id, int64_t windo
         return status;
     out->is_dm = strcmp((const char *)sqlite3_column_text(stmt, 1), "dm") == 0;
     out->last_seq = sqlite3_column_int64(stmt, 6);
+    out->header = json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)room_id, "kind",
+                            out->is_dm ? "dm" : "group", "title", sqlite3_column_text(stmt, 2),
+                            "created_at", (json_int_t)sqlite3_column_int64(stmt, 7));
+    if (!out->is_dm)
+        json_object_set_new(out->header, "content_id", json_integer(sqlite3_column_int64(stmt, 3)));
     sqlite3_reset(stmt);
     bool more;
-    status = s_room_members(base, room_id, &out->members);
+    sqlite3_stmt *members = pl__sqlite_stmt(self, PL__STMT_ROOM_MEMBERS);
+    sqlite3_bind_int64(members, 1, room_id);
+    status = s_rows(self, members, s_member_with_read, false, &out->members);
     if (status == PL_STATUS_OK)
         status = s_messages_page(base, room_id, 0, INT64_MAX, window, false, &out->recent, &more);
     if (status != PL_STATUS_OK) {
+        json_decref(out->header);
         json_decref(out->members);
         *out = (pl_room_state_t){0};
     }

@@ -106,6 +106,10 @@ int pl_http_ask(pl_req_t *req, pl_ingress_t *to, pl_msg_t *request, uint64_t *wa
 int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
                     uint64_t *req_id_field, pl_msg_reply_t *reply);
 
+//  Sends {"type":"room","room":Room} (as user_id sees it) to every connection of
+//  user_id: a room of theirs appeared or they joined one.
+void pl_http_room_notice(pl_req_t *req, int64_t room_id, int64_t user_id);
+
 //  Finds the caller's token: the Authorization bearer header, else ?token=, else the
 //  parley_token cookie. Returns 0 with the user id, or -1 (none or invalid).
 int pl_http_authenticate(const struct mg_connection *conn, const pl_app_t *app, int64_t *user_id);

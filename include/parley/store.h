@@ -45,7 +45,8 @@ typedef struct {
 typedef struct {
     bool is_dm;
     int64_t last_seq;
-    json_t *members; //  owned: [{"id", "display_name", "avatar_url"}]
+    json_t *header;  //  owned: {"id", "kind", "title", "content_id" (group), "created_at"}
+    json_t *members; //  owned: [User + "read_seq"], in joining order
     json_t *recent;  //  owned: the latest messages, oldest first, as PROTOCOL Messages
 } pl_room_state_t;
 
