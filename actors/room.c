@@ -16,9 +16,9 @@
 #include "parley/clock.h"
 #include "parley/conn.h"
 #include "parley/idmap.h"
+#include "parley/loader.h"
 #include "parley/log.h"
 #include "parley/persister.h"
-#include "parley/store.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -74,13 +74,22 @@ typedef struct {
     size_t sent_head, sent_count;
 } room_t;
 
+//  Requests for a room whose state the loader is fetching, in arrival order.
+typedef struct {
+    pl_msg_frame_t *frames; //  owned
+    size_t count, capacity;
+} deferred_t;
+
 typedef struct {
     zsock_t *inbox;     //  owned
     zsock_t *persister; //  owned: outlet
+    zsock_t *loader;    //  owned: outlet
     zsock_t **writers;  //  owned: outlets, one per writer shard
     int writer_count;
-    pl_store_t *store; //  owned: this actor's reader
-    pl_idmap_t *rooms; //  room id -> room_t (owned)
+    int shard;
+    pl_idmap_t *rooms;   //  room id -> room_t (owned)
+    pl_idmap_t *loading; //  room id -> deferred_t (owned): rooms being loaded
+    pl_status_t missing; //  what s_room reports for a room it does not hold
     size_t window;
     uint64_t **fanout; //  scratch: connection ids per writer shard
     size_t *fanout_count, fanout_capacity;
@@ -315,34 +324,30 @@ static room_t *s_room_new(self_t *self, int64_t id)
     return room;
 }
 
-//  The room, loaded from the store on first use. NULL with *status NOT_FOUND when
-//  there is no such room, INTERNAL when it could not be loaded.
+//  The room, if this actor holds it; otherwise NULL with *status telling why (see
+//  s_loaded: NOT_FOUND, or INTERNAL when loading failed).
 static room_t *s_room(self_t *self, int64_t id, pl_status_t *status)
 {
     room_t *room = pl_idmap_get(self->rooms, (uint64_t)id);
-    *status = PL_STATUS_OK;
-    if (room)
-        return room;
-    pl_room_state_t state;
-    *status = self->store->ops->room_state(self->store, id, (int64_t)self->window, &state);
-    if (*status != PL_STATUS_OK)
-        return NULL;
-    room = s_room_new(self, id);
+    *status = room ? PL_STATUS_OK : self->missing;
+    return room;
+}
+
+//  Takes charge of a room from its state as the loader sent it (see pl_room_state_t).
+static pl_status_t s_adopt(self_t *self, int64_t id, json_t *state)
+{
+    room_t *room = s_room_new(self, id);
     if (!room || pl_idmap_put(self->rooms, (uint64_t)id, room)) {
         if (room)
             s_room_free(0, room, NULL);
-        json_decref(state.header);
-        json_decref(state.members);
-        json_decref(state.recent);
-        *status = PL_STATUS_INTERNAL;
-        return NULL;
+        return PL_STATUS_INTERNAL;
     }
-    room->header = state.header;
-    room->is_dm = state.is_dm;
-    room->last_seq = room->stored_seq = state.last_seq;
+    room->header = json_incref(json_object_get(state, "header"));
+    room->is_dm = json_is_true(json_object_get(state, "is_dm"));
+    room->last_seq = room->stored_seq = json_integer_value(json_object_get(state, "last_seq"));
     size_t i;
     json_t *value;
-    json_array_foreach(state.members, i, value)
+    json_array_foreach(json_object_get(state, "members"), i, value)
     {
         member_t *member =
             s_member_add(room, json_integer_value(json_object_get(value, "id")), value);
@@ -350,7 +355,7 @@ static room_t *s_room(self_t *self, int64_t id, pl_status_t *status)
             member->read_seq = json_integer_value(json_object_get(value, "read_seq"));
         json_object_del(value, "read_seq");
     }
-    json_array_foreach(state.recent, i, value)
+    json_array_foreach(json_object_get(state, "recent"), i, value)
     {
         int64_t seq = json_integer_value(json_object_get(value, "seq"));
         const char *client_id = json_string_value(json_object_get(value, "client_id"));
@@ -362,10 +367,8 @@ static room_t *s_room(self_t *self, int64_t id, pl_status_t *status)
                             seq, json_integer_value(json_object_get(value, "ts")));
         s_window_push(room, self->window, seq, s_message_frame(json_incref(value)));
     }
-    json_decref(state.members);
-    json_decref(state.recent);
     pl_debug("room %" PRId64 ": loaded (last seq %" PRId64 ")", id, room->last_seq);
-    return room;
+    return PL_STATUS_OK;
 }
 
 //  The member user_id of room, or NULL.
@@ -767,6 +770,108 @@ static void s_member_event(self_t *self, const pl_msg_room_member_t *m)
     json_decref(user);
 }
 
+static void s_handle(self_t *self, const pl_msg_t *msg);
+
+static void s_deferred_free(deferred_t *deferred)
+{
+    for (size_t i = 0; i < deferred->count; i++)
+        pl_msg_frame_close(&deferred->frames[i]);
+    free(deferred->frames);
+    free(deferred);
+}
+
+static void s_free_deferred(uint64_t id, void *value, void *arg)
+{
+    s_deferred_free(value);
+}
+
+//  The loader answered: take charge of the room (or learn it does not exist), then
+//  handle the requests that waited for it, in the order they came.
+static void s_loaded(self_t *self, const pl_msg_room_loaded_t *m)
+{
+    deferred_t *deferred = pl_idmap_remove(self->loading, (uint64_t)m->room_id);
+    pl_status_t status = (pl_status_t)m->status;
+    if (status == PL_STATUS_OK) {
+        json_t *state = json_loadb(m->state.ptr, m->state.len, 0, NULL);
+        status = state ? s_adopt(self, m->room_id, state) : PL_STATUS_INTERNAL;
+        json_decref(state);
+    }
+    if (status == PL_STATUS_INTERNAL)
+        pl_error("room %" PRId64 ": could not be loaded", m->room_id);
+    self->missing = status == PL_STATUS_OK ? PL_STATUS_NOT_FOUND : status;
+    for (size_t i = 0; deferred && i < deferred->count; i++)
+        s_handle(self, &deferred->frames[i].msg);
+    self->missing = PL_STATUS_NOT_FOUND;
+    if (deferred)
+        s_deferred_free(deferred);
+}
+
+//  The room a request is about, or 0; *loads is true when an unknown room should be
+//  loaded for it (a departure from a room we do not hold needs no load).
+static int64_t s_request_room(const pl_msg_t *msg, bool *loads)
+{
+    *loads = true;
+    switch (msg->type) {
+    case PL_MSG_ROOM_SUBSCRIBE:
+        return msg->as.room_subscribe.room_id;
+    case PL_MSG_ROOM_SEND:
+        return msg->as.room_send.room_id;
+    case PL_MSG_ROOM_READ:
+        return msg->as.room_read.room_id;
+    case PL_MSG_ROOM_TYPING:
+        return msg->as.room_typing.room_id;
+    case PL_MSG_ROOM_UNSUBSCRIBE:
+        *loads = false;
+        return msg->as.room_unsubscribe.room_id;
+    case PL_MSG_ROOM_MEMBER:
+        *loads = false;
+        return msg->as.room_member.room_id;
+    default:
+        return 0;
+    }
+}
+
+//  Holds a request back while its room is loading, asking the loader first when
+//  needed. Returns true when the frame was taken (moved into the room's queue).
+static bool s_defer(self_t *self, pl_msg_frame_t *in)
+{
+    bool loads;
+    int64_t room_id = s_request_room(&in->msg, &loads);
+    if (!room_id || pl_idmap_get(self->rooms, (uint64_t)room_id))
+        return false;
+    deferred_t *deferred = pl_idmap_get(self->loading, (uint64_t)room_id);
+    if (!deferred) {
+        if (!loads)
+            return false;
+        deferred = calloc(1, sizeof *deferred);
+        if (!deferred || pl_idmap_put(self->loading, (uint64_t)room_id, deferred)) {
+            free(deferred);
+            return false;
+        }
+        pl_msg_t load = {.type = PL_MSG_ROOM_LOAD, .as.room_load = {room_id, self->shard}};
+        pl_msg_send(zsock_resolve(self->loader), &load);
+    }
+    if (deferred->count == deferred->capacity) {
+        size_t capacity = deferred->capacity ? deferred->capacity * 2 : 8;
+        pl_msg_frame_t *grown = realloc(deferred->frames, capacity * sizeof *grown);
+        if (!grown)
+            return false;
+        deferred->frames = grown;
+        deferred->capacity = capacity;
+    }
+    //  Decoded again from the moved frame: a small message's bytes live inside the
+    //  zmq_msg_t itself, so the strings must point into the new one.
+    pl_msg_frame_t *slot = &deferred->frames[deferred->count];
+    zmq_msg_init(&slot->frame);
+    zmq_msg_move(&slot->frame, &in->frame);
+    if (pl_msg_decode(zmq_msg_data(&slot->frame), zmq_msg_size(&slot->frame), &slot->msg)) {
+        zmq_msg_close(&slot->frame);
+        return false;
+    }
+    deferred->count++;
+    return true;
+}
+
 static void s_handle(self_t *self, const pl_msg_t *msg)
 {
     switch (msg->type) {
@@ -794,6 +899,9 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
     case PL_MSG_ROOM_MEMBER:
         s_member_event(self, &msg->as.room_member);
         break;
+    case PL_MSG_ROOM_LOADED:
+        s_loaded(self, &msg->as.room_loaded);
+        break;
     default:
         pl_error("room: unexpected %s", pl_msg_name(msg->type));
     }
@@ -804,7 +912,8 @@ static void s_on_inbox(void *self_arg)
     self_t *self = self_arg;
     pl_msg_frame_t in;
     while (pl_msg_recv(zsock_resolve(self->inbox), &in, ZMQ_DONTWAIT) == 0) {
-        s_handle(self, &in.msg);
+        if (!s_defer(self, &in))
+            s_handle(self, &in.msg);
         pl_msg_frame_close(&in);
     }
 }
@@ -818,7 +927,10 @@ static void s_self_destroy(self_t **self_p)
         return;
     if (self->rooms)
         pl_idmap_each(self->rooms, s_room_free, NULL);
+    if (self->loading)
+        pl_idmap_each(self->loading, s_free_deferred, NULL);
     pl_idmap_destroy(&self->rooms);
+    pl_idmap_destroy(&self->loading);
     for (int w = 0; self->writers && w < self->writer_count; w++)
         zsock_destroy(&self->writers[w]);
     for (int w = 0; self->fanout && w < self->writer_count; w++)
@@ -830,7 +942,7 @@ static void s_self_destroy(self_t **self_p)
     free(self->notice_exclude);
     pl_actor_inbox_destroy(&self->inbox);
     zsock_destroy(&self->persister);
-    pl_store_close(&self->store);
+    zsock_destroy(&self->loader);
     free(self);
     *self_p = NULL;
 }
@@ -840,21 +952,22 @@ static self_t *s_self_new(pl_room_args_t *args)
     self_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    char name[32], err[256];
+    char name[32];
     pl_room_inbox_name(args->shard, name, sizeof name);
     self->window = (size_t)args->window;
     self->writer_count = args->writer_count;
+    self->shard = args->shard;
+    self->missing = PL_STATUS_NOT_FOUND;
     self->inbox = pl_actor_inbox(name);
     self->persister = pl_actor_outlet(PL_PERSISTER_INBOX);
+    self->loader = pl_actor_outlet(PL_LOADER_INBOX);
     self->rooms = pl_idmap_new();
-    self->store = pl_store_sqlite_open(args->data_dir, false, err, sizeof err);
+    self->loading = pl_idmap_new();
     self->writers = calloc((size_t)args->writer_count, sizeof *self->writers);
     self->fanout = calloc((size_t)args->writer_count, sizeof *self->fanout);
     self->fanout_count = calloc((size_t)args->writer_count, sizeof *self->fanout_count);
-    bool ok = self->inbox && self->persister && self->rooms && self->store && self->writers &&
-              self->fanout && self->fanout_count;
-    if (!self->store)
-        pl_error("%s: %s", name, err);
+    bool ok = self->inbox && self->persister && self->loader && self->rooms && self->loading &&
+              self->writers && self->fanout && self->fanout_count;
     for (int w = 0; ok && w < args->writer_count; w++) {
         char writer[32];
         pl_conn_inbox_name(w, writer, sizeof writer);

@@ -4,6 +4,7 @@
 #include "parley/conn.h"
 #include "parley/creator.h"
 #include "parley/http.h"
+#include "parley/loader.h"
 #include "parley/log.h"
 #include "parley/persister.h"
 #include "parley/room.h"
@@ -26,6 +27,8 @@ struct pl_server {
     pl_app_t app;
     pl_persister_args_t persister_args;
     zactor_t *persister;
+    pl_loader_args_t loader_args;
+    zactor_t *loader;
     pl_room_args_t *room_args;
     zactor_t **rooms;
     pl_creator_args_t creator_args;
@@ -131,13 +134,17 @@ static int s_start_shards(pl_server_t *self)
         s_calloc(&self->writers, (size_t)app->writer_count, sizeof *self->writers) ||
         s_calloc(&app->writers, (size_t)app->writer_count, sizeof *app->writers))
         return -1;
+    self->loader_args = (pl_loader_args_t){
+        .data_dir = cfg->data_dir, .room_shards = app->room_count, .window = cfg->recovery_window};
+    self->loader = pl_actor_start("loader", pl_loader_actor, &self->loader_args);
+    if (!self->loader || self->loader_args.failed)
+        return -1;
     char name[32];
     for (int i = 0; i < app->room_count; i++) {
         pl_room_inbox_name(i, name, sizeof name);
         self->room_args[i] = (pl_room_args_t){.shard = i,
                                               .shard_count = app->room_count,
                                               .writer_count = app->writer_count,
-                                              .data_dir = cfg->data_dir,
                                               .window = cfg->recovery_window};
         self->rooms[i] = pl_actor_start(name, pl_room_actor, &self->room_args[i]);
         if (!self->rooms[i] || self->room_args[i].failed || !(app->rooms[i] = pl_ingress_new(name)))
@@ -305,6 +312,7 @@ void pl_server_stop(pl_server_t **self_p)
     }
     pl_ingress_destroy(&app->creator);
     zactor_destroy(&self->creator);
+    zactor_destroy(&self->loader);
     for (int i = 0; self->writers && i < app->writer_count; i++) {
         pl_ingress_destroy(&app->writers[i]);
         zactor_destroy(&self->writers[i]);

@@ -10,6 +10,11 @@
     reused. The frame is encoded once and the same bytes go to every recipient, one
     CONN_FANOUT per writer shard.
 
+    A room actor never reads the store: the first request for a room it does not
+    hold is put aside with any that follow for that room, the loader actor fetches
+    the room's state, and the requests are then handled in their order. Its other
+    rooms are served meanwhile.
+
     A room is loaded from the store the first time it is used, through the actor's
     own reader connection (a bounded, indexed read). */
 #ifndef PARLEY_ROOM_H
