@@ -39,8 +39,8 @@ typedef struct {
     pl_status_t status;
     int64_t id, created;
     int64_t room_id, seq;
-    int64_t member_id; //  a member who joined (joined 1) or left (joined 0), or 0
-    int joined;
+    int64_t member_id; //  a member who joined, left or changed their profile, or 0
+    pl_member_event_t event;
 } outcome_t;
 
 typedef struct {
@@ -122,6 +122,8 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
         const pl_msg_user_update_t *m = &msg->as.user_update;
         out->waiter = m->waiter, out->req_id = m->req_id, out->id = m->user_id;
         out->status = ops->user_update(store, m->user_id, m->display_name, m->avatar_url);
+        if (out->status == PL_STATUS_OK)
+            out->member_id = m->user_id, out->event = PL_MEMBER_UPDATED;
         break;
     }
     case PL_MSG_CONTENT_CREATE: {
@@ -152,7 +154,7 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
         out->created = m->room_created;
         out->status = ops->member_add(store, m->room_id, m->user_id, pl_now_ms(), &flag);
         if (out->status == PL_STATUS_OK && flag)
-            out->room_id = m->room_id, out->member_id = m->user_id, out->joined = 1;
+            out->room_id = m->room_id, out->member_id = m->user_id, out->event = PL_MEMBER_JOINED;
         break;
     }
     case PL_MSG_MEMBER_REMOVE: {
@@ -160,7 +162,7 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
         out->waiter = m->waiter, out->req_id = m->req_id, out->id = m->room_id;
         out->status = ops->member_remove(store, m->room_id, m->user_id);
         if (out->status == PL_STATUS_OK)
-            out->room_id = m->room_id, out->member_id = m->user_id, out->joined = 0;
+            out->room_id = m->room_id, out->member_id = m->user_id, out->event = PL_MEMBER_LEFT;
         break;
     }
     case PL_MSG_MESSAGE_STORE: {
@@ -183,19 +185,29 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
     }
 }
 
-//  Tells the room's shard that a member joined or left, with their User.
+//  Tells the rooms concerned that a member joined, left or changed their profile,
+//  with their User: one room for a join or a departure, all of theirs for a change.
 static void s_notify_member(self_t *self, const outcome_t *out)
 {
     pl_user_t user;
     if (self->store->ops->user_get(self->store, out->member_id, &user) != PL_STATUS_OK)
         return;
+    int64_t one = out->room_id, *rooms = &one;
+    size_t count = 1;
+    if (out->event == PL_MEMBER_UPDATED &&
+        self->store->ops->member_rooms(self->store, out->member_id, &rooms, &count) != PL_STATUS_OK)
+        return;
     json_t *json = pl_json_user(&user);
     char *text = json_dumps(json, JSON_COMPACT);
     json_decref(json);
-    pl_msg_t msg = {.type = PL_MSG_ROOM_MEMBER,
-                    .as.room_member = {out->room_id, out->member_id, out->joined, pl_str_of(text)}};
-    pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(out->room_id, self->room_shards)]), &msg);
+    for (size_t i = 0; text && i < count; i++) {
+        pl_msg_t msg = {.type = PL_MSG_ROOM_MEMBER,
+                        .as.room_member = {rooms[i], out->member_id, out->event, pl_str_of(text)}};
+        pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(rooms[i], self->room_shards)]), &msg);
+    }
     free(text);
+    if (rooms != &one)
+        free(rooms);
 }
 
 static void s_deliver(self_t *self, const outcome_t *out)

@@ -750,15 +750,25 @@ static void s_member_event(self_t *self, const pl_msg_room_member_t *m)
     json_t *user = json_loadb(m->user.ptr, m->user.len, 0, NULL);
     if (!user)
         return;
-    member_t *joined = m->joined ? s_member_add(room, m->user_id, user) : NULL;
-    //  A new member starts with everything before their joining read (as the store does).
-    if (joined)
-        joined->read_seq = room->stored_seq;
+    static const char *const names[] = {"left", "joined", "updated"};
+    bool known = s_member(room, m->user_id) != NULL;
+    if (m->event < PL_MEMBER_LEFT || m->event > PL_MEMBER_UPDATED ||
+        (m->event != PL_MEMBER_JOINED && !known)) {
+        json_decref(user);
+        return;
+    }
+    if (m->event != PL_MEMBER_LEFT) {
+        //  Later messages carry the member's new profile; a new member starts with
+        //  everything before their joining read (as the store does).
+        member_t *member = s_member_add(room, m->user_id, user);
+        if (member && !known)
+            member->read_seq = room->stored_seq;
+    }
     s_broadcast(self, room,
                 json_pack("{s:s, s:I, s:s, s:O}", "type", "member", "room", (json_int_t)room->id,
-                          "event", m->joined ? "joined" : "left", "user", user),
+                          "event", names[m->event], "user", user),
                 0);
-    if (!m->joined) {
+    if (m->event == PL_MEMBER_LEFT) {
         //  A member who left no longer receives the room.
         for (size_t i = room->sub_count; i-- > 0;)
             if (room->subs[i].user_id == m->user_id)

@@ -40,6 +40,7 @@
     X(MEMBER_INSERT, "INSERT OR IGNORE INTO members (room_id, user_id, joined_at, last_read_seq)"  \
                      " SELECT ?1, ?2, ?3, last_seq FROM rooms WHERE id = ?1")                      \
     X(MEMBER_DELETE, "DELETE FROM members WHERE room_id = ?1 AND user_id = ?2")                    \
+    X(MEMBER_ROOMS, "SELECT room_id FROM members WHERE user_id = ?1")                              \
     X(MEMBER_READ, "SELECT last_read_seq FROM members WHERE room_id = ?1 AND user_id = ?2")        \
     X(MESSAGE_INSERT, "INSERT OR IGNORE INTO messages (room_id, seq, sender_id, client_id, kind,"  \
                       " body, url, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                   \

@@ -7,6 +7,7 @@
 #include "parley/log.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 
 //  Most rooms one listing returns; a user in more sees the most recent ones.
 #define ROOMS_LIST_MAX 500
@@ -229,6 +230,35 @@ static pl_status_t s_member_remove(pl_store_t *base, int64_t room_id, int64_t us
     return s_exec_pair((pl__sqlite_t *)base, PL__STMT_MEMBER_DELETE, room_id, user_id);
 }
 
+static pl_status_t s_member_rooms(pl_store_t *base, int64_t user_id, int64_t **ids, size_t *count)
+{
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_MEMBER_ROOMS);
+    sqlite3_bind_int64(stmt, 1, user_id);
+    size_t capacity = 0;
+    int rc;
+    *ids = NULL;
+    *count = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (*count == capacity) {
+            capacity = capacity ? capacity * 2 : 16;
+            int64_t *grown = realloc(*ids, capacity * sizeof *grown);
+            if (!grown)
+                break;
+            *ids = grown;
+        }
+        (*ids)[(*count)++] = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE)
+        return PL_STATUS_OK;
+    free(*ids);
+    *ids = NULL;
+    *count = 0;
+    pl_error("sqlite: listing a member's rooms: %s", sqlite3_errmsg(self->db));
+    return PL_STATUS_INTERNAL;
+}
+
 static pl_status_t s_member_read_seq(pl_store_t *base, int64_t room_id, int64_t user_id,
                                      int64_t *seq)
 {
@@ -417,6 +447,7 @@ void pl__sqlite_chat_ops(pl_store_ops_t *ops)
     ops->member_add = s_member_add;
     ops->member_remove = s_member_remove;
     ops->member_read_seq = s_member_read_seq;
+    ops->member_rooms = s_member_rooms;
     ops->message_insert = s_message_insert;
     ops->read_advance = s_read_advance;
     ops->room_get = s_room_get;

@@ -63,7 +63,7 @@
 #define PL_MSG_ROOM_TYPING(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id)
 #define PL_MSG_ROOM_LOAD(F)   F(I64, room_id) F(I64, shard)
 #define PL_MSG_ROOM_LOADED(F) F(I64, room_id) F(I64, status) F(NSTR, state)
-#define PL_MSG_ROOM_MEMBER(F) F(I64, room_id) F(I64, user_id) F(I64, joined) F(STR, user)
+#define PL_MSG_ROOM_MEMBER(F) F(I64, room_id) F(I64, user_id) F(I64, event) F(STR, user)
 
 //  X(NAME, name, what it asks for)
 #define PL_MSG_CATALOGUE(X)                                                                        \
@@ -91,7 +91,7 @@
     X(ROOM_SEND, room_send, "a member sends a message (from WebSocket, or HTTP with a waiter)")    \
     X(ROOM_READ, room_read, "a member has read up to seq")                                         \
     X(ROOM_TYPING, room_typing, "a member is typing (never stored)")                               \
-    X(ROOM_MEMBER, room_member, "a member joined (1) or left (0); user is their User JSON")        \
+    X(ROOM_MEMBER, room_member, "a member joined, left or changed profile (pl_member_event_t)")    \
     X(ROOM_LOAD, room_load, "loader: read a room's state for the room shard that asks")            \
     X(ROOM_LOADED, room_loaded, "a room's state as JSON (status NOT_FOUND: no such room)")
 

@@ -25,6 +25,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+//  What a ROOM_MEMBER message tells a room.
+typedef enum {
+    PL_MEMBER_LEFT = 0,
+    PL_MEMBER_JOINED = 1,
+    PL_MEMBER_UPDATED = 2, //  a new display name or avatar
+} pl_member_event_t;
+
 typedef struct {
     int shard;
     int shard_count;

@@ -89,6 +89,8 @@ typedef struct {
                               bool *added);
     //  NOT_FOUND when the user is not a member.
     pl_status_t (*member_remove)(pl_store_t *self, int64_t room_id, int64_t user_id);
+    //  The rooms user_id is a member of, as a new array of *count ids (free() it).
+    pl_status_t (*member_rooms)(pl_store_t *self, int64_t user_id, int64_t **ids, size_t *count);
     //  The member's last read seq; NOT_FOUND when not a member.
     pl_status_t (*member_read_seq)(pl_store_t *self, int64_t room_id, int64_t user_id,
                                    int64_t *seq);
