@@ -1,0 +1,1131 @@
+/*  End to end: chatting over the WebSocket /ws of the real parley binary (PROTOCOL.md
+    "WebSocket", "Rooms", "Errors"): subscribing with and without recovery, sending
+    with acks and retries, fan-out order, read receipts, typing, presence, member
+    events, error frames, the rate limit and durability across kill -9. */
+#include "fixtures.h"
+#include "http_client.h"
+#include "server_proc.h"
+#include "ws_client.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  How long one expected frame may take.
+#define FRAME_MS 5000
+
+static pl_server_t s_srv;
+
+//  A rate limit no test that is not about it reaches.
+static const char *const s_unlimited[] = {"--rate-limit-per-s", "100000", "--rate-limit-burst",
+                                          "100000", NULL};
+
+static void s_start(const char *const *args)
+{
+    cr_assert_eq(pl_server_start(&s_srv, args), 0, "parley did not start");
+}
+
+static void setup(void)
+{
+    memset(&s_srv, 0, sizeof s_srv);
+    s_start(NULL);
+}
+
+static void teardown(void)
+{
+    if (s_srv.pid)
+        cr_expect_eq(pl_server_stop(&s_srv), 0, "parley did not exit cleanly");
+    pl_server_cleanup(&s_srv);
+}
+
+//  Replaces the test's server by one started with extra flags, on a fresh data dir.
+static void s_restart_with(const char *const *args)
+{
+    teardown();
+    memset(&s_srv, 0, sizeof s_srv);
+    s_start(args);
+}
+
+TestSuite(e2e_chat, .init = setup, .fini = teardown, .timeout = 120);
+
+//  --- helpers ---------------------------------------------------------------------
+
+typedef struct {
+    char *token;
+    int64_t id;
+    char name[64]; //  the display name
+} user_t;
+
+static user_t s_user(const char *display_name)
+{
+    user_t user = {0};
+    char *username = pl_fx_unique_name("chat");
+    snprintf(user.name, sizeof user.name, "%s", display_name);
+    cr_assert_eq(
+        pl_fx_signup(s_srv.port, username, "password1", display_name, &user.token, &user.id), 201);
+    free(username);
+    return user;
+}
+
+static void s_user_free(user_t *user)
+{
+    free(user->token);
+    user->token = NULL;
+}
+
+//  A frame as compact text for assertion messages, in a static buffer.
+static const char *s_show(const json_t *frame)
+{
+    static char text[1024];
+    size_t len = frame ? json_dumpb(frame, text, sizeof text - 1, JSON_COMPACT) : 0;
+    if (len >= sizeof text)
+        return "(a frame over 1 KiB)";
+    text[len] = '\0';
+    return text;
+}
+
+static int64_t s_int(const json_t *object, const char *key)
+{
+    json_t *value = json_object_get(object, key);
+    cr_assert(json_is_integer(value), "no integer %s", key);
+    return (int64_t)json_integer_value(value);
+}
+
+static const char *s_str(const json_t *object, const char *key)
+{
+    const char *value = json_string_value(json_object_get(object, key));
+    cr_assert(value, "no string %s", key);
+    return value;
+}
+
+//  Sends an HTTP request and asserts its status; returns the body's JSON or NULL
+//  (caller decrefs).
+static json_t *s_http(const char *method, const char *path, const user_t *user, const char *body,
+                      int status)
+{
+    pl_http_response_t r;
+    cr_assert_eq(pl_http_json(s_srv.port, method, path, user->token, body, &r), 0,
+                 "%s %s: no answer", method, path);
+    cr_assert_eq(r.status, status, "%s %s: status %d, body %s", method, path, r.status, r.body);
+    json_t *json = json_incref(r.json);
+    pl_http_response_free(&r);
+    return json;
+}
+
+static int64_t s_content(const user_t *owner)
+{
+    json_t *content =
+        s_http("POST", "/api/contents", owner, "{\"kind\":\"movie\",\"title\":\"Stalker\"}", 201);
+    int64_t id = s_int(content, "id");
+    json_decref(content);
+    return id;
+}
+
+//  POST /api/contents/{content}/room, expecting status; returns the room id.
+static int64_t s_content_room(const user_t *user, int64_t content, int status)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/contents/%lld/room", (long long)content);
+    json_t *room = s_http("POST", path, user, NULL, status);
+    int64_t id = s_int(room, "id");
+    json_decref(room);
+    return id;
+}
+
+//  A new content with its group room, owned by owner; members join it over HTTP.
+static int64_t s_new_room(const user_t *owner)
+{
+    return s_content_room(owner, s_content(owner), 201);
+}
+
+//  POST /api/rooms/{room}/<action> (join or leave), expecting 204.
+static void s_membership(const user_t *user, int64_t room, const char *action)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/rooms/%lld/%s", (long long)room, action);
+    json_decref(s_http("POST", path, user, NULL, 204));
+}
+
+//  Every stored message of a room (at most 200), ascending; caller decrefs.
+static json_t *s_history(const user_t *user, int64_t room)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/api/rooms/%lld/messages?after=0&limit=200", (long long)room);
+    json_t *page = s_http("GET", path, user, NULL, 200);
+    json_t *messages = json_incref(json_object_get(page, "messages"));
+    json_decref(page);
+    cr_assert(json_is_array(messages));
+    return messages;
+}
+
+//  Publishes a message over HTTP (body: the JSON request); returns the Message.
+static json_t *s_publish(const user_t *user, int64_t room, const char *body)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/rooms/%lld/messages", (long long)room);
+    return s_http("POST", path, user, body, 201);
+}
+
+static void s_expect_stored(const user_t *user, int64_t room, size_t count)
+{
+    json_t *messages = s_history(user, room);
+    cr_assert_eq(json_array_size(messages), count, "%zu messages stored, expected %zu",
+                 json_array_size(messages), count);
+    for (size_t i = 0; i < count; i++)
+        cr_assert_eq(s_int(json_array_get(messages, i), "seq"), (int64_t)i + 1);
+    json_decref(messages);
+}
+
+static pl_ws_t *s_connect(const user_t *user)
+{
+    int status = 0;
+    pl_ws_t *ws = pl_fx_ws_connect(s_srv.port, user->token, &status);
+    cr_assert(ws, "upgrade failed with HTTP %d", status);
+    return ws;
+}
+
+//  Sends a formatted text frame.
+static void s_sendf(pl_ws_t *ws, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void s_sendf(pl_ws_t *ws, const char *fmt, ...)
+{
+    char text[8192];
+    va_list args;
+    va_start(args, fmt);
+    int len = vsnprintf(text, sizeof text, fmt, args);
+    va_end(args);
+    cr_assert(len > 0 && (size_t)len < sizeof text);
+    cr_assert_eq(pl_ws_send_text(ws, text, (size_t)len), 0, "could not send %s", text);
+}
+
+//  Sends a text message; returns nothing, the ack comes later.
+static void s_send(pl_ws_t *ws, int64_t room, const char *client_id, const char *body)
+{
+    s_sendf(ws, "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"%s\",\"body\":\"%s\"}",
+            (long long)room, client_id, body);
+}
+
+//  True for frames the server pushes on its own (not answers to a request).
+static bool s_is_push(const char *type)
+{
+    static const char *const pushes[] = {"message", "presence", "typing", "read", "member", "room"};
+    for (size_t i = 0; i < sizeof pushes / sizeof pushes[0]; i++)
+        if (type && strcmp(type, pushes[i]) == 0)
+            return true;
+    return false;
+}
+
+//  Receives the next answer to a request (skipping pushed frames) and asserts its
+//  type; caller decrefs.
+static json_t *s_reply(pl_ws_t *ws, const char *type)
+{
+    for (;;) {
+        json_t *frame = pl_ws_recv_json(ws, FRAME_MS);
+        cr_assert(frame, "no %s frame", type);
+        const char *got = json_string_value(json_object_get(frame, "type"));
+        if (s_is_push(got)) {
+            json_decref(frame);
+            continue;
+        }
+        cr_assert(got && strcmp(got, type) == 0, "expected %s, got %s", type, s_show(frame));
+        return frame;
+    }
+}
+
+//  Receives the next frame of type (others are dropped); caller decrefs.
+static json_t *s_next(pl_ws_t *ws, const char *type)
+{
+    json_t *frame = pl_ws_recv_type(ws, type, FRAME_MS);
+    cr_assert(frame, "no %s frame", type);
+    return frame;
+}
+
+//  Expects an error frame with code and ref (NULL: no ref) as the next answer.
+static void s_expect_error(pl_ws_t *ws, const char *code, const char *ref)
+{
+    json_t *frame = s_reply(ws, "error");
+    cr_assert_str_eq(s_str(frame, "code"), code, "%s", s_show(frame));
+    cr_assert(json_is_string(json_object_get(frame, "message")));
+    const char *got = json_string_value(json_object_get(frame, "ref"));
+    //  Not fatal: a missing ref should not hide what the rest of the test checks.
+    if (ref)
+        cr_expect(got && strcmp(got, ref) == 0, "error without ref %s: %s", ref, s_show(frame));
+    else
+        cr_expect_null(json_object_get(frame, "ref"), "%s", s_show(frame));
+    json_decref(frame);
+}
+
+static void s_expect_pong(pl_ws_t *ws)
+{
+    s_sendf(ws, "{\"type\":\"ping\",\"ref\":\"p\"}");
+    json_decref(s_reply(ws, "pong"));
+}
+
+//  Subscribes (since < 0: without since) and returns the "subscribed" reply.
+static json_t *s_subscribe(pl_ws_t *ws, int64_t room, int64_t since)
+{
+    if (since < 0)
+        s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld}", (long long)room);
+    else
+        s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"since\":%lld}", (long long)room,
+                (long long)since);
+    json_t *reply = s_reply(ws, "subscribed");
+    cr_assert_eq(s_int(reply, "room"), room);
+    return reply;
+}
+
+static void s_subscribe_now(pl_ws_t *ws, int64_t room)
+{
+    json_decref(s_subscribe(ws, room, -1));
+}
+
+//  Expects the ack of client_id as the next answer; returns its seq.
+static int64_t s_expect_ack(pl_ws_t *ws, int64_t room, const char *client_id)
+{
+    json_t *ack = s_reply(ws, "ack");
+    cr_assert_str_eq(s_str(ack, "client_id"), client_id);
+    cr_assert_eq(s_int(ack, "room"), room);
+    cr_assert_gt(s_int(ack, "ts"), 1700000000000LL);
+    int64_t seq = s_int(ack, "seq");
+    json_decref(ack);
+    return seq;
+}
+
+//  Expects the message frames first..last, in order, with nothing between them.
+static void s_expect_messages(pl_ws_t *ws, int64_t room, int64_t first, int64_t last)
+{
+    for (int64_t seq = first; seq <= last; seq++) {
+        json_t *message = s_next(ws, "message");
+        cr_assert_eq(s_int(message, "room"), room);
+        cr_assert_eq(s_int(message, "seq"), seq, "got seq %lld, expected %lld",
+                     (long long)s_int(message, "seq"), (long long)seq);
+        json_decref(message);
+    }
+}
+
+//  True when the JSON array holds the integer value.
+static bool s_has_id(const json_t *array, int64_t value)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(array, i, item) if (json_integer_value(item) == value) return true;
+    return false;
+}
+
+//  A room of owner that the other users have joined.
+static int64_t s_shared_room(const user_t *owner, const user_t *others, size_t count)
+{
+    int64_t room = s_new_room(owner);
+    for (size_t i = 0; i < count; i++)
+        s_membership(&others[i], room, "join");
+    return room;
+}
+
+//  --- subscribing -------------------------------------------------------------------
+
+Test(e2e_chat, subscribe_answers_with_the_room_state)
+{
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a = s_connect(&alice);
+    s_sendf(a, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"s1\"}", (long long)room);
+    json_t *reply = s_reply(a, "subscribed");
+    cr_assert_eq(s_int(reply, "room"), room);
+    cr_assert_eq(s_int(reply, "seq"), 0);
+    cr_assert_str_eq(s_str(reply, "ref"), "s1");
+    cr_assert_null(json_object_get(reply, "recovered"), "recovered without since");
+    json_t *online = json_object_get(reply, "online");
+    cr_assert(json_is_array(online));
+    cr_assert_eq(json_array_size(online), 1);
+    cr_assert(s_has_id(online, alice.id));
+    json_decref(reply);
+
+    json_decref(s_publish(&bob, room, "{\"body\":\"one\"}"));
+    json_decref(s_publish(&bob, room, "{\"body\":\"two\"}"));
+    s_expect_messages(a, room, 1, 2);
+
+    pl_ws_t *b = s_connect(&bob);
+    reply = s_subscribe(b, room, 0);
+    cr_assert_eq(s_int(reply, "seq"), 2);
+    cr_assert(json_is_true(json_object_get(reply, "recovered")));
+    cr_assert_null(json_object_get(reply, "ref"));
+    online = json_object_get(reply, "online");
+    cr_assert_eq(json_array_size(online), 2);
+    cr_assert(s_has_id(online, alice.id) && s_has_id(online, bob.id));
+    json_decref(reply);
+    json_t *message = s_next(b, "message");
+    cr_assert_eq(s_int(message, "room"), room);
+    cr_assert_eq(s_int(message, "seq"), 1);
+    cr_assert_str_eq(s_str(message, "kind"), "text");
+    cr_assert_str_eq(s_str(message, "body"), "one");
+    cr_assert(json_is_null(json_object_get(message, "client_id")));
+    cr_assert_eq(s_int(json_object_get(message, "sender"), "id"), bob.id);
+    cr_assert_str_eq(s_str(json_object_get(message, "sender"), "display_name"), "Bob");
+    cr_assert_gt(s_int(message, "ts"), 1700000000000LL);
+    json_decref(message);
+    message = s_next(b, "message");
+    cr_assert_eq(s_int(message, "seq"), 2);
+    cr_assert_str_eq(s_str(message, "body"), "two");
+    json_decref(message);
+
+    //  Subscribing twice on one connection delivers each message once.
+    s_subscribe_now(a, room);
+    json_decref(s_publish(&bob, room, "{\"body\":\"three\"}"));
+    json_decref(s_publish(&bob, room, "{\"body\":\"four\"}"));
+    s_expect_messages(a, room, 3, 4);
+    //  After unsubscribing, nothing: the next thing the room tells Alice is the
+    //  answer to her next subscribe, which it sends after message 5.
+    s_sendf(a, "{\"type\":\"unsubscribe\",\"room\":%lld}", (long long)room);
+    s_expect_pong(a);
+    json_decref(s_publish(&bob, room, "{\"body\":\"five\"}"));
+    s_expect_messages(b, room, 3, 5);
+    s_sendf(a, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"back\"}", (long long)room);
+    for (;;) {
+        json_t *frame = pl_ws_recv_json(a, FRAME_MS);
+        cr_assert(frame, "no answer to the subscribe");
+        cr_assert(strcmp(s_str(frame, "type"), "message") != 0, "after unsubscribing: %s",
+                  s_show(frame));
+        bool done = strcmp(s_str(frame, "type"), "subscribed") == 0;
+        json_decref(frame);
+        if (done)
+            break;
+    }
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    s_user_free(&alice);
+    s_user_free(&bob);
+}
+
+Test(e2e_chat, non_members_and_unknown_rooms_get_error_frames)
+{
+    user_t alice = s_user("Alice"), eve = s_user("Eve");
+    int64_t room = s_new_room(&alice);
+    pl_ws_t *e = s_connect(&eve);
+    s_sendf(e, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"sub-1\"}", (long long)room);
+    s_expect_error(e, "forbidden", "sub-1");
+    s_sendf(e, "{\"type\":\"subscribe\",\"room\":987654,\"ref\":\"sub-2\"}");
+    s_expect_error(e, "room_not_found", "sub-2");
+    s_send(e, room, "e-1", "let me in");
+    s_expect_error(e, "forbidden", "e-1");
+    s_send(e, 987654, "e-2", "anyone?");
+    s_expect_error(e, "room_not_found", "e-2");
+    s_sendf(e, "{\"type\":\"typing\",\"room\":%lld,\"ref\":\"t-1\"}", (long long)room);
+    s_expect_error(e, "forbidden", "t-1");
+    s_sendf(e, "{\"type\":\"read\",\"room\":%lld,\"seq\":1,\"ref\":\"rd-1\"}", (long long)room);
+    s_expect_error(e, "forbidden", "rd-1");
+    s_expect_pong(e);
+    //  A member receives nothing of the outsider's attempts.
+    pl_ws_t *a = s_connect(&alice);
+    s_subscribe_now(a, room);
+    json_decref(s_publish(&alice, room, "{\"body\":\"mine\"}"));
+    json_t *message = s_next(a, "message");
+    cr_assert_eq(s_int(message, "seq"), 1);
+    cr_assert_str_eq(s_str(message, "body"), "mine");
+    json_decref(message);
+    s_expect_stored(&alice, room, 1);
+    pl_ws_close(&e);
+    pl_ws_close(&a);
+    s_user_free(&alice);
+    s_user_free(&eve);
+}
+
+//  --- sending and fan-out ------------------------------------------------------------
+
+Test(e2e_chat, two_hundred_messages_reach_every_subscriber_in_order)
+{
+    s_restart_with(s_unlimited);
+    user_t users[3] = {s_user("Sender"), s_user("R1"), s_user("R2")};
+    int64_t room = s_shared_room(&users[0], &users[1], 2);
+    pl_ws_t *sender = s_connect(&users[0]), *r1 = s_connect(&users[1]), *r2 = s_connect(&users[2]);
+    s_subscribe_now(sender, room);
+    s_subscribe_now(r1, room);
+    s_subscribe_now(r2, room);
+    enum { COUNT = 200 };
+    for (int i = 1; i <= COUNT; i++) {
+        char client_id[16], body[16];
+        snprintf(client_id, sizeof client_id, "c-%d", i);
+        snprintf(body, sizeof body, "n%d", i);
+        s_send(sender, room, client_id, body);
+    }
+    //  The sender: an ack per message, with the seq its message got, and (being
+    //  subscribed) every message too, both in order.
+    int64_t acked[COUNT + 1] = {0};
+    int acks = 0, messages = 0;
+    while (acks < COUNT || messages < COUNT) {
+        json_t *frame = pl_ws_recv_json(sender, FRAME_MS);
+        cr_assert(frame, "sender: %d acks and %d messages, then nothing", acks, messages);
+        const char *type = json_string_value(json_object_get(frame, "type"));
+        cr_assert(type);
+        if (strcmp(type, "ack") == 0) {
+            acks++;
+            char client_id[16];
+            snprintf(client_id, sizeof client_id, "c-%d", acks);
+            cr_assert_str_eq(s_str(frame, "client_id"), client_id, "acks out of order");
+            acked[acks] = s_int(frame, "seq");
+            cr_assert_eq(acked[acks], acks);
+        } else if (strcmp(type, "message") == 0) {
+            cr_assert_eq(s_int(frame, "seq"), ++messages);
+        } else {
+            cr_assert(s_is_push(type), "sender got %s", s_show(frame));
+        }
+        json_decref(frame);
+    }
+    pl_ws_t *receivers[] = {r1, r2};
+    for (int r = 0; r < 2; r++) {
+        for (int seq = 1; seq <= COUNT; seq++) {
+            json_t *message = s_next(receivers[r], "message");
+            cr_assert_eq(s_int(message, "seq"), seq, "receiver %d: seq %lld, expected %d", r,
+                         (long long)s_int(message, "seq"), seq);
+            char client_id[16], body[16];
+            snprintf(client_id, sizeof client_id, "c-%d", seq);
+            snprintf(body, sizeof body, "n%d", seq);
+            cr_assert_str_eq(s_str(message, "client_id"), client_id);
+            cr_assert_str_eq(s_str(message, "body"), body);
+            cr_assert_eq(acked[seq], seq, "ack and delivery disagree");
+            cr_assert_eq(s_int(json_object_get(message, "sender"), "id"), users[0].id);
+            json_decref(message);
+        }
+    }
+    s_expect_stored(&users[1], room, COUNT);
+    pl_ws_close(&sender);
+    pl_ws_close(&r1);
+    pl_ws_close(&r2);
+    for (int i = 0; i < 3; i++)
+        s_user_free(&users[i]);
+}
+
+#define SENDERS         4
+#define SENDER_MESSAGES 50
+
+typedef struct {
+    pl_ws_t *ws;
+    int64_t room;
+    int index;
+    int acks;        //  acks received in client_id order
+    int64_t last;    //  seq of the last ack
+    char error[256]; //  what went wrong, or ""
+} sender_t;
+
+static void *s_sender(void *arg)
+{
+    sender_t *s = arg;
+    char text[256];
+    for (int i = 0; i < SENDER_MESSAGES; i++) {
+        int len = snprintf(text, sizeof text,
+                           "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"s%d-%d\","
+                           "\"body\":\"from %d\"}",
+                           (long long)s->room, s->index, i, s->index);
+        if (pl_ws_send_text(s->ws, text, (size_t)len) != 0) {
+            snprintf(s->error, sizeof s->error, "send %d failed", i);
+            return NULL;
+        }
+    }
+    while (s->acks < SENDER_MESSAGES) {
+        json_t *ack = pl_ws_recv_type(s->ws, "ack", FRAME_MS);
+        char expected[32];
+        snprintf(expected, sizeof expected, "s%d-%d", s->index, s->acks);
+        const char *client_id = json_string_value(json_object_get(ack, "client_id"));
+        int64_t seq = json_integer_value(json_object_get(ack, "seq"));
+        if (!client_id || strcmp(client_id, expected) != 0 || seq <= s->last) {
+            snprintf(s->error, sizeof s->error, "ack %d: client_id %s seq %lld after %lld", s->acks,
+                     client_id ? client_id : "(none)", (long long)seq, (long long)s->last);
+            json_decref(ack);
+            return NULL;
+        }
+        s->last = seq;
+        s->acks++;
+        json_decref(ack);
+    }
+    return NULL;
+}
+
+Test(e2e_chat, concurrent_senders_are_delivered_in_one_gapless_order)
+{
+    s_restart_with(s_unlimited);
+    user_t watcher = s_user("Watcher"), users[SENDERS];
+    for (int i = 0; i < SENDERS; i++)
+        users[i] = s_user("Sender");
+    int64_t room = s_shared_room(&watcher, users, SENDERS);
+    pl_ws_t *w = s_connect(&watcher);
+    s_subscribe_now(w, room);
+    sender_t senders[SENDERS];
+    pthread_t threads[SENDERS];
+    for (int i = 0; i < SENDERS; i++)
+        senders[i] = (sender_t){.ws = s_connect(&users[i]), .room = room, .index = i};
+    for (int i = 0; i < SENDERS; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, s_sender, &senders[i]), 0);
+    //  The watcher sees 1..N without gaps, and each sender's messages in its order.
+    const int total = SENDERS * SENDER_MESSAGES;
+    int next_of[SENDERS] = {0};
+    for (int seq = 1; seq <= total; seq++) {
+        json_t *message = s_next(w, "message");
+        cr_assert_eq(s_int(message, "seq"), seq, "got seq %lld, expected %d",
+                     (long long)s_int(message, "seq"), seq);
+        int sender = -1, index = -1;
+        cr_assert_eq(sscanf(s_str(message, "client_id"), "s%d-%d", &sender, &index), 2);
+        cr_assert(sender >= 0 && sender < SENDERS);
+        cr_assert_eq(index, next_of[sender], "sender %d: message %d before %d", sender, index,
+                     next_of[sender]);
+        next_of[sender]++;
+        cr_assert_eq(s_int(json_object_get(message, "sender"), "id"), users[sender].id);
+        json_decref(message);
+    }
+    for (int i = 0; i < SENDERS; i++) {
+        pthread_join(threads[i], NULL);
+        cr_expect_str_empty(senders[i].error, "sender %d: %s", i, senders[i].error);
+        cr_expect_eq(senders[i].acks, SENDER_MESSAGES);
+        pl_ws_close(&senders[i].ws);
+        s_user_free(&users[i]);
+    }
+    s_expect_stored(&watcher, room, (size_t)total);
+    pl_ws_close(&w);
+    s_user_free(&watcher);
+}
+
+Test(e2e_chat, a_retried_client_id_is_acked_with_the_same_seq_and_stored_once)
+{
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob);
+    s_subscribe_now(b, room);
+    s_send(a, room, "r-1", "hello");
+    int64_t seq = s_expect_ack(a, room, "r-1");
+    cr_assert_eq(seq, 1);
+    s_send(a, room, "r-1", "hello");
+    cr_assert_eq(s_expect_ack(a, room, "r-1"), seq);
+    //  A retry sent before the first was acknowledged: two acks, one message.
+    s_send(a, room, "r-2", "again");
+    s_send(a, room, "r-2", "again");
+    cr_assert_eq(s_expect_ack(a, room, "r-2"), 2);
+    json_t *second = pl_ws_recv_type(a, "ack", FRAME_MS);
+    cr_assert(second, "a retry sent before the first ack got no ack");
+    cr_assert_str_eq(s_str(second, "client_id"), "r-2");
+    cr_assert_eq(s_int(second, "seq"), 2);
+    json_decref(second);
+    //  Bob got each message once: the next one he sees after r-2 is r-3.
+    s_send(a, room, "r-3", "last");
+    cr_assert_eq(s_expect_ack(a, room, "r-3"), 3);
+    for (int64_t expected = 1; expected <= 3; expected++) {
+        json_t *message = s_next(b, "message");
+        cr_assert_eq(s_int(message, "seq"), expected);
+        json_decref(message);
+    }
+    s_expect_stored(&alice, room, 3);
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    s_user_free(&alice);
+    s_user_free(&bob);
+}
+
+Test(e2e_chat, http_publishes_reach_websocket_subscribers)
+{
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob);
+    s_subscribe_now(a, room);
+    s_subscribe_now(b, room);
+    json_t *published = s_publish(&bob, room, "{\"client_id\":\"h-1\",\"body\":\"via http\"}");
+    pl_ws_t *both[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        json_t *message = s_next(both[i], "message");
+        cr_assert_eq(s_int(message, "seq"), s_int(published, "seq"));
+        cr_assert_str_eq(s_str(message, "client_id"), "h-1");
+        cr_assert_str_eq(s_str(message, "body"), "via http");
+        cr_assert_eq(s_int(message, "ts"), s_int(published, "ts"));
+        cr_assert_eq(s_int(json_object_get(message, "sender"), "id"), bob.id);
+        json_decref(message);
+    }
+    json_decref(published);
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    s_user_free(&alice);
+    s_user_free(&bob);
+}
+
+//  --- recovery ----------------------------------------------------------------------
+
+Test(e2e_chat, a_reconnect_with_since_gets_exactly_the_missed_messages)
+{
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob);
+    s_subscribe_now(b, room);
+    char client_id[16];
+    for (int i = 1; i <= 10; i++) {
+        snprintf(client_id, sizeof client_id, "m-%d", i);
+        s_send(a, room, client_id, "x");
+        cr_assert_eq(s_expect_ack(a, room, client_id), i);
+        if (i == 4) {
+            s_expect_messages(b, room, 1, 4);
+            pl_ws_close(&b);
+        }
+    }
+    b = s_connect(&bob);
+    json_t *reply = s_subscribe(b, room, 4);
+    cr_assert_eq(s_int(reply, "seq"), 10);
+    cr_assert(json_is_true(json_object_get(reply, "recovered")));
+    json_decref(reply);
+    for (int seq = 5; seq <= 10; seq++) {
+        json_t *message = s_next(b, "message");
+        cr_assert_eq(s_int(message, "seq"), seq);
+        snprintf(client_id, sizeof client_id, "m-%d", seq);
+        cr_assert_str_eq(s_str(message, "client_id"), client_id);
+        json_decref(message);
+    }
+    //  Nothing more was replayed: the next message is the live one.
+    s_send(a, room, "m-11", "live");
+    cr_assert_eq(s_expect_ack(a, room, "m-11"), 11);
+    s_expect_messages(b, room, 11, 11);
+    //  A since at the latest seq replays nothing.
+    pl_ws_t *b2 = s_connect(&bob);
+    reply = s_subscribe(b2, room, 11);
+    cr_assert(json_is_true(json_object_get(reply, "recovered")));
+    json_decref(reply);
+    s_send(a, room, "m-12", "live");
+    cr_assert_eq(s_expect_ack(a, room, "m-12"), 12);
+    s_expect_messages(b2, room, 12, 12);
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    pl_ws_close(&b2);
+    s_user_free(&alice);
+    s_user_free(&bob);
+}
+
+Test(e2e_chat, a_since_older_than_the_recovery_window_is_not_recovered)
+{
+    const char *args[] = {"--recovery-window", "5", NULL};
+    s_restart_with(args);
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a = s_connect(&alice);
+    char client_id[16];
+    for (int i = 1; i <= 10; i++) {
+        snprintf(client_id, sizeof client_id, "w-%d", i);
+        s_send(a, room, client_id, "x");
+        cr_assert_eq(s_expect_ack(a, room, client_id), i);
+    }
+    pl_ws_t *b = s_connect(&bob);
+    json_t *reply = s_subscribe(b, room, 2);
+    cr_assert_eq(s_int(reply, "seq"), 10);
+    cr_assert(json_is_false(json_object_get(reply, "recovered")), "recovered: %s", s_show(reply));
+    json_decref(reply);
+    s_send(a, room, "w-11", "live");
+    cr_assert_eq(s_expect_ack(a, room, "w-11"), 11);
+    s_expect_messages(b, room, 11, 11);
+    //  The last five are still recoverable.
+    pl_ws_t *b2 = s_connect(&bob);
+    reply = s_subscribe(b2, room, 6);
+    cr_assert(json_is_true(json_object_get(reply, "recovered")));
+    json_decref(reply);
+    s_expect_messages(b2, room, 7, 11);
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    pl_ws_close(&b2);
+    s_user_free(&alice);
+    s_user_free(&bob);
+}
+
+Test(e2e_chat, a_new_member_can_subscribe_as_soon_as_the_join_is_answered)
+{
+    user_t alice = s_user("Alice");
+    int64_t content = s_content(&alice);
+    int64_t room = s_content_room(&alice, content, 201);
+    //  Alice's subscription keeps the room live in the server.
+    pl_ws_t *a = s_connect(&alice);
+    s_subscribe_now(a, room);
+    for (int i = 0; i < 100; i++) {
+        user_t user = s_user("Newcomer");
+        pl_ws_t *ws = s_connect(&user);
+        //  Joining over /join and over the content's room are both answered only
+        //  once the member is in.
+        if (i % 10 != 9)
+            s_membership(&user, room, "join");
+        else
+            cr_assert_eq(s_content_room(&user, content, 200), room);
+        s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"now\"}", (long long)room);
+        json_decref(s_reply(ws, "subscribed"));
+        pl_ws_close(&ws);
+        s_user_free(&user);
+    }
+    pl_ws_close(&a);
+    s_user_free(&alice);
+}
+
+//  --- read, typing, presence, members -----------------------------------------------
+
+Test(e2e_chat, read_receipts_go_to_every_subscriber)
+{
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob);
+    s_subscribe_now(a, room);
+    s_subscribe_now(b, room);
+    for (int i = 1; i <= 3; i++) {
+        char client_id[16];
+        snprintf(client_id, sizeof client_id, "x-%d", i);
+        s_send(a, room, client_id, "x");
+        s_expect_ack(a, room, client_id);
+    }
+    s_sendf(b, "{\"type\":\"read\",\"room\":%lld,\"seq\":2}", (long long)room);
+    pl_ws_t *both[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        json_t *read = s_next(both[i], "read");
+        cr_assert_eq(s_int(read, "room"), room);
+        cr_assert_eq(s_int(read, "user"), bob.id);
+        cr_assert_eq(s_int(read, "seq"), 2);
+        json_decref(read);
+    }
+    //  The read pointer is what the room list counts from (the read frame is no
+    //  promise that it is stored yet: poll briefly).
+    int64_t unread = -1;
+    for (int attempt = 0; attempt < 100 && unread != 1; attempt++) {
+        if (attempt > 0)
+            nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+        json_t *list = s_http("GET", "/api/rooms", &bob, NULL, 200);
+        unread = s_int(json_array_get(json_object_get(list, "rooms"), 0), "unread");
+        json_decref(list);
+    }
+    cr_assert_eq(unread, 1, "unread %lld after reading 2 of 3", (long long)unread);
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    s_user_free(&alice);
+    s_user_free(&bob);
+}
+
+//  Expects the next typing frame on ws to be from user_id; with no_presence, no
+//  presence frame may come before it.
+static void s_expect_typing_from(pl_ws_t *ws, int64_t room, int64_t user_id, bool no_presence)
+{
+    for (;;) {
+        json_t *frame = pl_ws_recv_json(ws, FRAME_MS);
+        cr_assert(frame, "no typing frame");
+        const char *type = json_string_value(json_object_get(frame, "type"));
+        cr_assert(type);
+        cr_assert(!no_presence || strcmp(type, "presence") != 0, "unexpected %s", s_show(frame));
+        if (strcmp(type, "typing") == 0) {
+            cr_assert_eq(s_int(frame, "room"), room);
+            cr_assert_eq(s_int(frame, "user"), user_id, "typing from %lld, expected %lld",
+                         (long long)s_int(frame, "user"), (long long)user_id);
+            json_decref(frame);
+            return;
+        }
+        json_decref(frame);
+    }
+}
+
+static void s_typing(pl_ws_t *ws, int64_t room)
+{
+    s_sendf(ws, "{\"type\":\"typing\",\"room\":%lld}", (long long)room);
+}
+
+Test(e2e_chat, typing_goes_to_the_others_only)
+{
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a1 = s_connect(&alice), *a2 = s_connect(&alice), *b = s_connect(&bob);
+    s_subscribe_now(a1, room);
+    s_subscribe_now(a2, room);
+    s_subscribe_now(b, room);
+    s_typing(a1, room);
+    s_expect_typing_from(b, room, alice.id, false);
+    s_expect_typing_from(a2, room, alice.id, false);
+    //  a1 did not get its own: the next typing it sees is Bob's.
+    s_typing(b, room);
+    s_expect_typing_from(a1, room, bob.id, false);
+    s_expect_typing_from(a2, room, bob.id, false);
+    //  Typing is never stored.
+    s_expect_stored(&alice, room, 0);
+    pl_ws_close(&a1);
+    pl_ws_close(&a2);
+    pl_ws_close(&b);
+    s_user_free(&alice);
+    s_user_free(&bob);
+}
+
+//  Expects a presence frame for user as the next pushed frame of that kind.
+static void s_expect_presence(pl_ws_t *ws, int64_t room, int64_t user_id, bool online)
+{
+    json_t *presence = s_next(ws, "presence");
+    cr_assert_eq(s_int(presence, "room"), room);
+    cr_assert_eq(s_int(presence, "user"), user_id);
+    cr_assert(json_is_boolean(json_object_get(presence, "online")));
+    cr_assert_eq(json_is_true(json_object_get(presence, "online")), online, "%s", s_show(presence));
+    json_decref(presence);
+}
+
+Test(e2e_chat, presence_follows_a_users_first_and_last_connection)
+{
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a = s_connect(&alice);
+    s_subscribe_now(a, room);
+    pl_ws_t *b1 = s_connect(&bob);
+    s_subscribe_now(b1, room);
+    s_expect_presence(a, room, bob.id, true);
+    //  Bob's second connection changes nothing for Alice...
+    pl_ws_t *b2 = s_connect(&bob);
+    json_t *reply = s_subscribe(b2, room, -1);
+    cr_assert(s_has_id(json_object_get(reply, "online"), alice.id));
+    cr_assert(s_has_id(json_object_get(reply, "online"), bob.id));
+    cr_assert_eq(json_array_size(json_object_get(reply, "online")), 2, "a user listed twice");
+    json_decref(reply);
+    s_typing(b1, room);
+    s_expect_typing_from(a, room, bob.id, true);
+    //  ... nor does closing one of the two.
+    pl_ws_close(&b2);
+    s_typing(b1, room);
+    s_expect_typing_from(a, room, bob.id, true);
+    //  Alice sees Bob go when his last connection does, abruptly or not.
+    pl_ws_abort(&b1);
+    s_expect_presence(a, room, bob.id, false);
+    //  And come back.
+    pl_ws_t *b3 = s_connect(&bob);
+    s_subscribe_now(b3, room);
+    s_expect_presence(a, room, bob.id, true);
+    pl_ws_close(&b3);
+    s_expect_presence(a, room, bob.id, false);
+    pl_ws_close(&a);
+    s_user_free(&alice);
+    s_user_free(&bob);
+}
+
+//  Expects a member event on ws.
+static void s_expect_member(pl_ws_t *ws, int64_t room, const char *event, const user_t *user)
+{
+    json_t *member = s_next(ws, "member");
+    cr_assert_eq(s_int(member, "room"), room);
+    cr_assert_str_eq(s_str(member, "event"), event);
+    json_t *who = json_object_get(member, "user");
+    cr_assert_eq(s_int(who, "id"), user->id);
+    cr_assert_str_eq(s_str(who, "display_name"), user->name);
+    json_decref(member);
+}
+
+Test(e2e_chat, joins_and_leaves_over_http_are_pushed_to_subscribers)
+{
+    user_t alice = s_user("Alice"), bob = s_user("Bob"), carol = s_user("Carol");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob), *c = s_connect(&carol);
+    s_subscribe_now(a, room);
+    s_subscribe_now(b, room);
+    s_membership(&carol, room, "join");
+    s_expect_member(a, room, "joined", &carol);
+    s_expect_member(b, room, "joined", &carol);
+    //  The new member can subscribe and send at once.
+    s_subscribe_now(c, room);
+    s_send(c, room, "c-1", "hi all");
+    cr_assert_eq(s_expect_ack(c, room, "c-1"), 1);
+    s_expect_messages(a, room, 1, 1);
+    s_membership(&carol, room, "leave");
+    s_expect_member(a, room, "left", &carol);
+    s_expect_member(b, room, "left", &carol);
+    //  Gone is gone: no more messages (the room answers Carol's next send after
+    //  it broadcast a-1, so a-1 would come first), no sending, no subscribing.
+    s_send(a, room, "a-1", "bye carol");
+    cr_assert_eq(s_expect_ack(a, room, "a-1"), 2);
+    s_expect_messages(b, room, 2, 2);
+    s_send(c, room, "c-2", "still here?");
+    for (;;) {
+        json_t *frame = pl_ws_recv_json(c, FRAME_MS);
+        cr_assert(frame, "no answer to c-2");
+        const char *type = s_str(frame, "type");
+        cr_assert(strcmp(type, "message") != 0 || s_int(frame, "seq") != 2,
+                  "a member who left still gets messages");
+        bool done = strcmp(type, "error") == 0;
+        //  (Its ref is non_members_and_unknown_rooms_get_error_frames' business.)
+        if (done)
+            cr_assert_str_eq(s_str(frame, "code"), "forbidden", "%s", s_show(frame));
+        json_decref(frame);
+        if (done)
+            break;
+    }
+    s_sendf(c, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"again\"}", (long long)room);
+    s_expect_error(c, "forbidden", "again");
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    pl_ws_close(&c);
+    s_user_free(&alice);
+    s_user_free(&bob);
+    s_user_free(&carol);
+}
+
+//  --- bad requests and limits ------------------------------------------------------
+
+//  Sends a formatted request, expects a bad_request error carrying ref, and checks
+//  that the connection still answers a ping.
+static void s_expect_bad(pl_ws_t *ws, const char *ref, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_expect_bad(pl_ws_t *ws, const char *ref, const char *fmt, ...)
+{
+    char text[512];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(text, sizeof text, fmt, args);
+    va_end(args);
+    cr_assert_eq(pl_ws_send_text(ws, text, strlen(text)), 0);
+    json_t *frame = s_reply(ws, "error");
+    cr_assert_str_eq(s_str(frame, "code"), "bad_request", "%s: %s", text, s_show(frame));
+    const char *got = json_string_value(json_object_get(frame, "ref"));
+    cr_expect(got && strcmp(got, ref) == 0, "%s: error without ref %s: %s", text, ref,
+              s_show(frame));
+    json_decref(frame);
+    s_expect_pong(ws);
+}
+
+Test(e2e_chat, bad_sends_get_bad_request_and_store_nothing)
+{
+    const char *args[] = {"--max-message-chars", "10", NULL};
+    s_restart_with(args);
+    user_t alice = s_user("Alice");
+    int64_t room = s_new_room(&alice);
+    pl_ws_t *a = s_connect(&alice);
+    s_subscribe_now(a, room);
+    const long long r = (long long)room;
+    char long_id[66];
+    memset(long_id, 'k', 65);
+    long_id[65] = '\0';
+    static const char hash[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    s_expect_bad(a, "b-1", "{\"type\":\"send\",\"client_id\":\"b-1\",\"body\":\"x\"}");
+    s_expect_bad(a, "b-2", "{\"type\":\"send\",\"room\":0,\"client_id\":\"b-2\",\"body\":\"x\"}");
+    s_expect_bad(a, "b-3",
+                 "{\"type\":\"send\",\"room\":\"%lld\",\"client_id\":\"b-3\",\"body\":\"x\"}", r);
+    s_expect_bad(a, "b-4", "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-4\",\"body\":\"\"}",
+                 r);
+    s_expect_bad(a, "b-5", "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-5\"}", r);
+    s_expect_bad(a, "b-6",
+                 "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-6\",\"body\":\"eleven char\"}",
+                 r);
+    s_expect_bad(a, "b-7",
+                 "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-7\",\"kind\":\"video\","
+                 "\"body\":\"x\"}",
+                 r);
+    s_expect_bad(a, "b-8",
+                 "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-8\",\"kind\":\"image\"}", r);
+    s_expect_bad(a, "b-9",
+                 "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-9\",\"kind\":\"image\","
+                 "\"url\":\"https://evil.example/x.png\"}",
+                 r);
+    s_expect_bad(a, "b-10",
+                 "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-10\",\"kind\":\"image\","
+                 "\"url\":\"/uploads/%.63s.png\"}",
+                 r, hash);
+    s_expect_bad(a, "b-11", "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-11\",\"body\":7}",
+                 r);
+    //  Without a ref, the error names the client_id, even a bad one.
+    s_expect_bad(a, "has space",
+                 "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"has space\",\"body\":\"x\"}", r);
+    s_expect_bad(a, "r-12",
+                 "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"has space\",\"body\":\"x\","
+                 "\"ref\":\"r-12\"}",
+                 r);
+    s_expect_bad(a, long_id,
+                 "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"%s\",\"body\":\"x\"}", r,
+                 long_id);
+    s_expect_bad(a, "r-13", "{\"type\":\"read\",\"room\":%lld,\"seq\":\"1\",\"ref\":\"r-13\"}", r);
+    s_expect_bad(a, "r-14", "{\"type\":\"read\",\"room\":%lld,\"seq\":1.5,\"ref\":\"r-14\"}", r);
+    s_expect_bad(a, "r-15", "{\"type\":\"read\",\"room\":%lld,\"ref\":\"r-15\"}", r);
+    s_expect_bad(a, "r-16",
+                 "{\"type\":\"subscribe\",\"room\":%lld,\"since\":\"0\",\"ref\":\"r-16\"}", r);
+    s_expect_bad(a, "r-17", "{\"type\":\"subscribe\",\"room\":%lld,\"since\":-1,\"ref\":\"r-17\"}",
+                 r);
+
+    //  An upload url of this server is fine, and so are ten characters.
+    s_sendf(a,
+            "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"ok-1\",\"kind\":\"image\","
+            "\"url\":\"/uploads/%s.png\"}",
+            r, hash);
+    cr_assert_eq(s_expect_ack(a, room, "ok-1"), 1);
+    s_send(a, room, "ok-2", "ten chars!");
+    cr_assert_eq(s_expect_ack(a, room, "ok-2"), 2);
+    s_expect_stored(&alice, room, 2);
+    pl_ws_close(&a);
+    s_user_free(&alice);
+}
+
+Test(e2e_chat, a_sender_over_the_rate_limit_is_refused)
+{
+    const char *args[] = {"--rate-limit-per-s", "1", "--rate-limit-burst", "3", NULL};
+    s_restart_with(args);
+    user_t alice = s_user("Alice");
+    int64_t room = s_new_room(&alice);
+    pl_ws_t *a = s_connect(&alice);
+    enum { SENT = 10 };
+    for (int i = 0; i < SENT; i++) {
+        char client_id[16];
+        snprintf(client_id, sizeof client_id, "q-%d", i);
+        s_send(a, room, client_id, "flood");
+    }
+    int acks = 0, limited = 0;
+    for (int answers = 0; answers < SENT;) {
+        json_t *frame = pl_ws_recv_json(a, FRAME_MS);
+        cr_assert(frame, "%d answers to %d sends", answers, SENT);
+        const char *type = s_str(frame, "type");
+        if (strcmp(type, "ack") == 0) {
+            acks++;
+            answers++;
+        } else if (!s_is_push(type)) {
+            cr_assert_str_eq(type, "error", "%s", s_show(frame));
+            cr_assert_str_eq(s_str(frame, "code"), "rate_limited", "%s", s_show(frame));
+            cr_assert(strncmp(s_str(frame, "ref"), "q-", 2) == 0);
+            limited++;
+            answers++;
+        }
+        json_decref(frame);
+    }
+    //  The burst goes through (a token may come back meanwhile); the rest does not.
+    cr_assert(acks >= 3 && acks <= 4, "%d acks", acks);
+    cr_assert_eq(limited, SENT - acks);
+    s_expect_stored(&alice, room, (size_t)acks);
+    s_expect_pong(a);
+    pl_ws_close(&a);
+    s_user_free(&alice);
+}
+
+//  --- durability --------------------------------------------------------------------
+
+Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)
+{
+    user_t alice = s_user("Alice");
+    int64_t room = s_new_room(&alice);
+    pl_ws_t *a = s_connect(&alice);
+    enum { COUNT = 30 };
+    char client_id[16];
+    for (int i = 1; i <= COUNT; i++) {
+        snprintf(client_id, sizeof client_id, "k-%d", i);
+        s_send(a, room, client_id, "durable");
+    }
+    for (int i = 1; i <= COUNT; i++) {
+        snprintf(client_id, sizeof client_id, "k-%d", i);
+        cr_assert_eq(s_expect_ack(a, room, client_id), i);
+    }
+    pl_server_kill9(&s_srv);
+    pl_ws_abort(&a);
+    s_start(NULL);
+    s_expect_stored(&alice, room, COUNT);
+    a = s_connect(&alice);
+    json_t *reply = s_subscribe(a, room, 0);
+    cr_assert_eq(s_int(reply, "seq"), COUNT);
+    cr_assert(json_is_true(json_object_get(reply, "recovered")));
+    json_decref(reply);
+    for (int seq = 1; seq <= COUNT; seq++) {
+        json_t *message = s_next(a, "message");
+        cr_assert_eq(s_int(message, "seq"), seq);
+        snprintf(client_id, sizeof client_id, "k-%d", seq);
+        cr_assert_str_eq(s_str(message, "client_id"), client_id);
+        cr_assert_str_eq(s_str(message, "body"), "durable");
+        json_decref(message);
+    }
+    //  The room goes on where it stopped; a retry of an acked message is not new.
+    s_send(a, room, "k-31", "after");
+    cr_assert_eq(s_expect_ack(a, room, "k-31"), COUNT + 1);
+    s_send(a, room, "k-30", "durable");
+    cr_assert_eq(s_expect_ack(a, room, "k-30"), COUNT);
+    s_expect_stored(&alice, room, COUNT + 1);
+    pl_ws_close(&a);
+    s_user_free(&alice);
+}
