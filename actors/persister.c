@@ -39,8 +39,7 @@ typedef struct {
     pl_status_t status;
     int64_t id, created;
     int64_t room_id, seq;
-    int64_t member_id; //  a member who joined, left or changed their profile, or 0
-    pl_member_event_t event;
+    int64_t member_id; //  a member who changed their profile, or 0
 } outcome_t;
 
 typedef struct {
@@ -123,7 +122,7 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
         out->waiter = m->waiter, out->req_id = m->req_id, out->id = m->user_id;
         out->status = ops->user_update(store, m->user_id, m->display_name, m->avatar_url);
         if (out->status == PL_STATUS_OK)
-            out->member_id = m->user_id, out->event = PL_MEMBER_UPDATED;
+            out->member_id = m->user_id;
         break;
     }
     case PL_MSG_CONTENT_CREATE: {
@@ -151,18 +150,15 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
     case PL_MSG_MEMBER_ADD: {
         const pl_msg_member_add_t *m = &msg->as.member_add;
         out->waiter = m->waiter, out->req_id = m->req_id, out->id = m->room_id;
-        out->created = m->room_created;
         out->status = ops->member_add(store, m->room_id, m->user_id, pl_now_ms(), &flag);
-        if (out->status == PL_STATUS_OK && flag)
-            out->room_id = m->room_id, out->member_id = m->user_id, out->event = PL_MEMBER_JOINED;
+        out->created =
+            (m->room_created ? PL_REPLY_ROOM_CREATED : 0) | (flag ? PL_REPLY_MEMBER_ADDED : 0);
         break;
     }
     case PL_MSG_MEMBER_REMOVE: {
         const pl_msg_member_remove_t *m = &msg->as.member_remove;
         out->waiter = m->waiter, out->req_id = m->req_id, out->id = m->room_id;
         out->status = ops->member_remove(store, m->room_id, m->user_id);
-        if (out->status == PL_STATUS_OK)
-            out->room_id = m->room_id, out->member_id = m->user_id, out->event = PL_MEMBER_LEFT;
         break;
     }
     case PL_MSG_MESSAGE_STORE: {
@@ -175,7 +171,7 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
     }
     case PL_MSG_READ_STORE: {
         const pl_msg_read_store_t *m = &msg->as.read_store;
-        out->route = TO_NOBODY;
+        out->waiter = m->waiter, out->req_id = m->req_id;
         out->status = ops->read_advance(store, m->room_id, m->user_id, m->seq);
         break;
     }
@@ -185,29 +181,29 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
     }
 }
 
-//  Tells the rooms concerned that a member joined, left or changed their profile,
-//  with their User: one room for a join or a departure, all of theirs for a change.
+//  Tells every room of a member that their profile changed, with their new User.
+//  (Joins and departures are told by the HTTP handler that asked for them, through
+//  the same socket the member's next request will take, so none can overtake it.)
 static void s_notify_member(self_t *self, const outcome_t *out)
 {
     pl_user_t user;
     if (self->store->ops->user_get(self->store, out->member_id, &user) != PL_STATUS_OK)
         return;
-    int64_t one = out->room_id, *rooms = &one;
-    size_t count = 1;
-    if (out->event == PL_MEMBER_UPDATED &&
-        self->store->ops->member_rooms(self->store, out->member_id, &rooms, &count) != PL_STATUS_OK)
+    int64_t *rooms;
+    size_t count;
+    if (self->store->ops->member_rooms(self->store, out->member_id, &rooms, &count) != PL_STATUS_OK)
         return;
     json_t *json = pl_json_user(&user);
     char *text = json_dumps(json, JSON_COMPACT);
     json_decref(json);
     for (size_t i = 0; text && i < count; i++) {
-        pl_msg_t msg = {.type = PL_MSG_ROOM_MEMBER,
-                        .as.room_member = {rooms[i], out->member_id, out->event, pl_str_of(text)}};
+        pl_msg_t msg = {
+            .type = PL_MSG_ROOM_MEMBER,
+            .as.room_member = {rooms[i], out->member_id, PL_MEMBER_UPDATED, pl_str_of(text)}};
         pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(rooms[i], self->room_shards)]), &msg);
     }
     free(text);
-    if (rooms != &one)
-        free(rooms);
+    free(rooms);
 }
 
 static void s_deliver(self_t *self, const outcome_t *out)

@@ -19,6 +19,7 @@
 #include "parley/loader.h"
 #include "parley/log.h"
 #include "parley/persister.h"
+#include "parley/validate.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -42,13 +43,19 @@ typedef struct {
     char *frame; //  owned: the "message" frame
 } entry_t;
 
+//  Someone waiting for a send to be stored: a connection to ack, or an HTTP request.
+typedef struct {
+    uint64_t conn_id;
+    uint64_t waiter, req_id;
+    char *ref; //  owned, or NULL
+} target_t;
+
 typedef struct {
     int64_t seq, ts, sender_id;
-    char *frame;             //  owned
-    uint64_t conn_id;        //  the sender's connection to ack, or 0
-    uint64_t waiter, req_id; //  or the HTTP request to answer
-    char *client_id;         //  owned, or NULL
-    char *ref;               //  owned, or NULL
+    char *frame;       //  owned
+    char *client_id;   //  owned, or NULL
+    target_t *targets; //  owned: the first send and any retries made before the commit
+    size_t target_count;
 } pending_t;
 
 typedef struct {
@@ -112,9 +119,11 @@ static void s_member_free(uint64_t id, void *value, void *arg)
 
 static void s_pending_clear(pending_t *p)
 {
+    for (size_t i = 0; i < p->target_count; i++)
+        free(p->targets[i].ref);
+    free(p->targets);
     free(p->frame);
     free(p->client_id);
-    free(p->ref);
 }
 
 static void s_room_free(uint64_t id, void *value, void *arg)
@@ -213,12 +222,15 @@ static void s_broadcast(self_t *self, const room_t *room, json_t *frame, uint64_
     free(text);
 }
 
-static void s_answer(uint64_t waiter, uint64_t req_id, pl_status_t status, const char *body)
+//  Answers an HTTP request (waiter 0: none); id is the seq a request concerns.
+static void s_answer(uint64_t waiter, uint64_t req_id, pl_status_t status, int64_t id,
+                     const char *body)
 {
     if (!waiter)
         return;
-    pl_msg_t reply = {.type = PL_MSG_REPLY,
-                      .as.reply = {.req_id = req_id, .status = status, .body = pl_str_of(body)}};
+    pl_msg_t reply = {
+        .type = PL_MSG_REPLY,
+        .as.reply = {.req_id = req_id, .status = status, .id = id, .body = pl_str_of(body)}};
     pl_waiter_post(waiter, &reply);
 }
 
@@ -234,7 +246,7 @@ static void s_refuse(self_t *self, uint64_t conn_id, uint64_t waiter, uint64_t r
         snprintf(message, sizeof message, "you are not a member of room %" PRId64, room_id);
     if (conn_id)
         s_send_error(self, conn_id, ref, code, message);
-    s_answer(waiter, req_id, status, NULL);
+    s_answer(waiter, req_id, status, 0, NULL);
 }
 
 //  --- room state ----------------------------------------------------------------
@@ -467,14 +479,38 @@ static void s_unsubscribe(self_t *self, room_t *room, uint64_t conn_id)
     }
 }
 
-static void s_ack(self_t *self, const pending_t *p, int64_t room_id)
+static void s_ack(self_t *self, const pending_t *p, const target_t *target, int64_t room_id)
 {
     json_t *ack = json_pack("{s:s, s:I, s:I, s:I}", "type", "ack", "room", (json_int_t)room_id,
                             "seq", (json_int_t)p->seq, "ts", (json_int_t)p->ts);
     json_object_set_new(ack, "client_id", p->client_id ? json_string(p->client_id) : json_null());
-    if (p->ref)
-        json_object_set_new(ack, "ref", json_string(p->ref));
-    s_send(self, p->conn_id, ack);
+    if (target->ref)
+        json_object_set_new(ack, "ref", json_string(target->ref));
+    s_send(self, target->conn_id, ack);
+}
+
+static char *s_strndup(pl_str_t s)
+{
+    return s.ptr ? strndup(s.ptr, s.len) : NULL;
+}
+
+//  Adds someone to answer when the send is stored; false when memory ran out.
+static bool s_add_target(pending_t *p, const pl_msg_room_send_t *m)
+{
+    target_t *grown = realloc(p->targets, (p->target_count + 1) * sizeof *grown);
+    if (!grown)
+        return false;
+    p->targets = grown;
+    p->targets[p->target_count++] = (target_t){m->conn_id, m->waiter, m->req_id, s_strndup(m->ref)};
+    return true;
+}
+
+//  The HTTP body of a stored send: its Message (the frame without "type").
+static char *s_message_body(const char *frame)
+{
+    json_t *message = json_loads(frame, 0, NULL);
+    json_object_del(message, "type");
+    return s_dump(message);
 }
 
 //  Answers a send that repeats a client_id already sent: the same seq, nothing new.
@@ -483,38 +519,34 @@ static void s_resend_ack(self_t *self, room_t *room, const pl_msg_room_send_t *m
     for (size_t i = 0; i < room->pending_count; i++) {
         pending_t *p = &room->pending[(room->pending_head + i) % room->pending_capacity];
         if (p->seq == sent->seq) {
-            //  Still waiting for its commit: the ack goes to whoever asked last.
-            p->conn_id = m->conn_id, p->waiter = m->waiter, p->req_id = m->req_id;
+            //  Still waiting for its commit: this caller is answered with the first.
+            if (!s_add_target(p, m))
+                s_refuse(self, m->conn_id, m->waiter, m->req_id, m->ref, PL_STATUS_INTERNAL,
+                         room->id);
             return;
         }
     }
-    pending_t p = {.seq = sent->seq, .ts = sent->ts, .conn_id = m->conn_id};
-    char client_id[256], ref[256];
+    char client_id[PL_CLIENT_ID_MAX + 1];
     snprintf(client_id, sizeof client_id, "%.*s", (int)m->client_id.len, m->client_id.ptr);
-    snprintf(ref, sizeof ref, "%.*s", (int)m->ref.len, m->ref.ptr);
-    p.client_id = client_id;
-    p.ref = m->ref.ptr ? ref : NULL;
+    char *ref = s_strndup(m->ref);
+    pending_t p = {.seq = sent->seq, .ts = sent->ts, .client_id = client_id};
+    target_t target = {m->conn_id, m->waiter, m->req_id, ref};
     if (m->conn_id)
-        s_ack(self, &p, room->id);
-    if (m->waiter) {
-        for (size_t back = 0; back < room->window_count; back++) {
-            entry_t *entry = s_window_at(room, self->window, back);
-            if (entry->seq == sent->seq) {
-                json_t *message = json_loads(entry->frame, 0, NULL);
-                json_object_del(message, "type");
-                char *body = s_dump(message);
-                s_answer(m->waiter, m->req_id, PL_STATUS_OK, body);
-                free(body);
-                return;
-            }
+        s_ack(self, &p, &target, room->id);
+    free(ref);
+    if (!m->waiter)
+        return;
+    for (size_t back = 0; back < room->window_count; back++) {
+        entry_t *entry = s_window_at(room, self->window, back);
+        if (entry->seq == sent->seq) {
+            char *body = s_message_body(entry->frame);
+            s_answer(m->waiter, m->req_id, PL_STATUS_OK, sent->seq, body);
+            free(body);
+            return;
         }
-        s_answer(m->waiter, m->req_id, PL_STATUS_CONFLICT, NULL);
     }
-}
-
-static char *s_strndup(pl_str_t s)
-{
-    return s.ptr ? strndup(s.ptr, s.len) : NULL;
+    //  Stored, but no longer in the window: the HTTP handler reads it from the store.
+    s_answer(m->waiter, m->req_id, PL_STATUS_CONFLICT, sent->seq, NULL);
 }
 
 static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
@@ -523,7 +555,8 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
     room_t *room = s_room(self, m->room_id, &status);
     member_t *member = room ? s_member(room, m->user_id) : NULL;
     if (!member) {
-        s_refuse(self, m->conn_id, m->waiter, m->req_id, m->ref,
+        //  An error frame names the request by its ref, else by its client_id.
+        s_refuse(self, m->conn_id, m->waiter, m->req_id, m->ref.ptr ? m->ref : m->client_id,
                  room ? PL_STATUS_FORBIDDEN : status, m->room_id);
         return;
     }
@@ -565,11 +598,8 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
                      .ts = ts,
                      .sender_id = m->user_id,
                      .frame = s_dump(message),
-                     .conn_id = m->conn_id,
-                     .waiter = m->waiter,
-                     .req_id = m->req_id,
-                     .client_id = s_strndup(m->client_id),
-                     .ref = s_strndup(m->ref)};
+                     .client_id = s_strndup(m->client_id)};
+    s_add_target(p, m);
     if (key)
         s_remember_sent(room, key, seq, ts);
     pl_msg_t store = {.type = PL_MSG_MESSAGE_STORE,
@@ -676,10 +706,12 @@ static void s_stored(self_t *self, const pl_msg_message_stored_t *m)
         pl_error("room %" PRId64 ": seq %" PRId64 " could not be stored", m->room_id, m->seq);
         if (p.seq == room->last_seq)
             room->last_seq--;
-        if (p.conn_id)
-            s_send_error(self, p.conn_id, pl_str_of(p.ref), "internal",
-                         "the message could not be stored");
-        s_answer(p.waiter, p.req_id, PL_STATUS_INTERNAL, NULL);
+        for (size_t i = 0; i < p.target_count; i++) {
+            if (p.targets[i].conn_id)
+                s_send_error(self, p.targets[i].conn_id, pl_str_of(p.targets[i].ref), "internal",
+                             "the message could not be stored");
+            s_answer(p.targets[i].waiter, p.targets[i].req_id, PL_STATUS_INTERNAL, 0, NULL);
+        }
         s_pending_clear(&p);
         return;
     }
@@ -688,16 +720,17 @@ static void s_stored(self_t *self, const pl_msg_message_stored_t *m)
     if (sender && sender->read_seq < p.seq)
         sender->read_seq = p.seq;
     s_broadcast_text(self, room, p.frame, 0);
-    if (p.conn_id)
-        s_ack(self, &p, room->id);
-    s_notify_members(self, room, p.frame);
-    if (p.waiter) {
-        json_t *message = json_loads(p.frame, 0, NULL);
-        json_object_del(message, "type");
-        char *body = s_dump(message);
-        s_answer(p.waiter, p.req_id, PL_STATUS_OK, body);
-        free(body);
+    char *body = NULL;
+    for (size_t i = 0; i < p.target_count; i++) {
+        const target_t *target = &p.targets[i];
+        if (target->conn_id)
+            s_ack(self, &p, target, room->id);
+        if (target->waiter && !body)
+            body = s_message_body(p.frame);
+        s_answer(target->waiter, target->req_id, PL_STATUS_OK, p.seq, body);
     }
+    free(body);
+    s_notify_members(self, room, p.frame);
     s_window_push(room, self->window, p.seq, p.frame);
     p.frame = NULL;
     s_pending_clear(&p);
@@ -709,22 +742,26 @@ static void s_read(self_t *self, const pl_msg_room_read_t *m)
     room_t *room = s_room(self, m->room_id, &status);
     member_t *member = room ? s_member(room, m->user_id) : NULL;
     if (!member) {
-        s_refuse(self, m->conn_id, m->waiter, m->req_id, (pl_str_t){0},
+        s_refuse(self, m->conn_id, m->waiter, m->req_id, m->ref,
                  room ? PL_STATUS_FORBIDDEN : status, m->room_id);
         return;
     }
     //  Reading past the last committed message means reading everything.
     int64_t seq = m->seq < room->stored_seq ? m->seq : room->stored_seq;
-    if (seq > member->read_seq) {
-        member->read_seq = seq;
-        pl_msg_t store = {.type = PL_MSG_READ_STORE, .as.read_store = {room->id, m->user_id, seq}};
-        pl_msg_send(zsock_resolve(self->persister), &store);
-        s_broadcast(self, room,
-                    json_pack("{s:s, s:I, s:I, s:I}", "type", "read", "room", (json_int_t)room->id,
-                              "user", (json_int_t)m->user_id, "seq", (json_int_t)seq),
-                    0);
+    if (seq <= member->read_seq) {
+        s_answer(m->waiter, m->req_id, PL_STATUS_OK, 0, NULL);
+        return;
     }
-    s_answer(m->waiter, m->req_id, PL_STATUS_OK, NULL);
+    //  The persister answers an HTTP caller once the pointer is stored, so what the
+    //  caller reads next reflects it.
+    member->read_seq = seq;
+    pl_msg_t store = {.type = PL_MSG_READ_STORE,
+                      .as.read_store = {m->waiter, m->req_id, room->id, m->user_id, seq}};
+    pl_msg_send(zsock_resolve(self->persister), &store);
+    s_broadcast(self, room,
+                json_pack("{s:s, s:I, s:I, s:I}", "type", "read", "room", (json_int_t)room->id,
+                          "user", (json_int_t)m->user_id, "seq", (json_int_t)seq),
+                0);
 }
 
 static void s_typing(self_t *self, const pl_msg_room_typing_t *m)
@@ -732,8 +769,7 @@ static void s_typing(self_t *self, const pl_msg_room_typing_t *m)
     pl_status_t status;
     room_t *room = s_room(self, m->room_id, &status);
     if (!room || !s_member(room, m->user_id)) {
-        s_refuse(self, m->conn_id, 0, 0, (pl_str_t){0}, room ? PL_STATUS_FORBIDDEN : status,
-                 m->room_id);
+        s_refuse(self, m->conn_id, 0, 0, m->ref, room ? PL_STATUS_FORBIDDEN : status, m->room_id);
         return;
     }
     s_broadcast(self, room,

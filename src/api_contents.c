@@ -5,6 +5,7 @@
 #include "parley/http.h"
 
 #include "parley/log.h"
+#include "parley/room.h"
 #include "parley/validate.h"
 
 #include <stdlib.h>
@@ -85,7 +86,9 @@ static void s_content_room(pl_req_t *req)
         pl_http_error(req->conn, 500, "internal", "the room could not be made");
         return;
     }
-    pl_http_reply(req->conn, reply.created ? 201 : 200, room, NULL);
+    if (reply.created & PL_REPLY_MEMBER_ADDED)
+        pl_http_member_event(req, reply.id, req->user_id, PL_MEMBER_JOINED);
+    pl_http_reply(req->conn, reply.created & PL_REPLY_ROOM_CREATED ? 201 : 200, room, NULL);
     pl_http_room_notice(req, reply.id, req->user_id);
 }
 

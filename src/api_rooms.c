@@ -7,6 +7,7 @@
     channels follow one set of rules (ordering, de-duplication, durability). */
 #include "parley/http.h"
 
+#include "parley/json_shapes.h"
 #include "parley/log.h"
 #include "parley/room.h"
 #include "parley/validate.h"
@@ -59,6 +60,24 @@ void pl_http_room_notice(pl_req_t *req, int64_t room_id, int64_t user_id)
         .as.conn_room_notice = {{(const char *)pair, sizeof pair}, {NULL, 0}, pl_str_of(text)}};
     for (int w = 0; text && w < req->app->writer_count; w++)
         pl_ingress_send(req->app->writers[w], &msg);
+    free(text);
+}
+
+void pl_http_member_event(pl_req_t *req, int64_t room_id, int64_t user_id, int event)
+{
+    pl_user_t user;
+    pl_store_t *reader = pl_store_pool_take(req->app->readers);
+    pl_status_t status = reader->ops->user_get(reader, user_id, &user);
+    pl_store_pool_give(req->app->readers, reader);
+    if (status != PL_STATUS_OK)
+        return;
+    json_t *json = pl_json_user(&user);
+    char *text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+    pl_msg_t msg = {.type = PL_MSG_ROOM_MEMBER,
+                    .as.room_member = {room_id, user_id, event, pl_str_of(text)}};
+    if (text)
+        pl_ingress_send(req->app->rooms[pl_room_shard(room_id, req->app->room_count)], &msg);
     free(text);
 }
 
@@ -144,6 +163,9 @@ static void s_membership(pl_req_t *req, bool join)
     if (rc)
         return;
     if (reply.status == PL_STATUS_OK) {
+        if (!join || (reply.created & PL_REPLY_MEMBER_ADDED))
+            pl_http_member_event(req, req->path_id, req->user_id,
+                                 join ? PL_MEMBER_JOINED : PL_MEMBER_LEFT);
         pl_http_reply(req->conn, 204, NULL, NULL);
         if (join)
             pl_http_room_notice(req, req->path_id, req->user_id);
@@ -272,6 +294,21 @@ static void s_publish(pl_req_t *req)
         goto done;
     json_t *json = message ? json_loads(message, 0, NULL) : NULL;
     free(message);
+    if (reply.status == PL_STATUS_CONFLICT) {
+        //  A retry of a send older than the room's window: it was stored with seq
+        //  reply.id, which the store still holds.
+        json_t *page = NULL;
+        bool more;
+        pl_store_t *reader = pl_store_pool_take(req->app->readers);
+        if (reader->ops->messages_page(reader, req->path_id, reply.id - 1, reply.id + 1, 1, true,
+                                       &page, &more) == PL_STATUS_OK &&
+            json_array_size(page) == 1) {
+            reply.status = PL_STATUS_OK;
+            json = json_incref(json_array_get(page, 0));
+        }
+        pl_store_pool_give(req->app->readers, reader);
+        json_decref(page);
+    }
     if (reply.status == PL_STATUS_OK && json)
         pl_http_reply(req->conn, 201, json, NULL);
     else {

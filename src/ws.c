@@ -234,19 +234,24 @@ static void s_send_message(request_t *r)
 static void s_read(request_t *r)
 {
     int64_t room, seq;
-    if (s_int(r, "room", true, 1, &room) < 0 || s_int(r, "seq", true, 0, &seq) < 0)
+    pl_str_t ref;
+    if (s_int(r, "room", true, 1, &room) < 0 || s_int(r, "seq", true, 0, &seq) < 0 ||
+        s_str(r, "ref", &ref) < 0)
         return;
-    pl_msg_t msg = {
-        .type = PL_MSG_ROOM_READ,
-        .as.room_read = {
-            .conn_id = r->t->ws_id, .user_id = r->t->ws_user_id, .room_id = room, .seq = seq}};
+    pl_msg_t msg = {.type = PL_MSG_ROOM_READ,
+                    .as.room_read = {.conn_id = r->t->ws_id,
+                                     .user_id = r->t->ws_user_id,
+                                     .room_id = room,
+                                     .seq = seq,
+                                     .ref = ref}};
     pl_ingress_send(s_room_of(r->app, room), &msg);
 }
 
 static void s_typing(request_t *r)
 {
     int64_t room;
-    if (s_int(r, "room", true, 1, &room) < 0)
+    pl_str_t ref;
+    if (s_int(r, "room", true, 1, &room) < 0 || s_str(r, "ref", &ref) < 0)
         return;
     //  Typing fans out to the whole room: it shares the sender's budget.
     if (!s_take_token(r->app, r->t)) {
@@ -255,7 +260,7 @@ static void s_typing(request_t *r)
         return;
     }
     pl_msg_t msg = {.type = PL_MSG_ROOM_TYPING,
-                    .as.room_typing = {r->t->ws_id, r->t->ws_user_id, room}};
+                    .as.room_typing = {r->t->ws_id, r->t->ws_user_id, room, ref}};
     pl_ingress_send(s_room_of(r->app, room), &msg);
 }
 

@@ -110,6 +110,11 @@ int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
 //  user_id: a room of theirs appeared or they joined one.
 void pl_http_room_notice(pl_req_t *req, int64_t room_id, int64_t user_id);
 
+//  Tells a room's actor that user_id joined or left it (pl_member_event_t), through
+//  the room's shared ingress: a request the user makes after hearing the answer takes
+//  the same socket, so it cannot overtake the news.
+void pl_http_member_event(pl_req_t *req, int64_t room_id, int64_t user_id, int event);
+
 //  Finds the caller's token: the Authorization bearer header, else ?token=, else the
 //  parley_token cookie. Returns 0 with the user id, or -1 (none or invalid).
 int pl_http_authenticate(const struct mg_connection *conn, const pl_app_t *app, int64_t *user_id);

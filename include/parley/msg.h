@@ -47,8 +47,9 @@
     F(I64, seq)                                                                                    \
     F(I64, sender_id) F(I64, ts) F(NSTR, client_id) F(STR, kind) F(STR, body) F(NSTR, url)
 #define PL_MSG_MESSAGE_STORED(F) F(I64, room_id) F(I64, seq) F(I64, status)
-#define PL_MSG_READ_STORE(F)     F(I64, room_id) F(I64, user_id) F(I64, seq)
-#define PL_MSG_GROUP_ROOM(F)     F(U64, waiter) F(U64, req_id) F(I64, content_id) F(I64, user_id)
+#define PL_MSG_READ_STORE(F)                                                                       \
+    F(U64, waiter) F(U64, req_id) F(I64, room_id) F(I64, user_id) F(I64, seq)
+#define PL_MSG_GROUP_ROOM(F) F(U64, waiter) F(U64, req_id) F(I64, content_id) F(I64, user_id)
 #define PL_MSG_ROOM_SUBSCRIBE(F)                                                                   \
     F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(I64, since) F(NSTR, ref)
 #define PL_MSG_ROOM_UNSUBSCRIBE(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(NSTR, ref)
@@ -59,8 +60,9 @@
     F(I64, user_id)                                                                                \
     F(I64, room_id) F(NSTR, client_id) F(STR, kind) F(STR, body) F(NSTR, url) F(NSTR, ref)
 #define PL_MSG_ROOM_READ(F)                                                                        \
-    F(U64, conn_id) F(U64, waiter) F(U64, req_id) F(I64, user_id) F(I64, room_id) F(I64, seq)
-#define PL_MSG_ROOM_TYPING(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id)
+    F(U64, conn_id)                                                                                \
+    F(U64, waiter) F(U64, req_id) F(I64, user_id) F(I64, room_id) F(I64, seq) F(NSTR, ref)
+#define PL_MSG_ROOM_TYPING(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(NSTR, ref)
 #define PL_MSG_ROOM_LOAD(F)   F(I64, room_id) F(I64, shard)
 #define PL_MSG_ROOM_LOADED(F) F(I64, room_id) F(I64, status) F(NSTR, state)
 #define PL_MSG_ROOM_MEMBER(F) F(I64, room_id) F(I64, user_id) F(I64, event) F(STR, user)

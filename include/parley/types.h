@@ -26,4 +26,8 @@ typedef enum {
     PL_STATUS_INVALID,   //  the request is not allowed in this state (e.g. leave a DM)
 } pl_status_t;
 
+//  Flags in a REPLY's `created` for room and membership requests.
+#define PL_REPLY_ROOM_CREATED 1 //  this request created the room
+#define PL_REPLY_MEMBER_ADDED 2 //  this request made the user a member (not one already)
+
 #endif
