@@ -3,6 +3,7 @@
 #include "parley/actor.h"
 
 #include "parley/log.h"
+#include "parley/tsan.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,12 +15,41 @@ void pl_actor_name_thread(const char *name)
     pthread_setname_np(pthread_self(), short_name);
 }
 
+typedef struct {
+    zactor_fn *fn;
+    void *args;
+} start_t;
+
+//  Runs the actor, then marks its args released (see pl_actor_stop).
+static void s_trampoline(zsock_t *pipe, void *box_arg)
+{
+    start_t box = *(start_t *)box_arg;
+    free(box_arg);
+    box.fn(pipe, box.args);
+    PL_TSAN_RELEASE(box.args);
+}
+
 zactor_t *pl_actor_start(const char *name, zactor_fn *fn, void *args)
 {
-    zactor_t *actor = zactor_new(fn, args);
+    start_t *box = malloc(sizeof *box);
+    zactor_t *actor = NULL;
+    if (box) {
+        *box = (start_t){fn, args};
+        actor = zactor_new(s_trampoline, box);
+        if (!actor)
+            free(box);
+    }
     if (!actor)
         pl_error("actor %s: could not start", name);
     return actor;
+}
+
+void pl_actor_stop(zactor_t **actor_p, void *args)
+{
+    if (!*actor_p)
+        return;
+    zactor_destroy(actor_p);
+    PL_TSAN_ACQUIRE(args);
 }
 
 void pl_actor_fail(zsock_t *pipe, atomic_bool *failed)

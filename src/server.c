@@ -308,18 +308,18 @@ void pl_server_stop(pl_server_t **self_p)
     //  Rooms and the creator send to the writers and the persister: they stop first.
     for (int i = 0; self->rooms && i < app->room_count; i++) {
         pl_ingress_destroy(&app->rooms[i]);
-        zactor_destroy(&self->rooms[i]);
+        pl_actor_stop(&self->rooms[i], &self->room_args[i]);
     }
     pl_ingress_destroy(&app->creator);
-    zactor_destroy(&self->creator);
-    zactor_destroy(&self->loader);
+    pl_actor_stop(&self->creator, &self->creator_args);
+    pl_actor_stop(&self->loader, &self->loader_args);
     for (int i = 0; self->writers && i < app->writer_count; i++) {
         pl_ingress_destroy(&app->writers[i]);
-        zactor_destroy(&self->writers[i]);
+        pl_actor_stop(&self->writers[i], &self->writer_args[i]);
     }
     pl_debug("stopping: rooms and writers stopped");
     pl_ingress_destroy(&app->persister);
-    zactor_destroy(&self->persister);
+    pl_actor_stop(&self->persister, &self->persister_args);
     pl_debug("stopping: persister stopped");
     pl_store_pool_destroy(&app->readers);
     pl_waiters_destroy(&app->waiters);

@@ -23,6 +23,12 @@
 //  zsock_signal its pipe once its inbox is bound. Returns NULL on failure.
 zactor_t *pl_actor_start(const char *name, zactor_fn *fn, void *args);
 
+//  Stops an actor started with args: sends $TERM and waits until it has returned.
+//  After this the caller may free args. (czmq's actor threads are detached and the
+//  handshake runs over ZeroMQ, which ThreadSanitizer cannot see: this states that the
+//  actor is done with args, see tsan.h.)
+void pl_actor_stop(zactor_t **actor_p, void *args);
+
 //  Binds a PULL inbox at inproc://<name>. Returns NULL (logged) on failure.
 zsock_t *pl_actor_inbox(const char *name);
 
