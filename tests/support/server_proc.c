@@ -405,9 +405,12 @@ int pl_server_stop(pl_server_t *srv)
         s_wait_state(srv, false, KILL_WAIT_MS);
     }
     int status = s_reap(srv);
-    if (status != -1 && WIFEXITED(status))
-        return WEXITSTATUS(status);
-    return -1;
+    int code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    //  An unclean exit is a failure the caller will report; the log (e.g. a
+    //  sanitizer's report) says why, and the data dir holding it is about to go.
+    if (code != 0)
+        pl_server_dump_log(srv);
+    return code;
 }
 
 void pl_server_kill9(pl_server_t *srv)

@@ -65,7 +65,8 @@ int pl_server_start(pl_server_t *srv, const char *const *extra_args);
 //  Sends SIGTERM, waits up to PL_SERVER_STOP_TIMEOUT_MS for the exit (then
 //  SIGKILL), reaps the child and joins the reader thread. Returns the exit
 //  status (WEXITSTATUS), or -1 if the child was killed by a signal (including
-//  the SIGKILL after the deadline) or was not running. Keeps the data dir.
+//  the SIGKILL after the deadline) or was not running. Keeps the data dir. On any
+//  status but 0 it prints the server's log to stderr first.
 int pl_server_stop(pl_server_t *srv);
 
 //  Sends SIGKILL and reaps the child, as a crash would (durability tests).
