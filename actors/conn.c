@@ -391,6 +391,7 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
             free(wc);
         } else if (!s_user_add(self, wc))
             pl_error("conn %" PRIu64 ": out of memory indexing its user", m->conn_id);
+        s_reply(m->waiter, m->req_id);
         break;
     }
     case PL_MSG_CONN_SEND: {

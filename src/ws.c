@@ -362,7 +362,15 @@ static void s_on_ready(struct mg_connection *conn, void *cbdata)
                                      .user_id = t->ws_user_id,
                                      .fd = pl_peer_socket(info->remote_addr, info->remote_port),
                                      .last_seen = (uint64_t)(uintptr_t)&t->ws_last_seen}};
-    pl_ingress_send(s_writer_of(app, t->ws_id), &msg);
+    //  Wait until the writer knows the connection before civetweb reads the client's
+    //  first request: the answer to it reaches the writer from a room, on another
+    //  pipe, and ZeroMQ may deliver that pipe's frames first.
+    pl_msg_frame_t reply;
+    if (pl_ingress_request(s_writer_of(app, t->ws_id), t->waiter, &msg, &msg.as.conn_open.waiter,
+                           &msg.as.conn_open.req_id, PL_HTTP_ACTOR_TIMEOUT_MS, &reply) == 0)
+        pl_msg_frame_close(&reply);
+    else
+        pl_error("ws: writer did not register connection %" PRIu64, t->ws_id);
     pl_debug("ws: connection %" PRIu64 " of user %" PRId64 " open (%s writes)", t->ws_id,
              t->ws_user_id, msg.as.conn_open.fd >= 0 ? "non-blocking" : "blocking");
 }

@@ -29,7 +29,8 @@
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(NSTR, display_name) F(NSTR, avatar_url)
 #define PL_MSG_REPLY(F) F(U64, req_id) F(I64, status) F(I64, id) F(I64, created) F(NSTR, body)
 #define PL_MSG_CONN_OPEN(F)                                                                        \
-    F(U64, conn_id) F(U64, handle) F(I64, user_id) F(I64, fd) F(U64, last_seen)
+    F(U64, waiter)                                                                                 \
+    F(U64, req_id) F(U64, conn_id) F(U64, handle) F(I64, user_id) F(I64, fd) F(U64, last_seen)
 #define PL_MSG_CONN_CLOSE(F)       F(U64, waiter) F(U64, req_id) F(U64, conn_id)
 #define PL_MSG_CONN_SEND(F)        F(U64, conn_id) F(BIN, text)
 #define PL_MSG_CONN_DRAIN(F)       F(U64, waiter) F(U64, req_id) F(I64, close_code)
@@ -72,7 +73,7 @@
     X(USER_CREATE, user_create, "persist a new user; REPLY status conflict if the name is taken")  \
     X(USER_UPDATE, user_update, "persist profile changes; nil fields are left as they are")        \
     X(REPLY, reply, "the answer to a request: status (pl_status_t) and the id it concerns")        \
-    X(CONN_OPEN, conn_open, "a WebSocket is ready: the writer may now write to it")                \
+    X(CONN_OPEN, conn_open, "a WebSocket is ready: the writer may write to it; REPLY when known")  \
     X(CONN_CLOSE, conn_close, "forget a connection; REPLY once no write will touch it again")      \
     X(CONN_SEND, conn_send, "queue one text frame for a connection")                               \
     X(CONN_DRAIN, conn_drain, "send a close frame to every connection; REPLY when written")        \
