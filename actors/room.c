@@ -98,6 +98,7 @@ typedef struct {
     pl_idmap_t *loading; //  room id -> deferred_t (owned): rooms being loaded
     pl_status_t missing; //  what s_room reports for a room it does not hold
     size_t window;
+    int64_t presence_max_members;
     uint64_t **fanout; //  scratch: connection ids per writer shard
     size_t *fanout_count, fanout_capacity;
     int64_t *notice_users; //  scratch: (user id, unread) pairs for room notices
@@ -389,28 +390,27 @@ static member_t *s_member(room_t *room, int64_t user_id)
     return pl_idmap_get(room->members, (uint64_t)user_id);
 }
 
+static void s_add_if_online(uint64_t id, void *value, void *online)
+{
+    if (((member_t *)value)->online > 0)
+        json_array_append_new(online, json_integer((json_int_t)id));
+}
+
+//  The members with a subscribed connection now: one pass over the members.
 static json_t *s_online(room_t *room)
 {
     json_t *online = json_array();
-    for (size_t i = 0; i < room->sub_count; i++) {
-        member_t *member = s_member(room, room->subs[i].user_id);
-        if (!member || member->online == 0)
-            continue;
-        json_t *id = json_integer(room->subs[i].user_id);
-        bool seen = false;
-        size_t j;
-        json_t *value;
-        json_array_foreach(online, j, value) seen |= json_equal(value, id);
-        if (seen)
-            json_decref(id);
-        else
-            json_array_append_new(online, id);
-    }
+    pl_idmap_each(room->members, s_add_if_online, online);
     return online;
 }
 
+//  Tells the room's subscribers that a member came online or went offline. Not in
+//  rooms of more than presence_max_members: there every subscription would cost a
+//  frame to every subscriber, quadratic in the room's size.
 static void s_presence(self_t *self, room_t *room, int64_t user_id, bool online, uint64_t except)
 {
+    if ((int64_t)pl_idmap_size(room->members) > self->presence_max_members)
+        return;
     s_broadcast(self, room,
                 json_pack("{s:s, s:I, s:I, s:b}", "type", "presence", "room", (json_int_t)room->id,
                           "user", (json_int_t)user_id, "online", online),
@@ -1001,6 +1001,7 @@ static self_t *s_self_new(pl_room_args_t *args)
     char name[32];
     pl_room_inbox_name(args->shard, name, sizeof name);
     self->window = (size_t)args->window;
+    self->presence_max_members = args->presence_max_members;
     self->writer_count = args->writer_count;
     self->shard = args->shard;
     self->missing = PL_STATUS_NOT_FOUND;

@@ -145,7 +145,8 @@ static int s_start_shards(pl_server_t *self)
         self->room_args[i] = (pl_room_args_t){.shard = i,
                                               .shard_count = app->room_count,
                                               .writer_count = app->writer_count,
-                                              .window = cfg->recovery_window};
+                                              .window = cfg->recovery_window,
+                                              .presence_max_members = cfg->presence_max_members};
         self->rooms[i] = pl_actor_start(name, pl_room_actor, &self->room_args[i]);
         if (!self->rooms[i] || self->room_args[i].failed || !(app->rooms[i] = pl_ingress_new(name)))
             return -1;

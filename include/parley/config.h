@@ -36,6 +36,8 @@
       "bytes queued for one slow client before it is disconnected")                                \
     X(INT, persist_batch_max, "1024", 1, 100000, "most writes the persister commits in one go")    \
     X(INT, room_threads, "2", 1, 64, "room actors that rooms are sharded over")                    \
+    X(INT, presence_max_members, "1000", 0, 10000000,                                              \
+      "rooms with more members send no presence events (each would reach every subscriber)")       \
     X(INT, presence_ttl_ms, "60000", 200, 3600000,                                                 \
       "a WebSocket silent this long (no frame, no pong) is closed and its user goes offline")      \
     X(INT, recovery_window, "500", 1, 100000,                                                      \

@@ -37,8 +37,9 @@ typedef struct {
     int shard_count;
     int writer_count; //  connection writer shards, for fan-out
     const char *data_dir;
-    int64_t window;     //  recent messages kept for recovery after reconnect
-    atomic_bool failed; //  set before the ready signal when the actor cannot start
+    int64_t window;               //  recent messages kept for recovery after reconnect
+    int64_t presence_max_members; //  larger rooms get no presence events
+    atomic_bool failed;           //  set before the ready signal when the actor cannot start
 } pl_room_args_t;
 
 //  The shard of a room.
