@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# bench/report.sh: turns the JSON lines of a bench/compare sitting into RESULTS.md
+# (machine, date, exact commands, medians and ranges, ratios to the baselines, the
+# issue-4 targets) and PNG charts drawn with gnuplot. Called by bench/compare:
+#   report.sh RUNS.jsonl OUT_DIR QUICK REPS DURATION PIN_SERVER PIN_GEN STEADY BURST SKIPPED
+set -euo pipefail
+RUNS=$1 OUT=$2 QUICK=$3 REPS=$4 DURATION=$5 PIN_SERVER=$6 PIN_GEN=$7 STEADY=$8 BURST=$9
+SKIPPED=${10:-}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MD="$OUT/RESULTS.md"
+CHARTS="$OUT/results"
+mkdir -p "$CHARTS"
+
+# jq helpers: runs of one test/n/server, their median and range, a ratio of medians.
+JQ_LIB='
+def median: sort | if length == 0 then null
+    elif length % 2 == 1 then .[(length - 1) / 2]
+    else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+# A fan-out run that never connected its room measured nothing: it is left out.
+def runs($t; $n; $s): [inputs_all[] | select(.test == $t and .n == $n and .server == $s)
+    | select(.scenario != "fanout" or .ready >= .conns)];
+def fmt: if . == null then "-" elif . >= 100 then (. | round | tostring)
+    else (. * 100 | round / 100 | tostring) end;
+def kfmt: if . == null then "-" elif . >= 1000000 then ((. / 10000 | round) / 100 | tostring) + "M"
+    elif . >= 1000 then ((. / 10 | round) / 100 | tostring) + "k" else (. | fmt) end;
+def stat(f): [.[] | f] | if length == 0 then {med: null, min: null, max: null}
+    else {med: median, min: min, max: max} end;
+def rng(f; fm): stat(f) | if .med == null then "-"
+    else "\(.med | fm) (\(.min | fm)-\(.max | fm))" end;
+def ratio($a; $b): if $a == null or $b == null or $b == 0 then null else $a / $b end;
+'
+jqr() { jq -rn --slurpfile inputs_all "$RUNS" "def inputs_all: \$inputs_all; $JQ_LIB $1"; }
+
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+{
+    echo "# parley bench results"
+    echo
+    if [ "$QUICK" = 1 ]; then
+        echo "**Smoke run (--quick): small N, short runs, one repetition; not a measurement.**"
+        echo
+    fi
+    echo "Written by \`bench/compare\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo
+    echo "## Machine"
+    echo
+    echo "- $(nproc) CPUs, ${CPU:-unknown CPU}; kernel $(uname -r); $(free -g | awk '/^Mem:/ {print $2}') GiB RAM; \`ulimit -n\` $(ulimit -n)"
+    echo "- server pinned with \`${PIN_SERVER:-none}\`, generator with \`${PIN_GEN:-none}\` (one thread)"
+    echo "- loopback only; $REPS repetition(s) per server, servers alternating (parley, raw, ws, parley, ...),"
+    echo "  ${DURATION} s of sending per run. The machine is shared: ratios from one sitting are the headline,"
+    echo "  absolute numbers drift."
+    echo "- message: a ~64-byte body; parley's delivered frame is ~240 bytes (JSON with sender), raw"
+    echo "  frames are padded to ~220 bytes."
+    echo
+    echo "## The targets of issue 4"
+    echo
+    echo "| target | measured (median, range over repetitions) | met |"
+    echo "|---|---|---|"
+    jqr '
+      def med($t; $n; $s; f): runs($t; $n; $s) | stat(f) | .med;
+      def row($name; $val; $ok): "| \($name) | \($val) | \(if $ok == null then "**not measured**" elif $ok then "yes" else "**no**" end) |";
+      def dps: .deliveries_per_s;
+      ([inputs_all[] | .n] | unique) as $ns
+      | ($ns[] | . as $n
+        | med("fanout"; $n; "parley"; dps) as $p | med("fanout"; $n; "raw"; dps) as $r
+        | med("fanout"; $n; "ws"; dps) as $w
+        | select($p != null or $r != null)
+        | row("fan-out deliveries/s >= 0.9x raw, N=\($n)";
+              "parley \($p | kfmt), raw \($r | kfmt): **\(ratio($p; $r) | fmt)x**";
+              (if ratio($p; $r) == null then null else ratio($p; $r) >= 0.9 end)),
+          row("fan-out deliveries/s >= 1.5x ws, N=\($n)";
+              "parley \($p | kfmt), ws \($w | kfmt): **\(ratio($p; $w) | fmt)x**";
+              (if ratio($p; $w) == null then null else ratio($p; $w) >= 1.5 end)),
+          (med("burst"; $n; "parley"; dps) as $pb | med("burst"; $n; "raw"; dps) as $rb
+           | select($pb != null or $rb != null)
+           | row("bursts: parley >= 3x raw single-send, N=\($n)";
+                 "parley \($pb | kfmt), raw \($rb | kfmt): **\(ratio($pb; $rb) | fmt)x**";
+                 (if ratio($pb; $rb) == null then null else ratio($pb; $rb) >= 3 end)))),
+      (runs("rate"; ($ns | min); "parley") as $rr | select($rr | length > 0)
+       | ($rr | stat(.lat_deliver_us.p99 / 1000) | .med) as $p99
+       | row("p99 send->deliver < 10 ms at 20k deliveries/s, N=\($ns | min)";
+             "p99 \($rr | rng(.lat_deliver_us.p99 / 1000; fmt)) ms at \($rr | rng(dps; kfmt)) deliveries/s";
+             ($p99 < 10))),
+      ([inputs_all[] | select(.test == "rooms" and .server == "parley")] as $ro
+       | select($ro | length > 0)
+       | ($ro | stat(.acks_per_s) | .med) as $a
+       | row(">= 100k durably acked msgs/s across many rooms (ack p99)";
+             "\($ro | rng(.acks_per_s; kfmt)) acked/s, ack p99 \($ro | rng(.lat_ack_us.p99 / 1000; fmt)) ms (\($ro[0].conns) users, rooms of \($ro[0].group))";
+             ($a >= 100000))),
+      ([inputs_all[] | select(.test == "limit")] as $l | select($l | length > 0) | $l[0] as $x
+       | row(">= 19,000 connections held at <= 40 KB RSS each";
+             "\($x.ready) held; \($x.rss_kib_per_conn | fmt) KiB/conn added after start, \($x.rss_kib_total_per_conn | fmt) KiB/conn in all (idle server \($x.rss_kib_before / 1024 | fmt) MiB)";
+             ($x.ready >= 19000 and $x.rss_kib_per_conn <= 40)),
+         row("connects past the limit refused with 503, not hung";
+             "\($x.refused_503) of \($x.conns - $x.ready) refused with 503, \($x.failed) failed, max connect \($x.lat_connect_us.max / 1000 | fmt) ms, /healthz \($x.healthz_status) while full";
+             ($x.refused_503 == ($x.conns - $x.ready) and $x.failed == 0 and $x.healthz_status == 200)))
+    '
+    echo
+    if [ -n "$SKIPPED" ]; then
+        echo "Skipped: fan-out of${SKIPPED} (the server could not connect that many members of one"
+        echo "room within the connect timeout; see compare.log and the notes below)."
+        echo
+    fi
+    echo "## Fan-out: one room, one sender"
+    echo
+    echo "\`fanout\` = \`$STEADY\` (as fast as acks allow, one send in flight); \`burst\` = \`$BURST\`"
+    echo "(the sender writes 16 frames per send(), at most 64 not yet back at the sender; parley's acks"
+    echo "come after the durable commit, not after the fan-out, so pacing bursts by acks would measure"
+    echo "queue growth rather than throughput); \`rate\` = a fixed rate giving 20k deliveries/s. Raw and"
+    echo "ws have no acks: the sender's own copy of its frame stands in."
+    echo
+    echo "| test | N | server | deliveries/s | ratio to raw | ratio to ws | p50 ms | p99 ms | p99.9 ms | max ms | ack p99 ms | server CPU % |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    jqr '
+      [inputs_all[] | select(.scenario == "fanout")] as $all
+      | ($all | map([.test, .n]) | unique[]) as [$t, $n]
+      | (runs($t; $n; "raw") | stat(.deliveries_per_s) | .med) as $r
+      | (runs($t; $n; "ws") | stat(.deliveries_per_s) | .med) as $w
+      | ("parley", "raw", "ws") as $s | runs($t; $n; $s) as $x | select($x | length > 0)
+      | ($x | stat(.deliveries_per_s) | .med) as $d
+      | "| \($t) | \($n) | \($s) | \($x | rng(.deliveries_per_s; kfmt)) | \(ratio($d; $r) | fmt) | \(ratio($d; $w) | fmt) | \($x | stat(.lat_deliver_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_deliver_us.p99 / 1000; fmt)) | \($x | stat(.lat_deliver_us.p999 / 1000) | .med | fmt) | \($x | stat(.lat_deliver_us.max / 1000) | .med | fmt) | \($x | stat(.lat_ack_us.p99 / 1000) | .med | fmt) | \($x | stat(.server_cpu_pct) | .med | fmt) |"
+    '
+    echo
+    echo "Ratios within each repetition (parley/raw, parley/ws, same sitting):"
+    echo
+    jqr '
+      [inputs_all[] | select(.scenario == "fanout")] as $all
+      | ($all | map([.test, .n]) | unique[]) as [$t, $n]
+      | [range(1; 100) as $rep
+         | [$all[] | select(.test == $t and .n == $n and .rep == $rep)] as $g
+         | select($g | length > 0)
+         | ($g | map(select(.server == "parley")) | .[0].deliveries_per_s) as $p
+         | {raw: ratio($p; ($g | map(select(.server == "raw")) | .[0].deliveries_per_s)),
+            ws: ratio($p; ($g | map(select(.server == "ws")) | .[0].deliveries_per_s))}] as $rs
+      | select($rs | length > 0)
+      | "- \($t) N=\($n): parley/raw \([$rs[].raw | fmt] | join(", ")); parley/ws \([$rs[].ws | fmt] | join(", "))"
+    '
+    echo
+    echo "## Connect (rooms of 10, connect and subscribe as fast as possible, 256 in flight)"
+    echo
+    echo "| N | server | connections/s | connect p99 ms | failed | 503 | RSS KiB/conn added | RSS KiB/conn in all |"
+    echo "|---|---|---|---|---|---|---|---|"
+    jqr '
+      ([inputs_all[] | select(.test == "connect" or .test == "limit") | [.test, .n]] | unique[]) as [$t, $n]
+      | ("parley", "raw", "ws") as $s | runs($t; $n; $s) as $x | select($x | length > 0)
+      | "| \($n)\(if $t == "limit" then " (limit \($x[0].ready))" else "" end) | \($s) | \($x | rng(.connects_per_s; kfmt)) | \($x | rng(.lat_connect_us.p99 / 1000; fmt)) | \([$x[].failed] | add) | \([$x[].refused_503] | add) | \($x | rng(.rss_kib_per_conn; fmt)) | \($x | rng(.rss_kib_total_per_conn; fmt)) |"
+    '
+    echo
+    echo "## Rooms (parley only: durable acks)"
+    echo
+    echo "| users | room size | window | acked/s | deliveries/s | ack p50 ms | ack p99 ms | deliver p99 ms | server CPU % |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    jqr '
+      [inputs_all[] | select(.test == "rooms")] as $x | select($x | length > 0)
+      | "| \($x[0].conns) | \($x[0].group) | \($x[0].window) | \($x | rng(.acks_per_s; kfmt)) | \($x | rng(.deliveries_per_s; kfmt)) | \($x | stat(.lat_ack_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_ack_us.p99 / 1000; fmt)) | \($x | stat(.lat_deliver_us.p99 / 1000) | .med | fmt) | \($x | stat(.server_cpu_pct) | .med | fmt) |"
+    '
+    echo
+    echo "## Verification"
+    echo
+    jqr '
+      [inputs_all[]] as $a
+      | "- \($a | length) runs, \([$a[] | select(.verified)] | length) verified (every connection ready,"
+        + " no gaps, dups, missing deliveries, errors or lost connections)."
+        + "\n- summed over all runs: gaps \([$a[].gaps] | add), dups \([$a[].dups] | add), missing \([$a[].missing] | add),"
+        + " errors \([$a[].errors] | add), lost connections \([$a[].lost] | add), failed connects \([$a[].failed] | add);"
+        + " acked \([$a[].acked] | add) of \([$a[].sent] | add) sent; \([$a[].delivered] | add) deliveries of \([$a[].expected] | add) expected."
+        + ([$a[] | select(.verified | not) | "\n- not verified: \(.test) N=\(.n) rep \(.rep) \(.server): ready \(.ready)/\(.conns), \(.first_error)"] | join(""))
+    '
+    echo
+    if command -v gnuplot >/dev/null; then
+        echo "## Charts"
+        echo
+        echo "![deliveries per second](results/throughput.png)"
+        echo
+        echo "![send to deliver latency](results/latency.png)"
+        echo
+    fi
+    echo "## Exact commands"
+    echo
+    echo "Servers (each started, measured and stopped in turn):"
+    echo
+    echo '```'
+    echo "$PIN_SERVER build-bench/parley --listen 127.0.0.1:0 --data-dir DIR --password-hash-ops 1 --password-hash-mem-kib 8 --max-connections N+100 --rate-limit-per-s 1000000 --rate-limit-burst 1000000 --log-level info"
+    echo "$PIN_SERVER build-bench/bench/raw_ws --port 0 --max-seconds 1800"
+    echo "$PIN_SERVER node bench/peers/ws_node/server.js --port 0 --max-seconds 1800"
+    echo '```'
+    echo
+    echo "Generator (first repetition of each; PORT, PID and the cache path vary):"
+    echo
+    echo '```'
+    jqr '[inputs_all[] | select(.rep == 1)] | unique_by([.test, .n, .server])[] | .cmd' |
+        sed -e "s#$ROOT/##g" -e "s#/tmp/parley-compare\.[A-Za-z0-9]*/#TMP/#g"
+    echo '```'
+    echo
+    echo "Reproduce: \`bench/compare\` (about 15 minutes; \`--quick\` for a smoke run)."
+    echo "Raw results: \`results/runs.jsonl\` (one JSON line per run); log: \`results/compare.log\`."
+} >"$MD"
+
+# ------------------------------------------------------------------ charts
+
+command -v gnuplot >/dev/null || exit 0
+DAT="$CHARTS/throughput.dat"
+jqr '
+  def m($t; $n; $s): runs($t; $n; $s) | stat(.deliveries_per_s) | .med // 0;
+  [inputs_all[] | select(.scenario == "fanout" and .test != "rate") | [.test, .n]] | unique[] as [$t, $n]
+  | "\"\($t) N=\($n)\" \(m($t; $n; "parley")) \(m($t; $n; "raw")) \(m($t; $n; "ws"))"
+' >"$DAT"
+LAT="$CHARTS/latency.dat"
+jqr '
+  def p($x; f): $x | stat(f) | .med // 0;
+  [inputs_all[] | select(.scenario == "fanout") | [.test, .n, .server]] | unique[] as [$t, $n, $s]
+  | runs($t; $n; $s) as $x
+  | "\"\($s) \($t) N=\($n)\" \(p($x; .lat_deliver_us.p50 / 1000)) \(p($x; .lat_deliver_us.p99 / 1000)) \(p($x; .lat_deliver_us.p999 / 1000)) \(p($x; .lat_deliver_us.max / 1000))"
+' >"$LAT"
+if [ -s "$DAT" ]; then
+    gnuplot <<EOF || true
+set terminal pngcairo size 1000,560 font ",10"
+set output "$CHARTS/throughput.png"
+set title "Fan-out deliveries per second (median of repetitions; log scale)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set yrange [1000:*]
+set ylabel "deliveries/s"
+set grid ytics
+set key top left
+plot "$DAT" using 2:xtic(1) title "parley", "" using 3 title "raw epoll (1 send/frame)", "" using 4 title "Node ws"
+EOF
+fi
+if [ -s "$LAT" ]; then
+    gnuplot <<EOF || true
+set terminal pngcairo size 1200,600 font ",9"
+set output "$CHARTS/latency.png"
+set title "send -> deliver latency percentiles (median of repetitions; log scale)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set ylabel "ms"
+set grid ytics
+set xtics rotate by -35
+set key top left
+plot "$LAT" using 2:xtic(1) title "p50", "" using 3 title "p99", "" using 4 title "p99.9", "" using 5 title "max"
+EOF
+fi
