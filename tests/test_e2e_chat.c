@@ -1129,3 +1129,84 @@ Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)
     pl_ws_close(&a);
     s_user_free(&alice);
 }
+
+//  --- room frames -------------------------------------------------------------------
+
+//  Expects the next "room" frame to show room with last_seq, the body of its last
+//  message and unread; returns nothing, frees all.
+static void s_expect_room_frame(pl_ws_t *ws, int64_t room, int64_t last_seq, const char *body,
+                                int64_t unread)
+{
+    json_t *frame = s_next(ws, "room");
+    json_t *shown = json_object_get(frame, "room");
+    cr_assert_eq(s_int(shown, "id"), room, "%s", s_show(frame));
+    cr_assert_eq(s_int(shown, "last_seq"), last_seq, "%s", s_show(frame));
+    cr_assert_eq(s_int(shown, "unread"), unread, "%s", s_show(frame));
+    cr_assert(json_is_integer(json_object_get(shown, "members")), "%s", s_show(frame));
+    json_t *last = json_object_get(shown, "last_message");
+    cr_assert_str_eq(s_str(last, "body"), body, "%s", s_show(frame));
+    cr_assert_eq(s_int(last, "seq"), last_seq, "%s", s_show(frame));
+    cr_assert_null(json_object_get(last, "type"), "%s", s_show(frame));
+    json_decref(frame);
+}
+
+Test(e2e_chat, unsubscribed_connections_get_room_frames_with_their_unread)
+{
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *in_room = s_connect(&alice), *elsewhere = s_connect(&alice), *b = s_connect(&bob);
+    s_subscribe_now(in_room, room);
+    s_subscribe_now(b, room);
+    s_send(b, room, "r-1", "first");
+    s_expect_ack(b, room, "r-1");
+    s_send(b, room, "r-2", "second");
+    s_expect_ack(b, room, "r-2");
+    //  Alice's other tab is not in the room: it hears of both, her unread growing.
+    s_expect_room_frame(elsewhere, room, 1, "first", 1);
+    s_expect_room_frame(elsewhere, room, 2, "second", 2);
+    //  Her tab in the room gets the messages, never a room frame for them.
+    json_t *frame = s_next(in_room, "message");
+    json_decref(frame);
+    frame = s_next(in_room, "message");
+    json_decref(frame);
+    cr_assert_null(pl_ws_recv_type(in_room, "room", 300), "a subscribed tab got a room frame");
+    pl_ws_close(&in_room);
+    pl_ws_close(&elsewhere);
+    pl_ws_close(&b);
+    s_user_free(&alice);
+    s_user_free(&bob);
+}
+
+Test(e2e_chat, a_dm_room_frame_shows_the_other_side_as_peer)
+{
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    pl_ws_t *b = s_connect(&bob);
+    char path[64];
+    snprintf(path, sizeof path, "/api/users/%lld/dm", (long long)bob.id);
+    pl_http_response_t r;
+    cr_assert_eq(pl_http_json(s_srv.port, "POST", path, alice.token, NULL, &r), 0);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    int64_t room = json_integer_value(json_object_get(r.json, "id"));
+    pl_http_response_free(&r);
+    //  Bob hears of the DM Alice opened, with Alice as the peer and title.
+    json_t *frame = s_next(b, "room");
+    json_t *shown = json_object_get(frame, "room");
+    cr_assert_eq(s_int(shown, "id"), room);
+    cr_assert_str_eq(s_str(json_object_get(shown, "peer"), "display_name"), "Alice");
+    cr_assert_str_eq(s_str(shown, "title"), "Alice");
+    json_decref(frame);
+    //  A message from Alice reaches Bob's unsubscribed connection the same way.
+    pl_ws_t *a = s_connect(&alice);
+    s_send(a, room, "d-1", "hello bob");
+    s_expect_ack(a, room, "d-1");
+    frame = s_next(b, "room");
+    shown = json_object_get(frame, "room");
+    cr_assert_str_eq(s_str(json_object_get(shown, "peer"), "display_name"), "Alice");
+    cr_assert_eq(s_int(shown, "unread"), 1);
+    cr_assert_str_eq(s_str(json_object_get(shown, "last_message"), "body"), "hello bob");
+    json_decref(frame);
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    s_user_free(&alice);
+    s_user_free(&bob);
+}
