@@ -67,6 +67,7 @@ typedef struct {
     int64_t id;
     bool is_dm;
     json_t *header;      //  owned: Room fields that do not change per message
+    char *header_text;   //  owned: header serialised, without its closing brace
     int64_t last_seq;    //  handed out
     int64_t stored_seq;  //  committed and delivered
     pl_idmap_t *members; //  user id -> member_t (owned)
@@ -135,6 +136,7 @@ static void s_room_free(uint64_t id, void *value, void *arg)
     pl_idmap_destroy(&room->members);
     pl_idmap_destroy(&room->sent);
     json_decref(room->header);
+    free(room->header_text);
     for (size_t i = 0; room->window && i < room->window_count; i++)
         free(room->window[i].frame);
     for (size_t i = 0; i < room->pending_count; i++)
@@ -356,6 +358,9 @@ static pl_status_t s_adopt(self_t *self, int64_t id, json_t *state)
         return PL_STATUS_INTERNAL;
     }
     room->header = json_incref(json_object_get(state, "header"));
+    room->header_text = json_dumps(room->header, JSON_COMPACT);
+    if (room->header_text)
+        room->header_text[strlen(room->header_text) - 1] = '\0';
     room->is_dm = json_is_true(json_object_get(state, "is_dm"));
     room->last_seq = room->stored_seq = json_integer_value(json_object_get(state, "last_seq"));
     size_t i;
@@ -641,12 +646,11 @@ static void s_collect_unread(uint64_t id, void *value, void *arg)
     notice->count++;
 }
 
-//  Sends the Room (room_json, taken; without "unread") to the connections of the
+//  Sends the Room (text: JSON without "unread") to the connections of the
 //  listed users that are not subscribed to the room, on every writer shard.
-static void s_send_notice(self_t *self, const room_t *room, json_t *room_json, size_t user_count,
+static void s_send_notice(self_t *self, const room_t *room, const char *text, size_t user_count,
                           const int64_t *users)
 {
-    char *text = s_dump(room_json);
     for (size_t i = 0; i < room->sub_count; i++)
         self->notice_exclude[i] = room->subs[i].conn_id;
     pl_msg_t msg = {
@@ -657,8 +661,10 @@ static void s_send_notice(self_t *self, const room_t *room, json_t *room_json, s
             pl_str_of(text)}};
     for (int w = 0; text && w < self->writer_count; w++)
         pl_msg_send(zsock_resolve(self->writers[w]), &msg);
-    free(text);
 }
+
+//  How every "message" frame built by s_send_message begins.
+#define MESSAGE_FRAME_HEAD "{\"type\":\"message\","
 
 //  Tells members' connections that are not subscribed to the room about its new last
 //  message and their unread count. A DM is told per member, each seeing the other as
@@ -668,6 +674,23 @@ static void s_notify_members(self_t *self, room_t *room, const char *frame)
     size_t members = pl_idmap_size(room->members);
     if (!s_notice_room(self, members > room->sub_count ? members : room->sub_count))
         return;
+    size_t head = strlen(MESSAGE_FRAME_HEAD);
+    if (!room->is_dm && room->header_text && strncmp(frame, MESSAGE_FRAME_HEAD, head) == 0) {
+        //  The hot path, once per message: spliced as text, the header serialised at
+        //  load and the frame without its "type" as the last message.
+        notice_t notice = {self, room, 0};
+        pl_idmap_each(room->members, s_collect_unread, &notice);
+        size_t size = strlen(room->header_text) + strlen(frame) + 96;
+        char *text = malloc(size);
+        if (text) {
+            snprintf(text, size,
+                     "%s,\"members\":%zu,\"last_seq\":%" PRId64 ",\"last_message\":{%s}",
+                     room->header_text, members, room->stored_seq, frame + head);
+            s_send_notice(self, room, text, notice.count, self->notice_users);
+        }
+        free(text);
+        return;
+    }
     json_t *last = json_loads(frame, 0, NULL);
     json_object_del(last, "type");
     json_t *base = json_copy(room->header);
@@ -677,7 +700,9 @@ static void s_notify_members(self_t *self, room_t *room, const char *frame)
     notice_t notice = {self, room, 0};
     pl_idmap_each(room->members, s_collect_unread, &notice);
     if (!room->is_dm || notice.count != 2) {
-        s_send_notice(self, room, base, notice.count, self->notice_users);
+        char *text = s_dump(base);
+        s_send_notice(self, room, text, notice.count, self->notice_users);
+        free(text);
         return;
     }
     for (int side = 0; side < 2; side++) {
@@ -685,7 +710,9 @@ static void s_notify_members(self_t *self, room_t *room, const char *frame)
         json_t *seen = json_copy(base);
         json_object_set(seen, "peer", peer->user);
         json_object_set(seen, "title", json_object_get(peer->user, "display_name"));
-        s_send_notice(self, room, seen, 1, self->notice_users + 2 * side);
+        char *text = s_dump(seen);
+        s_send_notice(self, room, text, 1, self->notice_users + 2 * side);
+        free(text);
     }
     json_decref(base);
 }
