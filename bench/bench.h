@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "sha1.h"
+#include "ws_accept.h"
 
 #define BN_HOST         "127.0.0.1" //  the only host parley-bench ever talks to
 #define BN_MAX_THREADS  16

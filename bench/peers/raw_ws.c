@@ -5,7 +5,7 @@
     bytes queued for it (flushed on EPOLLOUT, counted as "queued" at exit); a client
     with more than 16 MiB queued is dropped. It stops on SIGINT/SIGTERM or after
     --max-seconds (default 3600). Usage: raw_ws [--port P] [--max-seconds S] */
-#include "../sha1.h"
+#include "../ws_accept.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
