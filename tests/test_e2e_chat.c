@@ -2,6 +2,7 @@
     "WebSocket", "Rooms", "Errors"): subscribing with and without recovery, sending
     with acks and retries, fan-out order, read receipts, typing, presence, member
     events, error frames, the rate limit and durability across kill -9. */
+#include "e2e_suite.h"
 #include "fixtures.h"
 #include "http_client.h"
 #include "server_proc.h"
@@ -17,39 +18,11 @@
 //  How long one expected frame may take.
 #define FRAME_MS 5000
 
-static pl_server_t s_srv;
-
 //  A rate limit no test that is not about it reaches.
 static const char *const s_unlimited[] = {"--rate-limit-per-s", "100000", "--rate-limit-burst",
                                           "100000", NULL};
 
-static void s_start(const char *const *args)
-{
-    cr_assert_eq(pl_server_start(&s_srv, args), 0, "parley did not start");
-}
-
-static void setup(void)
-{
-    memset(&s_srv, 0, sizeof s_srv);
-    s_start(NULL);
-}
-
-static void teardown(void)
-{
-    if (s_srv.pid)
-        cr_expect_eq(pl_server_stop(&s_srv), 0, "parley did not exit cleanly");
-    pl_server_cleanup(&s_srv);
-}
-
-//  Replaces the test's server by one started with extra flags, on a fresh data dir.
-static void s_restart_with(const char *const *args)
-{
-    teardown();
-    memset(&s_srv, 0, sizeof s_srv);
-    s_start(args);
-}
-
-TestSuite(e2e_chat, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(e2e_chat, .init = pl_e2e_setup, .fini = pl_e2e_teardown, .timeout = 120);
 
 //  --- helpers ---------------------------------------------------------------------
 
@@ -436,7 +409,7 @@ Test(e2e_chat, non_members_and_unknown_rooms_get_error_frames)
 
 Test(e2e_chat, two_hundred_messages_reach_every_subscriber_in_order)
 {
-    s_restart_with(s_unlimited);
+    pl_e2e_restart_with(s_unlimited);
     user_t users[3] = {s_user("Sender"), s_user("R1"), s_user("R2")};
     int64_t room = s_shared_room(&users[0], &users[1], 2);
     pl_ws_t *sender = s_connect(&users[0]), *r1 = s_connect(&users[1]), *r2 = s_connect(&users[2]);
@@ -544,7 +517,7 @@ static void *s_sender(void *arg)
 
 Test(e2e_chat, concurrent_senders_are_delivered_in_one_gapless_order)
 {
-    s_restart_with(s_unlimited);
+    pl_e2e_restart_with(s_unlimited);
     user_t watcher = s_user("Watcher"), users[SENDERS];
     for (int i = 0; i < SENDERS; i++)
         users[i] = s_user("Sender");
@@ -697,7 +670,7 @@ Test(e2e_chat, a_reconnect_with_since_gets_exactly_the_missed_messages)
 Test(e2e_chat, a_since_older_than_the_recovery_window_is_not_recovered)
 {
     const char *args[] = {"--recovery-window", "5", NULL};
-    s_restart_with(args);
+    pl_e2e_restart_with(args);
     user_t alice = s_user("Alice"), bob = s_user("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice);
@@ -979,7 +952,7 @@ static void s_expect_bad(pl_ws_t *ws, const char *ref, const char *fmt, ...)
 Test(e2e_chat, bad_sends_get_bad_request_and_store_nothing)
 {
     const char *args[] = {"--max-message-chars", "10", NULL};
-    s_restart_with(args);
+    pl_e2e_restart_with(args);
     user_t alice = s_user("Alice");
     int64_t room = s_new_room(&alice);
     pl_ws_t *a = s_connect(&alice);
@@ -1050,7 +1023,7 @@ Test(e2e_chat, bad_sends_get_bad_request_and_store_nothing)
 Test(e2e_chat, a_sender_over_the_rate_limit_is_refused)
 {
     const char *args[] = {"--rate-limit-per-s", "1", "--rate-limit-burst", "3", NULL};
-    s_restart_with(args);
+    pl_e2e_restart_with(args);
     user_t alice = s_user("Alice");
     int64_t room = s_new_room(&alice);
     pl_ws_t *a = s_connect(&alice);
@@ -1105,7 +1078,7 @@ Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)
     }
     pl_server_kill9(&s_srv);
     pl_ws_abort(&a);
-    s_start(NULL);
+    pl_e2e_start(NULL);
     s_expect_stored(&alice, room, COUNT);
     a = s_connect(&alice);
     json_t *reply = s_subscribe(a, room, 0);

@@ -1,6 +1,7 @@
 /*  End to end: contents, rooms and messages over HTTP against the real parley binary,
     as a client sees them (PROTOCOL.md "Errors", "Users, follows, contents, likes",
     "Rooms"). Each test starts its own server on a free port with a fresh data dir. */
+#include "e2e_suite.h"
 #include "fixtures.h"
 #include "http_client.h"
 #include "server_proc.h"
@@ -12,35 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pl_server_t s_srv;
-
-static void s_start(const char *const *args)
-{
-    cr_assert_eq(pl_server_start(&s_srv, args), 0, "parley did not start");
-}
-
-static void setup(void)
-{
-    memset(&s_srv, 0, sizeof s_srv);
-    s_start(NULL);
-}
-
-static void teardown(void)
-{
-    if (s_srv.pid)
-        cr_expect_eq(pl_server_stop(&s_srv), 0, "parley did not exit cleanly");
-    pl_server_cleanup(&s_srv);
-}
-
-//  Restarts the test's server with extra flags, on a fresh data dir.
-static void s_restart_with(const char *const *args)
-{
-    teardown();
-    memset(&s_srv, 0, sizeof s_srv);
-    s_start(args);
-}
-
-TestSuite(e2e_rooms, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(e2e_rooms, .init = pl_e2e_setup, .fini = pl_e2e_teardown, .timeout = 120);
 
 //  --- helpers ---------------------------------------------------------------------
 
@@ -925,7 +898,7 @@ Test(e2e_rooms, a_retry_of_an_older_message_still_gets_its_seq)
 {
     //  A small recovery window: the retried message is no longer in the room's memory.
     const char *args[] = {"--recovery-window", "5", NULL};
-    s_restart_with(args);
+    pl_e2e_restart_with(args);
     char *alice = s_user(NULL, NULL);
     int64_t room = s_new_room(alice);
     for (int i = 1; i <= 10; i++) {
@@ -992,7 +965,7 @@ Test(e2e_rooms, acknowledged_messages_survive_kill_9)
         cr_assert_eq(writers[i].failures, 0, "writer %d: %d publishes failed", i,
                      writers[i].failures);
 
-    s_start(NULL);
+    pl_e2e_start(NULL);
     const int total = WRITERS * WRITER_MESSAGES;
     json_t *messages = s_all_messages(alice, room);
     cr_assert_eq((int)json_array_size(messages), total, "%zu messages after the restart",

@@ -1,0 +1,46 @@
+/*  The server of an end-to-end suite: one real parley per test (Criterion runs each
+    test in its own process), started by the suite's .init and stopped by its .fini,
+    which also fails the test if the server did not exit cleanly (a sanitizer build
+    exits non-zero on a report). Include once, in the suite's file:
+
+        TestSuite(name, .init = pl_e2e_setup, .fini = pl_e2e_teardown, .timeout = 120); */
+#ifndef PARLEY_TEST_E2E_SUITE_H
+#define PARLEY_TEST_E2E_SUITE_H
+
+#include "server_proc.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+static pl_server_t s_srv;
+
+//  Starts the suite's server with extra flags (NULL: none); in the data dir of the
+//  server it had before (a restart after pl_server_kill9 or pl_server_stop), or in
+//  a fresh one after pl_e2e_setup.
+static inline void pl_e2e_start(const char *const *args)
+{
+    cr_assert_eq(pl_server_start(&s_srv, args), 0, "parley did not start");
+}
+
+static inline void pl_e2e_setup(void)
+{
+    memset(&s_srv, 0, sizeof s_srv);
+    pl_e2e_start(NULL);
+}
+
+static inline void pl_e2e_teardown(void)
+{
+    if (s_srv.pid)
+        cr_expect_eq(pl_server_stop(&s_srv), 0, "parley did not exit cleanly");
+    pl_server_cleanup(&s_srv);
+}
+
+//  Replaces the test's server by one started with extra flags, on a fresh data dir.
+static inline void pl_e2e_restart_with(const char *const *args)
+{
+    pl_e2e_teardown();
+    memset(&s_srv, 0, sizeof s_srv);
+    pl_e2e_start(args);
+}
+
+#endif
