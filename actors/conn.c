@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+//  Most messages handled before the queued frames are written.
+#define BATCH_MAX 256
+
 typedef struct {
     uint64_t id;
     int64_t user_id;
@@ -441,11 +444,16 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
     }
 }
 
-//  Takes every message already queued, then writes what they queued.
+//  Takes the messages already queued (up to BATCH_MAX), then writes what they queued.
 static void s_handle_batch(self_t *self)
 {
+    //  Bounded: under a sustained burst the inbox refills as fast as it is read, and a
+    //  writer that read until it was empty would never write, until every queue of
+    //  its shard passed the limit at once and healthy clients were dropped as slow.
     pl_msg_frame_t in;
-    while (pl_msg_recv(zsock_resolve(self->inbox), &in, ZMQ_DONTWAIT) == 0) {
+    for (int taken = 0;
+         taken < BATCH_MAX && pl_msg_recv(zsock_resolve(self->inbox), &in, ZMQ_DONTWAIT) == 0;
+         taken++) {
         s_handle(self, &in.msg);
         pl_msg_frame_close(&in);
     }
