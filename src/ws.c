@@ -345,6 +345,7 @@ static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
     t->ws_user_id = user_id;
     t->ws_partial_len = 0;
     t->ws_room_count = 0;
+    t->ws_forgotten = false;
     t->ws_tokens = (double)app->config->rate_limit_burst;
     t->ws_tokens_at = pl_now_ms();
     atomic_store(&t->ws_last_seen, t->ws_tokens_at);
@@ -375,6 +376,25 @@ static void s_on_ready(struct mg_connection *conn, void *cbdata)
              t->ws_user_id, msg.as.conn_open.fd >= 0 ? "non-blocking" : "blocking");
 }
 
+//  Has the connection's writer forget it, waiting until it has: no write touches the
+//  connection after this, and a lock the writer held for a half-written frame is
+//  released. A writer blocked on this very socket gives up after request_timeout_ms,
+//  so the wait is a little longer than that.
+static void s_forget_in_writer(pl_app_t *app, pl_thread_t *t)
+{
+    if (t->ws_forgotten)
+        return;
+    t->ws_forgotten = true;
+    pl_msg_t msg = {.type = PL_MSG_CONN_CLOSE, .as.conn_close = {.conn_id = t->ws_id}};
+    pl_msg_frame_t reply;
+    if (pl_ingress_request(s_writer_of(app, t->ws_id), t->waiter, &msg, &msg.as.conn_close.waiter,
+                           &msg.as.conn_close.req_id, (int)app->config->request_timeout_ms + 5000,
+                           &reply) == 0)
+        pl_msg_frame_close(&reply);
+    else
+        pl_error("ws: writer did not release connection %" PRIu64, t->ws_id);
+}
+
 //  Appends a fragment to the message being reassembled; false when out of memory.
 static bool s_append_partial(pl_thread_t *t, const char *data, size_t len, size_t limit)
 {
@@ -393,8 +413,13 @@ static int s_on_data(struct mg_connection *conn, int bits, char *data, size_t le
     bool fin = (bits & 0x80) != 0;
     //  Any frame, a pong to civetweb's ping included, shows the client is alive.
     atomic_store(&t->ws_last_seen, pl_now_ms());
-    if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
+    if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
+        //  civetweb answers the close with a frame of its own, under the connection
+        //  lock; a writer holding that lock for a half-written frame to this client
+        //  (which has stopped reading) would hold it up until it gives up.
+        s_forget_in_writer(app, t);
         return 0;
+    }
     if (opcode == MG_WEBSOCKET_OPCODE_PING || opcode == MG_WEBSOCKET_OPCODE_PONG)
         return 1;
     bool continuation = opcode == MG_WEBSOCKET_OPCODE_CONTINUATION;
@@ -437,17 +462,8 @@ static void s_on_close(const struct mg_connection *conn, void *cbdata)
     for (size_t i = 0; i < t->ws_room_count; i++)
         s_leave_room(app, t, t->ws_rooms[i]);
     t->ws_room_count = 0;
-    //  civetweb frees the connection when this returns: wait until the writer has
-    //  forgotten it. A writer blocked on this very socket gives up after
-    //  request_timeout_ms, so wait a little longer than that.
-    pl_msg_t msg = {.type = PL_MSG_CONN_CLOSE, .as.conn_close = {.conn_id = t->ws_id}};
-    pl_msg_frame_t reply;
-    if (pl_ingress_request(s_writer_of(app, t->ws_id), t->waiter, &msg, &msg.as.conn_close.waiter,
-                           &msg.as.conn_close.req_id, (int)app->config->request_timeout_ms + 5000,
-                           &reply) == 0)
-        pl_msg_frame_close(&reply);
-    else
-        pl_error("ws: writer did not release connection %" PRIu64, t->ws_id);
+    //  civetweb frees the connection when this returns.
+    s_forget_in_writer(app, t);
     pl_debug("ws: connection %" PRIu64 " closed", t->ws_id);
     s_release(app, t);
 }

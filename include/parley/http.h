@@ -20,7 +20,8 @@
 typedef struct {
     pl_waiter_t *waiter;
     //  The WebSocket this worker serves (see ws.c).
-    bool ws_active; //  counted in app->open_streams
+    bool ws_active;    //  counted in app->open_streams
+    bool ws_forgotten; //  its writer has let go of it (CONN_CLOSE answered)
     uint64_t ws_id;
     int64_t ws_user_id;
     char *ws_partial; //  a fragmented message being reassembled
