@@ -272,6 +272,11 @@ uint64_t bn_total(bn_run_t *run, size_t offset);
 #define BN_TOTAL(run, field) bn_total((run), offsetof(bn_stats_t, field))
 //  Waits for every connection to be ready or to have failed; false on timeout.
 bool bn_wait_connected(bn_run_t *run, bn_result_t *r);
+//  A traffic scenario's run with handlers h: everyone connects, sends for --duration
+//  seconds, then up to --drain-timeout waits until drained(run) says the last
+//  deliveries are in; fills r. Returns 0, or -1 when not everyone connected.
+int bn_run_traffic(bn_run_t *run, bn_result_t *r, const bn_handlers_t *h,
+                   bool (*drained)(bn_run_t *run));
 
 //  http.c: a blocking keep-alive HTTP/1.1 client for setup and checks.
 typedef struct {

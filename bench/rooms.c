@@ -100,28 +100,5 @@ static bool s_drained(bn_run_t *run)
 
 int bn_rooms(bn_run_t *run, bn_result_t *r)
 {
-    run->h = &s_handlers;
-    if (bn_run_start(run) < 0)
-        return -1;
-    bool connected = bn_wait_connected(run, r);
-    r->rss_before = bn_proc_rss_kib(run->o->server_pid);
-    bn_monitor_t m;
-    bn_monitor_begin(&m, run->o->server_pid);
-    if (connected) {
-        uint64_t start = bn_now_ns();
-        atomic_store(&run->start_ns, start);
-        atomic_store(&run->phase, BN_PH_RUN);
-        bn_monitor_wait(&m, run, start + (uint64_t)(run->o->duration * 1e9), NULL);
-        atomic_store(&run->phase, BN_PH_STOP);
-        uint64_t stop = bn_now_ns();
-        r->elapsed_s = (double)(stop - start) / 1e9;
-        r->delivered_in_window = BN_TOTAL(run, delivered);
-        r->acked_in_window = BN_TOTAL(run, acked);
-        bn_monitor_end(&m, r);
-        bn_monitor_wait(&m, run, stop + (uint64_t)(run->o->drain_timeout * 1e9), s_drained);
-    }
-    r->rss_after = bn_proc_rss_kib(run->o->server_pid);
-    bn_run_join(run);
-    bn_result_collect(run, r);
-    return connected ? 0 : -1;
+    return bn_run_traffic(run, r, &s_handlers, s_drained);
 }
