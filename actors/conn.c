@@ -542,11 +542,8 @@ void pl_conn_actor(zsock_t *pipe, void *args_arg)
     pl_conn_inbox_name(args->shard, name, sizeof name);
     pl_actor_name_thread(name);
     self_t *self = s_self_new(pipe, args);
-    if (!self) {
-        pl_actor_fail(pipe, &args->failed);
+    if (!pl_actor_ready(pipe, self != NULL, &args->failed))
         return;
-    }
-    zsock_signal(pipe, 0);
     s_run(self);
     s_self_destroy(&self);
 }

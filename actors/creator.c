@@ -145,11 +145,8 @@ void pl_creator_actor(zsock_t *pipe, void *args_arg)
     pl_creator_args_t *args = args_arg;
     pl_actor_name_thread("creator");
     self_t *self = s_self_new();
-    if (!self) {
-        pl_actor_fail(pipe, &args->failed);
+    if (!pl_actor_ready(pipe, self != NULL, &args->failed))
         return;
-    }
-    zsock_signal(pipe, 0);
     pl_actor_loop(pipe, self->inbox, s_on_inbox, self);
     s_self_destroy(&self);
 }

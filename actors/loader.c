@@ -94,11 +94,8 @@ void pl_loader_actor(zsock_t *pipe, void *args_arg)
     pl_loader_args_t *args = args_arg;
     pl_actor_name_thread("loader");
     self_t *self = s_self_new(args);
-    if (!self) {
-        pl_actor_fail(pipe, &args->failed);
+    if (!pl_actor_ready(pipe, self != NULL, &args->failed))
         return;
-    }
-    zsock_signal(pipe, 0);
     pl_actor_loop(pipe, self->inbox, s_on_inbox, self);
     s_self_destroy(&self);
 }

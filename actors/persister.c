@@ -284,11 +284,8 @@ void pl_persister_actor(zsock_t *pipe, void *args_arg)
     pl_persister_args_t *args = args_arg;
     pl_actor_name_thread("persister");
     self_t *self = s_self_new(pipe, args);
-    if (!self) {
-        pl_actor_fail(pipe, &args->failed);
+    if (!pl_actor_ready(pipe, self != NULL, &args->failed))
         return;
-    }
-    zsock_signal(pipe, 0);
     pl_actor_loop(pipe, self->inbox, s_on_inbox, self);
     //  Flush: whatever was queued before the stop is still committed and answered.
     while (s_commit_batch(self) > 0)

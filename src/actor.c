@@ -52,11 +52,16 @@ void pl_actor_stop(zactor_t **actor_p, void *args)
     PL_TSAN_ACQUIRE(args);
 }
 
-void pl_actor_fail(zsock_t *pipe, atomic_bool *failed)
+bool pl_actor_ready(zsock_t *pipe, bool started, atomic_bool *failed)
 {
+    if (started) {
+        zsock_signal(pipe, 0);
+        return true;
+    }
     atomic_store(failed, true);
     zsock_signal(pipe, 1);
     free(zstr_recv(pipe));
+    return false;
 }
 
 void pl_actor_loop(zsock_t *pipe, zsock_t *inbox, void (*on_inbox)(void *self), void *self)

@@ -40,10 +40,11 @@ void pl_actor_inbox_destroy(zsock_t **inbox_p);
 //  Connects a PUSH socket to inproc://<name>, for use by the calling thread only.
 zsock_t *pl_actor_outlet(const char *name);
 
-//  For an actor that could not start: sets *failed (which its starter reads once
-//  zactor_new returns), signals its pipe, then waits for $TERM so that
-//  zactor_destroy still finds it listening.
-void pl_actor_fail(zsock_t *pipe, atomic_bool *failed);
+//  Ends an actor's start: when started, signals its pipe ready and returns true.
+//  Otherwise sets *failed (which its starter reads once zactor_new returns), signals,
+//  waits for $TERM so that zactor_destroy still finds it listening, and returns false:
+//  the actor then returns.
+bool pl_actor_ready(zsock_t *pipe, bool started, atomic_bool *failed);
 
 //  The standard actor loop: waits on the pipe and the inbox, calls on_inbox(self)
 //  whenever the inbox has messages, and returns when $TERM arrives (or the pipe
