@@ -230,11 +230,6 @@ pl_server_t *pl_server_start(const pl_config_t *cfg, char *err, size_t err_len)
     return self;
 }
 
-int pl_server_port(const pl_server_t *self)
-{
-    return self->port;
-}
-
 //  Sends every WebSocket a close frame (1001, going away) and waits until written.
 static void s_drain_writers(pl_server_t *self)
 {

@@ -19,9 +19,6 @@ typedef struct pl_server pl_server_t;
 //  Starts a server with cfg (which must outlive it). Returns NULL with a reason in err.
 pl_server_t *pl_server_start(const pl_config_t *cfg, char *err, size_t err_len);
 
-//  The TCP port the server listens on.
-int pl_server_port(const pl_server_t *self);
-
 //  Stops gracefully (see above) and frees everything.
 void pl_server_stop(pl_server_t **self_p);
 
