@@ -39,10 +39,13 @@ typedef struct {
     _Atomic int64_t *last_seen; //  borrowed: stamped by the reader on every frame
     char *queue;                //  owned: frames not yet written
     size_t queued, capacity;
-    bool pending;          //  listed in self->pending_ids for this batch
-    bool locked;           //  we hold the connection lock: a frame is half written
-    int64_t stalled_since; //  when the kernel last refused bytes, 0 if it has not
-    bool dead;             //  dropped: write nothing more
+    bool pending;           //  listed in self->pending_ids for this batch
+    bool locked;            //  we hold the connection lock: a frame is half written
+    int64_t stalled_since;  //  when the kernel last refused bytes, 0 if it has not
+    bool dead;              //  dropped: write nothing more
+    bool sse;               //  an SSE stream: raw bytes, no WebSocket framing
+    bool live;              //  an SSE stream that has had its replay: user events reach it
+    int64_t next_heartbeat; //  an SSE stream: when its next ": ping" is due
 } wconn_t;
 
 //  The connections of one user on this writer.
@@ -60,8 +63,9 @@ typedef struct {
     size_t pending_count, pending_capacity;
     uint64_t *blocked_ids; //  owned: connections waiting for writability
     size_t blocked_count, blocked_capacity;
-    int64_t queue_limit, stall_ms, silence_ms;
-    int64_t next_sweep; //  when to look for silent connections next
+    int64_t queue_limit, stall_ms, silence_ms, heartbeat_ms;
+    int64_t sweep_ms;   //  how often to look for silent connections and due heartbeats
+    int64_t next_sweep; //  when to look next
     bool terminated;
 } self_t;
 
@@ -144,6 +148,9 @@ static self_t *s_self_new(zsock_t *pipe, pl_conn_args_t *args)
     self->queue_limit = args->queue_limit;
     self->stall_ms = args->stall_ms;
     self->silence_ms = args->silence_ms;
+    self->heartbeat_ms = args->heartbeat_ms;
+    self->sweep_ms = args->silence_ms < args->heartbeat_ms ? args->silence_ms : args->heartbeat_ms;
+    self->sweep_ms /= 4;
     self->conns = pl_idmap_new();
     self->users = pl_idmap_new();
     self->inbox = pl_actor_inbox(name);
@@ -178,21 +185,21 @@ static void s_kill(wconn_t *wc, int code, const char *reason)
     wc->queued = 0;
     if (wc->fd >= 0)
         shutdown(wc->fd, SHUT_RDWR);
-    else {
+    else if (!wc->sse) {
         char payload[2] = {(char)(code >> 8), (char)(code & 0xff)};
         mg_websocket_write(wc->conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, 2);
     }
     s_unlock(wc);
 }
 
-//  Appends one frame to a connection's queue, growing it geometrically.
-static void s_enqueue(self_t *self, wconn_t *wc, int opcode, const char *payload, size_t len)
+//  Appends bytes (a frame header, when head_len > 0, then the payload) to a
+//  connection's queue, growing it geometrically.
+static void s_enqueue_bytes(self_t *self, wconn_t *wc, const uint8_t *head, size_t head_len,
+                            const char *payload, size_t len)
 {
     if (wc->dead)
         return;
-    uint8_t header[10];
-    size_t header_len = pl_ws_frame_header(header, opcode, len);
-    size_t need = wc->queued + header_len + len;
+    size_t need = wc->queued + head_len + len;
     if ((int64_t)need > self->queue_limit) {
         s_kill(wc, 1008, "slow reader: outbound queue over its limit");
         return;
@@ -209,14 +216,26 @@ static void s_enqueue(self_t *self, wconn_t *wc, int opcode, const char *payload
         wc->queue = grown;
         wc->capacity = capacity;
     }
-    memcpy(wc->queue + wc->queued, header, header_len);
-    memcpy(wc->queue + wc->queued + header_len, payload, len);
+    if (head_len)
+        memcpy(wc->queue + wc->queued, head, head_len);
+    memcpy(wc->queue + wc->queued + head_len, payload, len);
     wc->queued = need;
     if (!wc->pending) {
         if (!s_list_add(&self->pending_ids, &self->pending_count, &self->pending_capacity, wc->id))
             s_kill(wc, 1011, "out of memory");
         wc->pending = true;
     }
+}
+
+//  Appends one WebSocket frame to a connection's queue. SSE streams take no
+//  WebSocket frames: what goes to them comes as CONN_SSE_LIVE and CONN_USER_EVENT.
+static void s_enqueue(self_t *self, wconn_t *wc, int opcode, const char *payload, size_t len)
+{
+    if (wc->sse)
+        return;
+    uint8_t header[10];
+    size_t header_len = pl_ws_frame_header(header, opcode, len);
+    s_enqueue_bytes(self, wc, header, header_len, payload, len);
 }
 
 //  Writes what the kernel takes of a connection's queue, without blocking.
@@ -372,6 +391,11 @@ static void s_drain_one(uint64_t id, void *value, void *arg)
 {
     wconn_t *wc = value;
     self_t *self = arg;
+    if (wc->sse) {
+        //  An SSE stream has no close frame: its client reconnects with Last-Event-ID.
+        s_kill(wc, 1001, "going away");
+        return;
+    }
     const char payload[] = {0x03, (char)0xe9, 'g', 'o', 'i', 'n', 'g', ' ', 'a', 'w', 'a', 'y'};
     s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, sizeof payload);
 }
@@ -388,6 +412,8 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
             wc->conn = (struct mg_connection *)(uintptr_t)m->handle;
             wc->fd = (int)m->fd;
             wc->last_seen = (_Atomic int64_t *)(uintptr_t)m->last_seen;
+            wc->sse = m->sse != 0;
+            wc->next_heartbeat = pl_now_ms() + self->heartbeat_ms;
         }
         if (!wc || pl_idmap_put(self->conns, m->conn_id, wc)) {
             pl_error("conn %" PRIu64 ": out of memory registering it", m->conn_id);
@@ -414,6 +440,25 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
             wconn_t *wc = pl_idmap_get(self->conns, id);
             if (wc)
                 s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len);
+        }
+        break;
+    }
+    case PL_MSG_CONN_SSE_LIVE: {
+        const pl_msg_conn_sse_live_t *m = &msg->as.conn_sse_live;
+        wconn_t *wc = pl_idmap_get(self->conns, m->conn_id);
+        if (wc && wc->sse) {
+            s_enqueue_bytes(self, wc, NULL, 0, m->text.ptr, m->text.len);
+            wc->live = true;
+        }
+        break;
+    }
+    case PL_MSG_CONN_USER_EVENT: {
+        const pl_msg_conn_user_event_t *m = &msg->as.conn_user_event;
+        user_conns_t *user = pl_idmap_get(self->users, (uint64_t)m->user_id);
+        for (size_t c = 0; user && c < user->count; c++) {
+            wconn_t *wc = pl_idmap_get(self->conns, user->ids[c]);
+            if (wc && wc->live)
+                s_enqueue_bytes(self, wc, NULL, 0, m->text.ptr, m->text.len);
         }
         break;
     }
@@ -465,13 +510,25 @@ typedef struct {
     int64_t now;
 } sweep_t;
 
-//  Pings a connection silent for half the TTL (a live client answers with a pong,
-//  which its reader stamps); drops one silent for the whole TTL.
+//  Pings a WebSocket silent for half the TTL (a live client answers with a pong,
+//  which its reader stamps); drops one silent for the whole TTL. Sends SSE streams
+//  their heartbeat.
 static void s_check_silence(uint64_t id, void *value, void *arg)
 {
     wconn_t *wc = value;
     sweep_t *sweep = arg;
-    if (wc->dead || !wc->last_seen)
+    if (wc->dead)
+        return;
+    if (wc->sse) {
+        //  A comment line, so that proxies see traffic and a dead peer shows up as a
+        //  stalled or failed write.
+        if (sweep->now >= wc->next_heartbeat) {
+            s_enqueue_bytes(sweep->self, wc, NULL, 0, ": ping\n\n", 8);
+            wc->next_heartbeat = sweep->now + sweep->self->heartbeat_ms;
+        }
+        return;
+    }
+    if (!wc->last_seen)
         return;
     int64_t silent = sweep->now - atomic_load(wc->last_seen);
     if (silent > sweep->self->silence_ms)
@@ -480,8 +537,9 @@ static void s_check_silence(uint64_t id, void *value, void *arg)
         s_enqueue(sweep->self, wc, MG_WEBSOCKET_OPCODE_PING, "", 0);
 }
 
-//  Runs every quarter of the TTL, so a dead peer is dropped within 1.25 x the TTL and
-//  a live one is pinged at least once before that.
+//  Runs every quarter of the TTL (or of the SSE heartbeat, if shorter), so a dead
+//  peer is dropped within 1.25 x the TTL and a live one is pinged at least once
+//  before that, and SSE heartbeats go out at most a quarter late.
 static void s_sweep_silent(self_t *self)
 {
     sweep_t sweep = {self, pl_now_ms()};
@@ -489,7 +547,7 @@ static void s_sweep_silent(self_t *self)
         return;
     pl_idmap_each(self->conns, s_check_silence, &sweep);
     s_flush_pending(self);
-    self->next_sweep = sweep.now + self->silence_ms / 4;
+    self->next_sweep = sweep.now + self->sweep_ms;
 }
 
 //  The writer's loop: like pl_actor_loop, but it also waits for the sockets of

@@ -11,6 +11,7 @@
 #include "parley/actor.h"
 #include "parley/idmap.h"
 #include "parley/log.h"
+#include "parley/notifier.h"
 #include "parley/persister.h"
 
 #include <stdlib.h>
@@ -28,6 +29,7 @@ typedef struct {
 typedef struct {
     zsock_t *inbox;      //  owned
     zsock_t *persister;  //  owned: outlet
+    zsock_t *notifier;   //  owned: outlet
     pl_idmap_t *flights; //  owned: content id -> flight_t (owned)
 } self_t;
 
@@ -48,6 +50,7 @@ static void s_self_destroy(self_t **self_p)
     pl_idmap_destroy(&self->flights);
     pl_actor_inbox_destroy(&self->inbox);
     zsock_destroy(&self->persister);
+    zsock_destroy(&self->notifier);
     free(self);
     *self_p = NULL;
 }
@@ -59,8 +62,9 @@ static self_t *s_self_new(void)
         return NULL;
     self->inbox = pl_actor_inbox(PL_CREATOR_INBOX);
     self->persister = pl_actor_outlet(PL_PERSISTER_INBOX);
+    self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
     self->flights = pl_idmap_new();
-    if (!self->inbox || !self->persister || !self->flights)
+    if (!self->inbox || !self->persister || !self->notifier || !self->flights)
         s_self_destroy(&self);
     return self;
 }
@@ -119,9 +123,14 @@ static void s_landed(self_t *self, const pl_msg_reply_t *reply)
                                           caller->user_id, i == 0 && reply->created}};
         pl_msg_send(zsock_resolve(self->persister), &add);
     }
-    if (reply->created)
+    if (reply->created && reply->status == PL_STATUS_OK && flight->count) {
         pl_info("creator: room %" PRId64 " created for content %" PRIu64 " (%zu callers)",
                 reply->id, reply->req_id, flight->count);
+        pl_msg_t created = {.type = PL_MSG_NOTIFY_ROOM_CREATED,
+                            .as.notify_room_created = {reply->id, (int64_t)reply->req_id,
+                                                       flight->callers[0].user_id}};
+        pl_msg_send(zsock_resolve(self->notifier), &created);
+    }
     s_flight_free(0, flight, NULL);
 }
 

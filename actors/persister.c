@@ -11,7 +11,7 @@
 
     After the commit each request's outcome goes where it is awaited: a waiter (an
     HTTP request), the creation-queue worker, or the room shard that owns the room
-    (MESSAGE_STORED, member changes). */
+    (MESSAGE_STORED, member changes), or the notifier (NOTIFICATION_STORED). */
 #include "parley/persister.h"
 
 #include "parley/actor.h"
@@ -19,6 +19,7 @@
 #include "parley/creator.h"
 #include "parley/json_shapes.h"
 #include "parley/log.h"
+#include "parley/notifier.h"
 #include "parley/room.h"
 #include "parley/store.h"
 
@@ -28,9 +29,10 @@
 
 typedef enum {
     TO_NOBODY,
-    TO_WAITER,     //  REPLY to the waiter in the request
-    TO_CREATOR,    //  REPLY to the creation-queue worker
-    TO_ROOM_STORED //  MESSAGE_STORED to the room's shard
+    TO_WAITER,      //  REPLY to the waiter in the request
+    TO_CREATOR,     //  REPLY to the creation-queue worker
+    TO_ROOM_STORED, //  MESSAGE_STORED to the room's shard
+    TO_NOTIFIER     //  NOTIFICATION_STORED to the notifier
 } route_t;
 
 typedef struct {
@@ -50,6 +52,7 @@ typedef struct {
     pl_msg_frame_t *batch; //  owned: frames of the batch being applied
     outcome_t *outcomes;   //  owned: one per frame in batch
     zsock_t *creator;      //  owned: outlet to the creation-queue worker
+    zsock_t *notifier;     //  owned: outlet to the notifier
     zsock_t **rooms;       //  owned: outlets to the room shards
     int room_shards;
 } self_t;
@@ -62,6 +65,7 @@ static void s_self_destroy(self_t **self_p)
     pl_store_close(&self->store);
     pl_actor_inbox_destroy(&self->inbox);
     zsock_destroy(&self->creator);
+    zsock_destroy(&self->notifier);
     for (int i = 0; self->rooms && i < self->room_shards; i++)
         zsock_destroy(&self->rooms[i]);
     free(self->rooms);
@@ -87,8 +91,9 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
     self->store = pl_store_sqlite_open(args->data_dir, true, args->error, sizeof args->error);
     self->inbox = pl_actor_inbox(PL_PERSISTER_INBOX);
     self->creator = pl_actor_outlet(PL_CREATOR_INBOX);
-    bool ok =
-        self->batch && self->outcomes && self->rooms && self->store && self->inbox && self->creator;
+    self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
+    bool ok = self->batch && self->outcomes && self->rooms && self->store && self->inbox &&
+              self->creator && self->notifier;
     for (int i = 0; ok && i < args->room_shards; i++) {
         char name[32];
         pl_room_inbox_name(i, name, sizeof name);
@@ -175,6 +180,39 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
         out->status = ops->read_advance(store, m->room_id, m->user_id, m->seq);
         break;
     }
+    case PL_MSG_FOLLOW_STORE: {
+        const pl_msg_follow_store_t *m = &msg->as.follow_store;
+        out->waiter = m->waiter, out->req_id = m->req_id;
+        out->status = m->follow
+                          ? ops->follow_add(store, m->follower_id, m->followee_id, pl_now_ms())
+                          : ops->follow_remove(store, m->follower_id, m->followee_id);
+        break;
+    }
+    case PL_MSG_NOTIFICATION_STORE: {
+        const pl_msg_notification_store_t *m = &msg->as.notification_store;
+        pl_notification_row_t row = {m->id, m->user_id, m->room_id, m->count,
+                                     m->ts, m->kind,    m->body};
+        out->route = TO_NOTIFIER, out->id = m->id;
+        out->status = ops->notification_put(store, &row);
+        break;
+    }
+    case PL_MSG_NOTIFICATIONS_READ: {
+        const pl_msg_notifications_read_t *m = &msg->as.notifications_read;
+        out->waiter = m->waiter, out->req_id = m->req_id;
+        //  The ids are an unaligned view into the frame: copied before use.
+        size_t count = m->ids.len / sizeof(int64_t);
+        int64_t *ids = count ? malloc(count * sizeof *ids) : NULL;
+        if (ids)
+            memcpy(ids, m->ids.ptr, count * sizeof *ids);
+        if (m->all)
+            out->status = ops->notifications_read(store, m->user_id, NULL, 0);
+        else if (count && !ids)
+            out->status = PL_STATUS_INTERNAL;
+        else if (count)
+            out->status = ops->notifications_read(store, m->user_id, ids, count);
+        free(ids);
+        break;
+    }
     default:
         pl_error("persister: unexpected %s", pl_msg_name(msg->type));
         out->route = TO_NOBODY;
@@ -223,6 +261,12 @@ static void s_deliver(self_t *self, const outcome_t *out)
                            .as.message_stored = {out->room_id, out->seq, out->status}};
         pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(out->room_id, self->room_shards)]),
                     &stored);
+        break;
+    }
+    case TO_NOTIFIER: {
+        pl_msg_t stored = {.type = PL_MSG_NOTIFICATION_STORED,
+                           .as.notification_stored = {out->id, out->status}};
+        pl_msg_send(zsock_resolve(self->notifier), &stored);
         break;
     }
     case TO_NOBODY:

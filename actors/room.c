@@ -18,6 +18,7 @@
 #include "parley/idmap.h"
 #include "parley/loader.h"
 #include "parley/log.h"
+#include "parley/notifier.h"
 #include "parley/persister.h"
 #include "parley/validate.h"
 
@@ -91,6 +92,7 @@ typedef struct {
 typedef struct {
     zsock_t *inbox;     //  owned
     zsock_t *persister; //  owned: outlet
+    zsock_t *notifier;  //  owned: outlet
     zsock_t *loader;    //  owned: outlet
     zsock_t **writers;  //  owned: outlets, one per writer shard
     int writer_count;
@@ -717,6 +719,41 @@ static void s_notify_members(self_t *self, room_t *room, const char *frame)
     json_decref(base);
 }
 
+typedef struct {
+    int64_t sender_id;
+    int64_t *ids;
+    size_t count;
+} absent_t;
+
+static void s_collect_absent(uint64_t id, void *value, void *arg)
+{
+    absent_t *absent = arg;
+    const member_t *member = value;
+    if (member->online == 0 && (int64_t)id != absent->sender_id)
+        absent->ids[absent->count++] = (int64_t)id;
+}
+
+//  Tells the notifier about a stored message, for the members with no connection
+//  subscribed to the room (s_notify_members made the scratch room for them).
+static void s_notify_absent(self_t *self, const room_t *room, const pending_t *p)
+{
+    if (self->notice_capacity < pl_idmap_size(room->members))
+        return;
+    absent_t absent = {p->sender_id, self->notice_users, 0};
+    pl_idmap_each(room->members, s_collect_absent, &absent);
+    if (absent.count == 0)
+        return;
+    const char *title = json_string_value(json_object_get(room->header, "title"));
+    pl_msg_t msg = {.type = PL_MSG_NOTIFY_MESSAGE,
+                    .as.notify_message = {
+                        room->id,
+                        room->is_dm,
+                        pl_str_of(title ? title : ""),
+                        {(const char *)absent.ids, (uint32_t)(absent.count * sizeof(int64_t))},
+                        pl_str_of(p->frame)}};
+    pl_msg_send(zsock_resolve(self->notifier), &msg);
+}
+
 //  The persister committed (or failed) the oldest pending send of a room.
 static void s_stored(self_t *self, const pl_msg_message_stored_t *m)
 {
@@ -758,6 +795,7 @@ static void s_stored(self_t *self, const pl_msg_message_stored_t *m)
     }
     free(body);
     s_notify_members(self, room, p.frame);
+    s_notify_absent(self, room, &p);
     s_window_push(room, self->window, p.seq, p.frame);
     p.frame = NULL;
     s_pending_clear(&p);
@@ -1015,6 +1053,7 @@ static void s_self_destroy(self_t **self_p)
     free(self->notice_exclude);
     pl_actor_inbox_destroy(&self->inbox);
     zsock_destroy(&self->persister);
+    zsock_destroy(&self->notifier);
     zsock_destroy(&self->loader);
     free(self);
     *self_p = NULL;
@@ -1035,13 +1074,14 @@ static self_t *s_self_new(pl_room_args_t *args)
     self->inbox = pl_actor_inbox(name);
     self->persister = pl_actor_outlet(PL_PERSISTER_INBOX);
     self->loader = pl_actor_outlet(PL_LOADER_INBOX);
+    self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
     self->rooms = pl_idmap_new();
     self->loading = pl_idmap_new();
     self->writers = calloc((size_t)args->writer_count, sizeof *self->writers);
     self->fanout = calloc((size_t)args->writer_count, sizeof *self->fanout);
     self->fanout_count = calloc((size_t)args->writer_count, sizeof *self->fanout_count);
-    bool ok = self->inbox && self->persister && self->loader && self->rooms && self->loading &&
-              self->writers && self->fanout && self->fanout_count;
+    bool ok = self->inbox && self->persister && self->loader && self->notifier && self->rooms &&
+              self->loading && self->writers && self->fanout && self->fanout_count;
     for (int w = 0; ok && w < args->writer_count; w++) {
         char writer[32];
         pl_conn_inbox_name(w, writer, sizeof writer);

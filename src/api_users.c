@@ -1,6 +1,7 @@
-/*  The caller's own account and other users' public profiles (PROTOCOL.md "Users").
-    Reads go through the reader pool; a profile change goes through the persister and
-    is answered with the row as stored after the commit. */
+/*  The caller's own account, other users' public profiles and follows (PROTOCOL.md
+    "Users, follows"). Reads go through the reader pool; a profile change or a follow
+    goes through the persister and is answered after the commit. A new follow is
+    then handed to the notifier, which tells the followed user. */
 #include "parley/http.h"
 
 #include "parley/json_shapes.h"
@@ -82,9 +83,56 @@ static void s_user_get(pl_req_t *req)
     pl_http_reply(req->conn, 200, body, NULL);
 }
 
+//  Follows (follow) or unfollows the user in the path.
+static void s_follow_change(pl_req_t *req, bool follow)
+{
+    if (req->path_id == req->user_id) {
+        pl_http_error(req->conn, 400, "bad_request", "you cannot %s yourself",
+                      follow ? "follow" : "unfollow");
+        return;
+    }
+    pl_user_t user;
+    if (s_load_user(req, req->path_id, &user))
+        return;
+    pl_msg_t msg = {.type = PL_MSG_FOLLOW_STORE,
+                    .as.follow_store = {.follower_id = req->user_id,
+                                        .followee_id = req->path_id,
+                                        .follow = follow}};
+    pl_msg_reply_t reply;
+    if (pl_http_persist(req, &msg, &msg.as.follow_store.waiter, &msg.as.follow_store.req_id,
+                        &reply))
+        return;
+    if (reply.status == PL_STATUS_CONFLICT)
+        pl_http_error(req->conn, 409, "conflict", "you already follow user %" PRId64, req->path_id);
+    else if (reply.status == PL_STATUS_NOT_FOUND)
+        pl_http_error(req->conn, 404, "not_found", "you do not follow user %" PRId64, req->path_id);
+    else if (reply.status != PL_STATUS_OK)
+        pl_http_error(req->conn, 500, "internal", "the follow could not be stored");
+    else {
+        pl_http_reply(req->conn, 204, NULL, NULL);
+        if (follow) {
+            pl_msg_t notify = {.type = PL_MSG_NOTIFY_FOLLOW,
+                               .as.notify_follow = {req->user_id, req->path_id}};
+            pl_ingress_send(req->app->notifier, &notify);
+        }
+    }
+}
+
+static void s_follow(pl_req_t *req)
+{
+    s_follow_change(req, true);
+}
+
+static void s_unfollow(pl_req_t *req)
+{
+    s_follow_change(req, false);
+}
+
 const pl_route_t pl_user_routes[] = {
     {"GET", "/api/me", true, s_me_get},
     {"PATCH", "/api/me", true, s_me_patch},
     {"GET", "/api/users/{id}", true, s_user_get},
+    {"POST", "/api/users/{id}/follow", true, s_follow},
+    {"DELETE", "/api/users/{id}/follow", true, s_unfollow},
     {NULL, NULL, false, NULL},
 };

@@ -212,6 +212,8 @@ int pl_http_query_int(pl_req_t *req, const char *name, int64_t min, int64_t max,
 {
     const char *query = req->info->query_string;
     char text[32];
+    bool ignored;
+    present = present ? present : &ignored;
     *present = false;
     int n = query ? mg_get_var(query, strlen(query), name, text, sizeof text) : -1;
     if (n == -1)

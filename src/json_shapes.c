@@ -13,3 +13,15 @@ json_t *pl_json_error(const char *code, const char *message)
 {
     return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
 }
+
+json_t *pl_json_notification(int64_t id, bool read, const char *body)
+{
+    json_t *notification = json_loads(body, 0, NULL);
+    if (!json_is_object(notification)) {
+        json_decref(notification);
+        return NULL;
+    }
+    json_object_set_new(notification, "id", json_integer((json_int_t)id));
+    json_object_set_new(notification, "read", json_boolean(read));
+    return notification;
+}

@@ -6,6 +6,7 @@
 #include "parley/http.h"
 #include "parley/loader.h"
 #include "parley/log.h"
+#include "parley/notifier.h"
 #include "parley/persister.h"
 #include "parley/room.h"
 
@@ -33,6 +34,8 @@ struct pl_server {
     zactor_t **rooms;
     pl_creator_args_t creator_args;
     zactor_t *creator;
+    pl_notifier_args_t notifier_args;
+    zactor_t *notifier;
     pl_conn_args_t *writer_args;
     zactor_t **writers;
     struct mg_context *http;
@@ -139,6 +142,12 @@ static int s_start_shards(pl_server_t *self)
     self->loader = pl_actor_start("loader", pl_loader_actor, &self->loader_args);
     if (!self->loader || self->loader_args.failed)
         return -1;
+    self->notifier_args =
+        (pl_notifier_args_t){.data_dir = cfg->data_dir, .writer_count = app->writer_count};
+    self->notifier = pl_actor_start("notifier", pl_notifier_actor, &self->notifier_args);
+    if (!self->notifier || self->notifier_args.failed ||
+        !(app->notifier = pl_ingress_new(PL_NOTIFIER_INBOX)))
+        return -1;
     char name[32];
     for (int i = 0; i < app->room_count; i++) {
         pl_room_inbox_name(i, name, sizeof name);
@@ -160,7 +169,8 @@ static int s_start_shards(pl_server_t *self)
         self->writer_args[i] = (pl_conn_args_t){.shard = i,
                                                 .queue_limit = cfg->outbound_queue_bytes,
                                                 .stall_ms = cfg->request_timeout_ms,
-                                                .silence_ms = cfg->presence_ttl_ms};
+                                                .silence_ms = cfg->presence_ttl_ms,
+                                                .heartbeat_ms = cfg->sse_heartbeat_ms};
         self->writers[i] = pl_actor_start(name, pl_conn_actor, &self->writer_args[i]);
         if (!self->writers[i] || self->writer_args[i].failed ||
             !(app->writers[i] = pl_ingress_new(name)))
@@ -230,7 +240,8 @@ pl_server_t *pl_server_start(const pl_config_t *cfg, char *err, size_t err_len)
     return self;
 }
 
-//  Sends every WebSocket a close frame (1001, going away) and waits until written.
+//  Sends every WebSocket a close frame (1001, going away), ends every SSE stream, and
+//  waits until done.
 static void s_drain_writers(pl_server_t *self)
 {
     pl_waiters_t *waiters = self->app.waiters;
@@ -309,6 +320,9 @@ void pl_server_stop(pl_server_t **self_p)
     pl_ingress_destroy(&app->creator);
     pl_actor_stop(&self->creator, &self->creator_args);
     pl_actor_stop(&self->loader, &self->loader_args);
+    //  The notifier sends to the writers and the persister, and hears from the rooms.
+    pl_ingress_destroy(&app->notifier);
+    pl_actor_stop(&self->notifier, &self->notifier_args);
     for (int i = 0; self->writers && i < app->writer_count; i++) {
         pl_ingress_destroy(&app->writers[i]);
         pl_actor_stop(&self->writers[i], &self->writer_args[i]);

@@ -85,6 +85,22 @@ static const char *const s_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (content_id, user_id)"
     ") WITHOUT ROWID;",
+
+    //  3: notifications. The notifier hands out ids and writes a row again while it
+    //  coalesces (count, ts, body change), so the id is the key and body is the
+    //  rendered Notification without its id and read flag.
+    "CREATE TABLE notifications ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('follow', 'room_created', 'dm', 'group_message')),"
+    "  room_id INTEGER REFERENCES rooms(id),"
+    "  count INTEGER NOT NULL DEFAULT 1,"
+    "  ts INTEGER NOT NULL,"
+    "  read INTEGER NOT NULL DEFAULT 0,"
+    "  body TEXT NOT NULL"
+    ");"
+    "CREATE INDEX notifications_by_user ON notifications (user_id, id);"
+    "CREATE INDEX notifications_unread ON notifications (user_id) WHERE read = 0;",
 };
 #define MIGRATION_COUNT ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -123,6 +139,64 @@ pl_status_t pl__sqlite_exec(pl__sqlite_t *self, sqlite3_stmt *stmt)
         return PL_STATUS_OK;
     if (rc == SQLITE_CONSTRAINT)
         return PL_STATUS_CONFLICT;
+    pl_error("sqlite: %s: %s", sqlite3_sql(stmt), sqlite3_errmsg(self->db));
+    return PL_STATUS_INTERNAL;
+}
+
+pl_status_t pl__sqlite_exec_pair(pl__sqlite_t *self, pl__stmt_id_t id, int64_t a, int64_t b)
+{
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, id);
+    sqlite3_bind_int64(stmt, 1, a);
+    sqlite3_bind_int64(stmt, 2, b);
+    pl_status_t status = pl__sqlite_exec(self, stmt);
+    if (status == PL_STATUS_OK && sqlite3_changes(self->db) == 0)
+        return PL_STATUS_NOT_FOUND;
+    return status;
+}
+
+pl_status_t pl__sqlite_rows(pl__sqlite_t *self, sqlite3_stmt *stmt,
+                            json_t *(*row_fn)(sqlite3_stmt *), bool reverse, json_t **out)
+{
+    json_t *rows = json_array();
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (reverse)
+            json_array_insert_new(rows, 0, row_fn(stmt));
+        else
+            json_array_append_new(rows, row_fn(stmt));
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) {
+        pl_error("sqlite: %s: %s", sqlite3_sql(stmt), sqlite3_errmsg(self->db));
+        json_decref(rows);
+        return PL_STATUS_INTERNAL;
+    }
+    *out = rows;
+    return PL_STATUS_OK;
+}
+
+pl_status_t pl__sqlite_ids(pl__sqlite_t *self, sqlite3_stmt *stmt, int64_t **ids, size_t *count)
+{
+    size_t capacity = 0;
+    int rc;
+    *ids = NULL;
+    *count = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (*count == capacity) {
+            capacity = capacity ? capacity * 2 : 16;
+            int64_t *grown = realloc(*ids, capacity * sizeof *grown);
+            if (!grown)
+                break;
+            *ids = grown;
+        }
+        (*ids)[(*count)++] = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE)
+        return PL_STATUS_OK;
+    free(*ids);
+    *ids = NULL;
+    *count = 0;
     pl_error("sqlite: %s: %s", sqlite3_sql(stmt), sqlite3_errmsg(self->db));
     return PL_STATUS_INTERNAL;
 }
@@ -249,8 +323,9 @@ static void s_close(pl_store_t *base)
     free(self);
 }
 
-//  The accounts half is listed here; the chat half is added by store_sqlite_chat.c,
-//  once, before the first connection uses the table.
+//  The accounts half is listed here; the chat and social halves are added by
+//  store_sqlite_chat.c and store_sqlite_social.c, once, before the first connection
+//  uses the table.
 static pl_store_ops_t s_ops = {
     .close = s_close,
     .begin = s_begin,
@@ -268,6 +343,7 @@ static pthread_once_t s_ops_once = PTHREAD_ONCE_INIT;
 static void s_complete_ops(void)
 {
     pl__sqlite_chat_ops(&s_ops);
+    pl__sqlite_social_ops(&s_ops);
 }
 
 //  Runs one SQL script; returns 0 or -1 with the SQLite message in err.

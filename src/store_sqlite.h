@@ -61,7 +61,25 @@
     X(MESSAGES_AFTER, "SELECT " PL__MESSAGE_COLUMNS " WHERE m.room_id = ?1 AND m.seq > ?2"         \
                       " AND m.seq < ?3 ORDER BY m.seq LIMIT ?4")                                   \
     X(MESSAGES_BEFORE, "SELECT " PL__MESSAGE_COLUMNS " WHERE m.room_id = ?1 AND m.seq > ?2"        \
-                       " AND m.seq < ?3 ORDER BY m.seq DESC LIMIT ?4")
+                       " AND m.seq < ?3 ORDER BY m.seq DESC LIMIT ?4")                     \
+    X(FOLLOW_INSERT, "INSERT INTO follows (follower_id, followee_id, created_at)"                  \
+                     " VALUES (?1, ?2, ?3)")                                                       \
+    X(FOLLOW_DELETE, "DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2")            \
+    X(CONTENT_LIKERS, "SELECT user_id FROM likes WHERE content_id = ?1")                           \
+    X(NOTIFICATION_PUT, "INSERT INTO notifications (id, user_id, kind, room_id, count, ts, body)"  \
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE"          \
+                        " SET count = excluded.count, ts = excluded.ts, body = excluded.body")     \
+    X(NOTIFICATION_READ, "UPDATE notifications SET read = 1"                                       \
+                         " WHERE id = ?2 AND user_id = ?1 AND read = 0")                           \
+    X(NOTIFICATIONS_READ_ALL, "UPDATE notifications SET read = 1 WHERE user_id = ?1 AND read = 0") \
+    X(NOTIFICATIONS_BEFORE, "SELECT id, read, body FROM notifications"                             \
+                            " WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3")           \
+    X(NOTIFICATIONS_AFTER, "SELECT id, read, body FROM notifications"                              \
+                           " WHERE user_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")                 \
+    X(NOTIFICATIONS_UNREAD, "SELECT count(*) FROM notifications WHERE user_id = ?1 AND read = 0")  \
+    X(NOTIFICATIONS_OPEN, "SELECT id, user_id, room_id, count FROM notifications"                  \
+                          " WHERE read = 0 AND room_id IS NOT NULL")                               \
+    X(NOTIFICATION_MAX_ID, "SELECT coalesce(max(id), 0) FROM notifications")
 
 typedef enum {
 #define PL__STMT_ENUM(name, sql) PL__STMT_##name,
@@ -89,7 +107,22 @@ pl_status_t pl__sqlite_exec(pl__sqlite_t *self, sqlite3_stmt *stmt);
 //  On OK the row is current: read its columns, then sqlite3_reset.
 pl_status_t pl__sqlite_row(pl__sqlite_t *self, sqlite3_stmt *stmt);
 
+//  Runs a statement binding (a, b) and reports NOT_FOUND when it changed no row.
+pl_status_t pl__sqlite_exec_pair(pl__sqlite_t *self, pl__stmt_id_t id, int64_t a, int64_t b);
+
+//  Collects every row of stmt into a new array with row_fn; reverse puts them in the
+//  opposite order. Returns OK with *out, or INTERNAL.
+pl_status_t pl__sqlite_rows(pl__sqlite_t *self, sqlite3_stmt *stmt,
+                            json_t *(*row_fn)(sqlite3_stmt *), bool reverse, json_t **out);
+
+//  Collects the first column of every row of stmt as a new array of *count ids
+//  (free() it). Returns OK, or INTERNAL with *ids NULL.
+pl_status_t pl__sqlite_ids(pl__sqlite_t *self, sqlite3_stmt *stmt, int64_t **ids, size_t *count);
+
 //  The chat half of the backend (store_sqlite_chat.c), filling the ops table.
 void pl__sqlite_chat_ops(pl_store_ops_t *ops);
+
+//  Follows, likers and notifications (store_sqlite_social.c), filling the ops table.
+void pl__sqlite_social_ops(pl_store_ops_t *ops);
 
 #endif

@@ -35,29 +35,6 @@ static json_t *s_message(sqlite3_stmt *stmt)
     return message;
 }
 
-//  Collects every row of stmt into an array with row_fn; reverse puts them in the
-//  opposite order. Returns OK with *out, or INTERNAL.
-static pl_status_t s_rows(pl__sqlite_t *self, sqlite3_stmt *stmt, json_t *(*row_fn)(sqlite3_stmt *),
-                          bool reverse, json_t **out)
-{
-    json_t *rows = json_array();
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (reverse)
-            json_array_insert_new(rows, 0, row_fn(stmt));
-        else
-            json_array_append_new(rows, row_fn(stmt));
-    }
-    sqlite3_reset(stmt);
-    if (rc != SQLITE_DONE) {
-        pl_error("sqlite: %s: %s", sqlite3_sql(stmt), sqlite3_errmsg(self->db));
-        json_decref(rows);
-        return PL_STATUS_INTERNAL;
-    }
-    *out = rows;
-    return PL_STATUS_OK;
-}
-
 //  A User from columns id, username, display_name, avatar_url, created_at.
 static json_t *s_member(sqlite3_stmt *stmt)
 {
@@ -213,21 +190,9 @@ static pl_status_t s_room_ensure_dm(pl_store_t *base, int64_t user_a, int64_t us
     return status;
 }
 
-//  Runs a statement binding (a, b) and reports NOT_FOUND when it changed no row.
-static pl_status_t s_exec_pair(pl__sqlite_t *self, pl__stmt_id_t id, int64_t a, int64_t b)
-{
-    sqlite3_stmt *stmt = pl__sqlite_stmt(self, id);
-    sqlite3_bind_int64(stmt, 1, a);
-    sqlite3_bind_int64(stmt, 2, b);
-    pl_status_t status = pl__sqlite_exec(self, stmt);
-    if (status == PL_STATUS_OK && sqlite3_changes(self->db) == 0)
-        return PL_STATUS_NOT_FOUND;
-    return status;
-}
-
 static pl_status_t s_member_remove(pl_store_t *base, int64_t room_id, int64_t user_id)
 {
-    return s_exec_pair((pl__sqlite_t *)base, PL__STMT_MEMBER_DELETE, room_id, user_id);
+    return pl__sqlite_exec_pair((pl__sqlite_t *)base, PL__STMT_MEMBER_DELETE, room_id, user_id);
 }
 
 static pl_status_t s_member_rooms(pl_store_t *base, int64_t user_id, int64_t **ids, size_t *count)
@@ -235,28 +200,7 @@ static pl_status_t s_member_rooms(pl_store_t *base, int64_t user_id, int64_t **i
     pl__sqlite_t *self = (pl__sqlite_t *)base;
     sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_MEMBER_ROOMS);
     sqlite3_bind_int64(stmt, 1, user_id);
-    size_t capacity = 0;
-    int rc;
-    *ids = NULL;
-    *count = 0;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (*count == capacity) {
-            capacity = capacity ? capacity * 2 : 16;
-            int64_t *grown = realloc(*ids, capacity * sizeof *grown);
-            if (!grown)
-                break;
-            *ids = grown;
-        }
-        (*ids)[(*count)++] = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_reset(stmt);
-    if (rc == SQLITE_DONE)
-        return PL_STATUS_OK;
-    free(*ids);
-    *ids = NULL;
-    *count = 0;
-    pl_error("sqlite: listing a member's rooms: %s", sqlite3_errmsg(self->db));
-    return PL_STATUS_INTERNAL;
+    return pl__sqlite_ids(self, stmt, ids, count);
 }
 
 static pl_status_t s_member_read_seq(pl_store_t *base, int64_t room_id, int64_t user_id,
@@ -383,7 +327,7 @@ static pl_status_t s_room_members(pl_store_t *base, int64_t room_id, json_t **ou
     pl__sqlite_t *self = (pl__sqlite_t *)base;
     sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_ROOM_MEMBERS);
     sqlite3_bind_int64(stmt, 1, room_id);
-    return s_rows(self, stmt, s_member, false, out);
+    return pl__sqlite_rows(self, stmt, s_member, false, out);
 }
 
 static pl_status_t s_messages_page(pl_store_t *base, int64_t room_id, int64_t after, int64_t before,
@@ -397,7 +341,7 @@ static pl_status_t s_messages_page(pl_store_t *base, int64_t room_id, int64_t af
     sqlite3_bind_int64(stmt, 3, before);
     //  One more than asked tells whether there is more.
     sqlite3_bind_int64(stmt, 4, limit + 1);
-    pl_status_t status = s_rows(self, stmt, s_message, !from_start, out);
+    pl_status_t status = pl__sqlite_rows(self, stmt, s_message, !from_start, out);
     if (status != PL_STATUS_OK)
         return status;
     *has_more = (int64_t)json_array_size(*out) > limit;
@@ -427,7 +371,7 @@ static pl_status_t s_room_state(pl_store_t *base, int64_t room_id, int64_t windo
     bool more;
     sqlite3_stmt *members = pl__sqlite_stmt(self, PL__STMT_ROOM_MEMBERS);
     sqlite3_bind_int64(members, 1, room_id);
-    status = s_rows(self, members, s_member_with_read, false, &out->members);
+    status = pl__sqlite_rows(self, members, s_member_with_read, false, &out->members);
     if (status == PL_STATUS_OK)
         status = s_messages_page(base, room_id, 0, INT64_MAX, window, false, &out->recent, &more);
     if (status != PL_STATUS_OK) {

@@ -339,9 +339,8 @@ static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
                                "the server holds its maximum of connections");
         return 1;
     }
-    static _Atomic uint64_t next_id = 0;
     t->ws_active = true;
-    t->ws_id = ++next_id;
+    t->ws_id = atomic_fetch_add(&app->last_stream_id, 1) + 1;
     t->ws_user_id = user_id;
     t->ws_partial_len = 0;
     t->ws_room_count = 0;

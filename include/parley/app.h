@@ -37,8 +37,10 @@ typedef struct {
     pl_ingress_t **rooms; //  one per room shard
     int room_count;
     pl_ingress_t *creator;
-    atomic_int open_streams; //  WebSockets (and later SSE streams) held now
-    atomic_bool draining;    //  true once a graceful stop has begun
+    pl_ingress_t *notifier;
+    atomic_int open_streams;         //  WebSockets and SSE streams held now
+    _Atomic uint64_t last_stream_id; //  ids of WebSockets and SSE streams (writer keys)
+    atomic_bool draining;            //  true once a graceful stop has begun
 } pl_app_t;
 
 #endif

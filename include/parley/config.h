@@ -40,6 +40,8 @@
       "rooms with more members send no presence events (each would reach every subscriber)")       \
     X(INT, presence_ttl_ms, "60000", 200, 3600000,                                                 \
       "a WebSocket silent this long (no frame, no pong) is closed and its user goes offline")      \
+    X(INT, sse_heartbeat_ms, "30000", 100, 3600000,                                                \
+      "how often an idle SSE stream (GET /api/events) gets a ': ping' comment")                    \
     X(INT, recovery_window, "500", 1, 100000,                                                      \
       "latest messages per room a reconnecting client can recover with since")                     \
     X(INT, room_creation_timeout_ms, "30000", 100, 600000,                                         \

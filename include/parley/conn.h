@@ -15,6 +15,11 @@
     users' presence goes offline as its connection closes. civetweb 1.15 neither
     pings idle WebSockets nor gives up on dead ones, so the writers do both.
 
+    SSE streams (GET /api/events) live here too, flagged at CONN_OPEN: they take raw
+    event bytes instead of WebSocket frames, get a ": ping" comment every
+    heartbeat_ms, and receive their user's events (CONN_USER_EVENT) only once the
+    notifier has sent their replay (CONN_SSE_LIVE), see notifier.h.
+
     Lifetime: the connection's civetweb thread sends CONN_OPEN when the WebSocket is
     ready and, from civetweb's close handler, CONN_CLOSE, waiting for the reply;
     after that reply no writer touches the connection again, so civetweb may free it. */
@@ -28,10 +33,11 @@
 
 typedef struct {
     int shard;
-    int64_t queue_limit; //  bytes queued for one connection before it is dropped
-    int64_t stall_ms;    //  how long a connection may accept no bytes before it is dropped
-    int64_t silence_ms;  //  how long a client may send nothing (not even a pong)
-    atomic_bool failed;  //  set before the ready signal when the actor cannot start
+    int64_t queue_limit;  //  bytes queued for one connection before it is dropped
+    int64_t stall_ms;     //  how long a connection may accept no bytes before it is dropped
+    int64_t silence_ms;   //  how long a client may send nothing (not even a pong)
+    int64_t heartbeat_ms; //  how often an SSE stream gets a ": ping" comment
+    atomic_bool failed;   //  set before the ready signal when the actor cannot start
 } pl_conn_args_t;
 
 //  Writes the inbox name of a writer shard ("conn-3") into name.

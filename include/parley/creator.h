@@ -6,7 +6,8 @@
     requests for the same content that arrive meanwhile join that one flight instead
     of starting another. When the persister answers, every waiting caller is made a
     member (MEMBER_ADD, answered by the persister to the caller's waiter): the caller
-    whose request created the room hears 201, the rest 200. Uniqueness does not rest
+    whose request created the room hears 201, the rest 200, and the notifier hears
+    of the new room (NOTIFY_ROOM_CREATED) to tell the content's likers. Uniqueness does not rest
     on this coalescing alone: the store refuses a second room for one content, which
     also holds between nodes that share a store. */
 #ifndef PARLEY_CREATOR_H

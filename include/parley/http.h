@@ -59,6 +59,8 @@ extern const pl_route_t pl_user_routes[];
 extern const pl_route_t pl_health_routes[];
 extern const pl_route_t pl_content_routes[];
 extern const pl_route_t pl_room_routes[];
+extern const pl_route_t pl_event_routes[];
+extern const pl_route_t pl_notification_routes[];
 
 //  Starts civetweb on cfg->listen with the routes and the /ws endpoint. Returns NULL
 //  with a reason in err. *port receives the port actually bound.

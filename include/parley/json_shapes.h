@@ -11,6 +11,10 @@
 //  User: {"id", "username", "display_name", "avatar_url" (null when none), "created_at"}.
 json_t *pl_json_user(const pl_user_t *user);
 
+//  Notification: the stored body (a JSON object) with "id" and "read" put back.
+//  NULL when body is not a JSON object.
+json_t *pl_json_notification(int64_t id, bool read, const char *body);
+
 //  {"error": {"code", "message"}}.
 json_t *pl_json_error(const char *code, const char *message);
 

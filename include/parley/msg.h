@@ -30,7 +30,8 @@
 #define PL_MSG_REPLY(F) F(U64, req_id) F(I64, status) F(I64, id) F(I64, created) F(NSTR, body)
 #define PL_MSG_CONN_OPEN(F)                                                                        \
     F(U64, waiter)                                                                                 \
-    F(U64, req_id) F(U64, conn_id) F(U64, handle) F(I64, user_id) F(I64, fd) F(U64, last_seen)
+    F(U64, req_id)                                                                                 \
+    F(U64, conn_id) F(U64, handle) F(I64, user_id) F(I64, fd) F(U64, last_seen) F(I64, sse)
 #define PL_MSG_CONN_CLOSE(F)       F(U64, waiter) F(U64, req_id) F(U64, conn_id)
 #define PL_MSG_CONN_SEND(F)        F(U64, conn_id) F(BIN, text)
 #define PL_MSG_CONN_DRAIN(F)       F(U64, waiter) F(U64, req_id) F(I64, close_code)
@@ -63,10 +64,25 @@
 #define PL_MSG_ROOM_READ(F)                                                                        \
     F(U64, conn_id)                                                                                \
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(I64, room_id) F(I64, seq) F(NSTR, ref)
-#define PL_MSG_ROOM_TYPING(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(NSTR, ref)
-#define PL_MSG_ROOM_LOAD(F)   F(I64, room_id) F(I64, shard)
-#define PL_MSG_ROOM_LOADED(F) F(I64, room_id) F(I64, status) F(NSTR, state)
-#define PL_MSG_ROOM_MEMBER(F) F(I64, room_id) F(I64, user_id) F(I64, event) F(STR, user)
+#define PL_MSG_ROOM_TYPING(F)     F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(NSTR, ref)
+#define PL_MSG_ROOM_LOAD(F)       F(I64, room_id) F(I64, shard)
+#define PL_MSG_ROOM_LOADED(F)     F(I64, room_id) F(I64, status) F(NSTR, state)
+#define PL_MSG_ROOM_MEMBER(F)     F(I64, room_id) F(I64, user_id) F(I64, event) F(STR, user)
+#define PL_MSG_CONN_SSE_LIVE(F)   F(U64, conn_id) F(BIN, text)
+#define PL_MSG_CONN_USER_EVENT(F) F(I64, user_id) F(BIN, text)
+#define PL_MSG_FOLLOW_STORE(F)                                                                     \
+    F(U64, waiter) F(U64, req_id) F(I64, follower_id) F(I64, followee_id) F(I64, follow)
+#define PL_MSG_NOTIFY_FOLLOW(F)       F(I64, follower_id) F(I64, followee_id)
+#define PL_MSG_NOTIFY_ROOM_CREATED(F) F(I64, room_id) F(I64, content_id) F(I64, user_id)
+#define PL_MSG_NOTIFY_MESSAGE(F)                                                                   \
+    F(I64, room_id) F(I64, is_dm) F(STR, title) F(BIN, recipients) F(STR, message)
+#define PL_MSG_NOTIFICATION_STORE(F)                                                               \
+    F(I64, id) F(I64, user_id) F(STR, kind) F(I64, room_id) F(I64, count) F(I64, ts) F(STR, body)
+#define PL_MSG_NOTIFICATION_STORED(F) F(I64, id) F(I64, status)
+#define PL_MSG_NOTIFICATIONS_READ(F)                                                               \
+    F(U64, waiter) F(U64, req_id) F(I64, user_id) F(BIN, ids) F(I64, all)
+#define PL_MSG_STREAM_OPEN(F)  F(U64, conn_id) F(I64, user_id) F(I64, last_event_id)
+#define PL_MSG_STREAM_CLOSE(F) F(I64, user_id)
 
 //  X(NAME, name, what it asks for)
 #define PL_MSG_CATALOGUE(X)                                                                        \
@@ -96,7 +112,20 @@
     X(ROOM_TYPING, room_typing, "a member is typing (never stored)")                               \
     X(ROOM_MEMBER, room_member, "a member joined, left or changed profile (pl_member_event_t)")    \
     X(ROOM_LOAD, room_load, "loader: read a room's state for the room shard that asks")            \
-    X(ROOM_LOADED, room_loaded, "a room's state as JSON (status NOT_FOUND: no such room)")
+    X(ROOM_LOADED, room_loaded, "a room's state as JSON (status NOT_FOUND: no such room)")         \
+    X(CONN_SSE_LIVE, conn_sse_live, "an SSE stream's replay: write it, then send it live events")  \
+    X(CONN_USER_EVENT, conn_user_event, "an SSE event for every live stream of a user")            \
+    X(FOLLOW_STORE, follow_store, "follow (follow 1) or unfollow (0) a user; REPLY")               \
+    X(NOTIFY_FOLLOW, notify_follow, "notifier: someone followed a user")                           \
+    X(NOTIFY_ROOM_CREATED, notify_room_created, "notifier: a content's group room was created")    \
+    X(NOTIFY_MESSAGE, notify_message,                                                              \
+      "notifier: a stored message (frame) for the members not subscribed (i64 array)")             \
+    X(NOTIFICATION_STORE, notification_store, "persist a notification, or its coalesced update")   \
+    X(NOTIFICATION_STORED, notification_stored, "a notification is committed (or failed)")         \
+    X(NOTIFICATIONS_READ, notifications_read,                                                      \
+      "mark notifications read (ids: i64 array, or all); notifier, then persister REPLY")          \
+    X(STREAM_OPEN, stream_open, "an SSE stream opened: replay after last_event_id (-1: none)")     \
+    X(STREAM_CLOSE, stream_close, "an SSE stream of a user closed")
 
 typedef enum {
 #define PL__MSG_ENUM(NAME, name, doc) PL_MSG_##NAME,

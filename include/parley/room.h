@@ -8,7 +8,9 @@
     delivered to every subscriber, in seq order, and acknowledged to its sender; so a
     client never sees a message that a crash could take back, and a seq is never
     reused. The frame is encoded once and the same bytes go to every recipient, one
-    CONN_FANOUT per writer shard.
+    CONN_FANOUT per writer shard. The notifier then hears of it (NOTIFY_MESSAGE) with
+    the members who have no connection subscribed, who get a dm or group_message
+    notification.
 
     A room actor never reads the store: the first request for a room it does not
     hold is put aside with any that follow for that room, the loader actor fetches

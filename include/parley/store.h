@@ -50,6 +50,20 @@ typedef struct {
     json_t *recent;  //  owned: the latest messages, oldest first, as PROTOCOL Messages
 } pl_room_state_t;
 
+//  A notification as the notifier stores it. body is the Notification as JSON without
+//  its "id" and "read" (pl_json_notification puts them back).
+typedef struct {
+    int64_t id, user_id;
+    int64_t room_id; //  the room it is about, 0 for none
+    int64_t count, ts;
+    pl_str_t kind, body;
+} pl_notification_row_t;
+
+//  An unread notification about a room, as the notifier reloads them at start.
+typedef struct {
+    int64_t id, user_id, room_id, count;
+} pl_open_notification_t;
+
 typedef struct pl_store pl_store_t;
 
 typedef struct {
@@ -110,6 +124,33 @@ typedef struct {
     //  matched.
     pl_status_t (*messages_page)(pl_store_t *self, int64_t room_id, int64_t after, int64_t before,
                                  int64_t limit, bool from_start, json_t **out, bool *has_more);
+    //  Social. follower follows followee; CONFLICT when they already do.
+    pl_status_t (*follow_add)(pl_store_t *self, int64_t follower_id, int64_t followee_id,
+                              int64_t now);
+    //  NOT_FOUND when follower does not follow followee.
+    pl_status_t (*follow_remove)(pl_store_t *self, int64_t follower_id, int64_t followee_id);
+    //  The users who like a content, as a new array of *count ids (free() it).
+    pl_status_t (*content_likers)(pl_store_t *self, int64_t content_id, int64_t **ids,
+                                  size_t *count);
+
+    //  Notifications. Inserts the row, or replaces count, ts and body of row->id.
+    pl_status_t (*notification_put)(pl_store_t *self, const pl_notification_row_t *row);
+    //  Marks the listed notifications of user_id read (ids NULL: all of them); ids of
+    //  other users are ignored.
+    pl_status_t (*notifications_read)(pl_store_t *self, int64_t user_id, const int64_t *ids,
+                                      size_t count);
+    //  Up to limit Notifications of user_id with id < before, newest first, and how
+    //  many of theirs are unread.
+    pl_status_t (*notifications_page)(pl_store_t *self, int64_t user_id, int64_t before,
+                                      int64_t limit, json_t **out, int64_t *unread);
+    //  Up to limit Notifications of user_id with id > after, oldest first.
+    pl_status_t (*notifications_after)(pl_store_t *self, int64_t user_id, int64_t after,
+                                       int64_t limit, json_t **out);
+    //  The unread notifications about rooms (as a new array, free() it) and the
+    //  highest id ever handed out.
+    pl_status_t (*notifications_open)(pl_store_t *self, pl_open_notification_t **out, size_t *count,
+                                      int64_t *max_id);
+
     //  Loads what a room actor needs, with up to `window` recent messages.
     pl_status_t (*room_state)(pl_store_t *self, int64_t room_id, int64_t window,
                               pl_room_state_t *out);

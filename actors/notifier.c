@@ -1,0 +1,625 @@
+/*  Notifier actor (see notifier.h for the contract).
+
+    State: the next notification id (ids are handed out here, so a notification has
+    its id before it is written), the number of open SSE streams per user, the open
+    (unread, coalescing) notification of each user about each room, what the latest
+    message of each such room says, and the notifications written but not yet
+    committed ("flights").
+
+    Each inbox batch is handled whole, then the open notifications it changed are
+    written: one NOTIFICATION_STORE per notification per batch. A notification that is
+    still being committed is not written again until its commit is reported; the
+    changes made meanwhile are written then, in one go. Every push follows the
+    commit, so a client never sees a notification a crash could take back. */
+#include "parley/notifier.h"
+
+#include "parley/actor.h"
+#include "parley/clock.h"
+#include "parley/conn.h"
+#include "parley/idmap.h"
+#include "parley/json_shapes.h"
+#include "parley/log.h"
+#include "parley/persister.h"
+#include "parley/store.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+
+//  Characters of a message shown in a notification's text.
+#define PREVIEW_CHARS 100
+
+//  A user's unread notification about one room.
+typedef struct {
+    int64_t id, count;
+    bool dirty;     //  changed since it was last written
+    bool in_flight; //  a write of it is not committed yet
+} open_t;
+
+//  The latest message of a room that has open notifications: what they show.
+typedef struct {
+    bool is_dm;
+    char *title;    //  owned: the group room's title
+    json_t *sender; //  owned: User
+    char *preview;  //  owned: the message's first characters, or "[image]"
+    int64_t ts;
+} news_t;
+
+//  A notification written and not committed yet.
+typedef struct {
+    int64_t user_id, room_id;
+    char *body;      //  owned: pushed once committed
+    bool suppressed; //  read meanwhile: do not push it
+} flight_t;
+
+typedef struct {
+    int64_t user_id, room_id;
+} open_key_t;
+
+typedef struct {
+    zsock_t *inbox;     //  owned
+    zsock_t *persister; //  owned: outlet
+    zsock_t **writers;  //  owned: outlets, one per writer shard
+    int writer_count;
+    pl_store_t *reader;  //  owned: replays, likers, profiles
+    int64_t last_id;     //  the highest notification id handed out
+    pl_idmap_t *streams; //  user id -> open SSE streams (a count, as a pointer)
+    pl_idmap_t *open;    //  user id -> pl_idmap_t (owned): room id -> open_t (owned)
+    pl_idmap_t *news;    //  room id -> news_t (owned)
+    pl_idmap_t *flights; //  notification id -> flight_t (owned)
+    open_key_t *dirty;   //  owned: open notifications to write after this batch
+    size_t dirty_count, dirty_capacity;
+} self_t;
+
+char *pl_sse_event(int64_t id, const char *json)
+{
+    size_t size = strlen(json) + 64;
+    char *event = malloc(size);
+    if (event)
+        snprintf(event, size, "event: notification\nid: %" PRId64 "\ndata: %s\n\n", id, json);
+    return event;
+}
+
+static void s_open_free(uint64_t id, void *value, void *arg)
+{
+    free(value);
+}
+
+static void s_user_open_free(uint64_t id, void *value, void *arg)
+{
+    pl_idmap_t *rooms = value;
+    pl_idmap_each(rooms, s_open_free, NULL);
+    pl_idmap_destroy(&rooms);
+}
+
+static void s_news_free(uint64_t id, void *value, void *arg)
+{
+    news_t *news = value;
+    free(news->title);
+    free(news->preview);
+    json_decref(news->sender);
+    free(news);
+}
+
+static void s_flight_free(uint64_t id, void *value, void *arg)
+{
+    flight_t *flight = value;
+    free(flight->body);
+    free(flight);
+}
+
+static void s_self_destroy(self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->open)
+        pl_idmap_each(self->open, s_user_open_free, NULL);
+    if (self->news)
+        pl_idmap_each(self->news, s_news_free, NULL);
+    if (self->flights)
+        pl_idmap_each(self->flights, s_flight_free, NULL);
+    pl_idmap_destroy(&self->streams);
+    pl_idmap_destroy(&self->open);
+    pl_idmap_destroy(&self->news);
+    pl_idmap_destroy(&self->flights);
+    pl_store_close(&self->reader);
+    pl_actor_inbox_destroy(&self->inbox);
+    zsock_destroy(&self->persister);
+    for (int i = 0; self->writers && i < self->writer_count; i++)
+        zsock_destroy(&self->writers[i]);
+    free(self->writers);
+    free(self->dirty);
+    free(self);
+    *self_p = NULL;
+}
+
+//  The open notification of user_id about room_id, made (empty) when create is set.
+static open_t *s_open(self_t *self, int64_t user_id, int64_t room_id, bool create)
+{
+    pl_idmap_t *rooms = pl_idmap_get(self->open, (uint64_t)user_id);
+    if (!rooms && create) {
+        rooms = pl_idmap_new();
+        if (rooms && pl_idmap_put(self->open, (uint64_t)user_id, rooms))
+            pl_idmap_destroy(&rooms);
+    }
+    open_t *open = rooms ? pl_idmap_get(rooms, (uint64_t)room_id) : NULL;
+    if (!open && rooms && create) {
+        open = calloc(1, sizeof *open);
+        if (open && pl_idmap_put(rooms, (uint64_t)room_id, open)) {
+            free(open);
+            open = NULL;
+        }
+    }
+    return open;
+}
+
+//  Loads the unread notifications about rooms, so that they go on coalescing.
+static bool s_load_open(self_t *self)
+{
+    pl_open_notification_t *rows;
+    size_t count;
+    if (self->reader->ops->notifications_open(self->reader, &rows, &count, &self->last_id) !=
+        PL_STATUS_OK)
+        return false;
+    bool ok = true;
+    for (size_t i = 0; ok && i < count; i++) {
+        open_t *open = s_open(self, rows[i].user_id, rows[i].room_id, true);
+        if (open)
+            *open = (open_t){.id = rows[i].id, .count = rows[i].count};
+        ok = open != NULL;
+    }
+    free(rows);
+    if (count)
+        pl_info("notifier: %zu unread notifications about rooms go on coalescing", count);
+    return ok;
+}
+
+static self_t *s_self_new(pl_notifier_args_t *args)
+{
+    self_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    char err[256] = "";
+    self->writer_count = args->writer_count;
+    self->inbox = pl_actor_inbox(PL_NOTIFIER_INBOX);
+    self->persister = pl_actor_outlet(PL_PERSISTER_INBOX);
+    self->writers = calloc((size_t)args->writer_count, sizeof *self->writers);
+    self->reader = pl_store_sqlite_open(args->data_dir, false, err, sizeof err);
+    self->streams = pl_idmap_new();
+    self->open = pl_idmap_new();
+    self->news = pl_idmap_new();
+    self->flights = pl_idmap_new();
+    bool ok = self->inbox && self->persister && self->writers && self->reader && self->streams &&
+              self->open && self->news && self->flights;
+    if (!self->reader)
+        pl_error("notifier: %s", err);
+    for (int i = 0; ok && i < args->writer_count; i++) {
+        char name[32];
+        pl_conn_inbox_name(i, name, sizeof name);
+        ok = (self->writers[i] = pl_actor_outlet(name)) != NULL;
+    }
+    if (!ok || !s_load_open(self))
+        s_self_destroy(&self);
+    return self;
+}
+
+static int64_t s_stream_count(const self_t *self, int64_t user_id)
+{
+    return (int64_t)(uintptr_t)pl_idmap_get(self->streams, (uint64_t)user_id);
+}
+
+//  Sends a committed notification to every live SSE stream of its user.
+static void s_push(self_t *self, int64_t user_id, int64_t id, const char *body)
+{
+    if (s_stream_count(self, user_id) == 0)
+        return;
+    json_t *notification = pl_json_notification(id, false, body);
+    char *json = notification ? json_dumps(notification, JSON_COMPACT) : NULL;
+    char *event = json ? pl_sse_event(id, json) : NULL;
+    pl_msg_t msg = {.type = PL_MSG_CONN_USER_EVENT,
+                    .as.conn_user_event = {user_id, pl_str_of(event)}};
+    for (int w = 0; event && w < self->writer_count; w++)
+        pl_msg_send(zsock_resolve(self->writers[w]), &msg);
+    free(event);
+    free(json);
+    json_decref(notification);
+}
+
+//  Writes a notification (body stolen) through the persister; it is pushed once
+//  committed (s_stored).
+static void s_write(self_t *self, int64_t id, int64_t user_id, const char *kind, int64_t room_id,
+                    int64_t count, json_t *body)
+{
+    flight_t *flight = calloc(1, sizeof *flight);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!flight || !text || pl_idmap_put(self->flights, (uint64_t)id, flight)) {
+        pl_error("notifier: out of memory writing notification %" PRId64, id);
+        free(flight);
+        free(text);
+        return;
+    }
+    *flight = (flight_t){user_id, room_id, text, false};
+    pl_msg_t msg = {.type = PL_MSG_NOTIFICATION_STORE,
+                    .as.notification_store = {id, user_id, pl_str_of(kind), room_id, count,
+                                              pl_now_ms(), pl_str_of(text)}};
+    pl_msg_send(zsock_resolve(self->persister), &msg);
+}
+
+//  The body every notification shares; the caller adds its kind's fields.
+static json_t *s_body(const char *kind, const char *text, const char *url, json_t *actor)
+{
+    json_t *body = json_pack("{s:s, s:s, s:s, s:I}", "kind", kind, "text", text, "url", url, "ts",
+                             (json_int_t)pl_now_ms());
+    if (body && actor)
+        json_object_set(body, "actor", actor);
+    return body;
+}
+
+//  {"id", "kind", "title"}: the room a notification is about.
+static json_t *s_room_ref(int64_t room_id, bool is_dm, const char *title)
+{
+    return json_pack("{s:I, s:s, s:s}", "id", (json_int_t)room_id, "kind", is_dm ? "dm" : "group",
+                     "title", title);
+}
+
+static const char *s_display_name(json_t *user)
+{
+    const char *name = json_string_value(json_object_get(user, "display_name"));
+    return name ? name : "someone";
+}
+
+static void s_notify_follow(self_t *self, const pl_msg_notify_follow_t *m)
+{
+    pl_user_t follower;
+    if (self->reader->ops->user_get(self->reader, m->follower_id, &follower) != PL_STATUS_OK)
+        return;
+    json_t *actor = pl_json_user(&follower);
+    char text[PL_DISPLAY_NAME_SIZE + 32], url[48];
+    snprintf(text, sizeof text, "%s followed you", follower.display_name);
+    snprintf(url, sizeof url, "/users/%" PRId64, m->follower_id);
+    s_write(self, ++self->last_id, m->followee_id, "follow", 0, 1,
+            s_body("follow", text, url, actor));
+    json_decref(actor);
+}
+
+static void s_notify_room_created(self_t *self, const pl_msg_notify_room_created_t *m)
+{
+    pl_store_t *reader = self->reader;
+    json_t *content = NULL;
+    pl_user_t creator;
+    int64_t *likers = NULL;
+    size_t count = 0;
+    if (reader->ops->content_get(reader, m->content_id, &content) != PL_STATUS_OK ||
+        reader->ops->user_get(reader, m->user_id, &creator) != PL_STATUS_OK ||
+        reader->ops->content_likers(reader, m->content_id, &likers, &count) != PL_STATUS_OK) {
+        pl_error("notifier: cannot tell the likers of content %" PRId64 " about its room",
+                 m->content_id);
+        json_decref(content);
+        return;
+    }
+    const char *title = json_string_value(json_object_get(content, "title"));
+    json_t *actor = pl_json_user(&creator);
+    json_t *room = s_room_ref(m->room_id, false, title ? title : "");
+    char text[2048], url[48];
+    snprintf(text, sizeof text, "%s opened a room for %s", creator.display_name,
+             title ? title : "a content you like");
+    snprintf(url, sizeof url, "/rooms/%" PRId64, m->room_id);
+    for (size_t i = 0; i < count; i++) {
+        json_t *body = s_body("room_created", text, url, actor);
+        json_object_set(body, "room", room);
+        json_object_set(body, "content", content);
+        s_write(self, ++self->last_id, likers[i], "room_created", m->room_id, 1, body);
+    }
+    json_decref(room);
+    json_decref(actor);
+    json_decref(content);
+    free(likers);
+}
+
+//  The first PREVIEW_CHARS characters of a UTF-8 text, as a new string.
+static char *s_preview(const char *text)
+{
+    size_t bytes = 0;
+    for (size_t chars = 0; text[bytes]; bytes++) {
+        if (((unsigned char)text[bytes] & 0xc0) != 0x80 && chars++ == PREVIEW_CHARS)
+            break;
+    }
+    return strndup(text, bytes);
+}
+
+//  Notes that an open notification changed; it is written after this batch unless
+//  a write of it is still in flight (it is written when that one lands).
+static void s_mark_dirty(self_t *self, open_t *open, int64_t user_id, int64_t room_id)
+{
+    bool listed = open->dirty && !open->in_flight;
+    open->dirty = true;
+    if (listed || open->in_flight)
+        return;
+    if (self->dirty_count == self->dirty_capacity) {
+        size_t capacity = self->dirty_capacity ? self->dirty_capacity * 2 : 256;
+        open_key_t *grown = realloc(self->dirty, capacity * sizeof *grown);
+        if (!grown) {
+            pl_error("notifier: out of memory; a notification waits for the next change");
+            open->dirty = false;
+            return;
+        }
+        self->dirty = grown;
+        self->dirty_capacity = capacity;
+    }
+    self->dirty[self->dirty_count++] = (open_key_t){user_id, room_id};
+}
+
+//  Remembers what a room's latest message says; false when it cannot be read.
+static bool s_update_news(self_t *self, const pl_msg_notify_message_t *m)
+{
+    json_t *message = json_loadb(m->message.ptr, m->message.len, 0, NULL);
+    json_t *sender = json_object_get(message, "sender");
+    const char *kind = json_string_value(json_object_get(message, "kind"));
+    const char *body = json_string_value(json_object_get(message, "body"));
+    news_t *news = pl_idmap_get(self->news, (uint64_t)m->room_id);
+    if (!news && json_is_object(sender) && (news = calloc(1, sizeof *news)) &&
+        pl_idmap_put(self->news, (uint64_t)m->room_id, news)) {
+        free(news);
+        news = NULL;
+    }
+    bool ok = news && json_is_object(sender) && kind && body;
+    if (ok) {
+        free(news->title);
+        free(news->preview);
+        json_decref(news->sender);
+        news->is_dm = m->is_dm != 0;
+        news->title = strndup(m->title.ptr, m->title.len);
+        news->sender = json_incref(sender);
+        news->preview = strcmp(kind, "image") == 0 && !*body ? strdup("[image]") : s_preview(body);
+        news->ts = json_integer_value(json_object_get(message, "ts"));
+    }
+    json_decref(message);
+    return ok;
+}
+
+static void s_notify_message(self_t *self, const pl_msg_notify_message_t *m)
+{
+    if (!s_update_news(self, m)) {
+        pl_error("notifier: unreadable message in room %" PRId64, m->room_id);
+        return;
+    }
+    size_t count = m->recipients.len / sizeof(int64_t);
+    for (size_t i = 0; i < count; i++) {
+        int64_t user_id;
+        memcpy(&user_id, m->recipients.ptr + i * sizeof user_id, sizeof user_id);
+        open_t *open = s_open(self, user_id, m->room_id, true);
+        if (!open)
+            continue;
+        if (!open->id)
+            open->id = ++self->last_id;
+        open->count++;
+        s_mark_dirty(self, open, user_id, m->room_id);
+    }
+}
+
+//  An open notification as its user sees it now.
+static json_t *s_open_body(const open_t *open, int64_t room_id, const news_t *news)
+{
+    const char *sender = s_display_name(news->sender);
+    const char *title = news->is_dm ? sender : news->title;
+    char text[2048], url[48];
+    if (open->count == 1 && news->is_dm)
+        snprintf(text, sizeof text, "%s: %s", sender, news->preview);
+    else if (open->count == 1)
+        snprintf(text, sizeof text, "%s in %s: %s", sender, title, news->preview);
+    else if (news->is_dm)
+        snprintf(text, sizeof text, "%" PRId64 " new messages from %s: %s", open->count, sender,
+                 news->preview);
+    else
+        snprintf(text, sizeof text, "%" PRId64 " new messages in %s: %s: %s", open->count, title,
+                 sender, news->preview);
+    snprintf(url, sizeof url, "/rooms/%" PRId64, room_id);
+    const char *kind = news->is_dm ? "dm" : "group_message";
+    json_t *body = s_body(kind, text, url, news->sender);
+    json_object_set_new(body, "room", s_room_ref(room_id, news->is_dm, title));
+    json_object_set_new(body, "count", json_integer((json_int_t)open->count));
+    json_object_set_new(body, "ts", json_integer((json_int_t)news->ts));
+    return body;
+}
+
+//  Writes the open notifications changed in this batch.
+static void s_write_dirty(self_t *self)
+{
+    for (size_t i = 0; i < self->dirty_count; i++) {
+        open_key_t key = self->dirty[i];
+        open_t *open = s_open(self, key.user_id, key.room_id, false);
+        news_t *news = pl_idmap_get(self->news, (uint64_t)key.room_id);
+        if (!open || !open->dirty || open->in_flight || !news)
+            continue;
+        open->dirty = false;
+        open->in_flight = true;
+        s_write(self, open->id, key.user_id, news->is_dm ? "dm" : "group_message", key.room_id,
+                open->count, s_open_body(open, key.room_id, news));
+    }
+    self->dirty_count = 0;
+}
+
+//  The persister committed (or failed) a notification: push it, and write the open
+//  notification again if it changed meanwhile.
+static void s_stored(self_t *self, const pl_msg_notification_stored_t *m)
+{
+    flight_t *flight = pl_idmap_remove(self->flights, (uint64_t)m->id);
+    if (!flight)
+        return;
+    open_t *open = flight->room_id ? s_open(self, flight->user_id, flight->room_id, false) : NULL;
+    if (open && open->id != m->id)
+        open = NULL;
+    if (m->status != PL_STATUS_OK) {
+        pl_error("notifier: notification %" PRId64 " could not be stored", m->id);
+        //  Its next change starts a new one rather than retrying this forever.
+        if (open)
+            free(pl_idmap_remove(pl_idmap_get(self->open, (uint64_t)flight->user_id),
+                                 (uint64_t)flight->room_id));
+    } else {
+        if (!flight->suppressed)
+            s_push(self, flight->user_id, m->id, flight->body);
+        if (open) {
+            open->in_flight = false;
+            if (open->dirty) {
+                open->dirty = false;
+                s_mark_dirty(self, open, flight->user_id, flight->room_id);
+            }
+        }
+    }
+    s_flight_free(0, flight, NULL);
+}
+
+//  Stops pushing a notification read before its commit was reported.
+static void s_suppress(self_t *self, int64_t user_id, int64_t id)
+{
+    flight_t *flight = pl_idmap_get(self->flights, (uint64_t)id);
+    if (flight && flight->user_id == user_id)
+        flight->suppressed = true;
+}
+
+typedef struct {
+    self_t *self;
+    int64_t user_id;
+    const pl_msg_notifications_read_t *m;
+    uint64_t *closed; //  room ids whose open notification was read
+    size_t closed_count;
+} reading_t;
+
+static void s_read_open(uint64_t room_id, void *value, void *arg)
+{
+    reading_t *reading = arg;
+    open_t *open = value;
+    bool listed = reading->m->all != 0;
+    size_t count = reading->m->ids.len / sizeof(int64_t);
+    for (size_t i = 0; !listed && i < count; i++) {
+        int64_t id;
+        memcpy(&id, reading->m->ids.ptr + i * sizeof id, sizeof id);
+        listed = id == open->id;
+    }
+    if (listed)
+        reading->closed[reading->closed_count++] = room_id;
+}
+
+//  Marks notifications read: the open ones among them stop coalescing (the next
+//  message starts a new notification), then the persister records it and answers.
+static void s_read(self_t *self, const pl_msg_t *msg)
+{
+    const pl_msg_notifications_read_t *m = &msg->as.notifications_read;
+    pl_idmap_t *rooms = pl_idmap_get(self->open, (uint64_t)m->user_id);
+    size_t open_count = rooms ? pl_idmap_size(rooms) : 0;
+    reading_t reading = {self, m->user_id, m, calloc(open_count + 1, sizeof(uint64_t)), 0};
+    if (rooms && reading.closed)
+        pl_idmap_each(rooms, s_read_open, &reading);
+    for (size_t i = 0; i < reading.closed_count; i++) {
+        open_t *open = pl_idmap_remove(rooms, reading.closed[i]);
+        s_suppress(self, m->user_id, open->id);
+        free(open);
+    }
+    free(reading.closed);
+    size_t count = m->ids.len / sizeof(int64_t);
+    for (size_t i = 0; i < count; i++) {
+        int64_t id;
+        memcpy(&id, m->ids.ptr + i * sizeof id, sizeof id);
+        s_suppress(self, m->user_id, id);
+    }
+    pl_msg_send(zsock_resolve(self->persister), msg);
+}
+
+//  A stream opened: send it what it missed (Last-Event-ID), then let it go live.
+static void s_stream_open(self_t *self, const pl_msg_stream_open_t *m)
+{
+    int64_t streams = s_stream_count(self, m->user_id) + 1;
+    pl_idmap_put(self->streams, (uint64_t)m->user_id, (void *)(uintptr_t)streams);
+    json_t *missed = NULL;
+    if (m->last_event_id >= 0 &&
+        self->reader->ops->notifications_after(self->reader, m->user_id, m->last_event_id,
+                                               PL_NOTIFIER_REPLAY_MAX, &missed) != PL_STATUS_OK)
+        pl_error("notifier: cannot replay notifications to user %" PRId64, m->user_id);
+    char *replay = NULL;
+    size_t replay_len = 0;
+    FILE *out = open_memstream(&replay, &replay_len);
+    size_t i;
+    json_t *notification;
+    json_array_foreach(missed, i, notification)
+    {
+        json_int_t id = json_integer_value(json_object_get(notification, "id"));
+        //  Still being committed: it comes live when it is.
+        if (pl_idmap_get(self->flights, (uint64_t)id))
+            continue;
+        char *json = json_dumps(notification, JSON_COMPACT);
+        char *event = json ? pl_sse_event(id, json) : NULL;
+        if (out && event)
+            fputs(event, out);
+        free(event);
+        free(json);
+    }
+    json_decref(missed);
+    if (out)
+        fclose(out);
+    pl_msg_t live = {
+        .type = PL_MSG_CONN_SSE_LIVE,
+        .as.conn_sse_live = {m->conn_id, {replay ? replay : "", (uint32_t)replay_len}}};
+    pl_msg_send(zsock_resolve(self->writers[m->conn_id % (uint64_t)self->writer_count]), &live);
+    free(replay);
+}
+
+static void s_stream_close(self_t *self, int64_t user_id)
+{
+    int64_t streams = s_stream_count(self, user_id) - 1;
+    if (streams > 0)
+        pl_idmap_put(self->streams, (uint64_t)user_id, (void *)(uintptr_t)streams);
+    else
+        pl_idmap_remove(self->streams, (uint64_t)user_id);
+}
+
+static void s_handle(self_t *self, const pl_msg_t *msg)
+{
+    switch (msg->type) {
+    case PL_MSG_NOTIFY_FOLLOW:
+        s_notify_follow(self, &msg->as.notify_follow);
+        break;
+    case PL_MSG_NOTIFY_ROOM_CREATED:
+        s_notify_room_created(self, &msg->as.notify_room_created);
+        break;
+    case PL_MSG_NOTIFY_MESSAGE:
+        s_notify_message(self, &msg->as.notify_message);
+        break;
+    case PL_MSG_NOTIFICATION_STORED:
+        s_stored(self, &msg->as.notification_stored);
+        break;
+    case PL_MSG_NOTIFICATIONS_READ:
+        s_read(self, msg);
+        break;
+    case PL_MSG_STREAM_OPEN:
+        s_stream_open(self, &msg->as.stream_open);
+        break;
+    case PL_MSG_STREAM_CLOSE:
+        s_stream_close(self, msg->as.stream_close.user_id);
+        break;
+    default:
+        pl_error("notifier: unexpected %s", pl_msg_name(msg->type));
+    }
+}
+
+static void s_on_inbox(void *self_arg)
+{
+    self_t *self = self_arg;
+    pl_msg_frame_t in;
+    while (pl_msg_recv(zsock_resolve(self->inbox), &in, ZMQ_DONTWAIT) == 0) {
+        s_handle(self, &in.msg);
+        pl_msg_frame_close(&in);
+    }
+    s_write_dirty(self);
+}
+
+void pl_notifier_actor(zsock_t *pipe, void *args_arg)
+{
+    pl_notifier_args_t *args = args_arg;
+    pl_actor_name_thread("notifier");
+    self_t *self = s_self_new(args);
+    if (!pl_actor_ready(pipe, self != NULL, &args->failed))
+        return;
+    pl_actor_loop(pipe, self->inbox, s_on_inbox, self);
+    s_self_destroy(&self);
+}

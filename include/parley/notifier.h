@@ -1,0 +1,43 @@
+/*  Notifier actor: decides who is notified of what, stores every notification
+    through the persister, and pushes it to the user's SSE streams once committed.
+    Its inbox is inproc://notifier.
+
+    Producers: the HTTP follow handler (NOTIFY_FOLLOW), the creation-queue worker
+    (NOTIFY_ROOM_CREATED: every user who likes the content), and the room actors
+    (NOTIFY_MESSAGE after each stored message, listing the members with no
+    connection subscribed to the room). A user's unread notification about a room is
+    coalesced: later messages update its text, count and time under the same id, and
+    it is written again at most once per commit however many messages arrive, so a
+    busy room costs one row write per absent member per commit, not per message.
+
+    Streams: GET /api/events registers its connection with a writer shard as an SSE
+    stream, then sends STREAM_OPEN. The notifier answers the writer with
+    CONN_SSE_LIVE carrying the stored notifications after Last-Event-ID; only then
+    does the writer deliver live events (CONN_USER_EVENT) to that stream. Because the
+    notifier sends both, in order, a stream sees every notification once: the replay
+    leaves out those still being committed, which arrive live when they are. */
+#ifndef PARLEY_NOTIFIER_H
+#define PARLEY_NOTIFIER_H
+
+#include <czmq.h>
+#include <stdatomic.h>
+
+#define PL_NOTIFIER_INBOX "notifier"
+
+//  Most stored notifications one reconnect replays; older ones are in
+//  GET /api/notifications.
+#define PL_NOTIFIER_REPLAY_MAX 1000
+
+typedef struct {
+    const char *data_dir;
+    int writer_count;
+    atomic_bool failed;
+} pl_notifier_args_t;
+
+void pl_notifier_actor(zsock_t *pipe, void *args);
+
+//  Writes one SSE event ("event: notification", "id: <id>", "data: <json>") for a
+//  Notification (compact JSON has no line breaks) into a new string, or NULL.
+char *pl_sse_event(int64_t id, const char *json);
+
+#endif

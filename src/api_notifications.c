@@ -1,0 +1,106 @@
+/*  Stored notifications (PROTOCOL.md "Notifications"): the listing reads the store;
+    marking read goes to the notifier, which stops coalescing into the notifications
+    read and passes the request on to the persister, which answers after the commit. */
+#include "parley/http.h"
+
+#include "parley/log.h"
+
+#include <stdlib.h>
+
+#define PAGE_DEFAULT 20
+#define PAGE_MAX     100
+//  Most ids one request may mark read.
+#define READ_IDS_MAX 1000
+
+static void s_list(pl_req_t *req)
+{
+    int64_t before = INT64_MAX, limit = PAGE_DEFAULT;
+    if (pl_http_query_int(req, "before", 1, INT64_MAX, &before, NULL) ||
+        pl_http_query_int(req, "limit", 1, PAGE_MAX, &limit, NULL))
+        return;
+    json_t *notifications = NULL;
+    int64_t unread = 0;
+    pl_store_t *reader = pl_store_pool_take(req->app->readers);
+    pl_status_t status = reader->ops->notifications_page(reader, req->user_id, before, limit,
+                                                         &notifications, &unread);
+    pl_store_pool_give(req->app->readers, reader);
+    if (status != PL_STATUS_OK) {
+        pl_http_error(req->conn, 500, "internal", "the store failed");
+        return;
+    }
+    pl_http_reply(
+        req->conn, 200,
+        json_pack("{s:o, s:I}", "notifications", notifications, "unread", (json_int_t)unread),
+        NULL);
+}
+
+//  Reads "ids" into a new array of *count ids; -1 after answering 400.
+static int s_read_ids(pl_req_t *req, json_t *ids, int64_t **out, size_t *count)
+{
+    size_t n = json_array_size(ids);
+    if (!json_is_array(ids) || n == 0 || n > READ_IDS_MAX) {
+        pl_http_error(req->conn, 400, "bad_request", "ids: must be an array of 1-%d ids",
+                      READ_IDS_MAX);
+        return -1;
+    }
+    *out = malloc(n * sizeof **out);
+    if (!*out) {
+        pl_http_error(req->conn, 500, "internal", "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *id = json_array_get(ids, i);
+        if (!json_is_integer(id) || json_integer_value(id) < 1) {
+            pl_http_error(req->conn, 400, "bad_request", "ids: element %zu is not an id", i);
+            free(*out);
+            return -1;
+        }
+        (*out)[i] = json_integer_value(id);
+    }
+    *count = n;
+    return 0;
+}
+
+static void s_mark_read(pl_req_t *req)
+{
+    json_t *body = pl_http_read_json(req);
+    if (!body)
+        return;
+    json_t *all = json_object_get(body, "all");
+    json_t *ids_json = json_object_get(body, "ids");
+    int64_t *ids = NULL;
+    size_t count = 0;
+    if (all && !json_is_boolean(all)) {
+        pl_http_error(req->conn, 400, "bad_request", "all: must be true or false");
+        goto done;
+    }
+    if (!json_is_true(all) && !ids_json) {
+        pl_http_error(req->conn, 400, "bad_request", "expected ids or \"all\": true");
+        goto done;
+    }
+    if (!json_is_true(all) && s_read_ids(req, ids_json, &ids, &count))
+        goto done;
+    pl_msg_t msg = {
+        .type = PL_MSG_NOTIFICATIONS_READ,
+        .as.notifications_read = {.user_id = req->user_id,
+                                  .ids = {(const char *)ids, (uint32_t)(count * sizeof *ids)},
+                                  .all = json_is_true(all)}};
+    pl_msg_reply_t reply;
+    if (pl_http_ask(req, req->app->notifier, &msg, &msg.as.notifications_read.waiter,
+                    &msg.as.notifications_read.req_id, PL_HTTP_ACTOR_TIMEOUT_MS, "unavailable",
+                    &reply, NULL))
+        goto done;
+    if (reply.status == PL_STATUS_OK)
+        pl_http_reply(req->conn, 204, NULL, NULL);
+    else
+        pl_http_error(req->conn, 500, "internal", "the notifications could not be marked read");
+done:
+    free(ids);
+    json_decref(body);
+}
+
+const pl_route_t pl_notification_routes[] = {
+    {"GET", "/api/notifications", true, s_list},
+    {"POST", "/api/notifications/read", true, s_mark_read},
+    {NULL, NULL, false, NULL},
+};
