@@ -197,7 +197,7 @@ static void s_kill(wconn_t *wc, int code, const char *reason)
 static void s_enqueue_bytes(self_t *self, wconn_t *wc, const uint8_t *head, size_t head_len,
                             const char *payload, size_t len)
 {
-    if (wc->dead)
+    if (wc->dead || head_len + len == 0)
         return;
     size_t need = wc->queued + head_len + len;
     if ((int64_t)need > self->queue_limit) {
