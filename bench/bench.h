@@ -63,6 +63,7 @@ typedef struct {
     bool quiet;         //  no table
     bool allow_refused; //  503 refusals are expected (connect past the limit)
     bool pace_echo;     //  fanout: a send is outstanding until the sender's own copy arrives
+    bool sse_receivers; //  fanout: members but the sender listen on SSE notification streams
 } bn_opts_t;
 
 int bn_opts_parse(bn_opts_t *o, int argc, char **argv);
@@ -117,6 +118,8 @@ typedef struct {
     int64_t last_seq; //  highest seq seen in room; gaps and dups are counted against it
     bool want_out;    //  registered for EPOLLOUT: c->out holds unsent bytes
     uint64_t sent, outstanding;
+    bool sse;                //  an SSE notification stream, not a WebSocket
+    _Atomic uint64_t last_t; //  sse: send time of the newest message it was told of
 } bn_conn_t;
 
 //  What a scenario does with its connections; every callback runs on c->th's thread.
@@ -162,6 +165,7 @@ struct bn_run {
     bn_thread_t threads[BN_MAX_THREADS];
     _Atomic int phase;
     _Atomic uint64_t start_ns, stop_ns;
+    _Atomic uint64_t last_sent_t; //  fanout: send time in the body of the last message sent
     uint64_t connect_start_ns;
 };
 
@@ -184,6 +188,17 @@ size_t bn_ws_frame(uint8_t *buf, int opcode, const char *payload, size_t len, ui
 //  Consumes complete frames from c->in, answering pings and reassembling fragments;
 //  -1 when the connection must close.
 int bn_ws_read_frames(bn_conn_t *c, const bn_handlers_t *h);
+
+// ---------------------------------------------------------------- SSE (sse.c)
+
+//  Writes GET path (an SSE stream) into c->out.
+void bn_sse_request(bn_conn_t *c, const char *path);
+//  Parses the response head in c->in: 0 when it is 200 (consumes it), 1 when more
+//  bytes are needed, else the HTTP status (or -1 when malformed).
+int bn_sse_head_done(bn_conn_t *c);
+//  Consumes the complete events in c->in, handing each one's data to h->on_text;
+//  comments (heartbeats) and retry lines are skipped.
+void bn_sse_read_events(bn_conn_t *c, const bn_handlers_t *h);
 
 // ---------------------------------------------------------------- helpers
 

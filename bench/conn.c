@@ -1,6 +1,7 @@
 /*  The generator threads: each owns an epoll instance and a share of the connections
     (connection i belongs to thread i % threads), opens them non-blocking at most
-    concurrency/threads at a time, upgrades them to WebSocket, reads and writes them,
+    concurrency/threads at a time, upgrades them to WebSocket (or opens SSE streams),
+    reads and writes them,
     and hands complete messages to the scenario's handlers. A thread stops when the
     main thread sets the DONE phase or its own hard deadline passes. */
 #include "bench.h"
@@ -156,11 +157,15 @@ static void s_connected(bn_conn_t *c)
     }
     c->state = BN_HANDSHAKE;
     char path[640];
+    const char *token = c->th->run->users[c->idx].token;
     if (c->th->run->o->proto == BN_RAW)
         snprintf(path, sizeof path, "/");
     else
-        snprintf(path, sizeof path, "/ws?token=%s", c->th->run->users[c->idx].token);
-    bn_ws_handshake(c, path);
+        snprintf(path, sizeof path, "%s?token=%s", c->sse ? "/api/events" : "/ws", token);
+    if (c->sse)
+        bn_sse_request(c, path);
+    else
+        bn_ws_handshake(c, path);
     s_watch(c, false);
     bn_conn_flush(c);
 }
@@ -196,7 +201,7 @@ static void s_readable(bn_conn_t *c)
         c->in_len += (size_t)r;
         c->in[c->in_len] = '\0';
         if (c->state == BN_HANDSHAKE) {
-            int rc = bn_ws_handshake_done(c);
+            int rc = c->sse ? bn_sse_head_done(c) : bn_ws_handshake_done(c);
             if (rc == 1)
                 continue;
             if (rc != 0) {
@@ -211,7 +216,9 @@ static void s_readable(bn_conn_t *c)
             if (c->state != BN_OPEN)
                 return;
         }
-        if (bn_ws_read_frames(c, t->run->h) < 0) {
+        if (c->sse)
+            bn_sse_read_events(c, t->run->h);
+        else if (bn_ws_read_frames(c, t->run->h) < 0) {
             s_fail(c, -1);
             return;
         }
@@ -281,7 +288,11 @@ int bn_run_start(bn_run_t *run)
     for (int i = 0; i < o->conns; i++) {
         bn_thread_t *t = &run->threads[i % o->threads];
         bn_conn_t *c = &run->conns[i];
-        *c = (bn_conn_t){.fd = -1, .idx = i, .th = t, .room = run->users[i].room};
+        *c = (bn_conn_t){.fd = -1,
+                         .idx = i,
+                         .th = t,
+                         .room = run->users[i].room,
+                         .sse = o->sse_receivers && i > 0};
         t->conns[t->nconns++] = c;
     }
     run->connect_start_ns = bn_now_ns();

@@ -30,6 +30,10 @@ static void s_usage(FILE *to)
             "  --pace ack|echo      fanout: a send stops counting against the window at its\n"
             "                       ack (default) or when the sender's own copy arrives (raw\n"
             "                       always uses its own copy: it has no acks)\n"
+            "  --receivers ws|sse   fanout: the members other than the sender listen on\n"
+            "                       WebSockets (default) or, unsubscribed, on their SSE\n"
+            "                       notification streams: each push carries the latest\n"
+            "                       message, and every stream must end on the last one\n"
             "  --duration D         seconds (default 10)\n"
             "  --body-bytes S       message body / raw frame padding (default 64)\n"
             "  --concurrency C      connects in flight (default 256)\n"
@@ -84,29 +88,19 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
         fprintf(stderr, "parley-bench: unknown scenario '%s'\n", argv[1]);
         return -1;
     }
-    static const struct option longs[] = {{"port", 1, 0, 'p'},
-                                          {"protocol", 1, 0, 'P'},
-                                          {"conns", 1, 0, 'n'},
-                                          {"group", 1, 0, 'k'},
-                                          {"threads", 1, 0, 't'},
-                                          {"window", 1, 0, 'w'},
-                                          {"rate", 1, 0, 'r'},
-                                          {"burst", 1, 0, 'b'},
-                                          {"duration", 1, 0, 'd'},
-                                          {"body-bytes", 1, 0, 's'},
-                                          {"concurrency", 1, 0, 'c'},
-                                          {"setup-conns", 1, 0, 'S'},
-                                          {"server-pid", 1, 0, 'x'},
-                                          {"cache", 1, 0, 'C'},
-                                          {"label", 1, 0, 'l'},
-                                          {"connect-timeout", 1, 0, 'T'},
-                                          {"drain-timeout", 1, 0, 'D'},
-                                          {"json", 0, 0, 'j'},
-                                          {"quiet", 0, 0, 'q'},
-                                          {"pace", 1, 0, 'e'},
-                                          {"allow-refused", 0, 0, 'a'},
-                                          {"help", 0, 0, 'h'},
-                                          {0, 0, 0, 0}};
+    static const struct option longs[] = {
+        {"port", 1, 0, 'p'},          {"protocol", 1, 0, 'P'},
+        {"conns", 1, 0, 'n'},         {"group", 1, 0, 'k'},
+        {"threads", 1, 0, 't'},       {"window", 1, 0, 'w'},
+        {"rate", 1, 0, 'r'},          {"burst", 1, 0, 'b'},
+        {"duration", 1, 0, 'd'},      {"body-bytes", 1, 0, 's'},
+        {"concurrency", 1, 0, 'c'},   {"setup-conns", 1, 0, 'S'},
+        {"server-pid", 1, 0, 'x'},    {"cache", 1, 0, 'C'},
+        {"label", 1, 0, 'l'},         {"connect-timeout", 1, 0, 'T'},
+        {"drain-timeout", 1, 0, 'D'}, {"json", 0, 0, 'j'},
+        {"quiet", 0, 0, 'q'},         {"pace", 1, 0, 'e'},
+        {"receivers", 1, 0, 'R'},     {"allow-refused", 0, 0, 'a'},
+        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     optind = 2;
     int opt;
     double v;
@@ -184,6 +178,12 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
             else
                 ok = strcmp(optarg, "ack") == 0;
             break;
+        case 'R':
+            if (strcmp(optarg, "sse") == 0)
+                o->sse_receivers = true;
+            else
+                ok = strcmp(optarg, "ws") == 0;
+            break;
         case 'h':
             s_usage(stdout);
             return -1;
@@ -211,6 +211,10 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
             fprintf(stderr, "parley-bench: --burst must not exceed --window\n");
             return -1;
         }
+    }
+    if (o->sse_receivers && (o->scenario != BN_FANOUT || o->proto == BN_RAW)) {
+        fprintf(stderr, "parley-bench: --receivers sse is for fanout against parley\n");
+        return -1;
     }
     if (o->scenario == BN_ROOMS) {
         if (o->proto == BN_RAW) {
