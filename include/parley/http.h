@@ -41,8 +41,8 @@ typedef struct {
     pl_thread_t *thread;
     int64_t user_id;       //  the authenticated caller (routes that require auth)
     int64_t path_id;       //  the {id} in the path, for routes that have one
-    const char *path_name; //  the {name} in the path (not NUL-terminated), for routes that
-    size_t path_name_len;  //  have one
+    const char *path_name; //  the {name} in the path, not NUL-terminated,
+    size_t path_name_len;  //  and its length, for routes that have one
 } pl_req_t;
 
 typedef void (*pl_handler_t)(pl_req_t *req);
@@ -77,8 +77,8 @@ void pl_http_error(struct mg_connection *conn, int status, const char *code, con
     __attribute__((format(printf, 4, 5)));
 
 //  pl_http_error for an answer given before the request body was read whole: it says
-//  "Connection: close", as civetweb closes a connection whose body was left unread
-//  rather than read on past it.
+//  "Connection: close", since civetweb drops a connection when the unread rest of a
+//  body may still be on its way, and a client should not count on reusing it.
 void pl_http_error_close(struct mg_connection *conn, int status, const char *code, const char *fmt,
                          ...) __attribute__((format(printf, 4, 5)));
 
