@@ -10,6 +10,7 @@
 #include "parley/json_shapes.h"
 #include "parley/log.h"
 #include "parley/room.h"
+#include "parley/uploads.h"
 #include "parley/validate.h"
 
 #include <stdlib.h>
@@ -275,6 +276,9 @@ static void s_publish(pl_req_t *req)
     const char *field;
     const char *problem = pl_check_message(kind.ptr, text.ptr, text.len, url.ptr, url.len,
                                            (size_t)req->app->config->max_message_chars, &field);
+    if (!problem && url.ptr &&
+        (problem = pl_uploads_check_url(req->app->config->data_dir, url.ptr, url.len)))
+        field = "url";
     if (problem) {
         pl_http_error(req->conn, 400, "bad_request", "%s: %s", field, problem);
         goto done;

@@ -21,37 +21,60 @@ static bool s_wants_close(const struct mg_connection *conn)
     return strcmp(mg_get_request_info(conn)->http_version, "1.1") != 0;
 }
 
-//  Writes the whole response, header block and body, with one mg_write. The header
-//  is built here rather than with civetweb's response-header API: that API formats
-//  its Date with gmtime(), which is not thread-safe, and inside the WebSocket connect
-//  handler it writes no status line at all.
+//  Formats a response head into head: status line, Date, content_type (NULL for
+//  none), Content-Length, cache_control, Connection and extra_headers. The head is
+//  built here rather than with civetweb's response-header API: that API formats its
+//  Date with gmtime(), which is not thread-safe, and inside the WebSocket connect
+//  handler it writes no status line at all. Returns its length, or -1 when it does
+//  not fit.
+static int s_format_head(const struct mg_connection *conn, char *head, size_t size, int status,
+                         const char *content_type, uint64_t length, const char *cache_control,
+                         const char *extra_headers, bool close)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    char date[64];
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    int len = snprintf(
+        head, size,
+        "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%sContent-Length: %" PRIu64 "\r\n"
+        "Cache-Control: %s\r\nConnection: %s\r\n%s\r\n",
+        status, mg_get_response_code_text(conn, status), date, content_type ? "Content-Type: " : "",
+        content_type ? content_type : "", content_type ? "\r\n" : "", length, cache_control,
+        close || s_wants_close(conn) ? "close" : "keep-alive", extra_headers ? extra_headers : "");
+    if (len < 0 || (size_t)len >= size) {
+        pl_error("http: response header too long");
+        return -1;
+    }
+    return len;
+}
+
+//  True for a HEAD request, whose answer carries the head of a GET's and no body.
+static bool s_is_head(const struct mg_connection *conn)
+{
+    return strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
+}
+
+//  Writes the whole response, head and JSON body (stolen), with one mg_write.
 static void s_respond(struct mg_connection *conn, int status, json_t *body,
                       const char *extra_headers, bool close)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     size_t body_len = text ? strlen(text) : 0;
-    time_t now = time(NULL);
-    struct tm tm;
-    char date[64];
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
     char head[PL_JWT_MAX_LEN + 1024];
-    int head_len = snprintf(head, sizeof head,
-                            "HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Length: %zu\r\n"
-                            "Cache-Control: no-store\r\nConnection: %s\r\n%s\r\n",
-                            status, mg_get_response_code_text(conn, status), date,
-                            text ? "Content-Type: application/json\r\n" : "", body_len,
-                            close || s_wants_close(conn) ? "close" : "keep-alive",
-                            extra_headers ? extra_headers : "");
-    if (head_len < 0 || (size_t)head_len >= sizeof head) {
-        pl_error("http: response header too long");
+    int head_len = s_format_head(conn, head, sizeof head, status, text ? "application/json" : NULL,
+                                 body_len, "no-store", extra_headers, close);
+    if (head_len < 0) {
         free(text);
         return;
     }
+    if (s_is_head(conn))
+        body_len = 0;
     char *response = malloc((size_t)head_len + body_len);
     if (response) {
         memcpy(response, head, (size_t)head_len);
-        if (text)
+        if (body_len)
             memcpy(response + head_len, text, body_len);
         mg_write(conn, response, (size_t)head_len + body_len);
     }
@@ -59,19 +82,46 @@ static void s_respond(struct mg_connection *conn, int status, json_t *body,
     free(text);
 }
 
+int pl_http_write_head(struct mg_connection *conn, int status, const char *content_type,
+                       uint64_t length, const char *cache_control, const char *extra_headers)
+{
+    char head[2048];
+    int len = s_format_head(conn, head, sizeof head, status, content_type, length, cache_control,
+                            extra_headers, false);
+    return len >= 0 && mg_write(conn, head, (size_t)len) == len ? 0 : -1;
+}
+
 void pl_http_reply(struct mg_connection *conn, int status, json_t *body, const char *extra_headers)
 {
     s_respond(conn, status, body, extra_headers, false);
 }
 
-void pl_http_error(struct mg_connection *conn, int status, const char *code, const char *fmt, ...)
+static void s_verror(struct mg_connection *conn, int status, const char *code, bool close,
+                     const char *fmt, va_list args) __attribute__((format(printf, 5, 0)));
+
+static void s_verror(struct mg_connection *conn, int status, const char *code, bool close,
+                     const char *fmt, va_list args)
 {
     char message[512];
+    vsnprintf(message, sizeof message, fmt, args);
+    s_respond(conn, status, pl_json_error(code, message), NULL, close);
+}
+
+void pl_http_error(struct mg_connection *conn, int status, const char *code, const char *fmt, ...)
+{
     va_list args;
     va_start(args, fmt);
-    vsnprintf(message, sizeof message, fmt, args);
+    s_verror(conn, status, code, false, fmt, args);
     va_end(args);
-    pl_http_reply(conn, status, pl_json_error(code, message), NULL);
+}
+
+void pl_http_error_close(struct mg_connection *conn, int status, const char *code, const char *fmt,
+                         ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    s_verror(conn, status, code, true, fmt, args);
+    va_end(args);
 }
 
 void pl_http_unauthorized(struct mg_connection *conn)

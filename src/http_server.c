@@ -15,12 +15,13 @@
 
 static const pl_route_t *const s_route_tables[] = {
     pl_auth_routes,  pl_user_routes,         pl_content_routes, pl_room_routes,
-    pl_event_routes, pl_notification_routes, pl_health_routes};
+    pl_event_routes, pl_notification_routes, pl_upload_routes,  pl_health_routes};
 #define ROUTE_TABLE_COUNT (sizeof s_route_tables / sizeof s_route_tables[0])
 
 //  Matches path against pattern; "{id}" matches a positive decimal integer segment,
-//  stored in *id. Returns true on a match.
-static bool s_path_matches(const char *pattern, const char *path, int64_t *id)
+//  stored in req->path_id, and "{name}" a non-empty segment, stored in req->path_name.
+//  Returns true on a match.
+static bool s_path_matches(const char *pattern, const char *path, pl_req_t *req)
 {
     while (*pattern && *path) {
         if (strncmp(pattern, "{id}", 4) == 0) {
@@ -32,8 +33,15 @@ static bool s_path_matches(const char *pattern, const char *path, int64_t *id)
                     return false;
                 value = value * 10 + (*path - '0');
             }
-            *id = value;
+            req->path_id = value;
             pattern += 4;
+            continue;
+        }
+        if (strncmp(pattern, "{name}", 6) == 0) {
+            req->path_name = path;
+            req->path_name_len = strcspn(path, "/");
+            path += req->path_name_len;
+            pattern += 6;
             continue;
         }
         if (*pattern++ != *path++)
@@ -50,7 +58,7 @@ static int s_route(struct mg_connection *conn, void *cbdata)
     bool path_known = false;
     for (size_t t = 0; t < ROUTE_TABLE_COUNT; t++) {
         for (const pl_route_t *route = s_route_tables[t]; route->method; route++) {
-            if (!s_path_matches(route->pattern, info->local_uri, &req.path_id))
+            if (!s_path_matches(route->pattern, info->local_uri, &req))
                 continue;
             path_known = true;
             if (strcmp(route->method, info->request_method) != 0)

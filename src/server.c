@@ -9,6 +9,7 @@
 #include "parley/notifier.h"
 #include "parley/persister.h"
 #include "parley/room.h"
+#include "parley/uploads.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -210,9 +211,9 @@ static int s_start(pl_server_t *self, char *err, size_t err_len)
         snprintf(err, err_len, "password_hash_*: libsodium refused this cost");
         return -1;
     }
-    //  The actors open the data directory; the key file goes in it after.
+    //  The actors open the data directory; the key file and the uploads go in it after.
     if (!(app->waiters = pl_waiters_new()) || s_start_actors(self, err, err_len) ||
-        s_load_jwt_key(app, err, err_len))
+        s_load_jwt_key(app, err, err_len) || pl_uploads_prepare(cfg->data_dir, err, err_len))
         return -1;
     int readers = cfg->http_threads < 32 ? (int)cfg->http_threads : 32;
     if (!(app->readers = pl_store_pool_new(cfg->data_dir, readers, err, err_len)))

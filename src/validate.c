@@ -2,6 +2,7 @@
 #include "parley/validate.h"
 
 #include "parley/store.h"
+#include "parley/uploads.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -106,25 +107,6 @@ const char *pl_check_client_id(const char *text, size_t len)
     return NULL;
 }
 
-//  True for "/uploads/" followed by 64 lowercase hex digits and an image extension.
-static bool s_is_upload_url(const char *url, size_t len)
-{
-    static const char prefix[] = "/uploads/";
-    static const char *const extensions[] = {".png", ".jpg", ".gif", ".webp"};
-    size_t head = sizeof prefix - 1;
-    if (len < head + 64 + 4 || memcmp(url, prefix, head) != 0)
-        return false;
-    for (size_t i = head; i < head + 64; i++)
-        if (!((url[i] >= '0' && url[i] <= '9') || (url[i] >= 'a' && url[i] <= 'f')))
-            return false;
-    for (size_t e = 0; e < sizeof extensions / sizeof extensions[0]; e++) {
-        size_t ext_len = strlen(extensions[e]);
-        if (len == head + 64 + ext_len && memcmp(url + head + 64, extensions[e], ext_len) == 0)
-            return true;
-    }
-    return false;
-}
-
 const char *pl_check_message(const char *kind, const char *body, size_t body_len, const char *url,
                              size_t url_len, size_t max_chars, const char **field)
 {
@@ -146,7 +128,7 @@ const char *pl_check_message(const char *kind, const char *body, size_t body_len
         return "is required for an image message";
     if (!image && url)
         return "is only for image messages";
-    if (image && !s_is_upload_url(url, url_len))
+    if (image && !pl_upload_url_type(url, url_len))
         return "must be the url of an upload of this server";
     *field = NULL;
     return NULL;

@@ -13,6 +13,7 @@
 #include "parley/log.h"
 #include "parley/peer_sockets.h"
 #include "parley/room.h"
+#include "parley/uploads.h"
 #include "parley/validate.h"
 
 #include <stdarg.h>
@@ -210,6 +211,9 @@ static void s_send_message(request_t *r)
     if (!problem)
         problem = pl_check_message(kind.ptr, body.ptr, body.len, url.ptr, url.len,
                                    (size_t)r->app->config->max_message_chars, &field);
+    if (!problem && url.ptr &&
+        (problem = pl_uploads_check_url(r->app->config->data_dir, url.ptr, url.len)))
+        field = "url";
     if (problem) {
         s_reject(r, "bad_request", "%s: %s", field, problem);
         return;

@@ -989,6 +989,11 @@ Test(e2e_chat, bad_sends_get_bad_request_and_store_nothing)
                  r, hash);
     s_expect_bad(a, "b-11", "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-11\",\"body\":7}",
                  r);
+    //  Well formed, but nothing was uploaded under that url.
+    s_expect_bad(a, "b-12",
+                 "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-12\",\"kind\":\"image\","
+                 "\"url\":\"/uploads/%s.png\"}",
+                 r, hash);
     //  Without a ref, the error names the client_id, even a bad one.
     s_expect_bad(a, "has space",
                  "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"has space\",\"body\":\"x\"}", r);
@@ -1007,11 +1012,15 @@ Test(e2e_chat, bad_sends_get_bad_request_and_store_nothing)
     s_expect_bad(a, "r-17", "{\"type\":\"subscribe\",\"room\":%lld,\"since\":-1,\"ref\":\"r-17\"}",
                  r);
 
-    //  An upload url of this server is fine, and so are ten characters.
+    //  An upload of this server is fine, and so are ten characters.
+    char *url = NULL;
+    cr_assert_eq(pl_fx_upload(s_srv.port, alice.token, "image/png", pl_fx_png, pl_fx_png_len, &url),
+                 201);
     s_sendf(a,
             "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"ok-1\",\"kind\":\"image\","
-            "\"url\":\"/uploads/%s.png\"}",
-            r, hash);
+            "\"url\":\"%s\"}",
+            r, url);
+    free(url);
     cr_assert_eq(s_expect_ack(a, room, "ok-1"), 1);
     s_send(a, room, "ok-2", "ten chars!");
     cr_assert_eq(s_expect_ack(a, room, "ok-2"), 2);

@@ -26,6 +26,8 @@
       "WebSocket and SSE connections held at once; upgrades past it get 503")                      \
     X(INT, http_threads, "16", 2, 4096, "civetweb workers kept free for plain HTTP requests")      \
     X(INT, max_body_bytes, "65536", 1024, 16777216, "largest JSON request body; larger gets 413")  \
+    X(INT, upload_max_bytes, "5242880", 1024, 1073741824,                                          \
+      "largest image POST /api/uploads takes; larger gets 413")                                    \
     X(INT, max_frame_bytes, "65536", 1024, 16777216,                                               \
       "largest WebSocket frame; larger closes the connection with 1009")                           \
     X(INT, request_timeout_ms, "10000", 100, 600000,                                               \

@@ -39,13 +39,16 @@ typedef struct {
     const struct mg_request_info *info;
     pl_app_t *app;
     pl_thread_t *thread;
-    int64_t user_id; //  the authenticated caller (routes that require auth)
-    int64_t path_id; //  the {id} in the path, for routes that have one
+    int64_t user_id;       //  the authenticated caller (routes that require auth)
+    int64_t path_id;       //  the {id} in the path, for routes that have one
+    const char *path_name; //  the {name} in the path, not NUL-terminated,
+    size_t path_name_len;  //  and its length, for routes that have one
 } pl_req_t;
 
 typedef void (*pl_handler_t)(pl_req_t *req);
 
-//  A route: method and pattern, where "{id}" matches one positive integer segment.
+//  A route: method and pattern, where "{id}" matches one positive integer segment and
+//  "{name}" one non-empty segment (any bytes but '/'; the handler validates it).
 typedef struct {
     const char *method;
     const char *pattern;
@@ -61,6 +64,7 @@ extern const pl_route_t pl_content_routes[];
 extern const pl_route_t pl_room_routes[];
 extern const pl_route_t pl_event_routes[];
 extern const pl_route_t pl_notification_routes[];
+extern const pl_route_t pl_upload_routes[];
 
 //  Starts civetweb on cfg->listen with the routes and the /ws endpoint. Returns NULL
 //  with a reason in err. *port receives the port actually bound.
@@ -73,6 +77,19 @@ void pl_http_reply(struct mg_connection *conn, int status, json_t *body, const c
 //  Answers with the error object; message is printf-formatted.
 void pl_http_error(struct mg_connection *conn, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+//  pl_http_error for an answer given before the request body was read whole: it says
+//  "Connection: close", since civetweb drops a connection when the unread rest of a
+//  body may still be on its way, and a client should not count on reusing it.
+void pl_http_error_close(struct mg_connection *conn, int status, const char *code, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
+
+//  Writes the head of a response whose body (length bytes, none for HEAD) the caller
+//  then writes with mg_write: the status line, Date, content_type (NULL for none),
+//  Content-Length, cache_control ("no-store", ...) and extra_headers (NULL or
+//  "Name: value\r\n" lines). Returns 0, or -1 when it could not be written.
+int pl_http_write_head(struct mg_connection *conn, int status, const char *content_type,
+                       uint64_t length, const char *cache_control, const char *extra_headers);
 
 //  Reads the request body (bounded by max_body_bytes) as a JSON object. On any
 //  problem answers 400/413/415 itself and returns NULL.

@@ -39,7 +39,9 @@ const char *pl_check_client_id(const char *text, size_t len);
 //  A message as a client sends it (kind NULL means "text"). Text needs a body of
 //  1-max_chars characters; an image needs the url of an upload of this server
 //  ("/uploads/<sha256 hex>.<png|jpg|gif|webp>") and may carry a caption. Returns NULL
-//  when acceptable, else the reason, with *field naming the field at fault.
+//  when acceptable, else the reason, with *field naming the field at fault. Only the
+//  url's form is checked here; whether it was uploaded is pl_uploads_check_url's
+//  question (uploads.h), asked by the edge after this one.
 const char *pl_check_message(const char *kind, const char *body, size_t body_len, const char *url,
                              size_t url_len, size_t max_chars, const char **field);
 

@@ -124,3 +124,32 @@ pl_ws_t *pl_fx_ws_connect(int port, const char *token, int *http_status)
     free(path);
     return ws;
 }
+
+const unsigned char pl_fx_png[] = {
+    0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I',  'H',  'D',  'R',  0,
+    0,    0,   1,   0,   0,    0,    1,    8,    6, 0, 0, 0,  0x1f, 0x15, 0xc4, 0x89,
+};
+const size_t pl_fx_png_len = sizeof pl_fx_png;
+
+int pl_fx_upload(int port, const char *token, const char *content_type, const void *body,
+                 size_t len, char **url_out)
+{
+    if (url_out)
+        *url_out = NULL;
+    char *extra = NULL;
+    if (asprintf(&extra, "Content-Type: %s\r\n%s%s%s", content_type,
+                 token ? "Authorization: Bearer " : "", token ? token : "",
+                 token ? "\r\n" : "") < 0)
+        return -1;
+    pl_http_response_t r;
+    int rc = pl_http_request(port, "POST", "/api/uploads", extra, body, len, &r);
+    free(extra);
+    if (rc < 0)
+        return -1;
+    const char *url = json_string_value(json_object_get(r.json, "url"));
+    if (r.status == 201 && url && url_out)
+        *url_out = strdup(url);
+    int status = r.status;
+    pl_http_response_free(&r);
+    return status;
+}

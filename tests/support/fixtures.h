@@ -1,8 +1,8 @@
 /*  tests/support/fixtures.h
  *
  *  Small helpers that end-to-end tests repeat: unique valid usernames,
- *  signing up or logging in a user over HTTP, and opening an authenticated
- *  WebSocket. They return errors rather than asserting, so the test decides
+ *  signing up or logging in a user over HTTP, uploading an image, and opening
+ *  an authenticated WebSocket. They return errors rather than asserting, so the test decides
  *  what a failure means.
  */
 #ifndef PARLEY_TEST_FIXTURES_H
@@ -30,6 +30,16 @@ int pl_fx_login(int port, const char *username, const char *password, char **tok
 //  shortened as needed), '_' and a suffix, 3-32 characters of [a-z0-9_].
 //  prefix may be NULL. Caller frees; NULL only if out of memory.
 char *pl_fx_unique_name(const char *prefix);
+
+//  A tiny PNG: the signature and an IHDR chunk, enough to pass as an image.
+extern const unsigned char pl_fx_png[];
+extern const size_t pl_fx_png_len;
+
+//  Uploads len bytes of body as content_type via POST /api/uploads with
+//  token (NULL: none). Returns the HTTP status (201 expected) or -1; on 201,
+//  *url_out (may be NULL) gets a malloc'd copy of the url, else NULL.
+int pl_fx_upload(int port, const char *token, const char *content_type, const void *body,
+                 size_t len, char **url_out);
 
 //  Opens GET /ws?token=<token>. Returns the connection or NULL; *http_status
 //  as in pl_ws_connect (may be NULL).

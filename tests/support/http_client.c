@@ -352,7 +352,9 @@ int pl_http_request_timeout(int port, const char *method, const char *path,
     char host[64] = "", length[64] = "";
     if (!s_block_has(extra, "Host"))
         snprintf(host, sizeof host, "Host: 127.0.0.1:%d\r\n", port);
-    if (wants_length && !s_block_has(extra, "Content-Length"))
+    //  A chunked body frames itself: no Content-Length beside it.
+    if (wants_length && !s_block_has(extra, "Content-Length") &&
+        !s_block_has(extra, "Transfer-Encoding"))
         snprintf(length, sizeof length, "Content-Length: %zu\r\n", body ? body_len : 0);
     char *head = NULL;
     if (asprintf(&head, "%s %s HTTP/1.1\r\n%s%s%s%s\r\n", method, path, host,

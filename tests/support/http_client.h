@@ -32,10 +32,12 @@ typedef struct {
 //  whole response, within PL_HTTP_TIMEOUT_MS. extra_headers is NULL or lines
 //  "Name: value\r\n..."; Host, Connection: close and (when body is non-NULL or
 //  the method is POST/PUT/PATCH) Content-Length are added unless extra_headers
-//  already has them. No Content-Type is added. body may be NULL. Interim 1xx
-//  responses are skipped. On success returns 0 and fills *out (the caller
-//  frees it with pl_http_response_free); on failure (refused, timeout,
-//  malformed or truncated response) returns -1 with *out zeroed.
+//  already has them (or, for Content-Length, a Transfer-Encoding, in which case
+//  body must already be chunked). No Content-Type is added. body may be NULL,
+//  and holds any bytes. Interim 1xx responses are skipped. On success returns
+//  0 and fills *out (the caller frees it with pl_http_response_free); on
+//  failure (refused, timeout, malformed or truncated response) returns -1 with
+//  *out zeroed.
 int pl_http_request(int port, const char *method, const char *path, const char *extra_headers,
                     const char *body, size_t body_len, pl_http_response_t *out);
 
