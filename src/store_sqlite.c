@@ -6,7 +6,8 @@
 
     The schema is a list of migrations; PRAGMA user_version records how many have
     run, and each runs in its own transaction. This file holds the connection, the
-    schema and the account operations; store_sqlite_chat.c the chat ones. */
+    schema and the account operations; store_sqlite_chat.c the chat ones and
+    store_sqlite_search.c the full-text search. */
 #include "store_sqlite.h"
 
 #include "parley/log.h"
@@ -85,6 +86,34 @@ static const char *const s_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (content_id, user_id)"
     ") WITHOUT ROWID;",
+
+    //  3: full-text search over contents' title and description (store_sqlite_search.c).
+    //  An external-content FTS5 table: the text lives once, in contents, and triggers
+    //  keep the index in step with every insert, update and delete; 'rebuild' indexes
+    //  the rows that existed before. unicode61 with remove_diacritics 2 folds case and
+    //  accents ("amelie" finds "Amélie") and splits on Unicode punctuation; prefix
+    //  indexes of 2 and 3 characters serve the prefix match of the last word typed.
+    //  The index on (title, kind, year) serves the import's already-there check.
+    "CREATE VIRTUAL TABLE contents_fts USING fts5("
+    "  title, description, content='contents', content_rowid='id',"
+    "  tokenize='unicode61 remove_diacritics 2', prefix='2 3'"
+    ");"
+    "CREATE TRIGGER contents_fts_insert AFTER INSERT ON contents BEGIN"
+    "  INSERT INTO contents_fts (rowid, title, description)"
+    "  VALUES (new.id, new.title, new.description);"
+    "END;"
+    "CREATE TRIGGER contents_fts_delete AFTER DELETE ON contents BEGIN"
+    "  INSERT INTO contents_fts (contents_fts, rowid, title, description)"
+    "  VALUES ('delete', old.id, old.title, old.description);"
+    "END;"
+    "CREATE TRIGGER contents_fts_update AFTER UPDATE OF title, description ON contents BEGIN"
+    "  INSERT INTO contents_fts (contents_fts, rowid, title, description)"
+    "  VALUES ('delete', old.id, old.title, old.description);"
+    "  INSERT INTO contents_fts (rowid, title, description)"
+    "  VALUES (new.id, new.title, new.description);"
+    "END;"
+    "INSERT INTO contents_fts (contents_fts) VALUES ('rebuild');"
+    "CREATE INDEX contents_by_title ON contents (title, kind, year);",
 };
 #define MIGRATION_COUNT ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 
@@ -249,8 +278,9 @@ static void s_close(pl_store_t *base)
     free(self);
 }
 
-//  The accounts half is listed here; the chat half is added by store_sqlite_chat.c,
-//  once, before the first connection uses the table.
+//  The accounts half is listed here; the chat and search halves are added by
+//  store_sqlite_chat.c and store_sqlite_search.c, once, before the first connection
+//  uses the table.
 static pl_store_ops_t s_ops = {
     .close = s_close,
     .begin = s_begin,
@@ -268,6 +298,7 @@ static pthread_once_t s_ops_once = PTHREAD_ONCE_INIT;
 static void s_complete_ops(void)
 {
     pl__sqlite_chat_ops(&s_ops);
+    pl__sqlite_search_ops(&s_ops);
 }
 
 //  Runs one SQL script; returns 0 or -1 with the SQLite message in err.
@@ -293,25 +324,27 @@ static int s_user_version(sqlite3 *db)
     return version;
 }
 
-//  Applies every migration past the file's user_version, each in a transaction.
+//  Applies every migration past the file's user_version, each in a transaction. The
+//  version is read inside the write transaction: another process on the same data
+//  dir (an import beside a running server) may have migrated in the meantime.
 static int s_migrate(sqlite3 *db, char *err, size_t err_len)
 {
-    int version = s_user_version(db);
-    if (version < 0) {
-        snprintf(err, err_len, "sqlite: cannot read the schema version");
-        return -1;
-    }
-    if (version > MIGRATION_COUNT) {
-        snprintf(err, err_len,
-                 "store: the database has schema version %d, newer than this build (%d)", version,
-                 MIGRATION_COUNT);
-        return -1;
-    }
-    for (; version < MIGRATION_COUNT; version++) {
-        char bump[64];
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
+    for (;;) {
         if (s_run(db, "BEGIN IMMEDIATE;", err, err_len))
             return -1;
+        int version = s_user_version(db);
+        if (version < 0 || version >= MIGRATION_COUNT) {
+            s_run(db, "ROLLBACK;", err, 0);
+            if (version < 0)
+                snprintf(err, err_len, "sqlite: cannot read the schema version");
+            else if (version > MIGRATION_COUNT)
+                snprintf(err, err_len,
+                         "store: the database has schema version %d, newer than this build (%d)",
+                         version, MIGRATION_COUNT);
+            return version == MIGRATION_COUNT ? 0 : -1;
+        }
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
         if (s_run(db, s_migrations[version], err, err_len) || s_run(db, bump, err, err_len) ||
             s_run(db, "COMMIT;", err, err_len)) {
             s_run(db, "ROLLBACK;", err, 0);
@@ -319,7 +352,6 @@ static int s_migrate(sqlite3 *db, char *err, size_t err_len)
         }
         pl_info("store: migrated the schema to version %d", version + 1);
     }
-    return 0;
 }
 
 pl_store_t *pl_store_sqlite_open(const char *data_dir, bool writer, char *err, size_t err_len)

@@ -1,6 +1,6 @@
-/*  The SQLite backend's chat operations: contents, rooms, members and messages. Reads
-    build PROTOCOL.md's JSON shapes straight from the rows, so every endpoint that
-    shows a Room or a Message shows the same one. */
+/*  The SQLite backend's chat operations: contents and their likes, rooms, members and
+    messages. Reads build PROTOCOL.md's JSON shapes straight from the rows, so every
+    endpoint that shows a Content, a Room or a Message shows the same one. */
 #include "store_sqlite.h"
 
 #include "parley/json_shapes.h"
@@ -35,10 +35,8 @@ static json_t *s_message(sqlite3_stmt *stmt)
     return message;
 }
 
-//  Collects every row of stmt into an array with row_fn; reverse puts them in the
-//  opposite order. Returns OK with *out, or INTERNAL.
-static pl_status_t s_rows(pl__sqlite_t *self, sqlite3_stmt *stmt, json_t *(*row_fn)(sqlite3_stmt *),
-                          bool reverse, json_t **out)
+pl_status_t pl__sqlite_rows(pl__sqlite_t *self, sqlite3_stmt *stmt,
+                            json_t *(*row_fn)(sqlite3_stmt *), bool reverse, json_t **out)
 {
     json_t *rows = json_array();
     int rc;
@@ -94,6 +92,21 @@ static pl_status_t s_content_insert(pl_store_t *base, pl_str_t kind, pl_str_t ti
     return status;
 }
 
+json_t *pl__sqlite_content(sqlite3_stmt *stmt)
+{
+    json_t *year = sqlite3_column_type(stmt, 4) == SQLITE_NULL
+                       ? json_null()
+                       : json_integer(sqlite3_column_int64(stmt, 4));
+    json_t *room = sqlite3_column_type(stmt, 5) == SQLITE_NULL
+                       ? json_null()
+                       : json_integer(sqlite3_column_int64(stmt, 5));
+    return json_pack("{s:I, s:s, s:s, s:s, s:o, s:I, s:o}", "id",
+                     (json_int_t)sqlite3_column_int64(stmt, 0), "kind",
+                     sqlite3_column_text(stmt, 1), "title", sqlite3_column_text(stmt, 2),
+                     "description", sqlite3_column_text(stmt, 3), "year", year, "likes",
+                     (json_int_t)sqlite3_column_int64(stmt, 6), "room_id", room);
+}
+
 static pl_status_t s_content_get(pl_store_t *base, int64_t id, json_t **out)
 {
     pl__sqlite_t *self = (pl__sqlite_t *)base;
@@ -103,17 +116,7 @@ static pl_status_t s_content_get(pl_store_t *base, int64_t id, json_t **out)
     pl_status_t status = pl__sqlite_row(self, stmt);
     if (status != PL_STATUS_OK)
         return status;
-    json_t *year = sqlite3_column_type(stmt, 4) == SQLITE_NULL
-                       ? json_null()
-                       : json_integer(sqlite3_column_int64(stmt, 4));
-    json_t *room = sqlite3_column_type(stmt, 5) == SQLITE_NULL
-                       ? json_null()
-                       : json_integer(sqlite3_column_int64(stmt, 5));
-    *out = json_pack("{s:I, s:s, s:s, s:s, s:o, s:I, s:o}", "id",
-                     (json_int_t)sqlite3_column_int64(stmt, 0), "kind",
-                     sqlite3_column_text(stmt, 1), "title", sqlite3_column_text(stmt, 2),
-                     "description", sqlite3_column_text(stmt, 3), "year", year, "likes",
-                     (json_int_t)sqlite3_column_int64(stmt, 6), "room_id", room);
+    *out = pl__sqlite_content(stmt);
     sqlite3_reset(stmt);
     return PL_STATUS_OK;
 }
@@ -126,6 +129,23 @@ static pl_status_t s_find_id(pl__sqlite_t *self, pl__stmt_id_t id_stmt, int64_t 
     sqlite3_bind_int64(stmt, 1, a);
     if (sqlite3_bind_parameter_count(stmt) > 1)
         sqlite3_bind_int64(stmt, 2, b);
+    pl_status_t status = pl__sqlite_row(self, stmt);
+    if (status == PL_STATUS_OK) {
+        *id = sqlite3_column_int64(stmt, 0);
+        sqlite3_reset(stmt);
+    }
+    return status;
+}
+
+static pl_status_t s_content_find(pl_store_t *base, pl_str_t kind, pl_str_t title, int64_t year,
+                                  int64_t *id)
+{
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_CONTENT_FIND);
+    pl__sqlite_bind_str(stmt, 1, title);
+    pl__sqlite_bind_str(stmt, 2, kind);
+    if (year)
+        sqlite3_bind_int64(stmt, 3, year);
     pl_status_t status = pl__sqlite_row(self, stmt);
     if (status == PL_STATUS_OK) {
         *id = sqlite3_column_int64(stmt, 0);
@@ -223,6 +243,25 @@ static pl_status_t s_exec_pair(pl__sqlite_t *self, pl__stmt_id_t id, int64_t a, 
     if (status == PL_STATUS_OK && sqlite3_changes(self->db) == 0)
         return PL_STATUS_NOT_FOUND;
     return status;
+}
+
+static pl_status_t s_like_add(pl_store_t *base, int64_t content_id, int64_t user_id, int64_t now)
+{
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_LIKE_INSERT);
+    sqlite3_bind_int64(stmt, 1, content_id);
+    sqlite3_bind_int64(stmt, 2, user_id);
+    sqlite3_bind_int64(stmt, 3, now);
+    pl_status_t status = pl__sqlite_exec(self, stmt);
+    //  The insert selects the content: no row means no such content.
+    if (status == PL_STATUS_OK && sqlite3_changes(self->db) == 0)
+        return PL_STATUS_NOT_FOUND;
+    return status;
+}
+
+static pl_status_t s_like_remove(pl_store_t *base, int64_t content_id, int64_t user_id)
+{
+    return s_exec_pair((pl__sqlite_t *)base, PL__STMT_LIKE_DELETE, content_id, user_id);
 }
 
 static pl_status_t s_member_remove(pl_store_t *base, int64_t room_id, int64_t user_id)
@@ -383,7 +422,7 @@ static pl_status_t s_room_members(pl_store_t *base, int64_t room_id, json_t **ou
     pl__sqlite_t *self = (pl__sqlite_t *)base;
     sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_ROOM_MEMBERS);
     sqlite3_bind_int64(stmt, 1, room_id);
-    return s_rows(self, stmt, s_member, false, out);
+    return pl__sqlite_rows(self, stmt, s_member, false, out);
 }
 
 static pl_status_t s_messages_page(pl_store_t *base, int64_t room_id, int64_t after, int64_t before,
@@ -397,7 +436,7 @@ static pl_status_t s_messages_page(pl_store_t *base, int64_t room_id, int64_t af
     sqlite3_bind_int64(stmt, 3, before);
     //  One more than asked tells whether there is more.
     sqlite3_bind_int64(stmt, 4, limit + 1);
-    pl_status_t status = s_rows(self, stmt, s_message, !from_start, out);
+    pl_status_t status = pl__sqlite_rows(self, stmt, s_message, !from_start, out);
     if (status != PL_STATUS_OK)
         return status;
     *has_more = (int64_t)json_array_size(*out) > limit;
@@ -427,7 +466,7 @@ static pl_status_t s_room_state(pl_store_t *base, int64_t room_id, int64_t windo
     bool more;
     sqlite3_stmt *members = pl__sqlite_stmt(self, PL__STMT_ROOM_MEMBERS);
     sqlite3_bind_int64(members, 1, room_id);
-    status = s_rows(self, members, s_member_with_read, false, &out->members);
+    status = pl__sqlite_rows(self, members, s_member_with_read, false, &out->members);
     if (status == PL_STATUS_OK)
         status = s_messages_page(base, room_id, 0, INT64_MAX, window, false, &out->recent, &more);
     if (status != PL_STATUS_OK) {
@@ -442,6 +481,9 @@ void pl__sqlite_chat_ops(pl_store_ops_t *ops)
 {
     ops->content_insert = s_content_insert;
     ops->content_get = s_content_get;
+    ops->content_find = s_content_find;
+    ops->like_add = s_like_add;
+    ops->like_remove = s_like_remove;
     ops->room_ensure_group = s_room_ensure_group;
     ops->room_ensure_dm = s_room_ensure_dm;
     ops->member_add = s_member_add;
