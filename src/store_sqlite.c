@@ -17,6 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
+
+//  How long a connection waits for a lock another holds before it gives up.
+#define BUSY_TIMEOUT_MS 5000
+//  The pause between two attempts to enter WAL mode (s_enter_wal).
+#define WAL_RETRY_MS 10
 
 static const char *const s_migrations[] = {
     //  1: accounts and who follows whom
@@ -324,6 +330,24 @@ static int s_user_version(sqlite3 *db)
     return version;
 }
 
+//  Puts the database in WAL mode. Switching a new database takes an exclusive lock,
+//  and of two connections switching at once (a server and an import starting together
+//  on a new data dir) SQLite answers one BUSY at once, without waiting, rather than
+//  let them deadlock: that one tries again, within the busy timeout.
+static int s_enter_wal(sqlite3 *db, char *err, size_t err_len)
+{
+    for (int waited_ms = 0;; waited_ms += WAL_RETRY_MS) {
+        int rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        if (rc != SQLITE_BUSY || waited_ms >= BUSY_TIMEOUT_MS) {
+            snprintf(err, err_len, "sqlite: cannot enter WAL mode: %s", sqlite3_errmsg(db));
+            return -1;
+        }
+        nanosleep(&(struct timespec){0, WAL_RETRY_MS * 1000000L}, NULL);
+    }
+}
+
 //  Applies every migration past the file's user_version, each in a transaction. The
 //  version is read inside the write transaction: another process on the same data
 //  dir (an import beside a running server) may have migrated in the meantime.
@@ -375,11 +399,10 @@ pl_store_t *pl_store_sqlite_open(const char *data_dir, bool writer, char *err, s
         snprintf(err, err_len, "store: cannot open %s: %s", path, sqlite3_errmsg(self->db));
         goto fail;
     }
-    sqlite3_busy_timeout(self->db, 5000);
-    const char *setup = writer ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                                 "PRAGMA foreign_keys = ON;"
+    sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
+    const char *setup = writer ? "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
                                : "PRAGMA query_only = 1; PRAGMA foreign_keys = ON;";
-    if (s_run(self->db, setup, err, err_len))
+    if ((writer && s_enter_wal(self->db, err, err_len)) || s_run(self->db, setup, err, err_len))
         goto fail;
     if (writer && s_migrate(self->db, err, err_len))
         goto fail;

@@ -112,17 +112,12 @@ static json_t *s_search(const char *token, const char *query)
 static void s_expect_titles(const char *token, const char *query, ...)
 {
     json_t *contents = s_search(token, query);
-    va_list args;
-    va_start(args, query);
-    size_t i = 0;
-    for (const char *title; (title = va_arg(args, const char *)); i++) {
-        const char *got = json_string_value(json_object_get(json_array_get(contents, i), "title"));
-        cr_assert(got && strcmp(got, title) == 0, "?%s: result %zu is %s, expected %s", query, i,
-                  got ? got : "missing", title);
-    }
-    va_end(args);
-    cr_assert_eq(json_array_size(contents), i, "?%s: %zu results, expected %zu", query,
-                 json_array_size(contents), i);
+    char why[512];
+    va_list titles;
+    va_start(titles, query);
+    bool same = pl_fx_titles_are(contents, titles, why, sizeof why);
+    va_end(titles);
+    cr_assert(same, "?%s: %s", query, why);
     json_decref(contents);
 }
 
