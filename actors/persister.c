@@ -166,6 +166,18 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
         out->status = ops->member_remove(store, m->room_id, m->user_id);
         break;
     }
+    case PL_MSG_LIKE_ADD: {
+        const pl_msg_like_add_t *m = &msg->as.like_add;
+        out->waiter = m->waiter, out->req_id = m->req_id, out->id = m->content_id;
+        out->status = ops->like_add(store, m->content_id, m->user_id, pl_now_ms());
+        break;
+    }
+    case PL_MSG_LIKE_REMOVE: {
+        const pl_msg_like_remove_t *m = &msg->as.like_remove;
+        out->waiter = m->waiter, out->req_id = m->req_id, out->id = m->content_id;
+        out->status = ops->like_remove(store, m->content_id, m->user_id);
+        break;
+    }
     case PL_MSG_MESSAGE_STORE: {
         const pl_msg_message_store_t *m = &msg->as.message_store;
         pl_message_row_t row = {m->room_id,   m->seq,  m->sender_id, m->ts,

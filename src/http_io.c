@@ -190,18 +190,7 @@ json_t *pl_http_read_json(pl_req_t *req)
 int pl_http_string_field(pl_req_t *req, json_t *body, const char *name, bool required,
                          pl_check_t check, pl_str_t *out)
 {
-    json_t *value = json_object_get(body, name);
-    *out = (pl_str_t){NULL, 0};
-    if (!value || (json_is_null(value) && !required))
-        return required
-                   ? (pl_http_error(req->conn, 400, "bad_request", "%s: is required", name), -1)
-                   : 0;
-    if (!json_is_string(value)) {
-        pl_http_error(req->conn, 400, "bad_request", "%s: must be a string", name);
-        return -1;
-    }
-    *out = (pl_str_t){json_string_value(value), (uint32_t)json_string_length(value)};
-    const char *problem = check ? check(out->ptr, out->len) : NULL;
+    const char *problem = pl_check_string_member(body, name, required, check, out);
     if (problem) {
         pl_http_error(req->conn, 400, "bad_request", "%s: %s", name, problem);
         return -1;

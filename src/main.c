@@ -1,20 +1,27 @@
 /*  parley's entry point: reads the configuration, starts the server, and waits for
     SIGINT or SIGTERM to stop it gracefully. The signals are blocked in every thread
-    and taken here with sigwait, so no handler runs in the middle of anyone's work. */
+    and taken here with sigwait, so no handler runs in the middle of anyone's work.
+    `parley import-contents FILE` runs that subcommand instead (import_contents.h). */
 #include "parley/config.h"
+#include "parley/import_contents.h"
 #include "parley/log.h"
 #include "parley/server.h"
 
 #include <czmq.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 extern char **environ;
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "import-contents") == 0)
+        return pl_import_contents_main(argc - 1, argv + 1, environ);
     if (pl_config_wants_help(argc, argv)) {
         pl_config_print_help(stdout);
+        printf("\nSubcommands:\n  parley import-contents FILE.jsonl [options]\n"
+               "      load a catalogue of contents into the store (--help for more)\n");
         return 0;
     }
     pl_config_t cfg;

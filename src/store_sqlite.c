@@ -6,7 +6,8 @@
 
     The schema is a list of migrations; PRAGMA user_version records how many have
     run, and each runs in its own transaction. This file holds the connection, the
-    schema and the account operations; store_sqlite_chat.c the chat ones. */
+    schema and the account operations; store_sqlite_chat.c the chat ones and
+    store_sqlite_search.c the full-text search. */
 #include "store_sqlite.h"
 
 #include "parley/log.h"
@@ -16,6 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
+
+//  How long a connection waits for a lock another holds before it gives up.
+#define BUSY_TIMEOUT_MS 5000
+//  The pause between two attempts to enter WAL mode (s_enter_wal).
+#define WAL_RETRY_MS 10
 
 static const char *const s_migrations[] = {
     //  1: accounts and who follows whom
@@ -86,7 +93,35 @@ static const char *const s_migrations[] = {
     "  PRIMARY KEY (content_id, user_id)"
     ") WITHOUT ROWID;",
 
-    //  3: notifications. The notifier hands out ids and writes a row again while it
+    //  3: full-text search over contents' title and description (store_sqlite_search.c).
+    //  An external-content FTS5 table: the text lives once, in contents, and triggers
+    //  keep the index in step with every insert, update and delete; 'rebuild' indexes
+    //  the rows that existed before. unicode61 with remove_diacritics 2 folds case and
+    //  accents ("amelie" finds "Amélie") and splits on Unicode punctuation; prefix
+    //  indexes of 2 and 3 characters serve the prefix match of the last word typed.
+    //  The index on (title, kind, year) serves the import's already-there check.
+    "CREATE VIRTUAL TABLE contents_fts USING fts5("
+    "  title, description, content='contents', content_rowid='id',"
+    "  tokenize='unicode61 remove_diacritics 2', prefix='2 3'"
+    ");"
+    "CREATE TRIGGER contents_fts_insert AFTER INSERT ON contents BEGIN"
+    "  INSERT INTO contents_fts (rowid, title, description)"
+    "  VALUES (new.id, new.title, new.description);"
+    "END;"
+    "CREATE TRIGGER contents_fts_delete AFTER DELETE ON contents BEGIN"
+    "  INSERT INTO contents_fts (contents_fts, rowid, title, description)"
+    "  VALUES ('delete', old.id, old.title, old.description);"
+    "END;"
+    "CREATE TRIGGER contents_fts_update AFTER UPDATE OF title, description ON contents BEGIN"
+    "  INSERT INTO contents_fts (contents_fts, rowid, title, description)"
+    "  VALUES ('delete', old.id, old.title, old.description);"
+    "  INSERT INTO contents_fts (rowid, title, description)"
+    "  VALUES (new.id, new.title, new.description);"
+    "END;"
+    "INSERT INTO contents_fts (contents_fts) VALUES ('rebuild');"
+    "CREATE INDEX contents_by_title ON contents (title, kind, year);",
+
+    //  4: notifications. The notifier hands out ids and writes a row again while it
     //  coalesces (count, ts, body change), so the id is the key and body is the
     //  rendered Notification without its id and read flag.
     "CREATE TABLE notifications ("
@@ -323,8 +358,9 @@ static void s_close(pl_store_t *base)
     free(self);
 }
 
-//  The accounts half is listed here; the chat and social halves are added by
-//  store_sqlite_chat.c and store_sqlite_social.c, once, before the first connection
+//  The accounts half is listed here; the chat, social and search halves are added by
+//  store_sqlite_chat.c, store_sqlite_social.c and store_sqlite_search.c, once, before
+//  the first connection
 //  uses the table.
 static pl_store_ops_t s_ops = {
     .close = s_close,
@@ -344,6 +380,7 @@ static void s_complete_ops(void)
 {
     pl__sqlite_chat_ops(&s_ops);
     pl__sqlite_social_ops(&s_ops);
+    pl__sqlite_search_ops(&s_ops);
 }
 
 //  Runs one SQL script; returns 0 or -1 with the SQLite message in err.
@@ -369,25 +406,45 @@ static int s_user_version(sqlite3 *db)
     return version;
 }
 
-//  Applies every migration past the file's user_version, each in a transaction.
+//  Puts the database in WAL mode. Switching a new database takes an exclusive lock,
+//  and of two connections switching at once (a server and an import starting together
+//  on a new data dir) SQLite answers one BUSY at once, without waiting, rather than
+//  let them deadlock: that one tries again, within the busy timeout.
+static int s_enter_wal(sqlite3 *db, char *err, size_t err_len)
+{
+    for (int waited_ms = 0;; waited_ms += WAL_RETRY_MS) {
+        int rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        if (rc != SQLITE_BUSY || waited_ms >= BUSY_TIMEOUT_MS) {
+            snprintf(err, err_len, "sqlite: cannot enter WAL mode: %s", sqlite3_errmsg(db));
+            return -1;
+        }
+        nanosleep(&(struct timespec){0, WAL_RETRY_MS * 1000000L}, NULL);
+    }
+}
+
+//  Applies every migration past the file's user_version, each in a transaction. The
+//  version is read inside the write transaction: another process on the same data
+//  dir (an import beside a running server) may have migrated in the meantime.
 static int s_migrate(sqlite3 *db, char *err, size_t err_len)
 {
-    int version = s_user_version(db);
-    if (version < 0) {
-        snprintf(err, err_len, "sqlite: cannot read the schema version");
-        return -1;
-    }
-    if (version > MIGRATION_COUNT) {
-        snprintf(err, err_len,
-                 "store: the database has schema version %d, newer than this build (%d)", version,
-                 MIGRATION_COUNT);
-        return -1;
-    }
-    for (; version < MIGRATION_COUNT; version++) {
-        char bump[64];
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
+    for (;;) {
         if (s_run(db, "BEGIN IMMEDIATE;", err, err_len))
             return -1;
+        int version = s_user_version(db);
+        if (version < 0 || version >= MIGRATION_COUNT) {
+            s_run(db, "ROLLBACK;", err, 0);
+            if (version < 0)
+                snprintf(err, err_len, "sqlite: cannot read the schema version");
+            else if (version > MIGRATION_COUNT)
+                snprintf(err, err_len,
+                         "store: the database has schema version %d, newer than this build (%d)",
+                         version, MIGRATION_COUNT);
+            return version == MIGRATION_COUNT ? 0 : -1;
+        }
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
         if (s_run(db, s_migrations[version], err, err_len) || s_run(db, bump, err, err_len) ||
             s_run(db, "COMMIT;", err, err_len)) {
             s_run(db, "ROLLBACK;", err, 0);
@@ -395,7 +452,6 @@ static int s_migrate(sqlite3 *db, char *err, size_t err_len)
         }
         pl_info("store: migrated the schema to version %d", version + 1);
     }
-    return 0;
 }
 
 pl_store_t *pl_store_sqlite_open(const char *data_dir, bool writer, char *err, size_t err_len)
@@ -419,11 +475,10 @@ pl_store_t *pl_store_sqlite_open(const char *data_dir, bool writer, char *err, s
         snprintf(err, err_len, "store: cannot open %s: %s", path, sqlite3_errmsg(self->db));
         goto fail;
     }
-    sqlite3_busy_timeout(self->db, 5000);
-    const char *setup = writer ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                                 "PRAGMA foreign_keys = ON;"
+    sqlite3_busy_timeout(self->db, BUSY_TIMEOUT_MS);
+    const char *setup = writer ? "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
                                : "PRAGMA query_only = 1; PRAGMA foreign_keys = ON;";
-    if (s_run(self->db, setup, err, err_len))
+    if ((writer && s_enter_wal(self->db, err, err_len)) || s_run(self->db, setup, err, err_len))
         goto fail;
     if (writer && s_migrate(self->db, err, err_len))
         goto fail;

@@ -12,6 +12,16 @@
     "m.room_id, m.seq, m.client_id, m.kind, m.body, m.url, m.ts, u.id, u.display_name,"            \
     " u.avatar_url FROM messages m JOIN users u ON u.id = m.sender_id"
 
+//  A Content's columns (read by pl__sqlite_content), from contents c and its room r.
+#define PL__CONTENT_COLUMNS                                                                        \
+    "c.id, c.kind, c.title, c.description, c.year, r.id,"                                          \
+    " (SELECT count(*) FROM likes WHERE content_id = c.id)"
+#define PL__CONTENT_ROOM " LEFT JOIN rooms r ON r.content_id = c.id"
+
+//  Search ranks with bm25, a title match weighing ten description matches: a content
+//  named after the words beats one that only mentions them.
+#define PL__SEARCH_RANK "bm25(contents_fts, 10.0, 1.0)"
+
 //  X(NAME, SQL)
 #define PL__SQLITE_STATEMENTS(X)                                                                   \
     X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
@@ -30,9 +40,19 @@
                     " EXISTS (SELECT 1 FROM follows WHERE follower_id = ?2 AND followee_id = ?1)") \
     X(CONTENT_INSERT, "INSERT INTO contents (kind, title, description, year, created_at)"          \
                       " VALUES (?1, ?2, ?3, ?4, ?5)")                                              \
-    X(CONTENT_GET, "SELECT c.id, c.kind, c.title, c.description, c.year, r.id,"                    \
-                   " (SELECT count(*) FROM likes WHERE content_id = c.id)"                         \
-                   " FROM contents c LEFT JOIN rooms r ON r.content_id = c.id WHERE c.id = ?1")    \
+    X(CONTENT_GET,                                                                                 \
+      "SELECT " PL__CONTENT_COLUMNS " FROM contents c" PL__CONTENT_ROOM " WHERE c.id = ?1")        \
+    X(CONTENT_FIND, "SELECT id FROM contents WHERE title = ?1 AND kind = ?2 AND year IS ?3"        \
+                    " ORDER BY id LIMIT 1")                                                        \
+    X(CONTENT_SEARCH, "SELECT " PL__CONTENT_COLUMNS " FROM contents_fts"                           \
+                      " JOIN contents c ON c.id = contents_fts.rowid" PL__CONTENT_ROOM             \
+                      " WHERE contents_fts MATCH ?1 AND (?2 IS NULL OR c.kind = ?2)"               \
+                      " ORDER BY " PL__SEARCH_RANK ", c.id DESC LIMIT ?3")                         \
+    X(CONTENT_LIST, "SELECT " PL__CONTENT_COLUMNS " FROM contents c" PL__CONTENT_ROOM              \
+                    " WHERE ?1 IS NULL OR c.kind = ?1 ORDER BY c.id DESC LIMIT ?2")                \
+    X(LIKE_INSERT, "INSERT INTO likes (content_id, user_id, created_at)"                           \
+                   " SELECT id, ?2, ?3 FROM contents WHERE id = ?1")                               \
+    X(LIKE_DELETE, "DELETE FROM likes WHERE content_id = ?1 AND user_id = ?2")                     \
     X(ROOM_BY_CONTENT, "SELECT id FROM rooms WHERE content_id = ?1")                               \
     X(ROOM_BY_PAIR, "SELECT id FROM rooms WHERE dm_low = ?1 AND dm_high = ?2")                     \
     X(ROOM_INSERT, "INSERT INTO rooms (kind, title, content_id, dm_low, dm_high, last_activity,"   \
@@ -61,7 +81,7 @@
     X(MESSAGES_AFTER, "SELECT " PL__MESSAGE_COLUMNS " WHERE m.room_id = ?1 AND m.seq > ?2"         \
                       " AND m.seq < ?3 ORDER BY m.seq LIMIT ?4")                                   \
     X(MESSAGES_BEFORE, "SELECT " PL__MESSAGE_COLUMNS " WHERE m.room_id = ?1 AND m.seq > ?2"        \
-                       " AND m.seq < ?3 ORDER BY m.seq DESC LIMIT ?4")                     \
+                       " AND m.seq < ?3 ORDER BY m.seq DESC LIMIT ?4")                             \
     X(FOLLOW_INSERT, "INSERT INTO follows (follower_id, followee_id, created_at)"                  \
                      " VALUES (?1, ?2, ?3)")                                                       \
     X(FOLLOW_DELETE, "DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2")            \
@@ -118,11 +138,15 @@ pl_status_t pl__sqlite_rows(pl__sqlite_t *self, sqlite3_stmt *stmt,
 //  Collects the first column of every row of stmt as a new array of *count ids
 //  (free() it). Returns OK, or INTERNAL with *ids NULL.
 pl_status_t pl__sqlite_ids(pl__sqlite_t *self, sqlite3_stmt *stmt, int64_t **ids, size_t *count);
+//  A Content from the current row of a statement selecting PL__CONTENT_COLUMNS.
+json_t *pl__sqlite_content(sqlite3_stmt *stmt);
 
 //  The chat half of the backend (store_sqlite_chat.c), filling the ops table.
 void pl__sqlite_chat_ops(pl_store_ops_t *ops);
 
 //  Follows, likers and notifications (store_sqlite_social.c), filling the ops table.
 void pl__sqlite_social_ops(pl_store_ops_t *ops);
+//  Full-text search over contents (store_sqlite_search.c), filling the ops table.
+void pl__sqlite_search_ops(pl_store_ops_t *ops);
 
 #endif

@@ -1,6 +1,6 @@
-/*  The SQLite backend's chat operations: contents, rooms, members and messages. Reads
-    build PROTOCOL.md's JSON shapes straight from the rows, so every endpoint that
-    shows a Room or a Message shows the same one. */
+/*  The SQLite backend's chat operations: contents and their likes, rooms, members and
+    messages. Reads build PROTOCOL.md's JSON shapes straight from the rows, so every
+    endpoint that shows a Content, a Room or a Message shows the same one. */
 #include "store_sqlite.h"
 
 #include "parley/json_shapes.h"
@@ -71,6 +71,21 @@ static pl_status_t s_content_insert(pl_store_t *base, pl_str_t kind, pl_str_t ti
     return status;
 }
 
+json_t *pl__sqlite_content(sqlite3_stmt *stmt)
+{
+    json_t *year = sqlite3_column_type(stmt, 4) == SQLITE_NULL
+                       ? json_null()
+                       : json_integer(sqlite3_column_int64(stmt, 4));
+    json_t *room = sqlite3_column_type(stmt, 5) == SQLITE_NULL
+                       ? json_null()
+                       : json_integer(sqlite3_column_int64(stmt, 5));
+    return json_pack("{s:I, s:s, s:s, s:s, s:o, s:I, s:o}", "id",
+                     (json_int_t)sqlite3_column_int64(stmt, 0), "kind",
+                     sqlite3_column_text(stmt, 1), "title", sqlite3_column_text(stmt, 2),
+                     "description", sqlite3_column_text(stmt, 3), "year", year, "likes",
+                     (json_int_t)sqlite3_column_int64(stmt, 6), "room_id", room);
+}
+
 static pl_status_t s_content_get(pl_store_t *base, int64_t id, json_t **out)
 {
     pl__sqlite_t *self = (pl__sqlite_t *)base;
@@ -80,17 +95,7 @@ static pl_status_t s_content_get(pl_store_t *base, int64_t id, json_t **out)
     pl_status_t status = pl__sqlite_row(self, stmt);
     if (status != PL_STATUS_OK)
         return status;
-    json_t *year = sqlite3_column_type(stmt, 4) == SQLITE_NULL
-                       ? json_null()
-                       : json_integer(sqlite3_column_int64(stmt, 4));
-    json_t *room = sqlite3_column_type(stmt, 5) == SQLITE_NULL
-                       ? json_null()
-                       : json_integer(sqlite3_column_int64(stmt, 5));
-    *out = json_pack("{s:I, s:s, s:s, s:s, s:o, s:I, s:o}", "id",
-                     (json_int_t)sqlite3_column_int64(stmt, 0), "kind",
-                     sqlite3_column_text(stmt, 1), "title", sqlite3_column_text(stmt, 2),
-                     "description", sqlite3_column_text(stmt, 3), "year", year, "likes",
-                     (json_int_t)sqlite3_column_int64(stmt, 6), "room_id", room);
+    *out = pl__sqlite_content(stmt);
     sqlite3_reset(stmt);
     return PL_STATUS_OK;
 }
@@ -103,6 +108,23 @@ static pl_status_t s_find_id(pl__sqlite_t *self, pl__stmt_id_t id_stmt, int64_t 
     sqlite3_bind_int64(stmt, 1, a);
     if (sqlite3_bind_parameter_count(stmt) > 1)
         sqlite3_bind_int64(stmt, 2, b);
+    pl_status_t status = pl__sqlite_row(self, stmt);
+    if (status == PL_STATUS_OK) {
+        *id = sqlite3_column_int64(stmt, 0);
+        sqlite3_reset(stmt);
+    }
+    return status;
+}
+
+static pl_status_t s_content_find(pl_store_t *base, pl_str_t kind, pl_str_t title, int64_t year,
+                                  int64_t *id)
+{
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_CONTENT_FIND);
+    pl__sqlite_bind_str(stmt, 1, title);
+    pl__sqlite_bind_str(stmt, 2, kind);
+    if (year)
+        sqlite3_bind_int64(stmt, 3, year);
     pl_status_t status = pl__sqlite_row(self, stmt);
     if (status == PL_STATUS_OK) {
         *id = sqlite3_column_int64(stmt, 0);
@@ -188,6 +210,25 @@ static pl_status_t s_room_ensure_dm(pl_store_t *base, int64_t user_a, int64_t us
         status = s_member_add(base, *room_id, high, now, &added);
     *created = status == PL_STATUS_OK;
     return status;
+}
+
+static pl_status_t s_like_add(pl_store_t *base, int64_t content_id, int64_t user_id, int64_t now)
+{
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_LIKE_INSERT);
+    sqlite3_bind_int64(stmt, 1, content_id);
+    sqlite3_bind_int64(stmt, 2, user_id);
+    sqlite3_bind_int64(stmt, 3, now);
+    pl_status_t status = pl__sqlite_exec(self, stmt);
+    //  The insert selects the content: no row means no such content.
+    if (status == PL_STATUS_OK && sqlite3_changes(self->db) == 0)
+        return PL_STATUS_NOT_FOUND;
+    return status;
+}
+
+static pl_status_t s_like_remove(pl_store_t *base, int64_t content_id, int64_t user_id)
+{
+    return pl__sqlite_exec_pair((pl__sqlite_t *)base, PL__STMT_LIKE_DELETE, content_id, user_id);
 }
 
 static pl_status_t s_member_remove(pl_store_t *base, int64_t room_id, int64_t user_id)
@@ -386,6 +427,9 @@ void pl__sqlite_chat_ops(pl_store_ops_t *ops)
 {
     ops->content_insert = s_content_insert;
     ops->content_get = s_content_get;
+    ops->content_find = s_content_find;
+    ops->like_add = s_like_add;
+    ops->like_remove = s_like_remove;
     ops->room_ensure_group = s_room_ensure_group;
     ops->room_ensure_dm = s_room_ensure_dm;
     ops->member_add = s_member_add;

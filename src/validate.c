@@ -5,6 +5,7 @@
 #include "parley/uploads.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 size_t pl_utf8_length(const char *text, size_t len)
@@ -95,6 +96,60 @@ const char *pl_check_description(const char *text, size_t len)
 {
     return pl_utf8_length(text, len) > PL_DESCRIPTION_MAX_CHARS ? "must be at most 4000 characters"
                                                                 : NULL;
+}
+
+const char *pl_check_string_member(const json_t *object, const char *name, bool required,
+                                   pl_check_t check, pl_str_t *out)
+{
+    json_t *value = json_object_get(object, name);
+    *out = (pl_str_t){NULL, 0};
+    if (!value || (json_is_null(value) && !required))
+        return required ? "is required" : NULL;
+    if (!json_is_string(value))
+        return "must be a string";
+    *out = (pl_str_t){json_string_value(value), (uint32_t)json_string_length(value)};
+    return check ? check(out->ptr, out->len) : NULL;
+}
+
+const char *pl_check_content_kind(const char *text, size_t len)
+{
+    //  By length too: "movie\u0000x" is not movie.
+    bool movie = len == 5 && memcmp(text, "movie", 5) == 0;
+    bool book = len == 4 && memcmp(text, "book", 4) == 0;
+    return movie || book ? NULL : "must be movie or book";
+}
+
+const char *pl_check_content(const json_t *object, pl_content_input_t *out, const char **field)
+{
+    static const struct {
+        const char *name;
+        bool required;
+        pl_check_t check;
+        size_t offset;
+    } strings[] = {
+        {"kind", true, pl_check_content_kind, offsetof(pl_content_input_t, kind)},
+        {"title", true, pl_check_title, offsetof(pl_content_input_t, title)},
+        {"description", false, pl_check_description, offsetof(pl_content_input_t, description)},
+    };
+    *out = (pl_content_input_t){0};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        *field = strings[i].name;
+        const char *problem =
+            pl_check_string_member(object, strings[i].name, strings[i].required, strings[i].check,
+                                   (pl_str_t *)((char *)out + strings[i].offset));
+        if (problem)
+            return problem;
+    }
+    *field = "year";
+    json_t *year = json_object_get(object, "year");
+    if (year && !json_is_null(year)) {
+        if (!json_is_integer(year) || json_integer_value(year) < 1 ||
+            json_integer_value(year) > PL_YEAR_MAX)
+            return "must be an integer from 1 to 9999";
+        out->year = json_integer_value(year);
+    }
+    *field = NULL;
+    return NULL;
 }
 
 const char *pl_check_client_id(const char *text, size_t len)

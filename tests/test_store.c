@@ -438,6 +438,78 @@ Test(store, follow_stats)
 }
 
 //  --------------------------------------------------------------------------------
+//  Contents and likes
+
+static int64_t s_content(pl_store_t *store, const char *kind, const char *title, int64_t year)
+{
+    int64_t id = -7;
+    cr_assert_eq(store->ops->content_insert(store, pl_str_of(kind), pl_str_of(title),
+                                            (pl_str_t){NULL, 0}, year, 1, &id),
+                 PL_STATUS_OK, "inserting %s", title);
+    return id;
+}
+
+static int64_t s_likes(pl_store_t *store, int64_t content_id)
+{
+    json_t *content = NULL;
+    cr_assert_eq(store->ops->content_get(store, content_id, &content), PL_STATUS_OK);
+    int64_t likes = json_integer_value(json_object_get(content, "likes"));
+    json_decref(content);
+    return likes;
+}
+
+Test(store, likes_are_added_once_and_removed_once)
+{
+    pl_store_t *store = s_open(true);
+    int64_t a = s_insert(store, "lia", "Lia", 1), b = s_insert(store, "leo", "Leo", 1);
+    int64_t film = s_content(store, "movie", "Film", 0), other = s_content(store, "book", "B", 0);
+    cr_assert_eq(s_likes(store, film), 0);
+
+    cr_assert_eq(store->ops->like_add(store, film, a, 10), PL_STATUS_OK);
+    cr_assert_eq(store->ops->like_add(store, film, a, 11), PL_STATUS_CONFLICT, "liked twice");
+    cr_assert_eq(store->ops->like_add(store, film, b, 12), PL_STATUS_OK);
+    cr_assert_eq(store->ops->like_add(store, other, a, 13), PL_STATUS_OK);
+    cr_assert_eq(store->ops->like_add(store, 987654, a, 14), PL_STATUS_NOT_FOUND, "no content");
+    cr_assert_eq(s_likes(store, film), 2);
+    cr_assert_eq(s_likes(store, other), 1);
+
+    cr_assert_eq(store->ops->like_remove(store, film, a), PL_STATUS_OK);
+    cr_assert_eq(store->ops->like_remove(store, film, a), PL_STATUS_NOT_FOUND, "unliked twice");
+    cr_assert_eq(store->ops->like_remove(store, 987654, a), PL_STATUS_NOT_FOUND);
+    cr_assert_eq(s_likes(store, film), 1);
+    cr_assert_eq(s_likes(store, other), 1, "another content's like went too");
+    //  Liked again after an unlike.
+    cr_assert_eq(store->ops->like_add(store, film, a, 15), PL_STATUS_OK);
+    cr_assert_eq(s_likes(store, film), 2);
+    pl_store_close(&store);
+}
+
+Test(store, content_find_matches_kind_title_and_year_exactly)
+{
+    pl_store_t *store = s_open(true);
+    int64_t dune = s_content(store, "book", "Dune", 1965);
+    int64_t undated = s_content(store, "movie", "Dune", 0);
+    int64_t id = -7;
+    cr_assert_eq(store->ops->content_find(store, pl_str_of("book"), pl_str_of("Dune"), 1965, &id),
+                 PL_STATUS_OK);
+    cr_assert_eq(id, dune);
+    cr_assert_eq(store->ops->content_find(store, pl_str_of("movie"), pl_str_of("Dune"), 0, &id),
+                 PL_STATUS_OK, "a content without a year");
+    cr_assert_eq(id, undated);
+    const struct {
+        const char *kind, *title;
+        int64_t year;
+    } misses[] = {{"book", "Dune", 1984}, {"book", "Dune", 0},     {"movie", "Dune", 1965},
+                  {"book", "dune", 1965}, {"book", "Dune ", 1965}, {"book", "Dun", 1965}};
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++)
+        cr_assert_eq(store->ops->content_find(store, pl_str_of(misses[i].kind),
+                                              pl_str_of(misses[i].title), misses[i].year, &id),
+                     PL_STATUS_NOT_FOUND, "%s '%s' %lld was found", misses[i].kind, misses[i].title,
+                     (long long)misses[i].year);
+    pl_store_close(&store);
+}
+
+//  --------------------------------------------------------------------------------
 //  Transactions
 
 Test(store, duplicate_username_is_a_conflict_outside_a_transaction)

@@ -332,3 +332,95 @@ Test(validate, avatar_url_respects_len)
     cr_assert_not_null(pl_check_avatar_url(http, 1), "\"h\" accepted");
     cr_assert_null(pl_check_avatar_url("/uploads/x.png and then junk", 14));
 }
+
+//  --------------------------------------------------------------------------------
+//  Contents (POST /api/contents and the import)
+
+Test(validate, content_kind)
+{
+    ACCEPTS_STR(pl_check_content_kind, "movie");
+    ACCEPTS_STR(pl_check_content_kind, "book");
+    REFUSES_STR(pl_check_content_kind, "");
+    REFUSES_STR(pl_check_content_kind, "Movie");
+    REFUSES_STR(pl_check_content_kind, "film");
+    REFUSES_STR(pl_check_content_kind, "books");
+    REFUSES_STR(pl_check_content_kind, "boo");
+    //  A NUL after the kind is part of it, not its end.
+    REFUSES(pl_check_content_kind, "movie\0x", 7);
+    REFUSES(pl_check_content_kind, "book\0", 5);
+}
+
+//  Checks the content JSON text; returns the field named by a refusal, or NULL
+//  when accepted (and then *out is filled). NULs are let through the parser: the
+//  check must not rely on its caller's parser refusing them.
+static const char *s_content_field(const char *text, pl_content_input_t *out, json_t **json)
+{
+    json_error_t error;
+    *json = json_loads(text, JSON_ALLOW_NUL, &error);
+    cr_assert_not_null(*json, "bad test JSON %s: %s", text, error.text);
+    const char *field = "unset";
+    const char *reason = pl_check_content(*json, out, &field);
+    if (!reason) {
+        cr_assert_null(field, "%s: accepted but names %s", text, field);
+        return NULL;
+    }
+    cr_assert(field && strlen(reason) > 0, "%s: a refusal without field or reason", text);
+    return field;
+}
+
+Test(validate, content_accepted)
+{
+    pl_content_input_t in;
+    json_t *json;
+    cr_assert_null(s_content_field("{\"kind\":\"book\",\"title\":\"Émile\",\"description\":\"On "
+                                   "education.\",\"year\":1762,\"extra\":[1]}",
+                                   &in, &json));
+    cr_assert_eq(in.kind.len, 4);
+    cr_assert_eq(memcmp(in.kind.ptr, "book", 4), 0);
+    cr_assert_eq(in.title.len, strlen("Émile"));
+    cr_assert_eq(memcmp(in.description.ptr, "On education.", in.description.len), 0);
+    cr_assert_eq(in.year, 1762);
+    json_decref(json);
+
+    cr_assert_null(s_content_field("{\"kind\":\"movie\",\"title\":\"x\",\"description\":null,"
+                                   "\"year\":null}",
+                                   &in, &json));
+    cr_assert_null(in.description.ptr, "a null description is absent");
+    cr_assert_eq(in.year, 0, "a null year is absent");
+    json_decref(json);
+    cr_assert_null(
+        s_content_field("{\"kind\":\"movie\",\"title\":\"x\",\"year\":9999}", &in, &json));
+    cr_assert_eq(in.year, 9999);
+    json_decref(json);
+}
+
+Test(validate, content_refused_names_the_field)
+{
+    const struct {
+        const char *json, *field;
+    } cases[] = {
+        {"{}", "kind"},
+        {"{\"title\":\"x\"}", "kind"},
+        {"{\"kind\":null,\"title\":\"x\"}", "kind"},
+        {"{\"kind\":\"series\",\"title\":\"x\"}", "kind"},
+        {"{\"kind\":\"movie\\u0000\",\"title\":\"x\"}", "kind"},
+        {"{\"kind\":[\"movie\"],\"title\":\"x\"}", "kind"},
+        {"{\"kind\":\"movie\"}", "title"},
+        {"{\"kind\":\"movie\",\"title\":\"\"}", "title"},
+        {"{\"kind\":\"movie\",\"title\":\"a\\nb\"}", "title"},
+        {"{\"kind\":\"movie\",\"title\":5}", "title"},
+        {"{\"kind\":\"movie\",\"title\":\"x\",\"description\":false}", "description"},
+        {"{\"kind\":\"movie\",\"title\":\"x\",\"year\":0}", "year"},
+        {"{\"kind\":\"movie\",\"title\":\"x\",\"year\":10000}", "year"},
+        {"{\"kind\":\"movie\",\"title\":\"x\",\"year\":\"1999\"}", "year"},
+        {"{\"kind\":\"movie\",\"title\":\"x\",\"year\":1999.0}", "year"},
+    };
+    for (size_t i = 0; i < COUNT(cases); i++) {
+        pl_content_input_t in;
+        json_t *json;
+        const char *field = s_content_field(cases[i].json, &in, &json);
+        cr_assert(field && strcmp(field, cases[i].field) == 0, "%s: names %s, expected %s",
+                  cases[i].json, field ? field : "nothing", cases[i].field);
+        json_decref(json);
+    }
+}

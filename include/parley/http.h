@@ -10,6 +10,7 @@
 #define PARLEY_HTTP_H
 
 #include "parley/app.h"
+#include "parley/validate.h"
 
 #include <civetweb.h>
 #include <jansson.h>
@@ -94,9 +95,6 @@ int pl_http_write_head(struct mg_connection *conn, int status, const char *conte
 //  Reads the request body (bounded by max_body_bytes) as a JSON object. On any
 //  problem answers 400/413/415 itself and returns NULL.
 json_t *pl_http_read_json(pl_req_t *req);
-
-//  A validation rule (validate.h): NULL when the value is fine, else the reason.
-typedef const char *(*pl_check_t)(const char *text, size_t len);
 
 //  Reads an optional or required string field of body and, when present and check is
 //  not NULL, validates it. Returns 0 with *out set (out->ptr NULL when absent or null

@@ -44,6 +44,8 @@
 #define PL_MSG_MEMBER_ADD(F)                                                                       \
     F(U64, waiter) F(U64, req_id) F(I64, room_id) F(I64, user_id) F(I64, room_created)
 #define PL_MSG_MEMBER_REMOVE(F) F(U64, waiter) F(U64, req_id) F(I64, room_id) F(I64, user_id)
+#define PL_MSG_LIKE_ADD(F)      F(U64, waiter) F(U64, req_id) F(I64, content_id) F(I64, user_id)
+#define PL_MSG_LIKE_REMOVE(F)   PL_MSG_LIKE_ADD(F)
 #define PL_MSG_MESSAGE_STORE(F)                                                                    \
     F(I64, room_id)                                                                                \
     F(I64, seq)                                                                                    \
@@ -101,6 +103,9 @@
     X(ROOM_ENSURE_DM, room_ensure_dm, "find or create a DM room with both members; REPLY")         \
     X(MEMBER_ADD, member_add, "add a member; REPLY (created echoes room_created); tell the room")  \
     X(MEMBER_REMOVE, member_remove, "remove a member; REPLY; tell the room")                       \
+    X(LIKE_ADD, like_add,                                                                          \
+      "a user likes a content; REPLY (conflict: already; not_found: no content)")                  \
+    X(LIKE_REMOVE, like_remove, "a user stops liking a content; REPLY (not_found: did not)")       \
     X(MESSAGE_STORE, message_store, "persist a message; MESSAGE_STORED to its room after commit")  \
     X(MESSAGE_STORED, message_stored, "a message is committed (or failed): its room may go on")    \
     X(READ_STORE, read_store, "persist a read pointer (never moves it back)")                      \

@@ -90,6 +90,20 @@ typedef struct {
     pl_status_t (*content_insert)(pl_store_t *self, pl_str_t kind, pl_str_t title,
                                   pl_str_t description, int64_t year, int64_t now, int64_t *id);
     pl_status_t (*content_get)(pl_store_t *self, int64_t id, json_t **out);
+    //  The id of the first content with exactly this kind, title and year (0: none);
+    //  NOT_FOUND when there is none.
+    pl_status_t (*content_find)(pl_store_t *self, pl_str_t kind, pl_str_t title, int64_t year,
+                                int64_t *id);
+    //  Contents as a new array, at most `limit`, of one kind (kind.ptr NULL: any).
+    //  With words in query: those whose title or description hold every word (the
+    //  last one as a prefix), best match first; any text is a valid query, its
+    //  punctuation and operators are only separators. Without: the newest first.
+    pl_status_t (*content_search)(pl_store_t *self, pl_str_t query, pl_str_t kind, int64_t limit,
+                                  json_t **out);
+    //  user_id likes content_id. CONFLICT: they already do; NOT_FOUND: no such content.
+    pl_status_t (*like_add)(pl_store_t *self, int64_t content_id, int64_t user_id, int64_t now);
+    //  NOT_FOUND when user_id does not like content_id.
+    pl_status_t (*like_remove)(pl_store_t *self, int64_t content_id, int64_t user_id);
     //  The group room of a content, created if absent (NOT_FOUND: no such content).
     //  At most one can ever exist: the schema makes content_id unique.
     pl_status_t (*room_ensure_group)(pl_store_t *self, int64_t content_id, int64_t now,

@@ -6,7 +6,22 @@
 #ifndef PARLEY_VALIDATE_H
 #define PARLEY_VALIDATE_H
 
+#include "parley/types.h"
+
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+
+//  A validation rule, as each pl_check_* below: NULL when the value is fine, else the
+//  reason.
+typedef const char *(*pl_check_t)(const char *text, size_t len);
+
+//  Reads the string member `name` of a JSON object and, when present and check is not
+//  NULL, validates it. Absent or null is fine when optional (out->ptr NULL then).
+//  Returns NULL with *out viewing the string inside object, or the reason ("is
+//  required", "must be a string", or check's).
+const char *pl_check_string_member(const json_t *object, const char *name, bool required,
+                                   pl_check_t check, pl_str_t *out);
 
 //  Longest password accepted, in bytes: hashing cost must not be the client's choice.
 #define PL_PASSWORD_MAX_BYTES 1024
@@ -32,6 +47,22 @@ const char *pl_check_title(const char *text, size_t len);
 
 //  A content description: at most 4000 characters.
 const char *pl_check_description(const char *text, size_t len);
+
+#define PL_YEAR_MAX 9999
+
+//  A content's kind: movie or book.
+const char *pl_check_content_kind(const char *text, size_t len);
+
+//  A content as POST /api/contents and `parley import-contents` take it.
+typedef struct {
+    pl_str_t kind, title, description; //  description.ptr NULL when absent
+    int64_t year;                      //  0 when absent
+} pl_content_input_t;
+
+//  Checks a content object: {"kind" (movie|book), "title", "description"?, "year"?
+//  (1-9999)}; other members are ignored. Returns NULL with *out (views into object),
+//  or the reason with *field naming the member at fault.
+const char *pl_check_content(const json_t *object, pl_content_input_t *out, const char **field);
 
 //  A client_id: 1-64 printable ASCII characters.
 const char *pl_check_client_id(const char *text, size_t len);

@@ -153,3 +153,21 @@ int pl_fx_upload(int port, const char *token, const char *content_type, const vo
     pl_http_response_free(&r);
     return status;
 }
+
+bool pl_fx_titles_are(const json_t *contents, va_list titles, char *why, size_t why_size)
+{
+    size_t i = 0;
+    for (const char *title; (title = va_arg(titles, const char *)); i++) {
+        const char *got = json_string_value(json_object_get(json_array_get(contents, i), "title"));
+        if (!got || strcmp(got, title) != 0) {
+            snprintf(why, why_size, "result %zu is %s, expected %s", i, got ? got : "missing",
+                     title);
+            return false;
+        }
+    }
+    if (json_array_size(contents) != i) {
+        snprintf(why, why_size, "%zu results, expected %zu", json_array_size(contents), i);
+        return false;
+    }
+    return true;
+}

@@ -1,13 +1,18 @@
 /*  tests/support/fixtures.h
  *
  *  Small helpers that end-to-end tests repeat: unique valid usernames,
- *  signing up or logging in a user over HTTP, uploading an image, and opening
- *  an authenticated WebSocket. They return errors rather than asserting, so the test decides
+ *  signing up or logging in a user over HTTP, uploading an image, opening an
+ *  authenticated WebSocket, and comparing search results with the titles
+ *  expected. They return errors rather than asserting, so the test decides
  *  what a failure means.
  */
 #ifndef PARLEY_TEST_FIXTURES_H
 #define PARLEY_TEST_FIXTURES_H
 
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ws_client.h"
@@ -44,5 +49,11 @@ int pl_fx_upload(int port, const char *token, const char *content_type, const vo
 //  Opens GET /ws?token=<token>. Returns the connection or NULL; *http_status
 //  as in pl_ws_connect (may be NULL).
 pl_ws_t *pl_fx_ws_connect(int port, const char *token, int *http_status);
+
+//  Compares the "title" of each object of contents (a search's answer) with the
+//  titles in `titles` (a va_list of const char *, ended by NULL), in order and
+//  number. Returns true when they are the same, else false with the first
+//  difference described in why.
+bool pl_fx_titles_are(const json_t *contents, va_list titles, char *why, size_t why_size);
 
 #endif

@@ -10,7 +10,9 @@
  *  sleeps. Without pidfds (old kernels) the end of the pipe stands for the
  *  exit. Reaping is always an explicit waitpid on the child's own pid, never
  *  waitpid(-1), and no signal handler is installed, so servers started by
- *  parallel tests do not interfere.
+ *  parallel tests do not interfere. pl_parley_run runs the binary to its
+ *  end instead, its output in two temporary files, its exit awaited on a
+ *  pidfd with a deadline.
  */
 #include "server_proc.h"
 
@@ -295,13 +297,13 @@ static char **s_build_argv(const pl_server_t *srv, const char *const *extra_args
 }
 
 //  In the child, between fork and exec: only async-signal-safe calls.
-static void s_child(int out_w, int null_fd, pid_t parent, char **argv)
+static void s_child(int in_fd, int out_fd, int err_fd, pid_t parent, char **argv)
 {
     //  Die with the thread that started us, so no server outlives its test.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(127);
-    if (dup2(null_fd, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0)
+    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
         _exit(127);
     //  Inherit no other descriptor (e.g. Criterion's pipes).
     if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0) {
@@ -351,7 +353,7 @@ int pl_server_start(pl_server_t *srv, const char *const *extra_args)
     if (pid < 0)
         goto fail;
     if (pid == 0)
-        s_child(pipe_fds[1], null_fd, parent, argv);
+        s_child(null_fd, pipe_fds[1], pipe_fds[1], parent, argv);
 
     close(pipe_fds[1]);
     close(null_fd);
@@ -460,4 +462,79 @@ void pl_server_dump_log(const pl_server_t *srv)
     }
     fprintf(stderr, "===== end of server log =====\n");
     fflush(stderr);
+}
+
+//  Reads all of a temporary file from its start into a new string ("" on error).
+static char *s_slurp(FILE *file)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (out) {
+        char chunk[4096];
+        size_t n;
+        rewind(file);
+        while ((n = fread(chunk, 1, sizeof chunk, file)) > 0)
+            fwrite(chunk, 1, n, out);
+        fclose(out);
+    }
+    return text ? text : strdup("");
+}
+
+//  Waits up to timeout_ms for the child to exit, then kills it. Returns the raw
+//  wait status, or -1 when it had to be killed or could not be waited for.
+static int s_wait_exit(pid_t pid, int timeout_ms)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    bool timed_out = false;
+    if (pidfd >= 0) {
+        struct pollfd fd = {.fd = pidfd, .events = POLLIN};
+        int rc;
+        while ((rc = poll(&fd, 1, timeout_ms)) < 0 && errno == EINTR)
+            ;
+        timed_out = rc == 0;
+        close(pidfd);
+    }
+    if (timed_out)
+        kill(pid, SIGKILL);
+    int status = -1;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return timed_out ? -1 : status;
+}
+
+int pl_parley_run(const char *const *args, int timeout_ms, char **out, char **err)
+{
+    *out = *err = NULL;
+    size_t n_args = 0;
+    while (args && args[n_args])
+        n_args++;
+    char **argv = calloc(n_args + 2, sizeof *argv);
+    FILE *out_file = tmpfile(), *err_file = tmpfile();
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int status = -1;
+    if (!argv || !out_file || !err_file || null_fd < 0)
+        goto done;
+    argv[0] = (char *)s_binary();
+    for (size_t i = 0; i < n_args; i++)
+        argv[i + 1] = (char *)args[i];
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        s_child(null_fd, fileno(out_file), fileno(err_file), parent, argv);
+    if (pid > 0)
+        status = s_wait_exit(pid, timeout_ms);
+done:
+    *out = out_file ? s_slurp(out_file) : strdup("");
+    *err = err_file ? s_slurp(err_file) : strdup("");
+    if (out_file)
+        fclose(out_file);
+    if (err_file)
+        fclose(err_file);
+    if (null_fd >= 0)
+        close(null_fd);
+    free(argv);
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

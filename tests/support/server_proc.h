@@ -1,11 +1,11 @@
 /*  tests/support/server_proc.h
  *
- *  Starts and stops a real parley server process for end-to-end tests. The
- *  server listens on an ephemeral loopback port that is read from its
- *  "listening on 127.0.0.1:<port>" log line; everything it writes to stderr
- *  and stdout is appended to <data_dir>/server.log. Starting and stopping are
- *  synchronous and wait on deadlines, never on sleeps. No process-wide signal
- *  handlers are installed.
+ *  Starts and stops a real parley server process for end-to-end tests, and
+ *  runs its subcommands (pl_parley_run). The server listens on an ephemeral
+ *  loopback port that is read from its "listening on 127.0.0.1:<port>" log
+ *  line; everything it writes to stderr and stdout is appended to
+ *  <data_dir>/server.log. Starting and stopping are synchronous and wait on
+ *  deadlines, never on sleeps. No process-wide signal handlers are installed.
  *
  *  The caller allocates the pl_server_t zeroed ({0}) and must not copy or
  *  move it while the server runs (its reader thread holds its address); one
@@ -80,5 +80,13 @@ void pl_server_cleanup(pl_server_t *srv);
 
 //  Prints <data_dir>/server.log to stderr, framed, to debug a failure.
 void pl_server_dump_log(const pl_server_t *srv);
+
+//  Runs the parley binary (the one pl_server_start runs) to its end with args
+//  (NULL or a NULL-terminated list, e.g. {"import-contents", "f.jsonl", NULL}),
+//  stdin from /dev/null, waiting at most timeout_ms (then SIGKILL). *out and
+//  *err receive what it wrote to stdout and stderr (malloc'd, NUL-terminated,
+//  never NULL; the caller frees both). Returns its exit status, or -1 when it
+//  could not be run, timed out or was killed by a signal.
+int pl_parley_run(const char *const *args, int timeout_ms, char **out, char **err);
 
 #endif
