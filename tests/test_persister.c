@@ -80,23 +80,29 @@ static pl_msg_reply_t s_wait(pl_waiter_t *waiter, uint64_t req_id)
     return reply;
 }
 
-//  Counts users named username in the database, on a connection of the test's own.
-static int s_count_rows(const char *username)
+//  The one integer sql returns (?1 bound to text when given), on a connection of
+//  the test's own.
+static int64_t s_query_int(const char *sql, const char *text)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/parley.db", s_dir);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_stmt *stmt;
-    cr_assert_eq(
-        sqlite3_prepare_v2(db, "SELECT count(*) FROM users WHERE username = ?1", -1, &stmt, NULL),
-        SQLITE_OK);
-    sqlite3_bind_text(stmt, 1, username, -1, SQLITE_STATIC);
-    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
-    int count = sqlite3_column_int(stmt, 0);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK, "%s", sql);
+    if (text)
+        sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW, "%s", sql);
+    int64_t value = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);
     sqlite3_close(db);
-    return count;
+    return value;
+}
+
+//  Counts users named username in the database.
+static int s_count_rows(const char *username)
+{
+    return (int)s_query_int("SELECT count(*) FROM users WHERE username = ?1", username);
 }
 
 Test(persister, reply_comes_after_the_row_is_committed)
@@ -195,22 +201,6 @@ Test(persister, refuses_to_start_on_an_unusable_data_dir)
     s_start();
 }
 
-//  One integer a query on the database returns, on a connection of the test's own.
-static int64_t s_query_int(const char *sql)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/parley.db", s_dir);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *stmt;
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK, "%s", sql);
-    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW, "%s", sql);
-    int64_t value = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return value;
-}
-
 static void s_send_message(int64_t room, int64_t seq, int64_t sender, int64_t ts)
 {
     pl_msg_t msg = {
@@ -270,15 +260,15 @@ Test(persister, messages_advance_rooms_and_senders_as_if_one_by_one)
     s_wait(waiter, s_send_create(waiter, "last"));
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT last_seq FROM rooms WHERE id = %lld", (long long)room);
-    cr_assert_eq(s_query_int(sql), 4);
+    cr_assert_eq(s_query_int(sql, NULL), 4);
     snprintf(sql, sizeof sql, "SELECT last_activity FROM rooms WHERE id = %lld", (long long)room);
-    cr_assert_eq(s_query_int(sql), t + 4);
+    cr_assert_eq(s_query_int(sql, NULL), t + 4);
     const int64_t users[] = {a, b, c}, expected[] = {4, 2, 3};
     for (int i = 0; i < 3; i++) {
         snprintf(sql, sizeof sql,
                  "SELECT last_read_seq FROM members WHERE room_id = %lld AND user_id = %lld",
                  (long long)room, (long long)users[i]);
-        cr_assert_eq(s_query_int(sql), expected[i], "user %d", i);
+        cr_assert_eq(s_query_int(sql, NULL), expected[i], "user %d", i);
     }
     s_stop();
     pl_actor_inbox_destroy(&room_inbox);
