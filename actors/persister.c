@@ -9,6 +9,14 @@
     lock can pass); if it still fails, every request in it is answered INTERNAL.
     Nothing is answered before its commit, so nothing answered is ever lost.
 
+    A stored message moves two pointers, its room's last seq and its sender's read
+    pointer. Both only move forward, so the persister notes them per message and
+    writes each room's and each sender's once, with the greatest seq, before the
+    commit or before any request other than a message or a read pointer (which
+    might read them): under load a batch holds many messages of few rooms, and one
+    statement per message is left of three. An advance that fails spoils the batch
+    like a failed commit: the rows it would have covered are already in it.
+
     After the commit each request's outcome goes where it is awaited: a waiter (an
     HTTP request), the creation-queue worker, or the room shard that owns the room
     (MESSAGE_STORED, member changes), or the notifier (NOTIFICATION_STORED). */
@@ -44,6 +52,11 @@ typedef struct {
     int64_t member_id; //  a member who changed their profile, or 0
 } outcome_t;
 
+//  The pointers a stored message moves, waiting to be written (see above).
+typedef struct {
+    int64_t room_id, user_id, seq, ts;
+} advance_t;
+
 typedef struct {
     zsock_t *pipe;     //  borrowed
     zsock_t *inbox;    //  owned
@@ -51,9 +64,11 @@ typedef struct {
     int batch_max;
     pl_msg_frame_t *batch; //  owned: frames of the batch being applied
     outcome_t *outcomes;   //  owned: one per frame in batch
-    zsock_t *creator;      //  owned: outlet to the creation-queue worker
-    zsock_t *notifier;     //  owned: outlet to the notifier
-    zsock_t **rooms;       //  owned: outlets to the room shards
+    advance_t *advances;   //  owned: up to one per frame in batch, not yet written
+    int advance_count;
+    zsock_t *creator;  //  owned: outlet to the creation-queue worker
+    zsock_t *notifier; //  owned: outlet to the notifier
+    zsock_t **rooms;   //  owned: outlets to the room shards
     int room_shards;
 } self_t;
 
@@ -71,6 +86,7 @@ static void s_self_destroy(self_t **self_p)
     free(self->rooms);
     free(self->batch);
     free(self->outcomes);
+    free(self->advances);
     free(self);
     *self_p = NULL;
 }
@@ -87,13 +103,14 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
     self->room_shards = args->room_shards;
     self->batch = calloc((size_t)args->batch_max, sizeof *self->batch);
     self->outcomes = calloc((size_t)args->batch_max, sizeof *self->outcomes);
+    self->advances = calloc((size_t)args->batch_max, sizeof *self->advances);
     self->rooms = calloc((size_t)args->room_shards, sizeof *self->rooms);
     self->store = pl_store_sqlite_open(args->data_dir, true, args->error, sizeof args->error);
     self->inbox = pl_actor_inbox(PL_PERSISTER_INBOX);
     self->creator = pl_actor_outlet(PL_CREATOR_INBOX);
     self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
-    bool ok = self->batch && self->outcomes && self->rooms && self->store && self->inbox &&
-              self->creator && self->notifier;
+    bool ok = self->batch && self->outcomes && self->advances && self->rooms && self->store &&
+              self->inbox && self->creator && self->notifier;
     for (int i = 0; ok && i < args->room_shards; i++) {
         char name[32];
         pl_room_inbox_name(i, name, sizeof name);
@@ -184,6 +201,9 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
                                 m->client_id, m->kind, m->body,      m->url};
         out->route = TO_ROOM_STORED, out->room_id = m->room_id, out->seq = m->seq;
         out->status = ops->message_insert(store, &row);
+        if (out->status == PL_STATUS_OK)
+            self->advances[self->advance_count++] =
+                (advance_t){m->room_id, m->sender_id, m->seq, m->ts};
         break;
     }
     case PL_MSG_READ_STORE: {
@@ -288,14 +308,69 @@ static void s_deliver(self_t *self, const outcome_t *out)
         s_notify_member(self, out);
 }
 
+static int s_compare_advances(const void *a_arg, const void *b_arg)
+{
+    const advance_t *a = a_arg, *b = b_arg;
+    if (a->room_id != b->room_id)
+        return (a->room_id > b->room_id) - (a->room_id < b->room_id);
+    return (a->user_id > b->user_id) - (a->user_id < b->user_id);
+}
+
+//  Writes the noted advances: sorted by room and sender, one room_advance per room
+//  and one read_advance per sender, each with the greatest seq (and ts). False when
+//  a statement failed.
+static bool s_write_advances(self_t *self)
+{
+    const pl_store_ops_t *ops = self->store->ops;
+    advance_t *a = self->advances;
+    int count = self->advance_count;
+    self->advance_count = 0;
+    qsort(a, (size_t)count, sizeof *a, s_compare_advances);
+    bool ok = true;
+    for (int i = 0; ok && i < count;) {
+        int64_t room_seq = 0, room_ts = 0;
+        int room_end = i;
+        for (; room_end < count && a[room_end].room_id == a[i].room_id; room_end++) {
+            room_seq = a[room_end].seq > room_seq ? a[room_end].seq : room_seq;
+            room_ts = a[room_end].ts > room_ts ? a[room_end].ts : room_ts;
+        }
+        ok = ops->room_advance(self->store, a[i].room_id, room_seq, room_ts) == PL_STATUS_OK;
+        while (ok && i < room_end) {
+            int64_t read_seq = 0;
+            int user_end = i;
+            for (; user_end < room_end && a[user_end].user_id == a[i].user_id; user_end++)
+                read_seq = a[user_end].seq > read_seq ? a[user_end].seq : read_seq;
+            ok = ops->read_advance(self->store, a[i].room_id, a[i].user_id, read_seq) ==
+                 PL_STATUS_OK;
+            i = user_end;
+        }
+    }
+    return ok;
+}
+
+//  Whether a request may be applied before the noted advances are written: it
+//  reads neither pointer, and moves the read pointer only forward itself (or does
+//  not touch rooms at all: a notification).
+static bool s_leaves_advances(const pl_msg_t *msg)
+{
+    return msg->type == PL_MSG_MESSAGE_STORE || msg->type == PL_MSG_READ_STORE ||
+           msg->type == PL_MSG_NOTIFICATION_STORE;
+}
+
 //  Applies the batch and commits it; true when committed.
 static bool s_apply_and_commit(self_t *self, int count)
 {
     if (self->store->ops->begin(self->store) != PL_STATUS_OK)
         return false;
-    for (int i = 0; i < count; i++)
-        s_apply(self, &self->batch[i].msg, &self->outcomes[i]);
-    if (self->store->ops->commit(self->store) == PL_STATUS_OK)
+    self->advance_count = 0;
+    bool ok = true;
+    for (int i = 0; ok && i < count; i++) {
+        if (self->advance_count > 0 && !s_leaves_advances(&self->batch[i].msg))
+            ok = s_write_advances(self);
+        if (ok)
+            s_apply(self, &self->batch[i].msg, &self->outcomes[i]);
+    }
+    if (ok && s_write_advances(self) && self->store->ops->commit(self->store) == PL_STATUS_OK)
         return true;
     self->store->ops->rollback(self->store);
     return false;

@@ -16,6 +16,7 @@
 #include "parley/clock.h"
 #include "parley/conn.h"
 #include "parley/idmap.h"
+#include "parley/json_writer.h"
 #include "parley/loader.h"
 #include "parley/log.h"
 #include "parley/notifier.h"
@@ -107,6 +108,7 @@ typedef struct {
     int64_t *notice_users; //  scratch: (user id, unread) pairs for room notices
     uint64_t *notice_exclude;
     size_t notice_capacity;
+    pl_jw_t jw; //  owned: builds the frames sent once per message (message, ack)
 } self_t;
 
 void pl_room_inbox_name(int shard, char *name, size_t size)
@@ -486,14 +488,36 @@ static void s_unsubscribe(self_t *self, room_t *room, uint64_t conn_id)
     }
 }
 
+//  Starts a frame in the actor's writer: {"type":type, "room":room_id.
+static pl_jw_t *s_frame_begin(self_t *self, const char *type, int64_t room_id)
+{
+    pl_jw_t *jw = &self->jw;
+    pl_jw_reset(jw);
+    pl_jw_object_begin(jw);
+    pl_jw_key(jw, "type");
+    pl_jw_str(jw, type, strlen(type));
+    pl_jw_key(jw, "room");
+    pl_jw_int(jw, room_id);
+    return jw;
+}
+
 static void s_ack(self_t *self, const pending_t *p, const target_t *target, int64_t room_id)
 {
-    json_t *ack = json_pack("{s:s, s:I, s:I, s:I}", "type", "ack", "room", (json_int_t)room_id,
-                            "seq", (json_int_t)p->seq, "ts", (json_int_t)p->ts);
-    json_object_set_new(ack, "client_id", p->client_id ? json_string(p->client_id) : json_null());
-    if (target->ref)
-        json_object_set_new(ack, "ref", json_string(target->ref));
-    s_send(self, target->conn_id, ack);
+    pl_jw_t *jw = s_frame_begin(self, "ack", room_id);
+    pl_jw_key(jw, "seq");
+    pl_jw_int(jw, p->seq);
+    pl_jw_key(jw, "ts");
+    pl_jw_int(jw, p->ts);
+    pl_jw_key(jw, "client_id");
+    pl_jw_str_or_null(jw, p->client_id, p->client_id ? strlen(p->client_id) : 0);
+    if (target->ref) {
+        pl_jw_key(jw, "ref");
+        pl_jw_str(jw, target->ref, strlen(target->ref));
+    }
+    pl_jw_object_end(jw);
+    const char *text = pl_jw_text(jw, NULL);
+    if (text)
+        s_send_text(self, target->conn_id, text);
 }
 
 static char *s_strndup(pl_str_t s)
@@ -556,6 +580,48 @@ static void s_resend_ack(self_t *self, room_t *room, const pl_msg_room_send_t *m
     s_answer(m->waiter, m->req_id, PL_STATUS_CONFLICT, sent->seq, NULL);
 }
 
+//  A new "message" frame (the caller owns it), or NULL when memory ran out. Its keys
+//  come in the order clients have always had them, "type" first (see
+//  MESSAGE_FRAME_HEAD); the sender is the member's User cut to id, display_name and
+//  avatar_url.
+static char *s_message_text(self_t *self, int64_t room_id, int64_t seq, int64_t ts,
+                            const member_t *member, const pl_msg_room_send_t *m)
+{
+    json_t *name = json_object_get(member->user, "display_name");
+    json_t *avatar = json_object_get(member->user, "avatar_url");
+    pl_jw_t *jw = s_frame_begin(self, "message", room_id);
+    pl_jw_key(jw, "seq");
+    pl_jw_int(jw, seq);
+    pl_jw_key(jw, "client_id");
+    pl_jw_str_or_null(jw, m->client_id.ptr, m->client_id.len);
+    pl_jw_key(jw, "sender");
+    pl_jw_object_begin(jw);
+    pl_jw_key(jw, "id");
+    pl_jw_int(jw, json_integer_value(json_object_get(member->user, "id")));
+    pl_jw_key(jw, "display_name");
+    pl_jw_str(jw, json_string_value(name), json_string_length(name));
+    pl_jw_key(jw, "avatar_url");
+    pl_jw_str_or_null(jw, json_string_value(avatar), json_string_length(avatar));
+    pl_jw_object_end(jw);
+    pl_jw_key(jw, "kind");
+    pl_jw_str(jw, m->kind.ptr, m->kind.len);
+    pl_jw_key(jw, "body");
+    pl_jw_str(jw, m->body.ptr, m->body.len);
+    pl_jw_key(jw, "ts");
+    pl_jw_int(jw, ts);
+    if (m->url.ptr) {
+        pl_jw_key(jw, "url");
+        pl_jw_str(jw, m->url.ptr, m->url.len);
+    }
+    pl_jw_object_end(jw);
+    size_t len;
+    const char *text = pl_jw_text(jw, &len);
+    char *frame = text ? malloc(len + 1) : NULL;
+    if (frame)
+        memcpy(frame, text, len + 1);
+    return frame;
+}
+
 static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
 {
     pl_status_t status;
@@ -588,23 +654,12 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
         room->pending_capacity = capacity;
     }
     int64_t seq = ++room->last_seq, ts = pl_now_ms();
-    json_t *sender = json_pack("{s:O, s:O, s:O}", "id", json_object_get(member->user, "id"),
-                               "display_name", json_object_get(member->user, "display_name"),
-                               "avatar_url", json_object_get(member->user, "avatar_url"));
-    json_t *message =
-        json_pack("{s:s, s:I, s:I, s:o, s:o, s:s%, s:s%, s:I}", "type", "message", "room",
-                  (json_int_t)room->id, "seq", (json_int_t)seq, "client_id",
-                  m->client_id.ptr ? json_stringn(m->client_id.ptr, m->client_id.len) : json_null(),
-                  "sender", sender, "kind", m->kind.ptr, (size_t)m->kind.len, "body", m->body.ptr,
-                  (size_t)m->body.len, "ts", (json_int_t)ts);
-    if (m->url.ptr)
-        json_object_set_new(message, "url", json_stringn(m->url.ptr, m->url.len));
     pending_t *p =
         &room->pending[(room->pending_head + room->pending_count++) % room->pending_capacity];
     *p = (pending_t){.seq = seq,
                      .ts = ts,
                      .sender_id = m->user_id,
-                     .frame = s_dump(message),
+                     .frame = s_message_text(self, room->id, seq, ts, member, m),
                      .client_id = s_strndup(m->client_id)};
     s_add_target(p, m);
     if (key)
@@ -1051,6 +1106,7 @@ static void s_self_destroy(self_t **self_p)
     free(self->fanout_count);
     free(self->notice_users);
     free(self->notice_exclude);
+    pl_jw_release(&self->jw);
     pl_actor_inbox_destroy(&self->inbox);
     zsock_destroy(&self->persister);
     zsock_destroy(&self->notifier);

@@ -272,12 +272,12 @@ static pl_status_t s_message_insert(pl_store_t *base, const pl_message_row_t *m)
     pl__sqlite_bind_str(stmt, 6, m->body);
     pl__sqlite_bind_str(stmt, 7, m->url);
     sqlite3_bind_int64(stmt, 8, m->ts);
-    pl_status_t status = pl__sqlite_exec(self, stmt);
-    if (status == PL_STATUS_OK)
-        status = s_advance(self, PL__STMT_ROOM_ADVANCE, m->room_id, m->seq, m->ts);
-    if (status == PL_STATUS_OK)
-        status = s_advance(self, PL__STMT_READ_ADVANCE, m->room_id, m->sender_id, m->seq);
-    return status;
+    return pl__sqlite_exec(self, stmt);
+}
+
+static pl_status_t s_room_advance(pl_store_t *base, int64_t room_id, int64_t seq, int64_t ts)
+{
+    return s_advance((pl__sqlite_t *)base, PL__STMT_ROOM_ADVANCE, room_id, seq, ts);
 }
 
 static pl_status_t s_read_advance(pl_store_t *base, int64_t room_id, int64_t user_id, int64_t seq)
@@ -437,6 +437,7 @@ void pl__sqlite_chat_ops(pl_store_ops_t *ops)
     ops->member_read_seq = s_member_read_seq;
     ops->member_rooms = s_member_rooms;
     ops->message_insert = s_message_insert;
+    ops->room_advance = s_room_advance;
     ops->read_advance = s_read_advance;
     ops->room_get = s_room_get;
     ops->rooms_of_user = s_rooms_of_user;

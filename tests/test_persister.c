@@ -2,7 +2,9 @@
     into inproc://persister and taking replies through waiters, then checks the rows
     with its own SQLite connection. */
 #include "parley/actor.h"
+#include "parley/clock.h"
 #include "parley/persister.h"
+#include "parley/room.h"
 #include "parley/store.h"
 
 #include <criterion/criterion.h>
@@ -14,10 +16,12 @@ static pl_persister_args_t s_args;
 static zactor_t *s_persister;
 static zsock_t *s_outlet;
 static pl_waiters_t *s_waiters;
+static int s_room_shards; //  0 unless a test plays a room shard
 
 static void s_start(void)
 {
-    s_args = (pl_persister_args_t){.data_dir = s_dir, .batch_max = 64};
+    s_args =
+        (pl_persister_args_t){.data_dir = s_dir, .batch_max = 64, .room_shards = s_room_shards};
     s_persister = zactor_new(pl_persister_actor, &s_args);
     cr_assert(s_persister);
     cr_assert_not(s_args.failed, "persister failed: %s", s_args.error);
@@ -37,6 +41,7 @@ static void setup(void)
     snprintf(s_dir, sizeof s_dir, "/tmp/parley-persister-XXXXXX");
     cr_assert(mkdtemp(s_dir));
     s_waiters = pl_waiters_new();
+    s_room_shards = 0;
     s_start();
 }
 
@@ -75,23 +80,29 @@ static pl_msg_reply_t s_wait(pl_waiter_t *waiter, uint64_t req_id)
     return reply;
 }
 
-//  Counts users named username in the database, on a connection of the test's own.
-static int s_count_rows(const char *username)
+//  The one integer sql returns (?1 bound to text when given), on a connection of
+//  the test's own.
+static int64_t s_query_int(const char *sql, const char *text)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/parley.db", s_dir);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_stmt *stmt;
-    cr_assert_eq(
-        sqlite3_prepare_v2(db, "SELECT count(*) FROM users WHERE username = ?1", -1, &stmt, NULL),
-        SQLITE_OK);
-    sqlite3_bind_text(stmt, 1, username, -1, SQLITE_STATIC);
-    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW);
-    int count = sqlite3_column_int(stmt, 0);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK, "%s", sql);
+    if (text)
+        sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW, "%s", sql);
+    int64_t value = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);
     sqlite3_close(db);
-    return count;
+    return value;
+}
+
+//  Counts users named username in the database.
+static int s_count_rows(const char *username)
+{
+    return (int)s_query_int("SELECT count(*) FROM users WHERE username = ?1", username);
 }
 
 Test(persister, reply_comes_after_the_row_is_committed)
@@ -187,5 +198,80 @@ Test(persister, refuses_to_start_on_an_unusable_data_dir)
     cr_assert(bad.failed);
     cr_assert_str_not_empty(bad.error);
     zactor_destroy(&actor);
+    s_start();
+}
+
+static void s_send_message(int64_t room, int64_t seq, int64_t sender, int64_t ts)
+{
+    pl_msg_t msg = {
+        .type = PL_MSG_MESSAGE_STORE,
+        .as.message_store = {
+            room, seq, sender, ts, {NULL, 0}, pl_str_of("text"), pl_str_of("hi"), {NULL, 0}}};
+    cr_assert_eq(pl_msg_send(zsock_resolve(s_outlet), &msg), 0);
+}
+
+//  Messages move their room's last seq and their senders' read pointers once per
+//  batch; a request that reads them (a join reads the room's last seq) must see
+//  every message queued before it, and a read pointer never moves back.
+Test(persister, messages_advance_rooms_and_senders_as_if_one_by_one)
+{
+    s_stop();
+    s_room_shards = 1;
+    char name[32];
+    pl_room_inbox_name(0, name, sizeof name);
+    zsock_t *room_inbox = pl_actor_inbox(name);
+    cr_assert(room_inbox);
+    zsock_set_rcvtimeo(room_inbox, 5000);
+    s_start();
+    pl_waiter_t *waiter = pl_waiter_new(s_waiters);
+    int64_t a = s_wait(waiter, s_send_create(waiter, "ann")).id;
+    int64_t b = s_wait(waiter, s_send_create(waiter, "bob")).id;
+    int64_t c = s_wait(waiter, s_send_create(waiter, "cat")).id;
+    pl_msg_t dm = {.type = PL_MSG_ROOM_ENSURE_DM,
+                   .as.room_ensure_dm = {(uint64_t)(uintptr_t)waiter, pl_waiter_arm(waiter), a, b}};
+    cr_assert_eq(pl_msg_send(zsock_resolve(s_outlet), &dm), 0);
+    int64_t room = s_wait(waiter, dm.as.room_ensure_dm.req_id).id;
+
+    //  Back to back, so most of it lands in one batch. The times are later than the
+    //  room's creation, which is its first activity.
+    int64_t t = pl_now_ms() + 1000;
+    s_send_message(room, 1, a, t + 1);
+    s_send_message(room, 2, b, t + 2);
+    s_send_message(room, 3, a, t + 3);
+    pl_msg_t join = {
+        .type = PL_MSG_MEMBER_ADD,
+        .as.member_add = {(uint64_t)(uintptr_t)waiter, pl_waiter_arm(waiter), room, c, 0}};
+    cr_assert_eq(pl_msg_send(zsock_resolve(s_outlet), &join), 0);
+    s_send_message(room, 4, a, t + 4);
+    pl_msg_t read = {.type = PL_MSG_READ_STORE, .as.read_store = {0, 0, room, b, 1}};
+    cr_assert_eq(pl_msg_send(zsock_resolve(s_outlet), &read), 0);
+
+    cr_assert_eq(s_wait(waiter, join.as.member_add.req_id).status, PL_STATUS_OK);
+    for (int64_t seq = 1; seq <= 4; seq++) {
+        pl_msg_frame_t in;
+        cr_assert_eq(pl_msg_recv(zsock_resolve(room_inbox), &in, 0), 0, "no MESSAGE_STORED");
+        cr_assert_eq(in.msg.type, PL_MSG_MESSAGE_STORED);
+        cr_assert_eq(in.msg.as.message_stored.seq, seq);
+        cr_assert_eq(in.msg.as.message_stored.status, PL_STATUS_OK);
+        pl_msg_frame_close(&in);
+    }
+    //  The read pointer is stored before the waiter hears of it: wait for one more
+    //  write behind it.
+    s_wait(waiter, s_send_create(waiter, "last"));
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT last_seq FROM rooms WHERE id = %lld", (long long)room);
+    cr_assert_eq(s_query_int(sql, NULL), 4);
+    snprintf(sql, sizeof sql, "SELECT last_activity FROM rooms WHERE id = %lld", (long long)room);
+    cr_assert_eq(s_query_int(sql, NULL), t + 4);
+    const int64_t users[] = {a, b, c}, expected[] = {4, 2, 3};
+    for (int i = 0; i < 3; i++) {
+        snprintf(sql, sizeof sql,
+                 "SELECT last_read_seq FROM members WHERE room_id = %lld AND user_id = %lld",
+                 (long long)room, (long long)users[i]);
+        cr_assert_eq(s_query_int(sql, NULL), expected[i], "user %d", i);
+    }
+    s_stop();
+    pl_actor_inbox_destroy(&room_inbox);
+    s_room_shards = 0;
     s_start();
 }

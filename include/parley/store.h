@@ -122,9 +122,13 @@ typedef struct {
     //  The member's last read seq; NOT_FOUND when not a member.
     pl_status_t (*member_read_seq)(pl_store_t *self, int64_t room_id, int64_t user_id,
                                    int64_t *seq);
-    //  Stores a message (a second store of the same room and seq changes nothing),
-    //  advances the room's last seq and activity, and the sender's read pointer.
+    //  Stores a message (a second store of the same room and seq changes nothing).
+    //  It moves no pointer: the caller advances the room (room_advance) and the
+    //  sender's read pointer (read_advance) before anything reads them, once for
+    //  many messages if it likes, since both only move forward.
     pl_status_t (*message_insert)(pl_store_t *self, const pl_message_row_t *message);
+    //  Advances a room's last seq and last activity (each never moves back).
+    pl_status_t (*room_advance)(pl_store_t *self, int64_t room_id, int64_t seq, int64_t ts);
     //  Advances a member's read pointer (never moves it back).
     pl_status_t (*read_advance)(pl_store_t *self, int64_t room_id, int64_t user_id, int64_t seq);
     //  Room as seen by viewer (unread, and peer for a DM).
