@@ -1,10 +1,11 @@
 /*  Notifier actor (see notifier.h for the contract).
 
     State: the next notification id (ids are handed out here, so a notification has
-    its id before it is written), the number of open SSE streams per user, the open
-    (unread, coalescing) notification of each user about each room, what the latest
-    message of each such room says, and the notifications written but not yet
-    committed ("flights").
+    its id before it is written), how many SSE streams each user has open on each
+    writer shard (a push goes only to the shards that hold one), the open (unread,
+    coalescing) notification of each user about each room, what the latest message
+    of each such room says, and the notifications written but not yet committed
+    ("flights").
 
     Each inbox batch is handled whole, then the open notifications it changed are
     written: one NOTIFICATION_STORE per notification per batch. A notification that is
@@ -62,7 +63,7 @@ typedef struct {
     int writer_count;
     pl_store_t *reader;  //  owned: replays, likers, profiles
     int64_t last_id;     //  the highest notification id handed out
-    pl_idmap_t *streams; //  user id -> open SSE streams (a count, as a pointer)
+    pl_idmap_t *streams; //  user id -> open SSE streams per writer shard (int32_t[], owned)
     pl_idmap_t *open;    //  user id -> pl_idmap_t (owned): room id -> open_t (owned)
     pl_idmap_t *news;    //  room id -> news_t (owned)
     pl_idmap_t *flights; //  notification id -> flight_t (owned)
@@ -118,6 +119,8 @@ static void s_self_destroy(self_t **self_p)
         pl_idmap_each(self->news, s_news_free, NULL);
     if (self->flights)
         pl_idmap_each(self->flights, s_flight_free, NULL);
+    if (self->streams)
+        pl_idmap_each(self->streams, s_open_free, NULL);
     pl_idmap_destroy(&self->streams);
     pl_idmap_destroy(&self->open);
     pl_idmap_destroy(&self->news);
@@ -203,17 +206,13 @@ static self_t *s_self_new(pl_notifier_args_t *args)
     return self;
 }
 
-static int64_t s_stream_count(const self_t *self, int64_t user_id)
-{
-    return (int64_t)(uintptr_t)pl_idmap_get(self->streams, (uint64_t)user_id);
-}
-
 //  Sends a committed notification to every live SSE stream of its user. The body is
 //  a JSON object written by s_write: "id" and "read" are spliced in as text rather
 //  than by parsing it again.
 static void s_push(self_t *self, int64_t user_id, int64_t id, const char *body)
 {
-    if (s_stream_count(self, user_id) == 0 || body[0] != '{' || body[1] == '}')
+    const int32_t *shards = pl_idmap_get(self->streams, (uint64_t)user_id);
+    if (!shards || body[0] != '{' || body[1] == '}')
         return;
     size_t size = strlen(body) + 64;
     char *json = malloc(size);
@@ -223,7 +222,8 @@ static void s_push(self_t *self, int64_t user_id, int64_t id, const char *body)
     pl_msg_t msg = {.type = PL_MSG_CONN_USER_EVENT,
                     .as.conn_user_event = {user_id, pl_str_of(event)}};
     for (int w = 0; event && w < self->writer_count; w++)
-        pl_msg_send(zsock_resolve(self->writers[w]), &msg);
+        if (shards[w])
+            pl_msg_send(zsock_resolve(self->writers[w]), &msg);
     free(event);
     free(json);
 }
@@ -532,8 +532,17 @@ static void s_read(self_t *self, const pl_msg_t *msg)
 //  A stream opened: send it what it missed (Last-Event-ID), then let it go live.
 static void s_stream_open(self_t *self, const pl_msg_stream_open_t *m)
 {
-    int64_t streams = s_stream_count(self, m->user_id) + 1;
-    pl_idmap_put(self->streams, (uint64_t)m->user_id, (void *)(uintptr_t)streams);
+    int shard = (int)(m->conn_id % (uint64_t)self->writer_count);
+    int32_t *shards = pl_idmap_get(self->streams, (uint64_t)m->user_id);
+    if (!shards && (shards = calloc((size_t)self->writer_count, sizeof *shards)) &&
+        pl_idmap_put(self->streams, (uint64_t)m->user_id, shards)) {
+        free(shards);
+        shards = NULL;
+    }
+    if (shards)
+        shards[shard]++;
+    else
+        pl_error("notifier: out of memory; user %" PRId64 " gets no live events", m->user_id);
     json_t *missed = NULL;
     if (m->last_event_id >= 0 &&
         self->reader->ops->notifications_after(self->reader, m->user_id, m->last_event_id,
@@ -567,13 +576,16 @@ static void s_stream_open(self_t *self, const pl_msg_stream_open_t *m)
     free(replay);
 }
 
-static void s_stream_close(self_t *self, int64_t user_id)
+static void s_stream_close(self_t *self, const pl_msg_stream_close_t *m)
 {
-    int64_t streams = s_stream_count(self, user_id) - 1;
-    if (streams > 0)
-        pl_idmap_put(self->streams, (uint64_t)user_id, (void *)(uintptr_t)streams);
-    else
-        pl_idmap_remove(self->streams, (uint64_t)user_id);
+    int32_t *shards = pl_idmap_get(self->streams, (uint64_t)m->user_id);
+    if (!shards)
+        return;
+    shards[m->conn_id % (uint64_t)self->writer_count]--;
+    for (int w = 0; w < self->writer_count; w++)
+        if (shards[w] > 0)
+            return;
+    free(pl_idmap_remove(self->streams, (uint64_t)m->user_id));
 }
 
 static void s_handle(self_t *self, const pl_msg_t *msg)
@@ -598,7 +610,7 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         s_stream_open(self, &msg->as.stream_open);
         break;
     case PL_MSG_STREAM_CLOSE:
-        s_stream_close(self, msg->as.stream_close.user_id);
+        s_stream_close(self, &msg->as.stream_close);
         break;
     default:
         pl_error("notifier: unexpected %s", pl_msg_name(msg->type));

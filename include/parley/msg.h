@@ -84,7 +84,7 @@
 #define PL_MSG_NOTIFICATIONS_READ(F)                                                               \
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(BIN, ids) F(I64, all)
 #define PL_MSG_STREAM_OPEN(F)  F(U64, conn_id) F(I64, user_id) F(I64, last_event_id)
-#define PL_MSG_STREAM_CLOSE(F) F(I64, user_id)
+#define PL_MSG_STREAM_CLOSE(F) F(U64, conn_id) F(I64, user_id)
 
 //  X(NAME, name, what it asks for)
 #define PL_MSG_CATALOGUE(X)                                                                        \
