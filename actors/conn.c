@@ -30,6 +30,9 @@
 
 //  Most messages handled before the queued frames are written.
 #define BATCH_MAX 256
+//  User buckets of the connection marks (see conn.h): user ids are dense, so up to
+//  this many users never share one.
+#define USER_MARK_BUCKETS 65536
 
 typedef struct {
     uint64_t id;
@@ -68,6 +71,38 @@ typedef struct {
     int64_t next_sweep; //  when to look next
     bool terminated;
 } self_t;
+
+//  Per user bucket, the sum of the marks of the WebSockets the writers hold. Process
+//  wide: servers in one process only make the sums differ more often.
+static _Atomic uint64_t s_user_marks[USER_MARK_BUCKETS];
+
+uint64_t pl_conn_mark(uint64_t conn_id)
+{
+    //  splitmix64's finaliser.
+    uint64_t z = conn_id + 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t pl_conn_user_marks(int64_t user_id)
+{
+    return atomic_load_explicit(&s_user_marks[(uint64_t)user_id % USER_MARK_BUCKETS],
+                                memory_order_relaxed);
+}
+
+//  Adds (or takes away) a WebSocket's mark in its user's bucket. SSE streams are
+//  left out: room notices never reach them.
+static void s_user_mark(const wconn_t *wc, bool add)
+{
+    if (wc->sse)
+        return;
+    _Atomic uint64_t *bucket = &s_user_marks[(uint64_t)wc->user_id % USER_MARK_BUCKETS];
+    if (add)
+        atomic_fetch_add_explicit(bucket, pl_conn_mark(wc->id), memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(bucket, pl_conn_mark(wc->id), memory_order_relaxed);
+}
 
 void pl_conn_inbox_name(int shard, char *name, size_t size)
 {
@@ -109,6 +144,7 @@ static void s_wconn_free(wconn_t *wc)
 
 static void s_free_entry(uint64_t id, void *value, void *arg)
 {
+    s_user_mark(value, false);
     s_wconn_free(value);
 }
 
@@ -418,8 +454,11 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         if (!wc || pl_idmap_put(self->conns, m->conn_id, wc)) {
             pl_error("conn %" PRIu64 ": out of memory registering it", m->conn_id);
             free(wc);
-        } else if (!s_user_add(self, wc))
-            pl_error("conn %" PRIu64 ": out of memory indexing its user", m->conn_id);
+        } else {
+            s_user_mark(wc, true);
+            if (!s_user_add(self, wc))
+                pl_error("conn %" PRIu64 ": out of memory indexing its user", m->conn_id);
+        }
         s_reply(m->waiter, m->req_id);
         break;
     }
@@ -469,6 +508,7 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         const pl_msg_conn_close_t *m = &msg->as.conn_close;
         wconn_t *wc = pl_idmap_remove(self->conns, m->conn_id);
         if (wc) {
+            s_user_mark(wc, false);
             s_user_remove(self, wc);
             s_wconn_free(wc);
         }

@@ -19,7 +19,10 @@
 
     After the commit each request's outcome goes where it is awaited: a waiter (an
     HTTP request), the creation-queue worker, or the room shard that owns the room
-    (MESSAGE_STORED, member changes), or the notifier (NOTIFICATION_STORED). */
+    (MESSAGE_STORED, member changes), or the notifier (NOTIFICATION_STORED). A room's
+    stored messages are told as runs: consecutive seqs with one status make one
+    MESSAGE_STORED, sent once the batch's other outcomes before the next one that is
+    not a message have gone, so no outcome overtakes an earlier one of its room. */
 #include "parley/persister.h"
 
 #include "parley/actor.h"
@@ -32,6 +35,7 @@
 #include "parley/store.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define COMMIT_ATTEMPTS 4
 
@@ -57,6 +61,12 @@ typedef struct {
     int64_t room_id, user_id, seq, ts;
 } advance_t;
 
+//  Consecutive stored messages of one room, with one status, not yet told (see above).
+typedef struct {
+    int64_t room_id, first, last;
+    pl_status_t status;
+} run_t;
+
 typedef struct {
     zsock_t *pipe;     //  borrowed
     zsock_t *inbox;    //  owned
@@ -66,6 +76,10 @@ typedef struct {
     outcome_t *outcomes;   //  owned: one per frame in batch
     advance_t *advances;   //  owned: up to one per frame in batch, not yet written
     int advance_count;
+    run_t *runs; //  owned: up to one per frame in batch, not yet told
+    int run_count;
+    int *run_slots;    //  owned: open-addressed by room id, 1 + index into runs, 0 free
+    size_t slot_mask;  //  run_slots has slot_mask + 1 entries, at least twice batch_max
     zsock_t *creator;  //  owned: outlet to the creation-queue worker
     zsock_t *notifier; //  owned: outlet to the notifier
     zsock_t **rooms;   //  owned: outlets to the room shards
@@ -87,6 +101,8 @@ static void s_self_destroy(self_t **self_p)
     free(self->batch);
     free(self->outcomes);
     free(self->advances);
+    free(self->runs);
+    free(self->run_slots);
     free(self);
     *self_p = NULL;
 }
@@ -104,13 +120,17 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
     self->batch = calloc((size_t)args->batch_max, sizeof *self->batch);
     self->outcomes = calloc((size_t)args->batch_max, sizeof *self->outcomes);
     self->advances = calloc((size_t)args->batch_max, sizeof *self->advances);
+    self->runs = calloc((size_t)args->batch_max, sizeof *self->runs);
+    for (self->slot_mask = 1; self->slot_mask < 2 * (size_t)args->batch_max;)
+        self->slot_mask *= 2;
+    self->run_slots = calloc(self->slot_mask--, sizeof *self->run_slots);
     self->rooms = calloc((size_t)args->room_shards, sizeof *self->rooms);
     self->store = pl_store_sqlite_open(args->data_dir, true, args->error, sizeof args->error);
     self->inbox = pl_actor_inbox(PL_PERSISTER_INBOX);
     self->creator = pl_actor_outlet(PL_CREATOR_INBOX);
     self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
-    bool ok = self->batch && self->outcomes && self->advances && self->rooms && self->store &&
-              self->inbox && self->creator && self->notifier;
+    bool ok = self->batch && self->outcomes && self->advances && self->runs && self->run_slots &&
+              self->rooms && self->store && self->inbox && self->creator && self->notifier;
     for (int i = 0; ok && i < args->room_shards; i++) {
         char name[32];
         pl_room_inbox_name(i, name, sizeof name);
@@ -288,24 +308,59 @@ static void s_deliver(self_t *self, const outcome_t *out)
     case TO_CREATOR:
         pl_msg_send(zsock_resolve(self->creator), &reply);
         break;
-    case TO_ROOM_STORED: {
-        pl_msg_t stored = {.type = PL_MSG_MESSAGE_STORED,
-                           .as.message_stored = {out->room_id, out->seq, out->status}};
-        pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(out->room_id, self->room_shards)]),
-                    &stored);
-        break;
-    }
     case TO_NOTIFIER: {
         pl_msg_t stored = {.type = PL_MSG_NOTIFICATION_STORED,
                            .as.notification_stored = {out->id, out->status}};
         pl_msg_send(zsock_resolve(self->notifier), &stored);
         break;
     }
+    case TO_ROOM_STORED: //  told in runs (s_note_stored)
     case TO_NOBODY:
         break;
     }
     if (out->member_id && out->status == PL_STATUS_OK)
         s_notify_member(self, out);
+}
+
+static void s_send_run(self_t *self, const run_t *run)
+{
+    pl_msg_t stored = {.type = PL_MSG_MESSAGE_STORED,
+                       .as.message_stored = {run->room_id, run->first, run->last, run->status}};
+    pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(run->room_id, self->room_shards)]),
+                &stored);
+}
+
+//  Adds a stored message to its room's run; a message that does not continue the run
+//  (another status, a gap) has the run told first and starts a new one.
+static void s_note_stored(self_t *self, const outcome_t *out)
+{
+    size_t slot =
+        (size_t)(((uint64_t)out->room_id * 0x9e3779b97f4a7c15ULL) >> 32) & self->slot_mask;
+    for (; self->run_slots[slot]; slot = (slot + 1) & self->slot_mask) {
+        run_t *run = &self->runs[self->run_slots[slot] - 1];
+        if (run->room_id != out->room_id)
+            continue;
+        if (run->status == out->status && run->last + 1 == out->seq) {
+            run->last = out->seq;
+            return;
+        }
+        s_send_run(self, run);
+        *run = (run_t){out->room_id, out->seq, out->seq, out->status};
+        return;
+    }
+    self->runs[self->run_count] = (run_t){out->room_id, out->seq, out->seq, out->status};
+    self->run_slots[slot] = ++self->run_count;
+}
+
+//  Tells every room its runs, in the order the runs began.
+static void s_send_runs(self_t *self)
+{
+    if (self->run_count == 0)
+        return;
+    for (int i = 0; i < self->run_count; i++)
+        s_send_run(self, &self->runs[i]);
+    self->run_count = 0;
+    memset(self->run_slots, 0, (self->slot_mask + 1) * sizeof *self->run_slots);
 }
 
 static int s_compare_advances(const void *a_arg, const void *b_arg)
@@ -399,9 +454,15 @@ static int s_commit_batch(self_t *self)
     for (int i = 0; i < count; i++) {
         if (!committed)
             self->outcomes[i].status = PL_STATUS_INTERNAL, self->outcomes[i].member_id = 0;
-        s_deliver(self, &self->outcomes[i]);
+        if (self->outcomes[i].route == TO_ROOM_STORED)
+            s_note_stored(self, &self->outcomes[i]);
+        else {
+            s_send_runs(self);
+            s_deliver(self, &self->outcomes[i]);
+        }
         pl_msg_frame_close(&self->batch[i]);
     }
+    s_send_runs(self);
     return count;
 }
 

@@ -30,8 +30,9 @@
 #define DEDUPE_MAX 1024
 
 typedef struct {
-    json_t *user; //  owned: User
-    int online;   //  subscribed connections of this member
+    json_t *user;       //  owned: User
+    int online;         //  subscribed connections of this member
+    uint64_t sub_marks; //  the sum of their marks (see pl_conn_mark)
     int64_t read_seq;
 } member_t;
 
@@ -452,6 +453,7 @@ static void s_subscribe(self_t *self, const pl_msg_room_subscribe_t *m)
             room->sub_capacity = capacity;
         }
         room->subs[room->sub_count++] = (sub_t){m->conn_id, m->user_id};
+        member->sub_marks += pl_conn_mark(m->conn_id);
         if (member->online++ == 0)
             s_presence(self, room, m->user_id, true, m->conn_id);
     }
@@ -482,6 +484,8 @@ static void s_unsubscribe(self_t *self, room_t *room, uint64_t conn_id)
         int64_t user_id = room->subs[i].user_id;
         room->subs[i] = room->subs[--room->sub_count];
         member_t *member = s_member(room, user_id);
+        if (member)
+            member->sub_marks -= pl_conn_mark(conn_id);
         if (member && --member->online == 0)
             s_presence(self, room, user_id, false, 0);
         return;
@@ -789,10 +793,10 @@ static void s_collect_absent(uint64_t id, void *value, void *arg)
 }
 
 //  Tells the notifier about a stored message, for the members with no connection
-//  subscribed to the room (s_notify_members made the scratch room for them).
+//  subscribed to the room.
 static void s_notify_absent(self_t *self, const room_t *room, const pending_t *p)
 {
-    if (self->notice_capacity < pl_idmap_size(room->members))
+    if (!s_notice_room(self, pl_idmap_size(room->members)))
         return;
     absent_t absent = {p->sender_id, self->notice_users, 0};
     pl_idmap_each(room->members, s_collect_absent, &absent);
@@ -809,20 +813,36 @@ static void s_notify_absent(self_t *self, const room_t *room, const pending_t *p
     pl_msg_send(zsock_resolve(self->notifier), &msg);
 }
 
-//  The persister committed (or failed) the oldest pending send of a room.
-static void s_stored(self_t *self, const pl_msg_message_stored_t *m)
+//  Who has to hear of a stored message besides the room's subscribers: found in one
+//  walk over the members, so that in the common case, where every member's
+//  connections are all subscribed, nothing more is built or sent.
+typedef struct {
+    int64_t sender_id;
+    bool unsubscribed; //  a member has (or may have) a WebSocket not subscribed
+    bool absent;       //  a member other than the sender has no subscribed connection
+} survey_t;
+
+static void s_survey_member(uint64_t id, void *value, void *arg)
 {
-    room_t *room = pl_idmap_get(self->rooms, (uint64_t)m->room_id);
-    if (!room || room->pending_count == 0 || room->pending[room->pending_head].seq != m->seq) {
-        pl_error("room %" PRId64 ": commit report for seq %" PRId64 " out of order", m->room_id,
-                 m->seq);
+    survey_t *survey = arg;
+    const member_t *member = value;
+    survey->unsubscribed |= pl_conn_user_marks((int64_t)id) != member->sub_marks;
+    survey->absent |= member->online == 0 && (int64_t)id != survey->sender_id;
+}
+
+//  The persister committed (or failed) the oldest pending send of a room, seq.
+static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t status)
+{
+    room_t *room = pl_idmap_get(self->rooms, (uint64_t)room_id);
+    if (!room || room->pending_count == 0 || room->pending[room->pending_head].seq != seq) {
+        pl_error("room %" PRId64 ": commit report for seq %" PRId64 " out of order", room_id, seq);
         return;
     }
     pending_t p = room->pending[room->pending_head];
     room->pending_head = (room->pending_head + 1) % room->pending_capacity;
     room->pending_count--;
-    if (m->status != PL_STATUS_OK) {
-        pl_error("room %" PRId64 ": seq %" PRId64 " could not be stored", m->room_id, m->seq);
+    if (status != PL_STATUS_OK) {
+        pl_error("room %" PRId64 ": seq %" PRId64 " could not be stored", room_id, seq);
         if (p.seq == room->last_seq)
             room->last_seq--;
         for (size_t i = 0; i < p.target_count; i++) {
@@ -849,11 +869,22 @@ static void s_stored(self_t *self, const pl_msg_message_stored_t *m)
         s_answer(target->waiter, target->req_id, PL_STATUS_OK, p.seq, body);
     }
     free(body);
-    s_notify_members(self, room, p.frame);
-    s_notify_absent(self, room, &p);
+    survey_t survey = {p.sender_id, false, false};
+    pl_idmap_each(room->members, s_survey_member, &survey);
+    if (survey.unsubscribed)
+        s_notify_members(self, room, p.frame);
+    if (survey.absent)
+        s_notify_absent(self, room, &p);
     s_window_push(room, self->window, p.seq, p.frame);
     p.frame = NULL;
     s_pending_clear(&p);
+}
+
+//  The persister committed (or failed) a room's pending sends seq..last, the oldest.
+static void s_stored(self_t *self, const pl_msg_message_stored_t *m)
+{
+    for (int64_t seq = m->seq; seq <= m->last; seq++)
+        s_stored_one(self, m->room_id, seq, (pl_status_t)m->status);
 }
 
 static void s_read(self_t *self, const pl_msg_room_read_t *m)

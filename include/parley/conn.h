@@ -45,6 +45,22 @@ void pl_conn_inbox_name(int shard, char *name, size_t size);
 
 void pl_conn_actor(zsock_t *pipe, void *args);
 
+//  Marks let a room tell cheaply that no member has a WebSocket the room would have to
+//  tell about a new message (one not subscribed to it): the writers keep, per user
+//  bucket (user id modulo a fixed count), the sum of the marks of the WebSockets they
+//  hold, and a room sums the marks of each member's subscribed connections. When the
+//  two sums are equal, every connection the member has is subscribed (two different
+//  sets of connections sum alike only by a 64-bit accident); when users share a
+//  bucket or a subscription outlives its connection, the sums differ and the room
+//  just tells as it always did.
+
+//  A connection's mark: its id, mixed so that sums of different sets differ.
+uint64_t pl_conn_mark(uint64_t conn_id);
+
+//  The sum of the marks of the WebSockets held by the writers for the users of
+//  user_id's bucket. Any thread may call it.
+uint64_t pl_conn_user_marks(int64_t user_id);
+
 //  Writes the header of an unmasked server frame (FIN set) carrying payload_len bytes
 //  with the given opcode into out; returns its length: 2, 4 or 10 bytes.
 size_t pl_ws_frame_header(uint8_t out[10], int opcode, uint64_t payload_len);

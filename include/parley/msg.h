@@ -50,7 +50,7 @@
     F(I64, room_id)                                                                                \
     F(I64, seq)                                                                                    \
     F(I64, sender_id) F(I64, ts) F(NSTR, client_id) F(STR, kind) F(STR, body) F(NSTR, url)
-#define PL_MSG_MESSAGE_STORED(F) F(I64, room_id) F(I64, seq) F(I64, status)
+#define PL_MSG_MESSAGE_STORED(F) F(I64, room_id) F(I64, seq) F(I64, last) F(I64, status)
 #define PL_MSG_READ_STORE(F)                                                                       \
     F(U64, waiter) F(U64, req_id) F(I64, room_id) F(I64, user_id) F(I64, seq)
 #define PL_MSG_GROUP_ROOM(F) F(U64, waiter) F(U64, req_id) F(I64, content_id) F(I64, user_id)
@@ -107,7 +107,8 @@
       "a user likes a content; REPLY (conflict: already; not_found: no content)")                  \
     X(LIKE_REMOVE, like_remove, "a user stops liking a content; REPLY (not_found: did not)")       \
     X(MESSAGE_STORE, message_store, "persist a message; MESSAGE_STORED to its room after commit")  \
-    X(MESSAGE_STORED, message_stored, "a message is committed (or failed): its room may go on")    \
+    X(MESSAGE_STORED, message_stored,                                                              \
+      "messages seq..last of a room are committed (or failed): its room may go on")                \
     X(READ_STORE, read_store, "persist a read pointer (never moves it back)")                      \
     X(GROUP_ROOM, group_room, "creator: the content's room for this user, made if absent")         \
     X(ROOM_SUBSCRIBE, room_subscribe, "a connection subscribes to a room (since -1: no replay)")   \
