@@ -32,6 +32,7 @@
 //  A user's unread notification about one room.
 typedef struct {
     int64_t id, count;
+    bool written;   //  stored at least once: a new write needs a new version
     bool dirty;     //  changed since it was last written
     bool in_flight; //  a write of it is not committed yet
 } open_t;
@@ -47,7 +48,7 @@ typedef struct {
 
 //  A notification written and not committed yet.
 typedef struct {
-    int64_t user_id, room_id;
+    int64_t user_id, room_id, version;
     char *body;      //  owned: pushed once committed
     bool suppressed; //  read meanwhile: do not push it
 } flight_t;
@@ -62,7 +63,7 @@ typedef struct {
     zsock_t **writers;  //  owned: outlets, one per writer shard
     int writer_count;
     pl_store_t *reader;  //  owned: replays, likers, profiles
-    int64_t last_id;     //  the highest notification id handed out
+    int64_t last_id;     //  the highest notification id or version handed out
     pl_idmap_t *streams; //  user id -> open SSE streams per writer shard (int32_t[], owned)
     pl_idmap_t *open;    //  user id -> pl_idmap_t (owned): room id -> open_t (owned)
     pl_idmap_t *news;    //  room id -> news_t (owned)
@@ -168,7 +169,7 @@ static bool s_load_open(self_t *self)
     for (size_t i = 0; ok && i < count; i++) {
         open_t *open = s_open(self, rows[i].user_id, rows[i].room_id, true);
         if (open)
-            *open = (open_t){.id = rows[i].id, .count = rows[i].count};
+            *open = (open_t){.id = rows[i].id, .count = rows[i].count, .written = true};
         ok = open != NULL;
     }
     free(rows);
@@ -209,18 +210,19 @@ static self_t *s_self_new(pl_notifier_args_t *args)
 //  Sends a committed notification to every live SSE stream of its user. The body is
 //  a JSON object written by s_write: "id" and "read" are spliced in as text rather
 //  than by parsing it again.
-static void s_push(self_t *self, int64_t user_id, int64_t id, const char *body)
+static void s_push(self_t *self, const flight_t *flight, int64_t id)
 {
-    const int32_t *shards = pl_idmap_get(self->streams, (uint64_t)user_id);
+    const char *body = flight->body;
+    const int32_t *shards = pl_idmap_get(self->streams, (uint64_t)flight->user_id);
     if (!shards || body[0] != '{' || body[1] == '}')
         return;
     size_t size = strlen(body) + 64;
     char *json = malloc(size);
     if (json)
         snprintf(json, size, "{\"id\":%" PRId64 ",\"read\":false,%s", id, body + 1);
-    char *event = json ? pl_sse_event(id, json) : NULL;
+    char *event = json ? pl_sse_event(flight->version, json) : NULL;
     pl_msg_t msg = {.type = PL_MSG_CONN_USER_EVENT,
-                    .as.conn_user_event = {user_id, pl_str_of(event)}};
+                    .as.conn_user_event = {flight->user_id, pl_str_of(event)}};
     for (int w = 0; event && w < self->writer_count; w++)
         if (shards[w])
             pl_msg_send(zsock_resolve(self->writers[w]), &msg);
@@ -228,10 +230,10 @@ static void s_push(self_t *self, int64_t user_id, int64_t id, const char *body)
     free(json);
 }
 
-//  Writes a notification (body stolen) through the persister; it is pushed once
-//  committed (s_stored).
-static void s_write(self_t *self, int64_t id, int64_t user_id, const char *kind, int64_t room_id,
-                    int64_t count, json_t *body)
+//  Writes a notification (body stolen) through the persister as `version`; it is
+//  pushed once committed (s_stored).
+static void s_write(self_t *self, int64_t id, int64_t version, int64_t user_id, const char *kind,
+                    int64_t room_id, int64_t count, json_t *body)
 {
     flight_t *flight = calloc(1, sizeof *flight);
     char *text = json_dumps(body, JSON_COMPACT);
@@ -242,9 +244,9 @@ static void s_write(self_t *self, int64_t id, int64_t user_id, const char *kind,
         free(text);
         return;
     }
-    *flight = (flight_t){user_id, room_id, text, false};
+    *flight = (flight_t){user_id, room_id, version, text, false};
     pl_msg_t msg = {.type = PL_MSG_NOTIFICATION_STORE,
-                    .as.notification_store = {id, user_id, pl_str_of(kind), room_id, count,
+                    .as.notification_store = {id, version, user_id, pl_str_of(kind), room_id, count,
                                               pl_now_ms(), pl_str_of(text)}};
     pl_msg_send(zsock_resolve(self->persister), &msg);
 }
@@ -281,8 +283,8 @@ static void s_notify_follow(self_t *self, const pl_msg_notify_follow_t *m)
     char text[PL_DISPLAY_NAME_SIZE + 32], url[48];
     snprintf(text, sizeof text, "%s followed you", follower.display_name);
     snprintf(url, sizeof url, "/users/%" PRId64, m->follower_id);
-    s_write(self, ++self->last_id, m->followee_id, "follow", 0, 1,
-            s_body("follow", text, url, actor));
+    int64_t id = ++self->last_id;
+    s_write(self, id, id, m->followee_id, "follow", 0, 1, s_body("follow", text, url, actor));
     json_decref(actor);
 }
 
@@ -312,7 +314,8 @@ static void s_notify_room_created(self_t *self, const pl_msg_notify_room_created
         json_t *body = s_body("room_created", text, url, actor);
         json_object_set(body, "room", room);
         json_object_set(body, "content", content);
-        s_write(self, ++self->last_id, likers[i], "room_created", m->room_id, 1, body);
+        int64_t id = ++self->last_id;
+        s_write(self, id, id, likers[i], "room_created", m->room_id, 1, body);
     }
     json_decref(room);
     json_decref(actor);
@@ -437,8 +440,10 @@ static void s_write_dirty(self_t *self)
             continue;
         open->dirty = false;
         open->in_flight = true;
-        s_write(self, open->id, key.user_id, news->is_dm ? "dm" : "group_message", key.room_id,
-                open->count, s_open_body(open, key.room_id, news));
+        int64_t version = open->written ? ++self->last_id : open->id;
+        open->written = true;
+        s_write(self, open->id, version, key.user_id, news->is_dm ? "dm" : "group_message",
+                key.room_id, open->count, s_open_body(open, key.room_id, news));
     }
     self->dirty_count = 0;
 }
@@ -461,7 +466,7 @@ static void s_stored(self_t *self, const pl_msg_notification_stored_t *m)
                                  (uint64_t)flight->room_id));
     } else {
         if (!flight->suppressed)
-            s_push(self, flight->user_id, m->id, flight->body);
+            s_push(self, flight, m->id);
         if (open) {
             open->in_flight = false;
             if (open->dirty) {
@@ -529,7 +534,32 @@ static void s_read(self_t *self, const pl_msg_t *msg)
     pl_msg_send(zsock_resolve(self->persister), msg);
 }
 
-//  A stream opened: send it what it missed (Last-Event-ID), then let it go live.
+typedef struct {
+    self_t *self;
+    FILE *out;
+    char *text;
+    size_t len;
+} replay_t;
+
+//  Adds one stored notification to a replay, unless it is still being committed: then
+//  it comes live when it is, with a newer version.
+static void s_replay_one(void *arg, int64_t version, json_t *notification)
+{
+    replay_t *replay = arg;
+    json_int_t id = json_integer_value(json_object_get(notification, "id"));
+    char *json = pl_idmap_get(replay->self->flights, (uint64_t)id)
+                     ? NULL
+                     : json_dumps(notification, JSON_COMPACT);
+    char *event = json ? pl_sse_event(version, json) : NULL;
+    if (replay->out && event)
+        fputs(event, replay->out);
+    free(event);
+    free(json);
+    json_decref(notification);
+}
+
+//  A stream opened: send it its response head and what it missed (Last-Event-ID),
+//  then let it go live.
 static void s_stream_open(self_t *self, const pl_msg_stream_open_t *m)
 {
     int shard = (int)(m->conn_id % (uint64_t)self->writer_count);
@@ -543,37 +573,24 @@ static void s_stream_open(self_t *self, const pl_msg_stream_open_t *m)
         shards[shard]++;
     else
         pl_error("notifier: out of memory; user %" PRId64 " gets no live events", m->user_id);
-    json_t *missed = NULL;
-    if (m->last_event_id >= 0 &&
-        self->reader->ops->notifications_after(self->reader, m->user_id, m->last_event_id,
-                                               PL_NOTIFIER_REPLAY_MAX, &missed) != PL_STATUS_OK)
+    //  The response head goes first: a client that has it is live from then on.
+    replay_t replay = {.self = self};
+    replay.out = open_memstream(&replay.text, &replay.len);
+    if (replay.out)
+        fwrite(m->head.ptr, 1, m->head.len, replay.out);
+    if (m->last_event_id >= 0 && self->reader->ops->notifications_after(
+                                     self->reader, m->user_id, m->last_event_id,
+                                     PL_NOTIFIER_REPLAY_MAX, s_replay_one, &replay) != PL_STATUS_OK)
         pl_error("notifier: cannot replay notifications to user %" PRId64, m->user_id);
-    char *replay = NULL;
-    size_t replay_len = 0;
-    FILE *out = open_memstream(&replay, &replay_len);
-    size_t i;
-    json_t *notification;
-    json_array_foreach(missed, i, notification)
-    {
-        json_int_t id = json_integer_value(json_object_get(notification, "id"));
-        //  Still being committed: it comes live when it is.
-        if (pl_idmap_get(self->flights, (uint64_t)id))
-            continue;
-        char *json = json_dumps(notification, JSON_COMPACT);
-        char *event = json ? pl_sse_event(id, json) : NULL;
-        if (out && event)
-            fputs(event, out);
-        free(event);
-        free(json);
-    }
-    json_decref(missed);
-    if (out)
-        fclose(out);
-    pl_msg_t live = {
-        .type = PL_MSG_CONN_SSE_LIVE,
-        .as.conn_sse_live = {m->conn_id, {replay ? replay : "", (uint32_t)replay_len}}};
-    pl_msg_send(zsock_resolve(self->writers[m->conn_id % (uint64_t)self->writer_count]), &live);
-    free(replay);
+    if (replay.out)
+        fclose(replay.out);
+    pl_msg_t live = {.type = PL_MSG_CONN_SSE_LIVE,
+                     .as.conn_sse_live = {m->conn_id, {replay.text, (uint32_t)replay.len}}};
+    if (replay.out)
+        pl_msg_send(zsock_resolve(self->writers[shard]), &live);
+    else
+        pl_error("notifier: out of memory; stream %" PRIu64 " stays silent", m->conn_id);
+    free(replay.text);
 }
 
 static void s_stream_close(self_t *self, const pl_msg_stream_close_t *m)

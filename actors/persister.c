@@ -242,8 +242,8 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
     }
     case PL_MSG_NOTIFICATION_STORE: {
         const pl_msg_notification_store_t *m = &msg->as.notification_store;
-        pl_notification_row_t row = {m->id, m->user_id, m->room_id, m->count,
-                                     m->ts, m->kind,    m->body};
+        pl_notification_row_t row = {m->id,    m->version, m->user_id, m->room_id,
+                                     m->count, m->ts,      m->kind,    m->body};
         out->route = TO_NOTIFIER, out->id = m->id;
         out->status = ops->notification_put(store, &row);
         break;

@@ -53,6 +53,7 @@ static int s_read_ids(pl_req_t *req, json_t *ids, int64_t **out, size_t *count)
         if (!json_is_integer(id) || json_integer_value(id) < 1) {
             pl_http_error(req->conn, 400, "bad_request", "ids: element %zu is not an id", i);
             free(*out);
+            *out = NULL;
             return -1;
         }
         (*out)[i] = json_integer_value(id);

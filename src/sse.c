@@ -1,11 +1,11 @@
 /*  The notification stream, GET /api/events (PROTOCOL.md "Notifications").
 
     The handler runs on the stream's civetweb worker for the stream's whole life, as
-    a WebSocket's does, so it takes a slot of max_connections. It writes the response
-    head, registers the connection with its writer shard as an SSE stream, and asks
-    the notifier for the replay after Last-Event-ID (see notifier.h); from then on
-    only the writer writes to it. The worker just waits for the end: the client
-    going away, or the writer cutting off a stalled reader (it shuts the socket
+    a WebSocket's does, so it takes a slot of max_connections. It registers the
+    connection with its writer shard as an SSE stream and asks the notifier for the
+    response head and the replay after Last-Event-ID (see notifier.h): only the
+    writer writes to it, and the head goes out when the stream is live. The worker just waits for
+   the end: the client going away, or the writer cutting off a stalled reader (it shuts the socket
     down), or a graceful stop. */
 #include "parley/http.h"
 
@@ -47,20 +47,22 @@ static int s_last_event_id(pl_req_t *req, int64_t *id)
     return 0;
 }
 
-static int s_write_head(struct mg_connection *conn)
+//  The response head, which the writer sends once the stream is live (see notifier.h):
+//  a client holding it misses nothing.
+static size_t s_head(char *head, size_t size)
 {
     time_t now = time(NULL);
     struct tm tm;
-    char date[64], head[512];
+    char date[64];
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
     //  retry: how long a browser's EventSource waits before it reconnects.
-    int len = snprintf(head, sizeof head,
+    int len = snprintf(head, size,
                        "HTTP/1.1 200 OK\r\nDate: %s\r\n"
                        "Content-Type: text/event-stream; charset=utf-8\r\n"
                        "Cache-Control: no-store\r\nConnection: close\r\n"
                        "X-Accel-Buffering: no\r\n\r\nretry: 2000\n\n",
                        date);
-    return mg_write(conn, head, (size_t)len) == len ? 0 : -1;
+    return len > 0 && (size_t)len < size ? (size_t)len : 0;
 }
 
 //  Waits until the stream ends. The client sends nothing after its request, so
@@ -121,10 +123,13 @@ static void s_stream(pl_req_t *req, int fd, int64_t last_event_id)
 {
     pl_app_t *app = req->app;
     uint64_t id = atomic_fetch_add(&app->last_stream_id, 1) + 1;
-    if (s_write_head(req->conn) || s_tell_writer(req, id, fd, true))
+    char head[512];
+    size_t head_len = s_head(head, sizeof head);
+    if (s_tell_writer(req, id, fd, true))
         return;
-    pl_msg_t open = {.type = PL_MSG_STREAM_OPEN,
-                     .as.stream_open = {id, req->user_id, last_event_id}};
+    pl_msg_t open = {
+        .type = PL_MSG_STREAM_OPEN,
+        .as.stream_open = {id, req->user_id, last_event_id, {head, (uint32_t)head_len}}};
     pl_ingress_send(app->notifier, &open);
     pl_debug("sse: stream %" PRIu64 " of user %" PRId64 " open", id, req->user_id);
     s_wait_for_end(app, fd);

@@ -129,7 +129,8 @@ static const char *const s_migrations[] = {
 
     //  4: notifications. The notifier hands out ids and writes a row again while it
     //  coalesces (count, ts, body change), so the id is the key and body is the
-    //  rendered Notification without its id and read flag.
+    //  rendered Notification without its id and read flag. version orders the writes
+    //  (it is the SSE event id, see notifier.h): it grows with every write.
     "CREATE TABLE notifications ("
     "  id INTEGER PRIMARY KEY,"
     "  user_id INTEGER NOT NULL REFERENCES users(id),"
@@ -138,9 +139,11 @@ static const char *const s_migrations[] = {
     "  count INTEGER NOT NULL DEFAULT 1,"
     "  ts INTEGER NOT NULL,"
     "  read INTEGER NOT NULL DEFAULT 0,"
+    "  version INTEGER NOT NULL,"
     "  body TEXT NOT NULL"
     ");"
     "CREATE INDEX notifications_by_user ON notifications (user_id, id);"
+    "CREATE INDEX notifications_by_version ON notifications (user_id, version);"
     "CREATE INDEX notifications_unread ON notifications (user_id) WHERE read = 0;",
 };
 #define MIGRATION_COUNT ((int)(sizeof s_migrations / sizeof s_migrations[0]))

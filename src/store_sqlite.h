@@ -86,20 +86,21 @@
                      " VALUES (?1, ?2, ?3)")                                                       \
     X(FOLLOW_DELETE, "DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2")            \
     X(CONTENT_LIKERS, "SELECT user_id FROM likes WHERE content_id = ?1")                           \
-    X(NOTIFICATION_PUT, "INSERT INTO notifications (id, user_id, kind, room_id, count, ts, body)"  \
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE"          \
-                        " SET count = excluded.count, ts = excluded.ts, body = excluded.body")     \
+    X(NOTIFICATION_PUT, "INSERT INTO notifications (id, user_id, kind, room_id, count, ts, body,"  \
+                        " version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id)"       \
+                        " DO UPDATE SET count = excluded.count, ts = excluded.ts,"                 \
+                        " body = excluded.body, version = excluded.version")                       \
     X(NOTIFICATION_READ, "UPDATE notifications SET read = 1"                                       \
                          " WHERE id = ?2 AND user_id = ?1 AND read = 0")                           \
     X(NOTIFICATIONS_READ_ALL, "UPDATE notifications SET read = 1 WHERE user_id = ?1 AND read = 0") \
     X(NOTIFICATIONS_BEFORE, "SELECT id, read, body FROM notifications"                             \
                             " WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3")           \
-    X(NOTIFICATIONS_AFTER, "SELECT id, read, body FROM notifications"                              \
-                           " WHERE user_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")                 \
+    X(NOTIFICATIONS_AFTER, "SELECT id, read, body, version FROM notifications"                     \
+                           " WHERE user_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3")       \
     X(NOTIFICATIONS_UNREAD, "SELECT count(*) FROM notifications WHERE user_id = ?1 AND read = 0")  \
     X(NOTIFICATIONS_OPEN, "SELECT id, user_id, room_id, count FROM notifications"                  \
                           " WHERE read = 0 AND room_id IS NOT NULL")                               \
-    X(NOTIFICATION_MAX_ID, "SELECT coalesce(max(id), 0) FROM notifications")
+    X(NOTIFICATION_MAX_ID, "SELECT coalesce(max(version), 0) FROM notifications")
 
 typedef enum {
 #define PL__STMT_ENUM(name, sql) PL__STMT_##name,

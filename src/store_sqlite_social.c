@@ -42,6 +42,7 @@ static pl_status_t s_notification_put(pl_store_t *base, const pl_notification_ro
     sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_NOTIFICATION_PUT);
     sqlite3_bind_int64(stmt, 1, row->id);
     sqlite3_bind_int64(stmt, 2, row->user_id);
+    sqlite3_bind_int64(stmt, 8, row->version);
     pl__sqlite_bind_str(stmt, 3, row->kind);
     if (row->room_id)
         sqlite3_bind_int64(stmt, 4, row->room_id);
@@ -104,14 +105,23 @@ static pl_status_t s_notifications_page(pl_store_t *base, int64_t user_id, int64
 }
 
 static pl_status_t s_notifications_after(pl_store_t *base, int64_t user_id, int64_t after,
-                                         int64_t limit, json_t **out)
+                                         int64_t limit,
+                                         void (*each)(void *arg, int64_t version, json_t *n),
+                                         void *arg)
 {
     pl__sqlite_t *self = (pl__sqlite_t *)base;
     sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_NOTIFICATIONS_AFTER);
     sqlite3_bind_int64(stmt, 1, user_id);
     sqlite3_bind_int64(stmt, 2, after);
     sqlite3_bind_int64(stmt, 3, limit);
-    return pl__sqlite_rows(self, stmt, s_notification, false, out);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        each(arg, sqlite3_column_int64(stmt, 3), s_notification(stmt));
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE)
+        return PL_STATUS_OK;
+    pl_error("sqlite: replaying notifications: %s", sqlite3_errmsg(self->db));
+    return PL_STATUS_INTERNAL;
 }
 
 static pl_status_t s_notifications_open(pl_store_t *base, pl_open_notification_t **out,

@@ -2,6 +2,7 @@
     "WebSocket", "Rooms", "Errors"): subscribing with and without recovery, sending
     with acks and retries, fan-out order, read receipts, typing, presence, member
     events, error frames, the rate limit and durability across kill -9. */
+#include "api.h"
 #include "e2e_suite.h"
 #include "fixtures.h"
 #include "http_client.h"
@@ -26,53 +27,7 @@ TestSuite(e2e_chat, .init = pl_e2e_setup, .fini = pl_e2e_teardown, .timeout = 12
 
 //  --- helpers ---------------------------------------------------------------------
 
-typedef struct {
-    char *token;
-    int64_t id;
-    char name[64]; //  the display name
-} user_t;
-
-static user_t s_user(const char *display_name)
-{
-    user_t user = {0};
-    char *username = pl_fx_unique_name("chat");
-    snprintf(user.name, sizeof user.name, "%s", display_name);
-    cr_assert_eq(
-        pl_fx_signup(s_srv.port, username, "password1", display_name, &user.token, &user.id), 201);
-    free(username);
-    return user;
-}
-
-static void s_user_free(user_t *user)
-{
-    free(user->token);
-    user->token = NULL;
-}
-
-//  A frame as compact text for assertion messages, in a static buffer.
-static const char *s_show(const json_t *frame)
-{
-    static char text[1024];
-    size_t len = frame ? json_dumpb(frame, text, sizeof text - 1, JSON_COMPACT) : 0;
-    if (len >= sizeof text)
-        return "(a frame over 1 KiB)";
-    text[len] = '\0';
-    return text;
-}
-
-static int64_t s_int(const json_t *object, const char *key)
-{
-    json_t *value = json_object_get(object, key);
-    cr_assert(json_is_integer(value), "no integer %s", key);
-    return (int64_t)json_integer_value(value);
-}
-
-static const char *s_str(const json_t *object, const char *key)
-{
-    const char *value = json_string_value(json_object_get(object, key));
-    cr_assert(value, "no string %s", key);
-    return value;
-}
+typedef pl_api_user_t user_t;
 
 //  Sends an HTTP request and asserts its status; returns the body's JSON or NULL
 //  (caller decrefs).
@@ -92,7 +47,7 @@ static int64_t s_content(const user_t *owner)
 {
     json_t *content =
         s_http("POST", "/api/contents", owner, "{\"kind\":\"movie\",\"title\":\"Stalker\"}", 201);
-    int64_t id = s_int(content, "id");
+    int64_t id = pl_api_int(content, "id");
     json_decref(content);
     return id;
 }
@@ -103,7 +58,7 @@ static int64_t s_content_room(const user_t *user, int64_t content, int status)
     char path[64];
     snprintf(path, sizeof path, "/api/contents/%lld/room", (long long)content);
     json_t *room = s_http("POST", path, user, NULL, status);
-    int64_t id = s_int(room, "id");
+    int64_t id = pl_api_int(room, "id");
     json_decref(room);
     return id;
 }
@@ -148,7 +103,7 @@ static void s_expect_stored(const user_t *user, int64_t room, size_t count)
     cr_assert_eq(json_array_size(messages), count, "%zu messages stored, expected %zu",
                  json_array_size(messages), count);
     for (size_t i = 0; i < count; i++)
-        cr_assert_eq(s_int(json_array_get(messages, i), "seq"), (int64_t)i + 1);
+        cr_assert_eq(pl_api_int(json_array_get(messages, i), "seq"), (int64_t)i + 1);
     json_decref(messages);
 }
 
@@ -203,7 +158,7 @@ static json_t *s_reply(pl_ws_t *ws, const char *type)
             json_decref(frame);
             continue;
         }
-        cr_assert(got && strcmp(got, type) == 0, "expected %s, got %s", type, s_show(frame));
+        cr_assert(got && strcmp(got, type) == 0, "expected %s, got %s", type, pl_api_show(frame));
         return frame;
     }
 }
@@ -220,14 +175,15 @@ static json_t *s_next(pl_ws_t *ws, const char *type)
 static void s_expect_error(pl_ws_t *ws, const char *code, const char *ref)
 {
     json_t *frame = s_reply(ws, "error");
-    cr_assert_str_eq(s_str(frame, "code"), code, "%s", s_show(frame));
+    cr_assert_str_eq(pl_api_str(frame, "code"), code, "%s", pl_api_show(frame));
     cr_assert(json_is_string(json_object_get(frame, "message")));
     const char *got = json_string_value(json_object_get(frame, "ref"));
     //  Not fatal: a missing ref should not hide what the rest of the test checks.
     if (ref)
-        cr_expect(got && strcmp(got, ref) == 0, "error without ref %s: %s", ref, s_show(frame));
+        cr_expect(got && strcmp(got, ref) == 0, "error without ref %s: %s", ref,
+                  pl_api_show(frame));
     else
-        cr_expect_null(json_object_get(frame, "ref"), "%s", s_show(frame));
+        cr_expect_null(json_object_get(frame, "ref"), "%s", pl_api_show(frame));
     json_decref(frame);
 }
 
@@ -246,7 +202,7 @@ static json_t *s_subscribe(pl_ws_t *ws, int64_t room, int64_t since)
         s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"since\":%lld}", (long long)room,
                 (long long)since);
     json_t *reply = s_reply(ws, "subscribed");
-    cr_assert_eq(s_int(reply, "room"), room);
+    cr_assert_eq(pl_api_int(reply, "room"), room);
     return reply;
 }
 
@@ -259,10 +215,10 @@ static void s_subscribe_now(pl_ws_t *ws, int64_t room)
 static int64_t s_expect_ack(pl_ws_t *ws, int64_t room, const char *client_id)
 {
     json_t *ack = s_reply(ws, "ack");
-    cr_assert_str_eq(s_str(ack, "client_id"), client_id);
-    cr_assert_eq(s_int(ack, "room"), room);
-    cr_assert_gt(s_int(ack, "ts"), 1700000000000LL);
-    int64_t seq = s_int(ack, "seq");
+    cr_assert_str_eq(pl_api_str(ack, "client_id"), client_id);
+    cr_assert_eq(pl_api_int(ack, "room"), room);
+    cr_assert_gt(pl_api_int(ack, "ts"), 1700000000000LL);
+    int64_t seq = pl_api_int(ack, "seq");
     json_decref(ack);
     return seq;
 }
@@ -272,9 +228,9 @@ static void s_expect_messages(pl_ws_t *ws, int64_t room, int64_t first, int64_t 
 {
     for (int64_t seq = first; seq <= last; seq++) {
         json_t *message = s_next(ws, "message");
-        cr_assert_eq(s_int(message, "room"), room);
-        cr_assert_eq(s_int(message, "seq"), seq, "got seq %lld, expected %lld",
-                     (long long)s_int(message, "seq"), (long long)seq);
+        cr_assert_eq(pl_api_int(message, "room"), room);
+        cr_assert_eq(pl_api_int(message, "seq"), seq, "got seq %lld, expected %lld",
+                     (long long)pl_api_int(message, "seq"), (long long)seq);
         json_decref(message);
     }
 }
@@ -301,14 +257,14 @@ static int64_t s_shared_room(const user_t *owner, const user_t *others, size_t c
 
 Test(e2e_chat, subscribe_answers_with_the_room_state)
 {
-    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice);
     s_sendf(a, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"s1\"}", (long long)room);
     json_t *reply = s_reply(a, "subscribed");
-    cr_assert_eq(s_int(reply, "room"), room);
-    cr_assert_eq(s_int(reply, "seq"), 0);
-    cr_assert_str_eq(s_str(reply, "ref"), "s1");
+    cr_assert_eq(pl_api_int(reply, "room"), room);
+    cr_assert_eq(pl_api_int(reply, "seq"), 0);
+    cr_assert_str_eq(pl_api_str(reply, "ref"), "s1");
     cr_assert_null(json_object_get(reply, "recovered"), "recovered without since");
     json_t *online = json_object_get(reply, "online");
     cr_assert(json_is_array(online));
@@ -322,7 +278,7 @@ Test(e2e_chat, subscribe_answers_with_the_room_state)
 
     pl_ws_t *b = s_connect(&bob);
     reply = s_subscribe(b, room, 0);
-    cr_assert_eq(s_int(reply, "seq"), 2);
+    cr_assert_eq(pl_api_int(reply, "seq"), 2);
     cr_assert(json_is_true(json_object_get(reply, "recovered")));
     cr_assert_null(json_object_get(reply, "ref"));
     online = json_object_get(reply, "online");
@@ -330,18 +286,18 @@ Test(e2e_chat, subscribe_answers_with_the_room_state)
     cr_assert(s_has_id(online, alice.id) && s_has_id(online, bob.id));
     json_decref(reply);
     json_t *message = s_next(b, "message");
-    cr_assert_eq(s_int(message, "room"), room);
-    cr_assert_eq(s_int(message, "seq"), 1);
-    cr_assert_str_eq(s_str(message, "kind"), "text");
-    cr_assert_str_eq(s_str(message, "body"), "one");
+    cr_assert_eq(pl_api_int(message, "room"), room);
+    cr_assert_eq(pl_api_int(message, "seq"), 1);
+    cr_assert_str_eq(pl_api_str(message, "kind"), "text");
+    cr_assert_str_eq(pl_api_str(message, "body"), "one");
     cr_assert(json_is_null(json_object_get(message, "client_id")));
-    cr_assert_eq(s_int(json_object_get(message, "sender"), "id"), bob.id);
-    cr_assert_str_eq(s_str(json_object_get(message, "sender"), "display_name"), "Bob");
-    cr_assert_gt(s_int(message, "ts"), 1700000000000LL);
+    cr_assert_eq(pl_api_int(json_object_get(message, "sender"), "id"), bob.id);
+    cr_assert_str_eq(pl_api_str(json_object_get(message, "sender"), "display_name"), "Bob");
+    cr_assert_gt(pl_api_int(message, "ts"), 1700000000000LL);
     json_decref(message);
     message = s_next(b, "message");
-    cr_assert_eq(s_int(message, "seq"), 2);
-    cr_assert_str_eq(s_str(message, "body"), "two");
+    cr_assert_eq(pl_api_int(message, "seq"), 2);
+    cr_assert_str_eq(pl_api_str(message, "body"), "two");
     json_decref(message);
 
     //  Subscribing twice on one connection delivers each message once.
@@ -359,22 +315,22 @@ Test(e2e_chat, subscribe_answers_with_the_room_state)
     for (;;) {
         json_t *frame = pl_ws_recv_json(a, FRAME_MS);
         cr_assert(frame, "no answer to the subscribe");
-        cr_assert(strcmp(s_str(frame, "type"), "message") != 0, "after unsubscribing: %s",
-                  s_show(frame));
-        bool done = strcmp(s_str(frame, "type"), "subscribed") == 0;
+        cr_assert(strcmp(pl_api_str(frame, "type"), "message") != 0, "after unsubscribing: %s",
+                  pl_api_show(frame));
+        bool done = strcmp(pl_api_str(frame, "type"), "subscribed") == 0;
         json_decref(frame);
         if (done)
             break;
     }
     pl_ws_close(&a);
     pl_ws_close(&b);
-    s_user_free(&alice);
-    s_user_free(&bob);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }
 
 Test(e2e_chat, non_members_and_unknown_rooms_get_error_frames)
 {
-    user_t alice = s_user("Alice"), eve = s_user("Eve");
+    user_t alice = pl_api_signup("Alice"), eve = pl_api_signup("Eve");
     int64_t room = s_new_room(&alice);
     pl_ws_t *e = s_connect(&eve);
     s_sendf(e, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"sub-1\"}", (long long)room);
@@ -395,14 +351,14 @@ Test(e2e_chat, non_members_and_unknown_rooms_get_error_frames)
     s_subscribe_now(a, room);
     json_decref(s_publish(&alice, room, "{\"body\":\"mine\"}"));
     json_t *message = s_next(a, "message");
-    cr_assert_eq(s_int(message, "seq"), 1);
-    cr_assert_str_eq(s_str(message, "body"), "mine");
+    cr_assert_eq(pl_api_int(message, "seq"), 1);
+    cr_assert_str_eq(pl_api_str(message, "body"), "mine");
     json_decref(message);
     s_expect_stored(&alice, room, 1);
     pl_ws_close(&e);
     pl_ws_close(&a);
-    s_user_free(&alice);
-    s_user_free(&eve);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&eve);
 }
 
 //  --- sending and fan-out ------------------------------------------------------------
@@ -410,7 +366,7 @@ Test(e2e_chat, non_members_and_unknown_rooms_get_error_frames)
 Test(e2e_chat, two_hundred_messages_reach_every_subscriber_in_order)
 {
     pl_e2e_restart_with(s_unlimited);
-    user_t users[3] = {s_user("Sender"), s_user("R1"), s_user("R2")};
+    user_t users[3] = {pl_api_signup("Sender"), pl_api_signup("R1"), pl_api_signup("R2")};
     int64_t room = s_shared_room(&users[0], &users[1], 2);
     pl_ws_t *sender = s_connect(&users[0]), *r1 = s_connect(&users[1]), *r2 = s_connect(&users[2]);
     s_subscribe_now(sender, room);
@@ -436,13 +392,13 @@ Test(e2e_chat, two_hundred_messages_reach_every_subscriber_in_order)
             acks++;
             char client_id[16];
             snprintf(client_id, sizeof client_id, "c-%d", acks);
-            cr_assert_str_eq(s_str(frame, "client_id"), client_id, "acks out of order");
-            acked[acks] = s_int(frame, "seq");
+            cr_assert_str_eq(pl_api_str(frame, "client_id"), client_id, "acks out of order");
+            acked[acks] = pl_api_int(frame, "seq");
             cr_assert_eq(acked[acks], acks);
         } else if (strcmp(type, "message") == 0) {
-            cr_assert_eq(s_int(frame, "seq"), ++messages);
+            cr_assert_eq(pl_api_int(frame, "seq"), ++messages);
         } else {
-            cr_assert(s_is_push(type), "sender got %s", s_show(frame));
+            cr_assert(s_is_push(type), "sender got %s", pl_api_show(frame));
         }
         json_decref(frame);
     }
@@ -450,15 +406,15 @@ Test(e2e_chat, two_hundred_messages_reach_every_subscriber_in_order)
     for (int r = 0; r < 2; r++) {
         for (int seq = 1; seq <= COUNT; seq++) {
             json_t *message = s_next(receivers[r], "message");
-            cr_assert_eq(s_int(message, "seq"), seq, "receiver %d: seq %lld, expected %d", r,
-                         (long long)s_int(message, "seq"), seq);
+            cr_assert_eq(pl_api_int(message, "seq"), seq, "receiver %d: seq %lld, expected %d", r,
+                         (long long)pl_api_int(message, "seq"), seq);
             char client_id[16], body[16];
             snprintf(client_id, sizeof client_id, "c-%d", seq);
             snprintf(body, sizeof body, "n%d", seq);
-            cr_assert_str_eq(s_str(message, "client_id"), client_id);
-            cr_assert_str_eq(s_str(message, "body"), body);
+            cr_assert_str_eq(pl_api_str(message, "client_id"), client_id);
+            cr_assert_str_eq(pl_api_str(message, "body"), body);
             cr_assert_eq(acked[seq], seq, "ack and delivery disagree");
-            cr_assert_eq(s_int(json_object_get(message, "sender"), "id"), users[0].id);
+            cr_assert_eq(pl_api_int(json_object_get(message, "sender"), "id"), users[0].id);
             json_decref(message);
         }
     }
@@ -467,7 +423,7 @@ Test(e2e_chat, two_hundred_messages_reach_every_subscriber_in_order)
     pl_ws_close(&r1);
     pl_ws_close(&r2);
     for (int i = 0; i < 3; i++)
-        s_user_free(&users[i]);
+        pl_api_user_free(&users[i]);
 }
 
 #define SENDERS         4
@@ -518,9 +474,9 @@ static void *s_sender(void *arg)
 Test(e2e_chat, concurrent_senders_are_delivered_in_one_gapless_order)
 {
     pl_e2e_restart_with(s_unlimited);
-    user_t watcher = s_user("Watcher"), users[SENDERS];
+    user_t watcher = pl_api_signup("Watcher"), users[SENDERS];
     for (int i = 0; i < SENDERS; i++)
-        users[i] = s_user("Sender");
+        users[i] = pl_api_signup("Sender");
     int64_t room = s_shared_room(&watcher, users, SENDERS);
     pl_ws_t *w = s_connect(&watcher);
     s_subscribe_now(w, room);
@@ -535,15 +491,15 @@ Test(e2e_chat, concurrent_senders_are_delivered_in_one_gapless_order)
     int next_of[SENDERS] = {0};
     for (int seq = 1; seq <= total; seq++) {
         json_t *message = s_next(w, "message");
-        cr_assert_eq(s_int(message, "seq"), seq, "got seq %lld, expected %d",
-                     (long long)s_int(message, "seq"), seq);
+        cr_assert_eq(pl_api_int(message, "seq"), seq, "got seq %lld, expected %d",
+                     (long long)pl_api_int(message, "seq"), seq);
         int sender = -1, index = -1;
-        cr_assert_eq(sscanf(s_str(message, "client_id"), "s%d-%d", &sender, &index), 2);
+        cr_assert_eq(sscanf(pl_api_str(message, "client_id"), "s%d-%d", &sender, &index), 2);
         cr_assert(sender >= 0 && sender < SENDERS);
         cr_assert_eq(index, next_of[sender], "sender %d: message %d before %d", sender, index,
                      next_of[sender]);
         next_of[sender]++;
-        cr_assert_eq(s_int(json_object_get(message, "sender"), "id"), users[sender].id);
+        cr_assert_eq(pl_api_int(json_object_get(message, "sender"), "id"), users[sender].id);
         json_decref(message);
     }
     for (int i = 0; i < SENDERS; i++) {
@@ -551,16 +507,16 @@ Test(e2e_chat, concurrent_senders_are_delivered_in_one_gapless_order)
         cr_expect_str_empty(senders[i].error, "sender %d: %s", i, senders[i].error);
         cr_expect_eq(senders[i].acks, SENDER_MESSAGES);
         pl_ws_close(&senders[i].ws);
-        s_user_free(&users[i]);
+        pl_api_user_free(&users[i]);
     }
     s_expect_stored(&watcher, room, (size_t)total);
     pl_ws_close(&w);
-    s_user_free(&watcher);
+    pl_api_user_free(&watcher);
 }
 
 Test(e2e_chat, a_retried_client_id_is_acked_with_the_same_seq_and_stored_once)
 {
-    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob);
     s_subscribe_now(b, room);
@@ -575,27 +531,27 @@ Test(e2e_chat, a_retried_client_id_is_acked_with_the_same_seq_and_stored_once)
     cr_assert_eq(s_expect_ack(a, room, "r-2"), 2);
     json_t *second = pl_ws_recv_type(a, "ack", FRAME_MS);
     cr_assert(second, "a retry sent before the first ack got no ack");
-    cr_assert_str_eq(s_str(second, "client_id"), "r-2");
-    cr_assert_eq(s_int(second, "seq"), 2);
+    cr_assert_str_eq(pl_api_str(second, "client_id"), "r-2");
+    cr_assert_eq(pl_api_int(second, "seq"), 2);
     json_decref(second);
     //  Bob got each message once: the next one he sees after r-2 is r-3.
     s_send(a, room, "r-3", "last");
     cr_assert_eq(s_expect_ack(a, room, "r-3"), 3);
     for (int64_t expected = 1; expected <= 3; expected++) {
         json_t *message = s_next(b, "message");
-        cr_assert_eq(s_int(message, "seq"), expected);
+        cr_assert_eq(pl_api_int(message, "seq"), expected);
         json_decref(message);
     }
     s_expect_stored(&alice, room, 3);
     pl_ws_close(&a);
     pl_ws_close(&b);
-    s_user_free(&alice);
-    s_user_free(&bob);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }
 
 Test(e2e_chat, http_publishes_reach_websocket_subscribers)
 {
-    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob);
     s_subscribe_now(a, room);
@@ -604,25 +560,25 @@ Test(e2e_chat, http_publishes_reach_websocket_subscribers)
     pl_ws_t *both[] = {a, b};
     for (int i = 0; i < 2; i++) {
         json_t *message = s_next(both[i], "message");
-        cr_assert_eq(s_int(message, "seq"), s_int(published, "seq"));
-        cr_assert_str_eq(s_str(message, "client_id"), "h-1");
-        cr_assert_str_eq(s_str(message, "body"), "via http");
-        cr_assert_eq(s_int(message, "ts"), s_int(published, "ts"));
-        cr_assert_eq(s_int(json_object_get(message, "sender"), "id"), bob.id);
+        cr_assert_eq(pl_api_int(message, "seq"), pl_api_int(published, "seq"));
+        cr_assert_str_eq(pl_api_str(message, "client_id"), "h-1");
+        cr_assert_str_eq(pl_api_str(message, "body"), "via http");
+        cr_assert_eq(pl_api_int(message, "ts"), pl_api_int(published, "ts"));
+        cr_assert_eq(pl_api_int(json_object_get(message, "sender"), "id"), bob.id);
         json_decref(message);
     }
     json_decref(published);
     pl_ws_close(&a);
     pl_ws_close(&b);
-    s_user_free(&alice);
-    s_user_free(&bob);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }
 
 //  --- recovery ----------------------------------------------------------------------
 
 Test(e2e_chat, a_reconnect_with_since_gets_exactly_the_missed_messages)
 {
-    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob);
     s_subscribe_now(b, room);
@@ -638,14 +594,14 @@ Test(e2e_chat, a_reconnect_with_since_gets_exactly_the_missed_messages)
     }
     b = s_connect(&bob);
     json_t *reply = s_subscribe(b, room, 4);
-    cr_assert_eq(s_int(reply, "seq"), 10);
+    cr_assert_eq(pl_api_int(reply, "seq"), 10);
     cr_assert(json_is_true(json_object_get(reply, "recovered")));
     json_decref(reply);
     for (int seq = 5; seq <= 10; seq++) {
         json_t *message = s_next(b, "message");
-        cr_assert_eq(s_int(message, "seq"), seq);
+        cr_assert_eq(pl_api_int(message, "seq"), seq);
         snprintf(client_id, sizeof client_id, "m-%d", seq);
-        cr_assert_str_eq(s_str(message, "client_id"), client_id);
+        cr_assert_str_eq(pl_api_str(message, "client_id"), client_id);
         json_decref(message);
     }
     //  Nothing more was replayed: the next message is the live one.
@@ -663,15 +619,15 @@ Test(e2e_chat, a_reconnect_with_since_gets_exactly_the_missed_messages)
     pl_ws_close(&a);
     pl_ws_close(&b);
     pl_ws_close(&b2);
-    s_user_free(&alice);
-    s_user_free(&bob);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }
 
 Test(e2e_chat, a_since_older_than_the_recovery_window_is_not_recovered)
 {
     const char *args[] = {"--recovery-window", "5", NULL};
     pl_e2e_restart_with(args);
-    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice);
     char client_id[16];
@@ -682,8 +638,9 @@ Test(e2e_chat, a_since_older_than_the_recovery_window_is_not_recovered)
     }
     pl_ws_t *b = s_connect(&bob);
     json_t *reply = s_subscribe(b, room, 2);
-    cr_assert_eq(s_int(reply, "seq"), 10);
-    cr_assert(json_is_false(json_object_get(reply, "recovered")), "recovered: %s", s_show(reply));
+    cr_assert_eq(pl_api_int(reply, "seq"), 10);
+    cr_assert(json_is_false(json_object_get(reply, "recovered")), "recovered: %s",
+              pl_api_show(reply));
     json_decref(reply);
     s_send(a, room, "w-11", "live");
     cr_assert_eq(s_expect_ack(a, room, "w-11"), 11);
@@ -697,20 +654,20 @@ Test(e2e_chat, a_since_older_than_the_recovery_window_is_not_recovered)
     pl_ws_close(&a);
     pl_ws_close(&b);
     pl_ws_close(&b2);
-    s_user_free(&alice);
-    s_user_free(&bob);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }
 
 Test(e2e_chat, a_new_member_can_subscribe_as_soon_as_the_join_is_answered)
 {
-    user_t alice = s_user("Alice");
+    user_t alice = pl_api_signup("Alice");
     int64_t content = s_content(&alice);
     int64_t room = s_content_room(&alice, content, 201);
     //  Alice's subscription keeps the room live in the server.
     pl_ws_t *a = s_connect(&alice);
     s_subscribe_now(a, room);
     for (int i = 0; i < 100; i++) {
-        user_t user = s_user("Newcomer");
+        user_t user = pl_api_signup("Newcomer");
         pl_ws_t *ws = s_connect(&user);
         //  Joining over /join and over the content's room are both answered only
         //  once the member is in.
@@ -721,17 +678,17 @@ Test(e2e_chat, a_new_member_can_subscribe_as_soon_as_the_join_is_answered)
         s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"now\"}", (long long)room);
         json_decref(s_reply(ws, "subscribed"));
         pl_ws_close(&ws);
-        s_user_free(&user);
+        pl_api_user_free(&user);
     }
     pl_ws_close(&a);
-    s_user_free(&alice);
+    pl_api_user_free(&alice);
 }
 
 //  --- read, typing, presence, members -----------------------------------------------
 
 Test(e2e_chat, read_receipts_go_to_every_subscriber)
 {
-    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob);
     s_subscribe_now(a, room);
@@ -746,9 +703,9 @@ Test(e2e_chat, read_receipts_go_to_every_subscriber)
     pl_ws_t *both[] = {a, b};
     for (int i = 0; i < 2; i++) {
         json_t *read = s_next(both[i], "read");
-        cr_assert_eq(s_int(read, "room"), room);
-        cr_assert_eq(s_int(read, "user"), bob.id);
-        cr_assert_eq(s_int(read, "seq"), 2);
+        cr_assert_eq(pl_api_int(read, "room"), room);
+        cr_assert_eq(pl_api_int(read, "user"), bob.id);
+        cr_assert_eq(pl_api_int(read, "seq"), 2);
         json_decref(read);
     }
     //  The read pointer is what the room list counts from (the read frame is no
@@ -758,14 +715,14 @@ Test(e2e_chat, read_receipts_go_to_every_subscriber)
         if (attempt > 0)
             nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
         json_t *list = s_http("GET", "/api/rooms", &bob, NULL, 200);
-        unread = s_int(json_array_get(json_object_get(list, "rooms"), 0), "unread");
+        unread = pl_api_int(json_array_get(json_object_get(list, "rooms"), 0), "unread");
         json_decref(list);
     }
     cr_assert_eq(unread, 1, "unread %lld after reading 2 of 3", (long long)unread);
     pl_ws_close(&a);
     pl_ws_close(&b);
-    s_user_free(&alice);
-    s_user_free(&bob);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }
 
 //  Expects the next typing frame on ws to be from user_id; with no_presence, no
@@ -777,11 +734,12 @@ static void s_expect_typing_from(pl_ws_t *ws, int64_t room, int64_t user_id, boo
         cr_assert(frame, "no typing frame");
         const char *type = json_string_value(json_object_get(frame, "type"));
         cr_assert(type);
-        cr_assert(!no_presence || strcmp(type, "presence") != 0, "unexpected %s", s_show(frame));
+        cr_assert(!no_presence || strcmp(type, "presence") != 0, "unexpected %s",
+                  pl_api_show(frame));
         if (strcmp(type, "typing") == 0) {
-            cr_assert_eq(s_int(frame, "room"), room);
-            cr_assert_eq(s_int(frame, "user"), user_id, "typing from %lld, expected %lld",
-                         (long long)s_int(frame, "user"), (long long)user_id);
+            cr_assert_eq(pl_api_int(frame, "room"), room);
+            cr_assert_eq(pl_api_int(frame, "user"), user_id, "typing from %lld, expected %lld",
+                         (long long)pl_api_int(frame, "user"), (long long)user_id);
             json_decref(frame);
             return;
         }
@@ -796,7 +754,7 @@ static void s_typing(pl_ws_t *ws, int64_t room)
 
 Test(e2e_chat, typing_goes_to_the_others_only)
 {
-    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a1 = s_connect(&alice), *a2 = s_connect(&alice), *b = s_connect(&bob);
     s_subscribe_now(a1, room);
@@ -814,24 +772,25 @@ Test(e2e_chat, typing_goes_to_the_others_only)
     pl_ws_close(&a1);
     pl_ws_close(&a2);
     pl_ws_close(&b);
-    s_user_free(&alice);
-    s_user_free(&bob);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }
 
 //  Expects a presence frame for user as the next pushed frame of that kind.
 static void s_expect_presence(pl_ws_t *ws, int64_t room, int64_t user_id, bool online)
 {
     json_t *presence = s_next(ws, "presence");
-    cr_assert_eq(s_int(presence, "room"), room);
-    cr_assert_eq(s_int(presence, "user"), user_id);
+    cr_assert_eq(pl_api_int(presence, "room"), room);
+    cr_assert_eq(pl_api_int(presence, "user"), user_id);
     cr_assert(json_is_boolean(json_object_get(presence, "online")));
-    cr_assert_eq(json_is_true(json_object_get(presence, "online")), online, "%s", s_show(presence));
+    cr_assert_eq(json_is_true(json_object_get(presence, "online")), online, "%s",
+                 pl_api_show(presence));
     json_decref(presence);
 }
 
 Test(e2e_chat, presence_follows_a_users_first_and_last_connection)
 {
-    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice);
     s_subscribe_now(a, room);
@@ -861,25 +820,26 @@ Test(e2e_chat, presence_follows_a_users_first_and_last_connection)
     pl_ws_close(&b3);
     s_expect_presence(a, room, bob.id, false);
     pl_ws_close(&a);
-    s_user_free(&alice);
-    s_user_free(&bob);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }
 
 //  Expects a member event on ws.
 static void s_expect_member(pl_ws_t *ws, int64_t room, const char *event, const user_t *user)
 {
     json_t *member = s_next(ws, "member");
-    cr_assert_eq(s_int(member, "room"), room);
-    cr_assert_str_eq(s_str(member, "event"), event);
+    cr_assert_eq(pl_api_int(member, "room"), room);
+    cr_assert_str_eq(pl_api_str(member, "event"), event);
     json_t *who = json_object_get(member, "user");
-    cr_assert_eq(s_int(who, "id"), user->id);
-    cr_assert_str_eq(s_str(who, "display_name"), user->name);
+    cr_assert_eq(pl_api_int(who, "id"), user->id);
+    cr_assert_str_eq(pl_api_str(who, "display_name"), user->name);
     json_decref(member);
 }
 
 Test(e2e_chat, joins_and_leaves_over_http_are_pushed_to_subscribers)
 {
-    user_t alice = s_user("Alice"), bob = s_user("Bob"), carol = s_user("Carol");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob"),
+           carol = pl_api_signup("Carol");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob), *c = s_connect(&carol);
     s_subscribe_now(a, room);
@@ -904,13 +864,13 @@ Test(e2e_chat, joins_and_leaves_over_http_are_pushed_to_subscribers)
     for (;;) {
         json_t *frame = pl_ws_recv_json(c, FRAME_MS);
         cr_assert(frame, "no answer to c-2");
-        const char *type = s_str(frame, "type");
-        cr_assert(strcmp(type, "message") != 0 || s_int(frame, "seq") != 2,
+        const char *type = pl_api_str(frame, "type");
+        cr_assert(strcmp(type, "message") != 0 || pl_api_int(frame, "seq") != 2,
                   "a member who left still gets messages");
         bool done = strcmp(type, "error") == 0;
         //  (Its ref is non_members_and_unknown_rooms_get_error_frames' business.)
         if (done)
-            cr_assert_str_eq(s_str(frame, "code"), "forbidden", "%s", s_show(frame));
+            cr_assert_str_eq(pl_api_str(frame, "code"), "forbidden", "%s", pl_api_show(frame));
         json_decref(frame);
         if (done)
             break;
@@ -920,9 +880,9 @@ Test(e2e_chat, joins_and_leaves_over_http_are_pushed_to_subscribers)
     pl_ws_close(&a);
     pl_ws_close(&b);
     pl_ws_close(&c);
-    s_user_free(&alice);
-    s_user_free(&bob);
-    s_user_free(&carol);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+    pl_api_user_free(&carol);
 }
 
 //  --- bad requests and limits ------------------------------------------------------
@@ -941,10 +901,10 @@ static void s_expect_bad(pl_ws_t *ws, const char *ref, const char *fmt, ...)
     va_end(args);
     cr_assert_eq(pl_ws_send_text(ws, text, strlen(text)), 0);
     json_t *frame = s_reply(ws, "error");
-    cr_assert_str_eq(s_str(frame, "code"), "bad_request", "%s: %s", text, s_show(frame));
+    cr_assert_str_eq(pl_api_str(frame, "code"), "bad_request", "%s: %s", text, pl_api_show(frame));
     const char *got = json_string_value(json_object_get(frame, "ref"));
     cr_expect(got && strcmp(got, ref) == 0, "%s: error without ref %s: %s", text, ref,
-              s_show(frame));
+              pl_api_show(frame));
     json_decref(frame);
     s_expect_pong(ws);
 }
@@ -953,7 +913,7 @@ Test(e2e_chat, bad_sends_get_bad_request_and_store_nothing)
 {
     const char *args[] = {"--max-message-chars", "10", NULL};
     pl_e2e_restart_with(args);
-    user_t alice = s_user("Alice");
+    user_t alice = pl_api_signup("Alice");
     int64_t room = s_new_room(&alice);
     pl_ws_t *a = s_connect(&alice);
     s_subscribe_now(a, room);
@@ -1026,14 +986,14 @@ Test(e2e_chat, bad_sends_get_bad_request_and_store_nothing)
     cr_assert_eq(s_expect_ack(a, room, "ok-2"), 2);
     s_expect_stored(&alice, room, 2);
     pl_ws_close(&a);
-    s_user_free(&alice);
+    pl_api_user_free(&alice);
 }
 
 Test(e2e_chat, a_sender_over_the_rate_limit_is_refused)
 {
     const char *args[] = {"--rate-limit-per-s", "1", "--rate-limit-burst", "3", NULL};
     pl_e2e_restart_with(args);
-    user_t alice = s_user("Alice");
+    user_t alice = pl_api_signup("Alice");
     int64_t room = s_new_room(&alice);
     pl_ws_t *a = s_connect(&alice);
     enum { SENT = 10 };
@@ -1046,14 +1006,14 @@ Test(e2e_chat, a_sender_over_the_rate_limit_is_refused)
     for (int answers = 0; answers < SENT;) {
         json_t *frame = pl_ws_recv_json(a, FRAME_MS);
         cr_assert(frame, "%d answers to %d sends", answers, SENT);
-        const char *type = s_str(frame, "type");
+        const char *type = pl_api_str(frame, "type");
         if (strcmp(type, "ack") == 0) {
             acks++;
             answers++;
         } else if (!s_is_push(type)) {
-            cr_assert_str_eq(type, "error", "%s", s_show(frame));
-            cr_assert_str_eq(s_str(frame, "code"), "rate_limited", "%s", s_show(frame));
-            cr_assert(strncmp(s_str(frame, "ref"), "q-", 2) == 0);
+            cr_assert_str_eq(type, "error", "%s", pl_api_show(frame));
+            cr_assert_str_eq(pl_api_str(frame, "code"), "rate_limited", "%s", pl_api_show(frame));
+            cr_assert(strncmp(pl_api_str(frame, "ref"), "q-", 2) == 0);
             limited++;
             answers++;
         }
@@ -1065,14 +1025,14 @@ Test(e2e_chat, a_sender_over_the_rate_limit_is_refused)
     s_expect_stored(&alice, room, (size_t)acks);
     s_expect_pong(a);
     pl_ws_close(&a);
-    s_user_free(&alice);
+    pl_api_user_free(&alice);
 }
 
 //  --- durability --------------------------------------------------------------------
 
 Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)
 {
-    user_t alice = s_user("Alice");
+    user_t alice = pl_api_signup("Alice");
     int64_t room = s_new_room(&alice);
     pl_ws_t *a = s_connect(&alice);
     enum { COUNT = 30 };
@@ -1091,15 +1051,15 @@ Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)
     s_expect_stored(&alice, room, COUNT);
     a = s_connect(&alice);
     json_t *reply = s_subscribe(a, room, 0);
-    cr_assert_eq(s_int(reply, "seq"), COUNT);
+    cr_assert_eq(pl_api_int(reply, "seq"), COUNT);
     cr_assert(json_is_true(json_object_get(reply, "recovered")));
     json_decref(reply);
     for (int seq = 1; seq <= COUNT; seq++) {
         json_t *message = s_next(a, "message");
-        cr_assert_eq(s_int(message, "seq"), seq);
+        cr_assert_eq(pl_api_int(message, "seq"), seq);
         snprintf(client_id, sizeof client_id, "k-%d", seq);
-        cr_assert_str_eq(s_str(message, "client_id"), client_id);
-        cr_assert_str_eq(s_str(message, "body"), "durable");
+        cr_assert_str_eq(pl_api_str(message, "client_id"), client_id);
+        cr_assert_str_eq(pl_api_str(message, "body"), "durable");
         json_decref(message);
     }
     //  The room goes on where it stopped; a retry of an acked message is not new.
@@ -1109,7 +1069,7 @@ Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)
     cr_assert_eq(s_expect_ack(a, room, "k-30"), COUNT);
     s_expect_stored(&alice, room, COUNT + 1);
     pl_ws_close(&a);
-    s_user_free(&alice);
+    pl_api_user_free(&alice);
 }
 
 //  --- room frames -------------------------------------------------------------------
@@ -1121,20 +1081,20 @@ static void s_expect_room_frame(pl_ws_t *ws, int64_t room, int64_t last_seq, con
 {
     json_t *frame = s_next(ws, "room");
     json_t *shown = json_object_get(frame, "room");
-    cr_assert_eq(s_int(shown, "id"), room, "%s", s_show(frame));
-    cr_assert_eq(s_int(shown, "last_seq"), last_seq, "%s", s_show(frame));
-    cr_assert_eq(s_int(shown, "unread"), unread, "%s", s_show(frame));
-    cr_assert(json_is_integer(json_object_get(shown, "members")), "%s", s_show(frame));
+    cr_assert_eq(pl_api_int(shown, "id"), room, "%s", pl_api_show(frame));
+    cr_assert_eq(pl_api_int(shown, "last_seq"), last_seq, "%s", pl_api_show(frame));
+    cr_assert_eq(pl_api_int(shown, "unread"), unread, "%s", pl_api_show(frame));
+    cr_assert(json_is_integer(json_object_get(shown, "members")), "%s", pl_api_show(frame));
     json_t *last = json_object_get(shown, "last_message");
-    cr_assert_str_eq(s_str(last, "body"), body, "%s", s_show(frame));
-    cr_assert_eq(s_int(last, "seq"), last_seq, "%s", s_show(frame));
-    cr_assert_null(json_object_get(last, "type"), "%s", s_show(frame));
+    cr_assert_str_eq(pl_api_str(last, "body"), body, "%s", pl_api_show(frame));
+    cr_assert_eq(pl_api_int(last, "seq"), last_seq, "%s", pl_api_show(frame));
+    cr_assert_null(json_object_get(last, "type"), "%s", pl_api_show(frame));
     json_decref(frame);
 }
 
 Test(e2e_chat, unsubscribed_connections_get_room_frames_with_their_unread)
 {
-    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *in_room = s_connect(&alice), *elsewhere = s_connect(&alice), *b = s_connect(&bob);
     s_subscribe_now(in_room, room);
@@ -1155,13 +1115,13 @@ Test(e2e_chat, unsubscribed_connections_get_room_frames_with_their_unread)
     pl_ws_close(&in_room);
     pl_ws_close(&elsewhere);
     pl_ws_close(&b);
-    s_user_free(&alice);
-    s_user_free(&bob);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }
 
 Test(e2e_chat, a_dm_room_frame_shows_the_other_side_as_peer)
 {
-    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     pl_ws_t *b = s_connect(&bob);
     char path[64];
     snprintf(path, sizeof path, "/api/users/%lld/dm", (long long)bob.id);
@@ -1173,9 +1133,9 @@ Test(e2e_chat, a_dm_room_frame_shows_the_other_side_as_peer)
     //  Bob hears of the DM Alice opened, with Alice as the peer and title.
     json_t *frame = s_next(b, "room");
     json_t *shown = json_object_get(frame, "room");
-    cr_assert_eq(s_int(shown, "id"), room);
-    cr_assert_str_eq(s_str(json_object_get(shown, "peer"), "display_name"), "Alice");
-    cr_assert_str_eq(s_str(shown, "title"), "Alice");
+    cr_assert_eq(pl_api_int(shown, "id"), room);
+    cr_assert_str_eq(pl_api_str(json_object_get(shown, "peer"), "display_name"), "Alice");
+    cr_assert_str_eq(pl_api_str(shown, "title"), "Alice");
     json_decref(frame);
     //  A message from Alice reaches Bob's unsubscribed connection the same way.
     pl_ws_t *a = s_connect(&alice);
@@ -1183,12 +1143,12 @@ Test(e2e_chat, a_dm_room_frame_shows_the_other_side_as_peer)
     s_expect_ack(a, room, "d-1");
     frame = s_next(b, "room");
     shown = json_object_get(frame, "room");
-    cr_assert_str_eq(s_str(json_object_get(shown, "peer"), "display_name"), "Alice");
-    cr_assert_eq(s_int(shown, "unread"), 1);
-    cr_assert_str_eq(s_str(json_object_get(shown, "last_message"), "body"), "hello bob");
+    cr_assert_str_eq(pl_api_str(json_object_get(shown, "peer"), "display_name"), "Alice");
+    cr_assert_eq(pl_api_int(shown, "unread"), 1);
+    cr_assert_str_eq(pl_api_str(json_object_get(shown, "last_message"), "body"), "hello bob");
     json_decref(frame);
     pl_ws_close(&a);
     pl_ws_close(&b);
-    s_user_free(&alice);
-    s_user_free(&bob);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }

@@ -1,6 +1,7 @@
 /*  End to end: contents, rooms and messages over HTTP against the real parley binary,
     as a client sees them (PROTOCOL.md "Errors", "Users, follows, contents, likes",
     "Rooms"). Each test starts its own server on a free port with a fresh data dir. */
+#include "api.h"
 #include "e2e_suite.h"
 #include "fixtures.h"
 #include "http_client.h"
@@ -8,7 +9,6 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,154 +17,11 @@ TestSuite(e2e_rooms, .init = pl_e2e_setup, .fini = pl_e2e_teardown, .timeout = 1
 
 //  --- helpers ---------------------------------------------------------------------
 
-//  A path built from fmt, in one of a few rotating per-thread buffers, so that a
-//  call can use several at once.
-static const char *s_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static const char *s_path(const char *fmt, ...)
-{
-    static _Thread_local char buffers[4][256];
-    static _Thread_local int next;
-    char *buf = buffers[next++ % 4];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(buf, sizeof buffers[0], fmt, args);
-    va_end(args);
-    return buf;
-}
-
-//  Dumps a JSON value (stolen) compactly; caller frees.
-static char *s_dump(json_t *value)
-{
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(value);
-    cr_assert(text);
-    return text;
-}
-
-//  Sends a request and asserts the status and, for errors, the error object with code.
-static pl_http_response_t s_call(const char *method, const char *path, const char *token,
-                                 const char *body, int status, const char *error_code)
-{
-    pl_http_response_t r;
-    cr_assert_eq(pl_http_json(s_srv.port, method, path, token, body, &r), 0, "%s %s: no answer",
-                 method, path);
-    cr_assert_eq(r.status, status, "%s %s %s: status %d, body %s", method, path, body ? body : "",
-                 r.status, r.body);
-    if (error_code) {
-        json_t *error = json_object_get(r.json, "error");
-        cr_assert(json_is_object(error), "%s %s: no error object in %s", method, path, r.body);
-        cr_assert_str_eq(json_string_value(json_object_get(error, "code")), error_code, "%s %s: %s",
-                         method, path, r.body);
-        cr_assert(json_is_string(json_object_get(error, "message")));
-    }
-    return r;
-}
-
-static void s_expect(const char *method, const char *path, const char *token, const char *body,
-                     int status, const char *error_code)
-{
-    pl_http_response_t r = s_call(method, path, token, body, status, error_code);
-    pl_http_response_free(&r);
-}
-
-//  Expects 400 bad_request whose message names field.
-static void s_expect_bad(const char *method, const char *path, const char *token, const char *body,
-                         const char *field)
-{
-    pl_http_response_t r = s_call(method, path, token, body, 400, "bad_request");
-    const char *message =
-        json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
-    cr_assert(message && strstr(message, field), "%s %s %s: message '%s' does not name %s", method,
-              path, body ? body : "", message, field);
-    pl_http_response_free(&r);
-}
-
-//  Returns the response JSON of a request expected to answer status (caller decrefs).
-static json_t *s_json(const char *method, const char *path, const char *token, const char *body,
-                      int status)
-{
-    pl_http_response_t r = s_call(method, path, token, body, status, NULL);
-    json_t *json = json_incref(r.json);
-    cr_assert(json, "%s %s: the answer is not JSON: %s", method, path, r.body);
-    pl_http_response_free(&r);
-    return json;
-}
-
-static int64_t s_int(const json_t *object, const char *key)
-{
-    json_t *value = json_object_get(object, key);
-    cr_assert(json_is_integer(value), "no integer %s", key);
-    return (int64_t)json_integer_value(value);
-}
-
-static const char *s_str(const json_t *object, const char *key)
-{
-    const char *value = json_string_value(json_object_get(object, key));
-    cr_assert(value, "no string %s", key);
-    return value;
-}
-
-//  Signs up a new user with a unique name; returns the token (caller frees).
-static char *s_user(const char *display_name, int64_t *id)
-{
-    char *name = pl_fx_unique_name("room");
-    char *token = NULL;
-    cr_assert_eq(pl_fx_signup(s_srv.port, name, "password1", display_name, &token, id), 201);
-    free(name);
-    return token;
-}
-
-static int64_t s_content(const char *token, const char *title)
-{
-    char *body = s_dump(json_pack("{s:s, s:s}", "kind", "movie", "title", title));
-    json_t *content = s_json("POST", "/api/contents", token, body, 201);
-    free(body);
-    int64_t id = s_int(content, "id");
-    json_decref(content);
-    return id;
-}
-
-//  POST /api/contents/{id}/room, expecting status; returns the room id.
-static int64_t s_content_room(const char *token, int64_t content_id, int status)
-{
-    json_t *room = s_json("POST", s_path("/api/contents/%lld/room", (long long)content_id), token,
-                          NULL, status);
-    int64_t id = s_int(room, "id");
-    json_decref(room);
-    return id;
-}
-
-//  A new content with its group room, made by token's user.
-static int64_t s_new_room(const char *token)
-{
-    return s_content_room(token, s_content(token, "A film"), 201);
-}
-
-static void s_join(const char *token, int64_t room_id)
-{
-    s_expect("POST", s_path("/api/rooms/%lld/join", (long long)room_id), token, NULL, 204, NULL);
-}
-
-//  Publishes a text message; returns the Message (caller decrefs).
-static json_t *s_publish(const char *token, int64_t room_id, const char *client_id,
-                         const char *text)
-{
-    json_t *request = json_pack("{s:s}", "body", text);
-    if (client_id)
-        json_object_set_new(request, "client_id", json_string(client_id));
-    char *body = s_dump(request);
-    json_t *message =
-        s_json("POST", s_path("/api/rooms/%lld/messages", (long long)room_id), token, body, 201);
-    free(body);
-    return message;
-}
-
 //  GET /api/rooms/{id}/messages?<query>; returns the whole answer (caller decrefs).
 static json_t *s_history(const char *token, int64_t room_id, const char *query)
 {
-    return s_json("GET", s_path("/api/rooms/%lld/messages?%s", (long long)room_id, query), token,
-                  NULL, 200);
+    return pl_api_json("GET", pl_api_fmt("/api/rooms/%lld/messages?%s", (long long)room_id, query),
+                       token, NULL, 200);
 }
 
 //  Asserts a history page holds exactly the seqs first..last (none when last < first),
@@ -180,10 +37,11 @@ static void s_expect_page(const char *token, int64_t room_id, const char *query,
                  query, json_array_size(messages), (long long)count);
     for (int64_t i = 0; i < count; i++) {
         json_t *message = json_array_get(messages, (size_t)i);
-        cr_assert_eq(s_int(message, "seq"), first + i, "?%s: position %lld", query, (long long)i);
+        cr_assert_eq(pl_api_int(message, "seq"), first + i, "?%s: position %lld", query,
+                     (long long)i);
         char body[32];
         snprintf(body, sizeof body, "m-%lld", (long long)(first + i));
-        cr_assert_str_eq(s_str(message, "body"), body);
+        cr_assert_str_eq(pl_api_str(message, "body"), body);
     }
     cr_assert(json_is_boolean(json_object_get(page, "has_more")));
     cr_assert_eq(json_is_true(json_object_get(page, "has_more")), has_more, "?%s: has_more", query);
@@ -203,7 +61,7 @@ static json_t *s_all_messages(const char *token, int64_t room_id)
 //  The caller's room list; caller decrefs.
 static json_t *s_rooms(const char *token)
 {
-    json_t *list = s_json("GET", "/api/rooms", token, NULL, 200);
+    json_t *list = pl_api_json("GET", "/api/rooms", token, NULL, 200);
     json_t *rooms = json_incref(json_object_get(list, "rooms"));
     json_decref(list);
     cr_assert(json_is_array(rooms));
@@ -220,10 +78,11 @@ static void s_expect_rooms(const char *token, const int64_t *ids, const int64_t 
                  json_array_size(rooms), count);
     for (size_t i = 0; i < count; i++) {
         json_t *room = json_array_get(rooms, i);
-        cr_assert_eq(s_int(room, "id"), ids[i], "position %zu: room %lld, expected %lld", i,
-                     (long long)s_int(room, "id"), (long long)ids[i]);
-        cr_assert_eq(s_int(room, "unread"), unread[i], "room %lld: unread %lld, expected %lld",
-                     (long long)ids[i], (long long)s_int(room, "unread"), (long long)unread[i]);
+        cr_assert_eq(pl_api_int(room, "id"), ids[i], "position %zu: room %lld, expected %lld", i,
+                     (long long)pl_api_int(room, "id"), (long long)ids[i]);
+        cr_assert_eq(pl_api_int(room, "unread"), unread[i], "room %lld: unread %lld, expected %lld",
+                     (long long)ids[i], (long long)pl_api_int(room, "unread"),
+                     (long long)unread[i]);
     }
     json_decref(rooms);
 }
@@ -232,14 +91,15 @@ static void s_expect_rooms(const char *token, const int64_t *ids, const int64_t 
 //  show unread, and asserts it does.
 static void s_read(const char *token, int64_t room, int64_t seq, int64_t unread)
 {
-    s_expect("POST", s_path("/api/rooms/%lld/read", (long long)room), token,
-             s_path("{\"seq\":%lld}", (long long)seq), 204, NULL);
+    pl_api_expect("POST", pl_api_fmt("/api/rooms/%lld/read", (long long)room), token,
+                  pl_api_fmt("{\"seq\":%lld}", (long long)seq), 204, NULL);
     int64_t shown = -1;
     for (int attempt = 0; attempt < 100 && shown != unread; attempt++) {
         if (attempt > 0)
             nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
-        json_t *json = s_json("GET", s_path("/api/rooms/%lld", (long long)room), token, NULL, 200);
-        shown = s_int(json, "unread");
+        json_t *json =
+            pl_api_json("GET", pl_api_fmt("/api/rooms/%lld", (long long)room), token, NULL, 200);
+        shown = pl_api_int(json, "unread");
         json_decref(json);
     }
     cr_assert_eq(shown, unread, "room %lld read up to %lld: unread %lld, expected %lld",
@@ -250,20 +110,21 @@ static void s_read(const char *token, int64_t room, int64_t seq, int64_t unread)
 
 Test(e2e_rooms, contents_are_created_and_read_back)
 {
-    char *token = s_user(NULL, NULL);
-    json_t *content = s_json("POST", "/api/contents", token,
-                             "{\"kind\":\"book\",\"title\":\"Le Petit Prince\","
-                             "\"description\":\"A pilot meets a prince.\",\"year\":1943}",
-                             201);
-    int64_t id = s_int(content, "id");
+    char *token = pl_api_user(NULL, NULL);
+    json_t *content = pl_api_json("POST", "/api/contents", token,
+                                  "{\"kind\":\"book\",\"title\":\"Le Petit Prince\","
+                                  "\"description\":\"A pilot meets a prince.\",\"year\":1943}",
+                                  201);
+    int64_t id = pl_api_int(content, "id");
     cr_assert_gt(id, 0);
-    cr_assert_str_eq(s_str(content, "kind"), "book");
-    cr_assert_str_eq(s_str(content, "title"), "Le Petit Prince");
-    cr_assert_str_eq(s_str(content, "description"), "A pilot meets a prince.");
-    cr_assert_eq(s_int(content, "year"), 1943);
-    cr_assert_eq(s_int(content, "likes"), 0);
+    cr_assert_str_eq(pl_api_str(content, "kind"), "book");
+    cr_assert_str_eq(pl_api_str(content, "title"), "Le Petit Prince");
+    cr_assert_str_eq(pl_api_str(content, "description"), "A pilot meets a prince.");
+    cr_assert_eq(pl_api_int(content, "year"), 1943);
+    cr_assert_eq(pl_api_int(content, "likes"), 0);
     cr_assert(json_is_null(json_object_get(content, "room_id")));
-    json_t *read = s_json("GET", s_path("/api/contents/%lld", (long long)id), token, NULL, 200);
+    json_t *read =
+        pl_api_json("GET", pl_api_fmt("/api/contents/%lld", (long long)id), token, NULL, 200);
     cr_assert(json_equal(read, content), "GET differs from POST");
     json_decref(read);
     json_decref(content);
@@ -272,31 +133,32 @@ Test(e2e_rooms, contents_are_created_and_read_back)
     char title[200 * 2 + 1] = "";
     for (int i = 0; i < 200; i++)
         strcat(title, "é");
-    char *body = s_dump(json_pack("{s:s, s:s}", "kind", "movie", "title", title));
-    content = s_json("POST", "/api/contents", token, body, 201);
+    char *body = pl_api_dump(json_pack("{s:s, s:s}", "kind", "movie", "title", title));
+    content = pl_api_json("POST", "/api/contents", token, body, 201);
     free(body);
-    cr_assert_str_eq(s_str(content, "title"), title);
+    cr_assert_str_eq(pl_api_str(content, "title"), title);
     cr_assert(json_is_null(json_object_get(content, "year")));
-    cr_assert_neq(s_int(content, "id"), id);
+    cr_assert_neq(pl_api_int(content, "id"), id);
     json_decref(content);
 
-    s_expect("GET", "/api/contents/987654", token, NULL, 404, "content_not_found");
-    s_expect("POST", "/api/contents", NULL, "{\"kind\":\"movie\",\"title\":\"x\"}", 401,
-             "unauthorized");
+    pl_api_expect("GET", "/api/contents/987654", token, NULL, 404, "content_not_found");
+    pl_api_expect("POST", "/api/contents", NULL, "{\"kind\":\"movie\",\"title\":\"x\"}", 401,
+                  "unauthorized");
     free(token);
 }
 
 Test(e2e_rooms, bad_contents_are_refused_with_the_field_named)
 {
-    char *token = s_user(NULL, NULL);
+    char *token = pl_api_user(NULL, NULL);
     char long_title[202], long_description[4002];
     memset(long_title, 'a', 201);
     long_title[201] = '\0';
     memset(long_description, 'd', 4001);
     long_description[4001] = '\0';
-    char *too_long_title = s_dump(json_pack("{s:s, s:s}", "kind", "movie", "title", long_title));
-    char *too_long_description = s_dump(json_pack("{s:s, s:s, s:s}", "kind", "movie", "title", "x",
-                                                  "description", long_description));
+    char *too_long_title =
+        pl_api_dump(json_pack("{s:s, s:s}", "kind", "movie", "title", long_title));
+    char *too_long_description = pl_api_dump(json_pack("{s:s, s:s, s:s}", "kind", "movie", "title",
+                                                       "x", "description", long_description));
     const struct {
         const char *body, *field;
     } cases[] = {
@@ -319,9 +181,9 @@ Test(e2e_rooms, bad_contents_are_refused_with_the_field_named)
         {too_long_description, "description"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        s_expect_bad("POST", "/api/contents", token, cases[i].body, cases[i].field);
-    s_expect("POST", "/api/contents", token, "{\"kind\":\"movie\",", 400, "bad_request");
-    s_expect("POST", "/api/contents", token, "[\"movie\"]", 400, "bad_request");
+        pl_api_expect_bad("POST", "/api/contents", token, cases[i].body, cases[i].field);
+    pl_api_expect("POST", "/api/contents", token, "{\"kind\":\"movie\",", 400, "bad_request");
+    pl_api_expect("POST", "/api/contents", token, "[\"movie\"]", 400, "bad_request");
     free(too_long_title);
     free(too_long_description);
     free(token);
@@ -332,28 +194,28 @@ Test(e2e_rooms, bad_contents_are_refused_with_the_field_named)
 Test(e2e_rooms, a_content_room_is_created_once_and_joined_by_every_caller)
 {
     int64_t alice_id, bob_id;
-    char *alice = s_user("Alice", &alice_id), *bob = s_user("Bob", &bob_id);
-    int64_t content_id = s_content(alice, "Solaris");
-    json_t *room =
-        s_json("POST", s_path("/api/contents/%lld/room", (long long)content_id), alice, NULL, 201);
-    int64_t room_id = s_int(room, "id");
-    cr_assert_str_eq(s_str(room, "kind"), "group");
-    cr_assert_eq(s_int(room, "content_id"), content_id);
-    cr_assert_eq(s_int(room, "members"), 1);
-    cr_assert_eq(s_int(room, "last_seq"), 0);
+    char *alice = pl_api_user("Alice", &alice_id), *bob = pl_api_user("Bob", &bob_id);
+    int64_t content_id = pl_api_content(alice, "Solaris");
+    json_t *room = pl_api_json("POST", pl_api_fmt("/api/contents/%lld/room", (long long)content_id),
+                               alice, NULL, 201);
+    int64_t room_id = pl_api_int(room, "id");
+    cr_assert_str_eq(pl_api_str(room, "kind"), "group");
+    cr_assert_eq(pl_api_int(room, "content_id"), content_id);
+    cr_assert_eq(pl_api_int(room, "members"), 1);
+    cr_assert_eq(pl_api_int(room, "last_seq"), 0);
     cr_assert(json_is_null(json_object_get(room, "last_message")));
-    cr_assert_eq(s_int(room, "unread"), 0);
+    cr_assert_eq(pl_api_int(room, "unread"), 0);
     json_decref(room);
-    cr_assert_eq(s_content_room(alice, content_id, 200), room_id);
-    cr_assert_eq(s_content_room(bob, content_id, 200), room_id);
+    cr_assert_eq(pl_api_content_room(alice, content_id, 200), room_id);
+    cr_assert_eq(pl_api_content_room(bob, content_id, 200), room_id);
     json_t *content =
-        s_json("GET", s_path("/api/contents/%lld", (long long)content_id), bob, NULL, 200);
-    cr_assert_eq(s_int(content, "room_id"), room_id);
+        pl_api_json("GET", pl_api_fmt("/api/contents/%lld", (long long)content_id), bob, NULL, 200);
+    cr_assert_eq(pl_api_int(content, "room_id"), room_id);
     json_decref(content);
-    room = s_json("GET", s_path("/api/rooms/%lld", (long long)room_id), bob, NULL, 200);
-    cr_assert_eq(s_int(room, "members"), 2);
+    room = pl_api_json("GET", pl_api_fmt("/api/rooms/%lld", (long long)room_id), bob, NULL, 200);
+    cr_assert_eq(pl_api_int(room, "members"), 2);
     json_decref(room);
-    s_expect("POST", "/api/contents/987654/room", alice, NULL, 404, "content_not_found");
+    pl_api_expect("POST", "/api/contents/987654/room", alice, NULL, 404, "content_not_found");
     free(alice);
     free(bob);
 }
@@ -375,9 +237,10 @@ static void *s_race(void *arg)
     racer_t *racer = arg;
     pthread_barrier_wait(&s_barrier);
     pl_http_response_t r;
-    if (pl_http_request_timeout(
-            racer->port, "POST", s_path("/api/contents/%lld/room", (long long)racer->content_id),
-            s_path("Authorization: Bearer %s\r\n", racer->token), NULL, 0, 30000, &r) == 0) {
+    if (pl_http_request_timeout(racer->port, "POST",
+                                pl_api_fmt("/api/contents/%lld/room", (long long)racer->content_id),
+                                pl_api_fmt("Authorization: Bearer %s\r\n", racer->token), NULL, 0,
+                                30000, &r) == 0) {
         racer->status = r.status;
         json_t *id = json_object_get(r.json, "id");
         racer->room_id = json_is_integer(id) ? (int64_t)json_integer_value(id) : 0;
@@ -401,8 +264,8 @@ static void *s_signup_range(void *arg)
 
 Test(e2e_rooms, two_hundred_racing_callers_get_one_room)
 {
-    char *owner = s_user(NULL, NULL);
-    int64_t content_id = s_content(owner, "Rashomon");
+    char *owner = pl_api_user(NULL, NULL);
+    int64_t content_id = pl_api_content(owner, "Rashomon");
     static racer_t racers[RACERS];
     pthread_t threads[RACERS];
     for (int i = 0; i < RACERS; i++)
@@ -435,17 +298,18 @@ Test(e2e_rooms, two_hundred_racing_callers_get_one_room)
     cr_assert_eq(created, 1, "%d callers got 201", created);
     cr_assert_eq(existed, RACERS - 1, "%d callers got 200", existed);
     int64_t room_id = racers[0].room_id;
-    json_t *room =
-        s_json("GET", s_path("/api/rooms/%lld", (long long)room_id), racers[7].token, NULL, 200);
-    cr_assert_eq(s_int(room, "members"), RACERS);
+    json_t *room = pl_api_json("GET", pl_api_fmt("/api/rooms/%lld", (long long)room_id),
+                               racers[7].token, NULL, 200);
+    cr_assert_eq(pl_api_int(room, "members"), RACERS);
     cr_assert_eq(json_array_size(json_object_get(room, "member_list")), RACERS);
     json_decref(room);
-    json_t *content =
-        s_json("GET", s_path("/api/contents/%lld", (long long)content_id), owner, NULL, 200);
-    cr_assert_eq(s_int(content, "room_id"), room_id);
+    json_t *content = pl_api_json("GET", pl_api_fmt("/api/contents/%lld", (long long)content_id),
+                                  owner, NULL, 200);
+    cr_assert_eq(pl_api_int(content, "room_id"), room_id);
     json_decref(content);
     //  The owner never called: not a member.
-    s_expect("GET", s_path("/api/rooms/%lld", (long long)room_id), owner, NULL, 403, "forbidden");
+    pl_api_expect("GET", pl_api_fmt("/api/rooms/%lld", (long long)room_id), owner, NULL, 403,
+                  "forbidden");
     for (int i = 0; i < RACERS; i++)
         free((char *)racers[i].token);
     free(owner);
@@ -456,45 +320,48 @@ Test(e2e_rooms, two_hundred_racing_callers_get_one_room)
 Test(e2e_rooms, a_dm_is_one_room_from_both_sides)
 {
     int64_t alice_id, bob_id;
-    char *alice = s_user("Alice A", &alice_id), *bob = s_user("Bob B", &bob_id);
+    char *alice = pl_api_user("Alice A", &alice_id), *bob = pl_api_user("Bob B", &bob_id);
     json_t *room =
-        s_json("POST", s_path("/api/users/%lld/dm", (long long)bob_id), alice, NULL, 201);
-    int64_t room_id = s_int(room, "id");
-    cr_assert_str_eq(s_str(room, "kind"), "dm");
-    cr_assert_str_eq(s_str(room, "title"), "Bob B");
-    cr_assert_eq(s_int(json_object_get(room, "peer"), "id"), bob_id);
-    cr_assert_str_eq(s_str(json_object_get(room, "peer"), "display_name"), "Bob B");
-    cr_assert_eq(s_int(room, "members"), 2);
+        pl_api_json("POST", pl_api_fmt("/api/users/%lld/dm", (long long)bob_id), alice, NULL, 201);
+    int64_t room_id = pl_api_int(room, "id");
+    cr_assert_str_eq(pl_api_str(room, "kind"), "dm");
+    cr_assert_str_eq(pl_api_str(room, "title"), "Bob B");
+    cr_assert_eq(pl_api_int(json_object_get(room, "peer"), "id"), bob_id);
+    cr_assert_str_eq(pl_api_str(json_object_get(room, "peer"), "display_name"), "Bob B");
+    cr_assert_eq(pl_api_int(room, "members"), 2);
     json_decref(room);
 
-    room = s_json("POST", s_path("/api/users/%lld/dm", (long long)alice_id), bob, NULL, 200);
-    cr_assert_eq(s_int(room, "id"), room_id);
-    cr_assert_str_eq(s_str(room, "title"), "Alice A");
-    cr_assert_eq(s_int(json_object_get(room, "peer"), "id"), alice_id);
+    room =
+        pl_api_json("POST", pl_api_fmt("/api/users/%lld/dm", (long long)alice_id), bob, NULL, 200);
+    cr_assert_eq(pl_api_int(room, "id"), room_id);
+    cr_assert_str_eq(pl_api_str(room, "title"), "Alice A");
+    cr_assert_eq(pl_api_int(json_object_get(room, "peer"), "id"), alice_id);
     json_decref(room);
-    room = s_json("POST", s_path("/api/users/%lld/dm", (long long)bob_id), alice, NULL, 200);
-    cr_assert_eq(s_int(room, "id"), room_id);
+    room =
+        pl_api_json("POST", pl_api_fmt("/api/users/%lld/dm", (long long)bob_id), alice, NULL, 200);
+    cr_assert_eq(pl_api_int(room, "id"), room_id);
     json_decref(room);
 
     //  Both see it in their list; the DM carries its peer there too.
     json_t *rooms = s_rooms(bob);
     cr_assert_eq(json_array_size(rooms), 1);
-    cr_assert_eq(s_int(json_array_get(rooms, 0), "id"), room_id);
-    cr_assert_eq(s_int(json_object_get(json_array_get(rooms, 0), "peer"), "id"), alice_id);
+    cr_assert_eq(pl_api_int(json_array_get(rooms, 0), "id"), room_id);
+    cr_assert_eq(pl_api_int(json_object_get(json_array_get(rooms, 0), "peer"), "id"), alice_id);
     json_decref(rooms);
 
-    s_expect("POST", s_path("/api/users/%lld/dm", (long long)alice_id), alice, NULL, 400,
-             "bad_request");
-    s_expect("POST", "/api/users/987654/dm", alice, NULL, 404, "user_not_found");
+    pl_api_expect("POST", pl_api_fmt("/api/users/%lld/dm", (long long)alice_id), alice, NULL, 400,
+                  "bad_request");
+    pl_api_expect("POST", "/api/users/987654/dm", alice, NULL, 404, "user_not_found");
     //  A DM cannot be joined or left, not even by its members.
-    char *carol = s_user(NULL, NULL);
-    s_expect("POST", s_path("/api/rooms/%lld/join", (long long)room_id), carol, NULL, 403,
-             "forbidden");
-    s_expect("POST", s_path("/api/rooms/%lld/leave", (long long)room_id), alice, NULL, 403,
-             "forbidden");
-    s_expect("GET", s_path("/api/rooms/%lld", (long long)room_id), carol, NULL, 403, "forbidden");
-    room = s_json("GET", s_path("/api/rooms/%lld", (long long)room_id), alice, NULL, 200);
-    cr_assert_eq(s_int(room, "members"), 2);
+    char *carol = pl_api_user(NULL, NULL);
+    pl_api_expect("POST", pl_api_fmt("/api/rooms/%lld/join", (long long)room_id), carol, NULL, 403,
+                  "forbidden");
+    pl_api_expect("POST", pl_api_fmt("/api/rooms/%lld/leave", (long long)room_id), alice, NULL, 403,
+                  "forbidden");
+    pl_api_expect("GET", pl_api_fmt("/api/rooms/%lld", (long long)room_id), carol, NULL, 403,
+                  "forbidden");
+    room = pl_api_json("GET", pl_api_fmt("/api/rooms/%lld", (long long)room_id), alice, NULL, 200);
+    cr_assert_eq(pl_api_int(room, "members"), 2);
     json_decref(room);
     free(alice);
     free(bob);
@@ -506,19 +373,19 @@ Test(e2e_rooms, a_dm_is_one_room_from_both_sides)
 Test(e2e_rooms, join_and_leave_follow_the_rules)
 {
     int64_t bob_id;
-    char *alice = s_user(NULL, NULL), *bob = s_user(NULL, &bob_id);
-    int64_t room_id = s_new_room(alice);
+    char *alice = pl_api_user(NULL, NULL), *bob = pl_api_user(NULL, &bob_id);
+    int64_t room_id = pl_api_new_room(alice);
     char room_path[64], join[64], leave[64];
     snprintf(room_path, sizeof room_path, "/api/rooms/%lld", (long long)room_id);
     snprintf(join, sizeof join, "/api/rooms/%lld/join", (long long)room_id);
     snprintf(leave, sizeof leave, "/api/rooms/%lld/leave", (long long)room_id);
 
-    s_expect("GET", room_path, bob, NULL, 403, "forbidden");
-    s_expect("POST", leave, bob, NULL, 403, "forbidden");
-    s_expect("POST", join, bob, NULL, 204, NULL);
-    s_expect("POST", join, bob, NULL, 204, NULL);
-    json_t *room = s_json("GET", room_path, bob, NULL, 200);
-    cr_assert_eq(s_int(room, "members"), 2, "joining twice counts once");
+    pl_api_expect("GET", room_path, bob, NULL, 403, "forbidden");
+    pl_api_expect("POST", leave, bob, NULL, 403, "forbidden");
+    pl_api_expect("POST", join, bob, NULL, 204, NULL);
+    pl_api_expect("POST", join, bob, NULL, 204, NULL);
+    json_t *room = pl_api_json("GET", room_path, bob, NULL, 200);
+    cr_assert_eq(pl_api_int(room, "members"), 2, "joining twice counts once");
     json_t *members = json_object_get(room, "member_list");
     cr_assert_eq(json_array_size(members), 2);
     bool listed = false;
@@ -528,30 +395,30 @@ Test(e2e_rooms, join_and_leave_follow_the_rules)
     {
         cr_assert(json_is_string(json_object_get(member, "username")));
         cr_assert(json_is_string(json_object_get(member, "display_name")));
-        listed |= s_int(member, "id") == bob_id;
+        listed |= pl_api_int(member, "id") == bob_id;
     }
     cr_assert(listed, "bob is not in member_list");
     json_decref(room);
 
-    s_expect("POST", leave, bob, NULL, 204, NULL);
-    s_expect("POST", leave, bob, NULL, 403, "forbidden");
-    s_expect("GET", room_path, bob, NULL, 403, "forbidden");
-    s_expect("GET", s_path("/api/rooms/%lld/messages", (long long)room_id), bob, NULL, 403,
-             "forbidden");
-    s_expect("POST", s_path("/api/rooms/%lld/messages", (long long)room_id), bob,
-             "{\"body\":\"hello?\"}", 403, "forbidden");
-    room = s_json("GET", room_path, alice, NULL, 200);
-    cr_assert_eq(s_int(room, "members"), 1);
+    pl_api_expect("POST", leave, bob, NULL, 204, NULL);
+    pl_api_expect("POST", leave, bob, NULL, 403, "forbidden");
+    pl_api_expect("GET", room_path, bob, NULL, 403, "forbidden");
+    pl_api_expect("GET", pl_api_fmt("/api/rooms/%lld/messages", (long long)room_id), bob, NULL, 403,
+                  "forbidden");
+    pl_api_expect("POST", pl_api_fmt("/api/rooms/%lld/messages", (long long)room_id), bob,
+                  "{\"body\":\"hello?\"}", 403, "forbidden");
+    room = pl_api_json("GET", room_path, alice, NULL, 200);
+    cr_assert_eq(pl_api_int(room, "members"), 1);
     cr_assert_eq(json_array_size(json_object_get(room, "member_list")), 1);
     json_decref(room);
     json_t *rooms = s_rooms(bob);
     cr_assert_eq(json_array_size(rooms), 0, "a room bob left is still listed");
     json_decref(rooms);
 
-    s_expect("POST", "/api/rooms/987654/join", bob, NULL, 404, "room_not_found");
-    s_expect("POST", "/api/rooms/987654/leave", bob, NULL, 404, "room_not_found");
-    s_expect("GET", "/api/rooms/987654", bob, NULL, 404, "room_not_found");
-    s_expect("POST", join, NULL, NULL, 401, "unauthorized");
+    pl_api_expect("POST", "/api/rooms/987654/join", bob, NULL, 404, "room_not_found");
+    pl_api_expect("POST", "/api/rooms/987654/leave", bob, NULL, 404, "room_not_found");
+    pl_api_expect("GET", "/api/rooms/987654", bob, NULL, 404, "room_not_found");
+    pl_api_expect("POST", join, NULL, NULL, 401, "unauthorized");
     free(alice);
     free(bob);
 }
@@ -560,25 +427,25 @@ Test(e2e_rooms, join_and_leave_follow_the_rules)
 
 Test(e2e_rooms, the_room_list_puts_recent_activity_first_and_counts_unread)
 {
-    char *alice = s_user(NULL, NULL), *bob = s_user(NULL, NULL);
-    int64_t r1 = s_new_room(alice), r2 = s_new_room(alice), r3 = s_new_room(alice);
+    char *alice = pl_api_user(NULL, NULL), *bob = pl_api_user(NULL, NULL);
+    int64_t r1 = pl_api_new_room(alice), r2 = pl_api_new_room(alice), r3 = pl_api_new_room(alice);
     s_expect_rooms(alice, (int64_t[]){r3, r2, r1}, (int64_t[]){0, 0, 0}, 3);
-    s_join(bob, r1);
-    s_join(bob, r2);
-    s_join(bob, r3);
+    pl_api_join(bob, r1);
+    pl_api_join(bob, r2);
+    pl_api_join(bob, r3);
 
-    json_decref(s_publish(alice, r1, NULL, "first in r1"));
+    json_decref(pl_api_publish(alice, r1, NULL, "first in r1"));
     s_expect_rooms(alice, (int64_t[]){r1, r3, r2}, (int64_t[]){0, 0, 0}, 3);
     s_expect_rooms(bob, (int64_t[]){r1, r3, r2}, (int64_t[]){1, 0, 0}, 3);
     json_t *rooms = s_rooms(bob);
     json_t *last = json_object_get(json_array_get(rooms, 0), "last_message");
-    cr_assert_str_eq(s_str(last, "body"), "first in r1");
-    cr_assert_eq(s_int(last, "seq"), 1);
+    cr_assert_str_eq(pl_api_str(last, "body"), "first in r1");
+    cr_assert_eq(pl_api_int(last, "seq"), 1);
     cr_assert(json_is_null(json_object_get(json_array_get(rooms, 1), "last_message")));
     json_decref(rooms);
 
-    json_decref(s_publish(bob, r2, NULL, "one"));
-    json_decref(s_publish(bob, r2, NULL, "two"));
+    json_decref(pl_api_publish(bob, r2, NULL, "one"));
+    json_decref(pl_api_publish(bob, r2, NULL, "two"));
     s_expect_rooms(alice, (int64_t[]){r2, r1, r3}, (int64_t[]){2, 0, 0}, 3);
     s_expect_rooms(bob, (int64_t[]){r2, r1, r3}, (int64_t[]){0, 1, 0}, 3);
 
@@ -590,26 +457,26 @@ Test(e2e_rooms, the_room_list_puts_recent_activity_first_and_counts_unread)
     s_expect_rooms(alice, (int64_t[]){r2, r1, r3}, (int64_t[]){0, 0, 0}, 3);
     s_read(alice, r2, 1, 0);
     //  The next message of the room is stored after that read: one unread, not two.
-    json_decref(s_publish(bob, r2, NULL, "three"));
+    json_decref(pl_api_publish(bob, r2, NULL, "three"));
     s_expect_rooms(alice, (int64_t[]){r2, r1, r3}, (int64_t[]){1, 0, 0}, 3);
     s_read(bob, r1, 1, 0);
     s_expect_rooms(bob, (int64_t[]){r2, r1, r3}, (int64_t[]){0, 0, 0}, 3);
     char read_r2[64];
     snprintf(read_r2, sizeof read_r2, "/api/rooms/%lld/read", (long long)r2);
 
-    s_expect_bad("POST", read_r2, alice, "{}", "seq");
-    s_expect_bad("POST", read_r2, alice, "{\"seq\":\"2\"}", "seq");
-    s_expect_bad("POST", read_r2, alice, "{\"seq\":-1}", "seq");
-    s_expect("POST", "/api/rooms/987654/read", alice, "{\"seq\":1}", 404, "room_not_found");
+    pl_api_expect_bad("POST", read_r2, alice, "{}", "seq");
+    pl_api_expect_bad("POST", read_r2, alice, "{\"seq\":\"2\"}", "seq");
+    pl_api_expect_bad("POST", read_r2, alice, "{\"seq\":-1}", "seq");
+    pl_api_expect("POST", "/api/rooms/987654/read", alice, "{\"seq\":1}", 404, "room_not_found");
 
     //  A new member starts with everything before joining read.
-    char *carol = s_user(NULL, NULL);
-    s_join(carol, r2);
+    char *carol = pl_api_user(NULL, NULL);
+    pl_api_join(carol, r2);
     s_expect_rooms(carol, (int64_t[]){r2}, (int64_t[]){0}, 1);
-    json_decref(s_publish(alice, r2, NULL, "four"));
+    json_decref(pl_api_publish(alice, r2, NULL, "four"));
     s_expect_rooms(carol, (int64_t[]){r2}, (int64_t[]){1}, 1);
-    s_expect("POST", s_path("/api/rooms/%lld/read", (long long)r1), carol, "{\"seq\":1}", 403,
-             "forbidden");
+    pl_api_expect("POST", pl_api_fmt("/api/rooms/%lld/read", (long long)r1), carol, "{\"seq\":1}",
+                  403, "forbidden");
     free(alice);
     free(bob);
     free(carol);
@@ -617,19 +484,19 @@ Test(e2e_rooms, the_room_list_puts_recent_activity_first_and_counts_unread)
 
 Test(e2e_rooms, a_read_pointer_shows_in_the_very_next_listing)
 {
-    char *alice = s_user(NULL, NULL), *bob = s_user(NULL, NULL);
-    int64_t room = s_new_room(alice);
-    s_join(bob, room);
+    char *alice = pl_api_user(NULL, NULL), *bob = pl_api_user(NULL, NULL);
+    int64_t room = pl_api_new_room(alice);
+    pl_api_join(bob, room);
     char read[64], room_path[64];
     snprintf(read, sizeof read, "/api/rooms/%lld/read", (long long)room);
     snprintf(room_path, sizeof room_path, "/api/rooms/%lld", (long long)room);
     //  The 204 of a read comes once the pointer moved: every round shows it at once.
     for (int seq = 1; seq <= 20; seq++) {
-        json_decref(s_publish(bob, room, NULL, "news"));
-        s_expect("POST", read, alice, s_path("{\"seq\":%d}", seq), 204, NULL);
-        json_t *json = s_json("GET", room_path, alice, NULL, 200);
-        cr_assert_eq(s_int(json, "unread"), 0, "round %d: unread %lld right after the read", seq,
-                     (long long)s_int(json, "unread"));
+        json_decref(pl_api_publish(bob, room, NULL, "news"));
+        pl_api_expect("POST", read, alice, pl_api_fmt("{\"seq\":%d}", seq), 204, NULL);
+        json_t *json = pl_api_json("GET", room_path, alice, NULL, 200);
+        cr_assert_eq(pl_api_int(json, "unread"), 0, "round %d: unread %lld right after the read",
+                     seq, (long long)pl_api_int(json, "unread"));
         json_decref(json);
     }
     free(alice);
@@ -640,14 +507,14 @@ Test(e2e_rooms, a_read_pointer_shows_in_the_very_next_listing)
 
 Test(e2e_rooms, history_pages_in_both_directions)
 {
-    char *alice = s_user("Alice", NULL), *bob = s_user(NULL, NULL);
-    int64_t room = s_new_room(alice);
+    char *alice = pl_api_user("Alice", NULL), *bob = pl_api_user(NULL, NULL);
+    int64_t room = pl_api_new_room(alice);
     s_expect_page(alice, room, "", 1, 0, false);
     for (int seq = 1; seq <= 120; seq++) {
         char body[32];
         snprintf(body, sizeof body, "m-%d", seq);
-        json_t *message = s_publish(alice, room, NULL, body);
-        cr_assert_eq(s_int(message, "seq"), seq);
+        json_t *message = pl_api_publish(alice, room, NULL, body);
+        cr_assert_eq(pl_api_int(message, "seq"), seq);
         json_decref(message);
     }
     s_expect_page(alice, room, "", 71, 120, true);
@@ -672,15 +539,15 @@ Test(e2e_rooms, history_pages_in_both_directions)
     bool more = true;
     while (more) {
         json_t *page = s_history(
-            alice, room, before ? s_path("limit=7&before=%lld", (long long)before) : "limit=7");
+            alice, room, before ? pl_api_fmt("limit=7&before=%lld", (long long)before) : "limit=7");
         json_t *messages = json_object_get(page, "messages");
         cr_assert_gt(json_array_size(messages), 0);
         for (size_t i = json_array_size(messages); i-- > 0;) {
-            cr_assert_eq(s_int(json_array_get(messages, i), "seq"), expected_next);
+            cr_assert_eq(pl_api_int(json_array_get(messages, i), "seq"), expected_next);
             expected_next--;
             seen++;
         }
-        before = s_int(json_array_get(messages, 0), "seq");
+        before = pl_api_int(json_array_get(messages, 0), "seq");
         more = json_is_true(json_object_get(page, "has_more"));
         json_decref(page);
     }
@@ -689,10 +556,10 @@ Test(e2e_rooms, history_pages_in_both_directions)
     //  The messages carry their sender.
     json_t *page = s_history(alice, room, "limit=1");
     json_t *message = json_array_get(json_object_get(page, "messages"), 0);
-    cr_assert_eq(s_int(message, "room"), room);
-    cr_assert_str_eq(s_str(message, "kind"), "text");
-    cr_assert_str_eq(s_str(json_object_get(message, "sender"), "display_name"), "Alice");
-    cr_assert_gt(s_int(message, "ts"), 1700000000000LL);
+    cr_assert_eq(pl_api_int(message, "room"), room);
+    cr_assert_str_eq(pl_api_str(message, "kind"), "text");
+    cr_assert_str_eq(pl_api_str(json_object_get(message, "sender"), "display_name"), "Alice");
+    cr_assert_gt(pl_api_int(message, "ts"), 1700000000000LL);
     json_decref(page);
 
     const struct {
@@ -708,11 +575,12 @@ Test(e2e_rooms, history_pages_in_both_directions)
         {"after=1e3", "after"},  {"before=99999999999999999999999", "before"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        s_expect_bad("GET", s_path("/api/rooms/%lld/messages?%s", (long long)room, bad[i].query),
-                     alice, NULL, bad[i].field);
-    s_expect("GET", s_path("/api/rooms/%lld/messages", (long long)room), bob, NULL, 403,
-             "forbidden");
-    s_expect("GET", "/api/rooms/987654/messages", alice, NULL, 404, "room_not_found");
+        pl_api_expect_bad("GET",
+                          pl_api_fmt("/api/rooms/%lld/messages?%s", (long long)room, bad[i].query),
+                          alice, NULL, bad[i].field);
+    pl_api_expect("GET", pl_api_fmt("/api/rooms/%lld/messages", (long long)room), bob, NULL, 403,
+                  "forbidden");
+    pl_api_expect("GET", "/api/rooms/987654/messages", alice, NULL, 404, "room_not_found");
     free(alice);
     free(bob);
 }
@@ -721,16 +589,16 @@ Test(e2e_rooms, history_pages_in_both_directions)
 
 Test(e2e_rooms, publishing_validates_and_bad_messages_store_nothing)
 {
-    char *alice = s_user(NULL, NULL), *bob = s_user(NULL, NULL);
-    int64_t room = s_new_room(alice);
+    char *alice = pl_api_user(NULL, NULL), *bob = pl_api_user(NULL, NULL);
+    int64_t room = pl_api_new_room(alice);
     char path[64];
     snprintf(path, sizeof path, "/api/rooms/%lld/messages", (long long)room);
-    json_t *message = s_publish(alice, room, "ok-1", "hello");
-    cr_assert_eq(s_int(message, "seq"), 1);
-    cr_assert_str_eq(s_str(message, "client_id"), "ok-1");
-    cr_assert_str_eq(s_str(message, "kind"), "text");
-    cr_assert_str_eq(s_str(message, "body"), "hello");
-    cr_assert_eq(s_int(message, "room"), room);
+    json_t *message = pl_api_publish(alice, room, "ok-1", "hello");
+    cr_assert_eq(pl_api_int(message, "seq"), 1);
+    cr_assert_str_eq(pl_api_str(message, "client_id"), "ok-1");
+    cr_assert_str_eq(pl_api_str(message, "kind"), "text");
+    cr_assert_str_eq(pl_api_str(message, "body"), "hello");
+    cr_assert_eq(pl_api_int(message, "room"), room);
     json_decref(message);
 
     static const char hash[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -739,17 +607,17 @@ Test(e2e_rooms, publishing_validates_and_bad_messages_store_nothing)
     long_body[4001] = '\0';
     memset(long_client_id, 'c', 65);
     long_client_id[65] = '\0';
-    char *too_long = s_dump(json_pack("{s:s}", "body", long_body));
-    char *long_id = s_dump(json_pack("{s:s, s:s}", "client_id", long_client_id, "body", "x"));
-    char *upper = s_dump(json_pack("{s:s, s:s}", "kind", "image", "url",
-                                   "/uploads/0123456789ABCDEF0123456789abcdef0123456789abcdef"
-                                   "0123456789abcdef.png"));
-    char *bmp =
-        s_dump(json_pack("{s:s, s:s}", "kind", "image", "url", s_path("/uploads/%s.bmp", hash)));
-    char *short_hash =
-        s_dump(json_pack("{s:s, s:s}", "kind", "image", "url", s_path("/uploads/%.63s.png", hash)));
-    char *never_uploaded =
-        s_dump(json_pack("{s:s, s:s}", "kind", "image", "url", s_path("/uploads/%s.png", hash)));
+    char *too_long = pl_api_dump(json_pack("{s:s}", "body", long_body));
+    char *long_id = pl_api_dump(json_pack("{s:s, s:s}", "client_id", long_client_id, "body", "x"));
+    char *upper = pl_api_dump(json_pack("{s:s, s:s}", "kind", "image", "url",
+                                        "/uploads/0123456789ABCDEF0123456789abcdef0123456789abcdef"
+                                        "0123456789abcdef.png"));
+    char *bmp = pl_api_dump(
+        json_pack("{s:s, s:s}", "kind", "image", "url", pl_api_fmt("/uploads/%s.bmp", hash)));
+    char *short_hash = pl_api_dump(
+        json_pack("{s:s, s:s}", "kind", "image", "url", pl_api_fmt("/uploads/%.63s.png", hash)));
+    char *never_uploaded = pl_api_dump(
+        json_pack("{s:s, s:s}", "kind", "image", "url", pl_api_fmt("/uploads/%s.png", hash)));
     const struct {
         const char *body, *field;
     } cases[] = {
@@ -773,11 +641,11 @@ Test(e2e_rooms, publishing_validates_and_bad_messages_store_nothing)
         {long_id, "client_id"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        s_expect_bad("POST", path, alice, cases[i].body, cases[i].field);
-    s_expect("POST", path, alice, "{\"body\":", 400, "bad_request");
-    s_expect("POST", path, bob, "{\"body\":\"not a member\"}", 403, "forbidden");
-    s_expect("POST", "/api/rooms/987654/messages", alice, "{\"body\":\"x\"}", 404,
-             "room_not_found");
+        pl_api_expect_bad("POST", path, alice, cases[i].body, cases[i].field);
+    pl_api_expect("POST", path, alice, "{\"body\":", 400, "bad_request");
+    pl_api_expect("POST", path, bob, "{\"body\":\"not a member\"}", 403, "forbidden");
+    pl_api_expect("POST", "/api/rooms/987654/messages", alice, "{\"body\":\"x\"}", 404,
+                  "room_not_found");
     free(too_long);
     free(long_id);
     free(upper);
@@ -790,26 +658,27 @@ Test(e2e_rooms, publishing_validates_and_bad_messages_store_nothing)
     json_t *messages = s_all_messages(alice, room);
     cr_assert_eq(json_array_size(messages), 1, "%zu messages stored", json_array_size(messages));
     json_decref(messages);
-    json_t *room_json = s_json("GET", s_path("/api/rooms/%lld", (long long)room), alice, NULL, 200);
-    cr_assert_eq(s_int(room_json, "last_seq"), 1);
+    json_t *room_json =
+        pl_api_json("GET", pl_api_fmt("/api/rooms/%lld", (long long)room), alice, NULL, 200);
+    cr_assert_eq(pl_api_int(room_json, "last_seq"), 1);
     json_decref(room_json);
 
     //  The limits themselves are allowed: 4000 characters, an upload url, a 64 byte id.
     char max_body[4000 * 3 + 1] = "";
     for (int i = 0; i < 4000; i++)
         strcat(max_body, "가");
-    message = s_publish(alice, room, long_client_id + 1, max_body);
-    cr_assert_eq(s_int(message, "seq"), 2);
-    cr_assert_str_eq(s_str(message, "body"), max_body);
+    message = pl_api_publish(alice, room, long_client_id + 1, max_body);
+    cr_assert_eq(pl_api_int(message, "seq"), 2);
+    cr_assert_str_eq(pl_api_str(message, "body"), max_body);
     json_decref(message);
     char *url = NULL;
     cr_assert_eq(pl_fx_upload(s_srv.port, alice, "image/png", pl_fx_png, pl_fx_png_len, &url), 201);
-    char *image = s_dump(json_pack("{s:s, s:s}", "kind", "image", "url", url));
-    message = s_json("POST", path, alice, image, 201);
+    char *image = pl_api_dump(json_pack("{s:s, s:s}", "kind", "image", "url", url));
+    message = pl_api_json("POST", path, alice, image, 201);
     free(image);
-    cr_assert_eq(s_int(message, "seq"), 3);
-    cr_assert_str_eq(s_str(message, "kind"), "image");
-    cr_assert_str_eq(s_str(message, "url"), url);
+    cr_assert_eq(pl_api_int(message, "seq"), 3);
+    cr_assert_str_eq(pl_api_str(message, "kind"), "image");
+    cr_assert_str_eq(pl_api_str(message, "url"), url);
     json_decref(message);
     free(url);
     free(alice);
@@ -818,30 +687,30 @@ Test(e2e_rooms, publishing_validates_and_bad_messages_store_nothing)
 
 Test(e2e_rooms, a_retried_client_id_gets_the_same_seq_and_is_stored_once)
 {
-    char *alice = s_user(NULL, NULL), *bob = s_user(NULL, NULL);
-    int64_t room = s_new_room(alice);
-    s_join(bob, room);
-    json_t *first = s_publish(alice, room, "retry-1", "once");
-    json_t *again = s_publish(alice, room, "retry-1", "once");
-    cr_assert_eq(s_int(again, "seq"), s_int(first, "seq"));
-    cr_assert_str_eq(s_str(again, "body"), "once");
-    cr_assert_eq(s_int(again, "ts"), s_int(first, "ts"));
+    char *alice = pl_api_user(NULL, NULL), *bob = pl_api_user(NULL, NULL);
+    int64_t room = pl_api_new_room(alice);
+    pl_api_join(bob, room);
+    json_t *first = pl_api_publish(alice, room, "retry-1", "once");
+    json_t *again = pl_api_publish(alice, room, "retry-1", "once");
+    cr_assert_eq(pl_api_int(again, "seq"), pl_api_int(first, "seq"));
+    cr_assert_str_eq(pl_api_str(again, "body"), "once");
+    cr_assert_eq(pl_api_int(again, "ts"), pl_api_int(first, "ts"));
     json_decref(again);
     //  Even with another body, a retry is the original message.
-    again = s_publish(alice, room, "retry-1", "twice?");
-    cr_assert_eq(s_int(again, "seq"), s_int(first, "seq"));
-    cr_assert_str_eq(s_str(again, "body"), "once");
+    again = pl_api_publish(alice, room, "retry-1", "twice?");
+    cr_assert_eq(pl_api_int(again, "seq"), pl_api_int(first, "seq"));
+    cr_assert_str_eq(pl_api_str(again, "body"), "once");
     json_decref(again);
     //  The same client_id from another user is another message.
-    json_t *other = s_publish(bob, room, "retry-1", "bob's");
-    cr_assert_eq(s_int(other, "seq"), s_int(first, "seq") + 1);
+    json_t *other = pl_api_publish(bob, room, "retry-1", "bob's");
+    cr_assert_eq(pl_api_int(other, "seq"), pl_api_int(first, "seq") + 1);
     json_decref(other);
     json_decref(first);
 
     json_t *messages = s_all_messages(alice, room);
     cr_assert_eq(json_array_size(messages), 2, "%zu messages stored", json_array_size(messages));
-    cr_assert_str_eq(s_str(json_array_get(messages, 0), "body"), "once");
-    cr_assert_str_eq(s_str(json_array_get(messages, 1), "body"), "bob's");
+    cr_assert_str_eq(pl_api_str(json_array_get(messages, 0), "body"), "once");
+    cr_assert_str_eq(pl_api_str(json_array_get(messages, 1), "body"), "bob's");
     json_decref(messages);
     free(alice);
     free(bob);
@@ -859,13 +728,13 @@ typedef struct {
 static void *s_publish_thread(void *arg)
 {
     retry_t *r = arg;
-    char *body = s_dump(json_pack("{s:s, s:s}", "client_id", r->client_id, "body", "raced"));
+    char *body = pl_api_dump(json_pack("{s:s, s:s}", "client_id", r->client_id, "body", "raced"));
     pl_http_response_t response;
     if (pl_http_request_timeout(r->port, "POST",
-                                s_path("/api/rooms/%lld/messages", (long long)r->room),
-                                s_path("Authorization: Bearer %s\r\n"
-                                       "Content-Type: application/json\r\n",
-                                       r->token),
+                                pl_api_fmt("/api/rooms/%lld/messages", (long long)r->room),
+                                pl_api_fmt("Authorization: Bearer %s\r\n"
+                                           "Content-Type: application/json\r\n",
+                                           r->token),
                                 body, strlen(body), 4000, &response) == 0) {
         r->status = response.status;
         json_t *seq = json_object_get(response.json, "seq");
@@ -878,8 +747,8 @@ static void *s_publish_thread(void *arg)
 
 Test(e2e_rooms, concurrent_retries_of_one_client_id_all_get_the_seq)
 {
-    char *alice = s_user(NULL, NULL);
-    int64_t room = s_new_room(alice);
+    char *alice = pl_api_user(NULL, NULL);
+    int64_t room = pl_api_new_room(alice);
     enum { RETRIES = 4 };
     retry_t retries[RETRIES];
     pthread_t threads[RETRIES];
@@ -905,15 +774,15 @@ Test(e2e_rooms, a_retry_of_an_older_message_still_gets_its_seq)
     //  A small recovery window: the retried message is no longer in the room's memory.
     const char *args[] = {"--recovery-window", "5", NULL};
     pl_e2e_restart_with(args);
-    char *alice = s_user(NULL, NULL);
-    int64_t room = s_new_room(alice);
+    char *alice = pl_api_user(NULL, NULL);
+    int64_t room = pl_api_new_room(alice);
     for (int i = 1; i <= 10; i++) {
         char client_id[16];
         snprintf(client_id, sizeof client_id, "old-%d", i);
-        json_decref(s_publish(alice, room, client_id, "x"));
+        json_decref(pl_api_publish(alice, room, client_id, "x"));
     }
-    json_t *again = s_publish(alice, room, "old-1", "x");
-    cr_assert_eq(s_int(again, "seq"), 1);
+    json_t *again = pl_api_publish(alice, room, "old-1", "x");
+    cr_assert_eq(pl_api_int(again, "seq"), 1);
     json_decref(again);
     json_t *messages = s_all_messages(alice, room);
     cr_assert_eq(json_array_size(messages), 10, "%zu messages stored", json_array_size(messages));
@@ -939,11 +808,13 @@ static void *s_writer(void *arg)
 {
     writer_t *w = arg;
     for (int i = 0; i < WRITER_MESSAGES; i++) {
-        char *body = s_dump(json_pack("{s:s, s:s}", "client_id", s_path("w%d-%d", w->index, i),
-                                      "body", s_path("body %d/%d", w->index, i)));
+        char *body =
+            pl_api_dump(json_pack("{s:s, s:s}", "client_id", pl_api_fmt("w%d-%d", w->index, i),
+                                  "body", pl_api_fmt("body %d/%d", w->index, i)));
         pl_http_response_t r;
-        if (pl_http_json(w->port, "POST", s_path("/api/rooms/%lld/messages", (long long)w->room),
-                         w->token, body, &r) == 0 &&
+        if (pl_http_json(w->port, "POST",
+                         pl_api_fmt("/api/rooms/%lld/messages", (long long)w->room), w->token, body,
+                         &r) == 0 &&
             r.status == 201 && json_is_integer(json_object_get(r.json, "seq")))
             w->seqs[i] = (int64_t)json_integer_value(json_object_get(r.json, "seq"));
         else
@@ -956,8 +827,8 @@ static void *s_writer(void *arg)
 
 Test(e2e_rooms, acknowledged_messages_survive_kill_9)
 {
-    char *alice = s_user(NULL, NULL);
-    int64_t room = s_new_room(alice);
+    char *alice = pl_api_user(NULL, NULL);
+    int64_t room = pl_api_new_room(alice);
     writer_t writers[WRITERS];
     pthread_t threads[WRITERS];
     for (int i = 0; i < WRITERS; i++) {
@@ -977,25 +848,27 @@ Test(e2e_rooms, acknowledged_messages_survive_kill_9)
     cr_assert_eq((int)json_array_size(messages), total, "%zu messages after the restart",
                  json_array_size(messages));
     for (int i = 0; i < total; i++)
-        cr_assert_eq(s_int(json_array_get(messages, (size_t)i), "seq"), i + 1, "a gap at %d", i);
+        cr_assert_eq(pl_api_int(json_array_get(messages, (size_t)i), "seq"), i + 1, "a gap at %d",
+                     i);
     //  Every acknowledged message is there, under the seq it was acknowledged with.
     for (int w = 0; w < WRITERS; w++) {
         for (int i = 0; i < WRITER_MESSAGES; i++) {
             json_t *message = json_array_get(messages, (size_t)writers[w].seqs[i] - 1);
-            cr_assert_str_eq(s_str(message, "client_id"), s_path("w%d-%d", w, i));
-            cr_assert_str_eq(s_str(message, "body"), s_path("body %d/%d", w, i));
+            cr_assert_str_eq(pl_api_str(message, "client_id"), pl_api_fmt("w%d-%d", w, i));
+            cr_assert_str_eq(pl_api_str(message, "body"), pl_api_fmt("body %d/%d", w, i));
         }
     }
     json_decref(messages);
-    json_t *next = s_publish(alice, room, NULL, "after the crash");
-    cr_assert_eq(s_int(next, "seq"), total + 1);
+    json_t *next = pl_api_publish(alice, room, NULL, "after the crash");
+    cr_assert_eq(pl_api_int(next, "seq"), total + 1);
     json_decref(next);
     //  A retry of an acknowledged message after the crash is still the same message.
-    json_t *again = s_publish(alice, room, "w0-19", "body 0/19");
-    cr_assert_eq(s_int(again, "seq"), writers[0].seqs[19]);
+    json_t *again = pl_api_publish(alice, room, "w0-19", "body 0/19");
+    cr_assert_eq(pl_api_int(again, "seq"), writers[0].seqs[19]);
     json_decref(again);
-    json_t *room_json = s_json("GET", s_path("/api/rooms/%lld", (long long)room), alice, NULL, 200);
-    cr_assert_eq(s_int(room_json, "last_seq"), total + 1);
+    json_t *room_json =
+        pl_api_json("GET", pl_api_fmt("/api/rooms/%lld", (long long)room), alice, NULL, 200);
+    cr_assert_eq(pl_api_int(room_json, "last_seq"), total + 1);
     json_decref(room_json);
     free(alice);
 }

@@ -96,7 +96,7 @@ static bool s_recv(zsock_t *from, int timeout_ms, pl_msg_frame_t *in)
 
 //  A notification the notifier asked to store, copied out of its frame.
 typedef struct {
-    int64_t id, user_id, room_id, count;
+    int64_t id, version, user_id, room_id, count;
     char kind[32];
     json_t *body;
 } stored_t;
@@ -109,13 +109,13 @@ static stored_t s_expect_store(bool commit)
     cr_assert(s_recv(s_persister, 5000, &in), "no NOTIFICATION_STORE came");
     cr_assert_eq(in.msg.type, PL_MSG_NOTIFICATION_STORE, "got %s", pl_msg_name(in.msg.type));
     const pl_msg_notification_store_t *m = &in.msg.as.notification_store;
-    stored_t out = {m->id, m->user_id, m->room_id, m->count, "", NULL};
+    stored_t out = {m->id, m->version, m->user_id, m->room_id, m->count, "", NULL};
     snprintf(out.kind, sizeof out.kind, "%.*s", (int)m->kind.len, m->kind.ptr);
     out.body = json_loadb(m->body.ptr, m->body.len, 0, NULL);
     cr_assert(json_is_object(out.body));
     if (commit) {
-        pl_notification_row_t row = {m->id, m->user_id, m->room_id, m->count,
-                                     m->ts, m->kind,    m->body};
+        pl_notification_row_t row = {m->id,    m->version, m->user_id, m->room_id,
+                                     m->count, m->ts,      m->kind,    m->body};
         cr_assert_eq(s_store->ops->notification_put(s_store, &row), PL_STATUS_OK);
     }
     pl_msg_frame_close(&in);
@@ -212,8 +212,11 @@ Test(notifier, coalesces_a_room_while_a_write_is_in_flight)
     //  Once reported, each is written again with what changed meanwhile, in one go.
     for (int i = 0; i < 2; i++) {
         stored_t again = s_expect_store(false);
-        int64_t expected_id = again.user_id == first[0].user_id ? first[0].id : first[1].id;
-        cr_assert_eq(again.id, expected_id, "a coalesced update must keep its id");
+        const stored_t *before = again.user_id == first[0].user_id ? &first[0] : &first[1];
+        cr_assert_eq(before->version, before->id, "a new notification's version is its id");
+        cr_assert_eq(again.id, before->id, "a coalesced update must keep its id");
+        cr_assert_gt(again.version, first[0].version, "an update needs a newer version");
+        cr_assert_gt(again.version, first[1].version, "an update needs a newer version");
         cr_assert_eq(again.count, 3);
         cr_assert_str_eq(json_string_value(json_object_get(again.body, "text")),
                          "3 new messages in Dune: Alice: three");

@@ -79,11 +79,13 @@
 #define PL_MSG_NOTIFY_MESSAGE(F)                                                                   \
     F(I64, room_id) F(I64, is_dm) F(STR, title) F(BIN, recipients) F(STR, message)
 #define PL_MSG_NOTIFICATION_STORE(F)                                                               \
-    F(I64, id) F(I64, user_id) F(STR, kind) F(I64, room_id) F(I64, count) F(I64, ts) F(STR, body)
+    F(I64, id)                                                                                     \
+    F(I64, version)                                                                                \
+    F(I64, user_id) F(STR, kind) F(I64, room_id) F(I64, count) F(I64, ts) F(STR, body)
 #define PL_MSG_NOTIFICATION_STORED(F) F(I64, id) F(I64, status)
 #define PL_MSG_NOTIFICATIONS_READ(F)                                                               \
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(BIN, ids) F(I64, all)
-#define PL_MSG_STREAM_OPEN(F)  F(U64, conn_id) F(I64, user_id) F(I64, last_event_id)
+#define PL_MSG_STREAM_OPEN(F)  F(U64, conn_id) F(I64, user_id) F(I64, last_event_id) F(BIN, head)
 #define PL_MSG_STREAM_CLOSE(F) F(U64, conn_id) F(I64, user_id)
 
 //  X(NAME, name, what it asks for)
@@ -130,7 +132,8 @@
     X(NOTIFICATION_STORED, notification_stored, "a notification is committed (or failed)")         \
     X(NOTIFICATIONS_READ, notifications_read,                                                      \
       "mark notifications read (ids: i64 array, or all); notifier, then persister REPLY")          \
-    X(STREAM_OPEN, stream_open, "an SSE stream opened: replay after last_event_id (-1: none)")     \
+    X(STREAM_OPEN, stream_open,                                                                    \
+      "an SSE stream opened: its response head, then a replay after last_event_id (-1: none)")     \
     X(STREAM_CLOSE, stream_close, "an SSE stream of a user closed")
 
 typedef enum {

@@ -12,10 +12,19 @@
 
     Streams: GET /api/events registers its connection with a writer shard as an SSE
     stream, then sends STREAM_OPEN. The notifier answers the writer with
-    CONN_SSE_LIVE carrying the stored notifications after Last-Event-ID; only then
-    does the writer deliver live events (CONN_USER_EVENT) to that stream. Because the
-    notifier sends both, in order, a stream sees every notification once: the replay
-    leaves out those still being committed, which arrive live when they are. */
+    CONN_SSE_LIVE carrying the response head and the stored notifications written
+    after Last-Event-ID; only then does the writer deliver live events
+    (CONN_USER_EVENT) to that stream. Because the notifier sends both, in order, a
+    stream sees every notification once: the replay leaves out those still being
+    committed, which arrive live when they are; and a client that has the head misses
+    nothing that comes after it.
+
+    Event ids: every write of a notification gets a version from the counter that
+    also hands out notification ids; a new notification's version is its id, a
+    coalesced update gets the next number. The SSE `id:` is the version, so it only
+    grows on a stream, and a reconnect with the last one it saw replays exactly the
+    writes after it: a notification that grew meanwhile comes again (once, as it is
+    now), nothing comes twice. */
 #ifndef PARLEY_NOTIFIER_H
 #define PARLEY_NOTIFIER_H
 

@@ -51,9 +51,11 @@ typedef struct {
 } pl_room_state_t;
 
 //  A notification as the notifier stores it. body is the Notification as JSON without
-//  its "id" and "read" (pl_json_notification puts them back).
+//  its "id" and "read" (pl_json_notification puts them back). version is handed out
+//  from the same counter as ids and grows with every write of the row: a new
+//  notification's version is its id, a coalesced update gets a new one.
 typedef struct {
-    int64_t id, user_id;
+    int64_t id, version, user_id;
     int64_t room_id; //  the room it is about, 0 for none
     int64_t count, ts;
     pl_str_t kind, body;
@@ -161,11 +163,14 @@ typedef struct {
     //  many of theirs are unread.
     pl_status_t (*notifications_page)(pl_store_t *self, int64_t user_id, int64_t before,
                                       int64_t limit, json_t **out, int64_t *unread);
-    //  Up to limit Notifications of user_id with id > after, oldest first.
+    //  Calls each(arg, version, Notification) for up to limit notifications of user_id
+    //  written with a version > after, in version order (each owns the Notification).
     pl_status_t (*notifications_after)(pl_store_t *self, int64_t user_id, int64_t after,
-                                       int64_t limit, json_t **out);
+                                       int64_t limit,
+                                       void (*each)(void *arg, int64_t version, json_t *n),
+                                       void *arg);
     //  The unread notifications about rooms (as a new array, free() it) and the
-    //  highest id ever handed out.
+    //  highest id or version ever handed out.
     pl_status_t (*notifications_open)(pl_store_t *self, pl_open_notification_t **out, size_t *count,
                                       int64_t *max_id);
 

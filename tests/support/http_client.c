@@ -96,6 +96,30 @@ int pl__http_read_head(int fd, int64_t deadline_ms, char **buf, size_t *buf_len,
     return 0;
 }
 
+int pl__http_open(int port, const char *request, int64_t deadline_ms, char **buf, size_t *buf_len,
+                  size_t *head_len, pl_http_response_t *head)
+{
+    memset(head, 0, sizeof *head);
+    *buf = NULL;
+    int fd = pl_net_connect(port, deadline_ms);
+    if (fd < 0)
+        return -1;
+    bool timed_out =
+        pl_net_write_all(fd, request, strlen(request), deadline_ms) < 0 && errno == ETIMEDOUT;
+    if (timed_out || pl__http_read_head(fd, deadline_ms, buf, buf_len, head_len) < 0) {
+        close(fd);
+        return -1;
+    }
+    if (pl__http_parse_head(*buf, *head_len, head) < 0) {
+        pl_http_response_free(head);
+        free(*buf);
+        *buf = NULL;
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 //  Adds one "name: value" field to r, trimming blanks around the value.
 static int s_add_field(pl_http_response_t *r, const char *line, size_t len)
 {

@@ -72,6 +72,16 @@ void pl_http_response_free(pl_http_response_t *r);
 //  Returns -1 on error, EOF, timeout or a head over 64 KiB.
 int pl__http_read_head(int fd, int64_t deadline_ms, char **buf, size_t *buf_len, size_t *head_len);
 
+//  Internal, shared by ws_client.c and sse_client.c: connects to 127.0.0.1:port,
+//  writes request (a whole request head) and reads the response head, all by
+//  deadline_ms; a failed write may still leave an answer (e.g. 401) to read. On
+//  success returns the fd (caller closes) with *head parsed (caller frees it with
+//  pl_http_response_free) and *buf, *buf_len, *head_len as pl__http_read_head
+//  leaves them (caller frees *buf). Returns -1 with nothing to free on refusal,
+//  timeout or a malformed head.
+int pl__http_open(int port, const char *request, int64_t deadline_ms, char **buf, size_t *buf_len,
+                  size_t *head_len, pl_http_response_t *head);
+
 //  Internal: parses a response head (head_len bytes through the blank line)
 //  into out->status, out->headers and the header fields. Returns 0 or -1.
 int pl__http_parse_head(const char *head, size_t head_len, pl_http_response_t *out);

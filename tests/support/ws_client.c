@@ -14,7 +14,6 @@
 #include "net.h"
 #include "sha1.h"
 
-#include <errno.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -112,22 +111,14 @@ pl_ws_t *pl_ws_connect(int port, const char *path, const char *extra_headers, in
                  path, port, key, extra_headers ? extra_headers : "") < 0)
         return NULL;
 
-    int64_t deadline = pl_net_now_ms() + WS_TIMEOUT_MS;
-    int fd = pl_net_connect(port, deadline);
-    if (fd < 0) {
-        free(request);
-        return NULL;
-    }
-    bool timed_out =
-        pl_net_write_all(fd, request, strlen(request), deadline) < 0 && errno == ETIMEDOUT;
-    free(request);
     char *buf = NULL;
     size_t buf_len = 0, head_len = 0;
-    pl_http_response_t head = {0};
-    //  A write error may still leave an answer (e.g. 401) to read.
-    if (timed_out || pl__http_read_head(fd, deadline, &buf, &buf_len, &head_len) < 0 ||
-        pl__http_parse_head(buf, head_len, &head) < 0)
-        goto fail;
+    pl_http_response_t head;
+    int fd = pl__http_open(port, request, pl_net_now_ms() + WS_TIMEOUT_MS, &buf, &buf_len,
+                           &head_len, &head);
+    free(request);
+    if (fd < 0)
+        return NULL;
     if (head.status != 101) {
         *http_status = head.status;
         goto fail;
