@@ -154,6 +154,19 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
       | "| \($x[0].conns) | \($x[0].group) | \($x[0].window) | \($x | rng(.acks_per_s; kfmt)) | \($x | rng(.deliveries_per_s; kfmt)) | \($x | stat(.lat_ack_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_ack_us.p99 / 1000; fmt)) | \($x | stat(.lat_deliver_us.p99 / 1000) | .med | fmt) | \($x | stat(.server_cpu_pct) | .med | fmt) |"
     '
     echo
+    echo "## Notifications (parley only: pushes to SSE streams)"
+    echo
+    echo "One room of N members; the sender publishes with one send in flight; the other N-1 hold"
+    echo "their \`/api/events\` stream instead of subscribing, so every message is a coalesced"
+    echo "\`group_message\` push to each of them, and every stream must end on the last message."
+    echo
+    echo "| N | pushes/s | messages acked/s | push p50 ms | push p99 ms | server CPU % |"
+    echo "|---|---|---|---|---|---|"
+    jqr '
+      [inputs_all[] | select(.test == "notify")] as $x | select($x | length > 0)
+      | "| \($x[0].conns) | \($x | rng(.deliveries_per_s; kfmt)) | \($x | rng(.acks_per_s; kfmt)) | \($x | stat(.lat_deliver_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_deliver_us.p99 / 1000; fmt)) | \($x | stat(.server_cpu_pct) | .med | fmt) |"
+    '
+    echo
     echo "## Verification"
     echo
     jqr '
