@@ -885,6 +885,57 @@ Test(e2e_chat, joins_and_leaves_over_http_are_pushed_to_subscribers)
     pl_api_user_free(&carol);
 }
 
+//  PATCH /api/me reaches every room of the user live, and what they send next (and
+//  the history) carries the new profile.
+Test(e2e_chat, a_profile_change_is_pushed_live_to_every_room_of_the_user)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob"),
+           carol = pl_api_signup("Carol");
+    int64_t with_alice = s_shared_room(&alice, &bob, 1);
+    int64_t with_carol = s_shared_room(&carol, &bob, 1);
+    pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob), *c = s_connect(&carol);
+    s_subscribe_now(a, with_alice);
+    s_subscribe_now(b, with_alice);
+    s_subscribe_now(c, with_carol);
+    const char *avatar = "https://example.org/robert.png";
+    json_t *me =
+        s_http("PATCH", "/api/me", &bob,
+               pl_api_fmt("{\"display_name\":\"Robert\",\"avatar_url\":\"%s\"}", avatar), 200);
+    cr_assert_str_eq(pl_api_str(me, "display_name"), "Robert");
+    json_decref(me);
+    struct {
+        pl_ws_t *ws;
+        int64_t room;
+    } seen[] = {{a, with_alice}, {c, with_carol}};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *member = s_next(seen[i].ws, "member");
+        cr_assert_eq(pl_api_int(member, "room"), seen[i].room);
+        cr_assert_str_eq(pl_api_str(member, "event"), "updated");
+        json_t *who = json_object_get(member, "user");
+        cr_assert_eq(pl_api_int(who, "id"), bob.id);
+        cr_assert_str_eq(pl_api_str(who, "display_name"), "Robert");
+        cr_assert_str_eq(pl_api_str(who, "avatar_url"), avatar);
+        json_decref(member);
+    }
+    s_send(b, with_alice, "b-1", "call me Robert");
+    cr_assert_eq(s_expect_ack(b, with_alice, "b-1"), 1);
+    json_t *message = s_next(a, "message");
+    json_t *sender = json_object_get(message, "sender");
+    cr_assert_str_eq(pl_api_str(sender, "display_name"), "Robert", "%s", pl_api_show(message));
+    cr_assert_str_eq(pl_api_str(sender, "avatar_url"), avatar);
+    json_decref(message);
+    json_t *history = s_history(&alice, with_alice);
+    json_t *stored = json_array_get(history, 0);
+    cr_assert_str_eq(pl_api_str(json_object_get(stored, "sender"), "display_name"), "Robert");
+    json_decref(history);
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    pl_ws_close(&c);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+    pl_api_user_free(&carol);
+}
+
 //  --- bad requests and limits ------------------------------------------------------
 
 //  Sends a formatted request, expects a bad_request error carrying ref, and checks
