@@ -19,6 +19,7 @@
 #include "parley/conn.h"
 #include "parley/idmap.h"
 #include "parley/json_shapes.h"
+#include "parley/json_writer.h"
 #include "parley/log.h"
 #include "parley/persister.h"
 #include "parley/store.h"
@@ -40,9 +41,10 @@ typedef struct {
 //  The latest message of a room that has open notifications: what they show.
 typedef struct {
     bool is_dm;
-    char *title;    //  owned: the group room's title
-    json_t *sender; //  owned: User
-    char *preview;  //  owned: the message's first characters, or "[image]"
+    char *title;       //  owned: the group room's title
+    char *sender;      //  owned: the sender as the message shows it, JSON
+    char *sender_name; //  owned: its display_name
+    char *preview;     //  owned: the message's first characters, or "[image]"
     int64_t ts;
 } news_t;
 
@@ -68,6 +70,7 @@ typedef struct {
     pl_idmap_t *open;    //  user id -> pl_idmap_t (owned): room id -> open_t (owned)
     pl_idmap_t *news;    //  room id -> news_t (owned)
     pl_idmap_t *flights; //  notification id -> flight_t (owned)
+    pl_jw_t jw;          //  owned: builds notification bodies
     open_key_t *dirty;   //  owned: open notifications to write after this batch
     size_t dirty_count, dirty_capacity;
 } self_t;
@@ -98,7 +101,8 @@ static void s_news_free(uint64_t id, void *value, void *arg)
     news_t *news = value;
     free(news->title);
     free(news->preview);
-    json_decref(news->sender);
+    free(news->sender);
+    free(news->sender_name);
     free(news);
 }
 
@@ -133,6 +137,7 @@ static void s_self_destroy(self_t **self_p)
         zsock_destroy(&self->writers[i]);
     free(self->writers);
     free(self->dirty);
+    pl_jw_release(&self->jw);
     free(self);
     *self_p = NULL;
 }
@@ -230,14 +235,13 @@ static void s_push(self_t *self, const flight_t *flight, int64_t id)
     free(json);
 }
 
-//  Writes a notification (body stolen) through the persister as `version`; it is
-//  pushed once committed (s_stored).
+//  Writes a notification (body: the Notification's JSON without id and read)
+//  through the persister as `version`; it is pushed once committed (s_stored).
 static void s_write(self_t *self, int64_t id, int64_t version, int64_t user_id, const char *kind,
-                    int64_t room_id, int64_t count, json_t *body)
+                    int64_t room_id, int64_t count, const char *body)
 {
     flight_t *flight = calloc(1, sizeof *flight);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+    char *text = body ? strdup(body) : NULL;
     if (!flight || !text || pl_idmap_put(self->flights, (uint64_t)id, flight)) {
         pl_error("notifier: out of memory writing notification %" PRId64, id);
         free(flight);
@@ -251,27 +255,48 @@ static void s_write(self_t *self, int64_t id, int64_t version, int64_t user_id, 
     pl_msg_send(zsock_resolve(self->persister), &msg);
 }
 
-//  The body every notification shares; the caller adds its kind's fields.
-static json_t *s_body(const char *kind, const char *text, const char *url, json_t *actor)
+//  Starts the body every notification shares in self->jw, up to its actor (a User
+//  or sender, already JSON); the caller adds its kind's keys and ends the object.
+static pl_jw_t *s_body_begin(self_t *self, const char *kind, const char *text, const char *url,
+                             int64_t ts, const char *actor)
 {
-    json_t *body = json_pack("{s:s, s:s, s:s, s:I}", "kind", kind, "text", text, "url", url, "ts",
-                             (json_int_t)pl_now_ms());
-    if (body && actor)
-        json_object_set(body, "actor", actor);
-    return body;
+    pl_jw_t *jw = &self->jw;
+    pl_jw_reset(jw);
+    pl_jw_object_begin(jw);
+    pl_jw_key(jw, "kind");
+    pl_jw_str(jw, kind, strlen(kind));
+    pl_jw_key(jw, "text");
+    pl_jw_str(jw, text, strlen(text));
+    pl_jw_key(jw, "url");
+    pl_jw_str(jw, url, strlen(url));
+    pl_jw_key(jw, "ts");
+    pl_jw_int(jw, ts);
+    pl_jw_key(jw, "actor");
+    pl_jw_raw(jw, actor, strlen(actor));
+    return jw;
 }
 
-//  {"id", "kind", "title"}: the room a notification is about.
-static json_t *s_room_ref(int64_t room_id, bool is_dm, const char *title)
+//  "room": {"id", "kind", "title"}, the room a notification is about.
+static void s_room_ref(pl_jw_t *jw, int64_t room_id, bool is_dm, const char *title)
 {
-    return json_pack("{s:I, s:s, s:s}", "id", (json_int_t)room_id, "kind", is_dm ? "dm" : "group",
-                     "title", title);
+    pl_jw_key(jw, "room");
+    pl_jw_object_begin(jw);
+    pl_jw_key(jw, "id");
+    pl_jw_int(jw, room_id);
+    pl_jw_key(jw, "kind");
+    pl_jw_str(jw, is_dm ? "dm" : "group", is_dm ? 2 : 5);
+    pl_jw_key(jw, "title");
+    pl_jw_str(jw, title, strlen(title));
+    pl_jw_object_end(jw);
 }
 
-static const char *s_display_name(json_t *user)
+//  A User as JSON text (free() it), or NULL.
+static char *s_user_json(const pl_user_t *user)
 {
-    const char *name = json_string_value(json_object_get(user, "display_name"));
-    return name ? name : "someone";
+    json_t *json = pl_json_user(user);
+    char *text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+    return text;
 }
 
 static void s_notify_follow(self_t *self, const pl_msg_notify_follow_t *m)
@@ -279,13 +304,17 @@ static void s_notify_follow(self_t *self, const pl_msg_notify_follow_t *m)
     pl_user_t follower;
     if (self->reader->ops->user_get(self->reader, m->follower_id, &follower) != PL_STATUS_OK)
         return;
-    json_t *actor = pl_json_user(&follower);
+    char *actor = s_user_json(&follower);
     char text[PL_DISPLAY_NAME_SIZE + 32], url[48];
     snprintf(text, sizeof text, "%s followed you", follower.display_name);
     snprintf(url, sizeof url, "/users/%" PRId64, m->follower_id);
-    int64_t id = ++self->last_id;
-    s_write(self, id, id, m->followee_id, "follow", 0, 1, s_body("follow", text, url, actor));
-    json_decref(actor);
+    if (actor) {
+        pl_jw_t *jw = s_body_begin(self, "follow", text, url, pl_now_ms(), actor);
+        pl_jw_object_end(jw);
+        int64_t id = ++self->last_id;
+        s_write(self, id, id, m->followee_id, "follow", 0, 1, pl_jw_text(jw, NULL));
+    }
+    free(actor);
 }
 
 static void s_notify_room_created(self_t *self, const pl_msg_notify_room_created_t *m)
@@ -304,21 +333,23 @@ static void s_notify_room_created(self_t *self, const pl_msg_notify_room_created
         return;
     }
     const char *title = json_string_value(json_object_get(content, "title"));
-    json_t *actor = pl_json_user(&creator);
-    json_t *room = s_room_ref(m->room_id, false, title ? title : "");
+    char *actor = s_user_json(&creator);
+    char *content_json = json_dumps(content, JSON_COMPACT);
     char text[2048], url[48];
     snprintf(text, sizeof text, "%s opened a room for %s", creator.display_name,
              title ? title : "a content you like");
     snprintf(url, sizeof url, "/rooms/%" PRId64, m->room_id);
-    for (size_t i = 0; i < count; i++) {
-        json_t *body = s_body("room_created", text, url, actor);
-        json_object_set(body, "room", room);
-        json_object_set(body, "content", content);
+    for (size_t i = 0; actor && content_json && i < count; i++) {
+        pl_jw_t *jw = s_body_begin(self, "room_created", text, url, pl_now_ms(), actor);
+        s_room_ref(jw, m->room_id, false, title ? title : "");
+        pl_jw_key(jw, "content");
+        pl_jw_raw(jw, content_json, strlen(content_json));
+        pl_jw_object_end(jw);
         int64_t id = ++self->last_id;
-        s_write(self, id, id, likers[i], "room_created", m->room_id, 1, body);
+        s_write(self, id, id, likers[i], "room_created", m->room_id, 1, pl_jw_text(jw, NULL));
     }
-    json_decref(room);
-    json_decref(actor);
+    free(content_json);
+    free(actor);
     json_decref(content);
     free(likers);
 }
@@ -369,16 +400,20 @@ static bool s_update_news(self_t *self, const pl_msg_notify_message_t *m)
         free(news);
         news = NULL;
     }
+    const char *name = json_string_value(json_object_get(sender, "display_name"));
     bool ok = news && json_is_object(sender) && kind && body;
     if (ok) {
         free(news->title);
         free(news->preview);
-        json_decref(news->sender);
+        free(news->sender);
+        free(news->sender_name);
         news->is_dm = m->is_dm != 0;
         news->title = strndup(m->title.ptr, m->title.len);
-        news->sender = json_incref(sender);
+        news->sender = json_dumps(sender, JSON_COMPACT);
+        news->sender_name = strdup(name ? name : "someone");
         news->preview = strcmp(kind, "image") == 0 && !*body ? strdup("[image]") : s_preview(body);
         news->ts = json_integer_value(json_object_get(message, "ts"));
+        ok = news->title && news->sender && news->sender_name && news->preview;
     }
     json_decref(message);
     return ok;
@@ -404,10 +439,11 @@ static void s_notify_message(self_t *self, const pl_msg_notify_message_t *m)
     }
 }
 
-//  An open notification as its user sees it now.
-static json_t *s_open_body(const open_t *open, int64_t room_id, const news_t *news)
+//  An open notification as its user sees it now, in self->jw.
+static const char *s_open_body(self_t *self, const open_t *open, int64_t room_id,
+                               const news_t *news)
 {
-    const char *sender = s_display_name(news->sender);
+    const char *sender = news->sender_name;
     const char *title = news->is_dm ? sender : news->title;
     char text[2048], url[48];
     if (open->count == 1 && news->is_dm)
@@ -422,11 +458,12 @@ static json_t *s_open_body(const open_t *open, int64_t room_id, const news_t *ne
                  sender, news->preview);
     snprintf(url, sizeof url, "/rooms/%" PRId64, room_id);
     const char *kind = news->is_dm ? "dm" : "group_message";
-    json_t *body = s_body(kind, text, url, news->sender);
-    json_object_set_new(body, "room", s_room_ref(room_id, news->is_dm, title));
-    json_object_set_new(body, "count", json_integer((json_int_t)open->count));
-    json_object_set_new(body, "ts", json_integer((json_int_t)news->ts));
-    return body;
+    pl_jw_t *jw = s_body_begin(self, kind, text, url, news->ts, news->sender);
+    s_room_ref(jw, room_id, news->is_dm, title);
+    pl_jw_key(jw, "count");
+    pl_jw_int(jw, open->count);
+    pl_jw_object_end(jw);
+    return pl_jw_text(jw, NULL);
 }
 
 //  Writes the open notifications changed in this batch.
@@ -443,7 +480,7 @@ static void s_write_dirty(self_t *self)
         int64_t version = open->written ? ++self->last_id : open->id;
         open->written = true;
         s_write(self, open->id, version, key.user_id, news->is_dm ? "dm" : "group_message",
-                key.room_id, open->count, s_open_body(open, key.room_id, news));
+                key.room_id, open->count, s_open_body(self, open, key.room_id, news));
     }
     self->dirty_count = 0;
 }

@@ -173,3 +173,10 @@ void pl_jw_int(pl_jw_t *self, int64_t value)
     s_append(self, digits + n, sizeof digits - n);
     self->comma = true;
 }
+
+void pl_jw_raw(pl_jw_t *self, const char *json, size_t len)
+{
+    s_separate(self);
+    s_append(self, json, len);
+    self->comma = true;
+}

@@ -144,3 +144,17 @@ Test(json_writer, grows_its_buffer_for_long_strings)
     s_check_string(str, len);
     free(str);
 }
+
+Test(json_writer, raw_values_take_their_place_among_keys)
+{
+    pl_jw_t w = PL_JW_INIT;
+    pl_jw_object_begin(&w);
+    pl_jw_key(&w, "actor");
+    pl_jw_raw(&w, "{\"id\":7,\"avatar_url\":null}", 26);
+    pl_jw_key(&w, "count");
+    pl_jw_int(&w, 3);
+    pl_jw_object_end(&w);
+    s_same_as_jansson(&w, json_pack("{s:{s:I, s:n}, s:I}", "actor", "id", (json_int_t)7,
+                                    "avatar_url", "count", (json_int_t)3));
+    pl_jw_release(&w);
+}

@@ -55,4 +55,8 @@ void pl_jw_str(pl_jw_t *self, const char *str, size_t len);
 void pl_jw_str_or_null(pl_jw_t *self, const char *str, size_t len);
 void pl_jw_int(pl_jw_t *self, int64_t value);
 
+//  A value that is already JSON text (an object serialised once and written into
+//  many documents), copied as it is: the caller vouches for it.
+void pl_jw_raw(pl_jw_t *self, const char *json, size_t len);
+
 #endif
