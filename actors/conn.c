@@ -480,6 +480,10 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
             if (wc)
                 s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len);
         }
+        //  The sender's ack rides with its message, so it follows the message frame.
+        wconn_t *acked = m->ack_conn ? pl_idmap_get(self->conns, m->ack_conn) : NULL;
+        if (acked)
+            s_enqueue(self, acked, MG_WEBSOCKET_OPCODE_TEXT, m->ack.ptr, m->ack.len);
         break;
     }
     case PL_MSG_CONN_SSE_LIVE: {

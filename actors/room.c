@@ -188,15 +188,28 @@ static void s_send_error(self_t *self, uint64_t conn_id, pl_str_t ref, const cha
     s_send(self, conn_id, frame);
 }
 
+//  A frame for one connection that travels with a broadcast and is queued after it:
+//  the sender's ack, which then costs no message of its own.
+typedef struct {
+    uint64_t conn_id; //  0: none
+    const char *text;
+} rider_t;
+
+static const rider_t s_no_rider = {0, NULL};
+
 //  Sends the same text to every subscriber but `except` (0: none): one CONN_FANOUT
-//  per writer shard that has any of them.
-static void s_broadcast_text(self_t *self, const room_t *room, const char *text, uint64_t except)
+//  per writer shard that has any of them or the rider.
+static void s_broadcast_text(self_t *self, const room_t *room, const char *text, uint64_t except,
+                             rider_t rider)
 {
     if (room->sub_count > self->fanout_capacity) {
         for (int w = 0; w < self->writer_count; w++) {
             uint64_t *grown = realloc(self->fanout[w], room->sub_count * sizeof *grown);
-            if (!grown)
+            if (!grown) {
+                if (rider.conn_id)
+                    s_send_text(self, rider.conn_id, rider.text);
                 return;
+            }
             self->fanout[w] = grown;
         }
         self->fanout_capacity = room->sub_count;
@@ -210,14 +223,18 @@ static void s_broadcast_text(self_t *self, const room_t *room, const char *text,
         int w = (int)(conn_id % (uint64_t)self->writer_count);
         self->fanout[w][self->fanout_count[w]++] = conn_id;
     }
+    int rider_writer = rider.conn_id ? (int)(rider.conn_id % (uint64_t)self->writer_count) : -1;
     size_t len = strlen(text);
     for (int w = 0; w < self->writer_count; w++) {
-        if (self->fanout_count[w] == 0)
+        bool rides = w == rider_writer;
+        if (self->fanout_count[w] == 0 && !rides)
             continue;
         pl_msg_t msg = {.type = PL_MSG_CONN_FANOUT,
                         .as.conn_fanout = {{(const char *)self->fanout[w],
                                             (uint32_t)(self->fanout_count[w] * sizeof(uint64_t))},
-                                           {text, (uint32_t)len}}};
+                                           {text, (uint32_t)len},
+                                           rides ? rider.conn_id : 0,
+                                           pl_str_of(rides ? rider.text : "")}};
         pl_msg_send(zsock_resolve(self->writers[w]), &msg);
     }
 }
@@ -226,7 +243,7 @@ static void s_broadcast(self_t *self, const room_t *room, json_t *frame, uint64_
 {
     char *text = s_dump(frame);
     if (text)
-        s_broadcast_text(self, room, text, except);
+        s_broadcast_text(self, room, text, except, s_no_rider);
     free(text);
 }
 
@@ -505,7 +522,10 @@ static pl_jw_t *s_frame_begin(self_t *self, const char *type, int64_t room_id)
     return jw;
 }
 
-static void s_ack(self_t *self, const pending_t *p, const target_t *target, int64_t room_id)
+//  The ack frame of a stored send for one target, in the actor's writer; NULL when
+//  out of memory.
+static const char *s_ack_text(self_t *self, const pending_t *p, const target_t *target,
+                              int64_t room_id)
 {
     pl_jw_t *jw = s_frame_begin(self, "ack", room_id);
     pl_jw_key(jw, "seq");
@@ -519,7 +539,12 @@ static void s_ack(self_t *self, const pending_t *p, const target_t *target, int6
         pl_jw_str(jw, target->ref, strlen(target->ref));
     }
     pl_jw_object_end(jw);
-    const char *text = pl_jw_text(jw, NULL);
+    return pl_jw_text(jw, NULL);
+}
+
+static void s_ack(self_t *self, const pending_t *p, const target_t *target, int64_t room_id)
+{
+    const char *text = s_ack_text(self, p, target, room_id);
     if (text)
         s_send_text(self, target->conn_id, text);
 }
@@ -858,11 +883,19 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
     member_t *sender = s_member(room, p.sender_id);
     if (sender && sender->read_seq < p.seq)
         sender->read_seq = p.seq;
-    s_broadcast_text(self, room, p.frame, 0);
+    //  The first connection to ack gets it with the message; retries made before the
+    //  commit (rare) get theirs after.
+    size_t first = 0;
+    while (first < p.target_count && !p.targets[first].conn_id)
+        first++;
+    rider_t rider = s_no_rider;
+    if (first < p.target_count && (rider.text = s_ack_text(self, &p, &p.targets[first], room->id)))
+        rider.conn_id = p.targets[first].conn_id;
+    s_broadcast_text(self, room, p.frame, 0, rider);
     char *body = NULL;
     for (size_t i = 0; i < p.target_count; i++) {
         const target_t *target = &p.targets[i];
-        if (target->conn_id)
+        if (target->conn_id && !(i == first && rider.conn_id))
             s_ack(self, &p, target, room->id);
         if (target->waiter && !body)
             body = s_message_body(p.frame);

@@ -36,7 +36,7 @@
 #define PL_MSG_CONN_SEND(F)        F(U64, conn_id) F(BIN, text)
 #define PL_MSG_CONN_DRAIN(F)       F(U64, waiter) F(U64, req_id) F(I64, close_code)
 #define PL_MSG_CONN_ROOM_NOTICE(F) F(BIN, users) F(BIN, exclude) F(STR, room)
-#define PL_MSG_CONN_FANOUT(F)      F(BIN, conn_ids) F(BIN, text)
+#define PL_MSG_CONN_FANOUT(F)      F(BIN, conn_ids) F(BIN, text) F(U64, ack_conn) F(BIN, ack)
 #define PL_MSG_CONTENT_CREATE(F)                                                                   \
     F(U64, waiter) F(U64, req_id) F(STR, kind) F(STR, title) F(NSTR, description) F(I64, year)
 #define PL_MSG_ROOM_ENSURE_GROUP(F) F(U64, req_id) F(I64, content_id)
@@ -97,7 +97,9 @@
     X(CONN_CLOSE, conn_close, "forget a connection; REPLY once no write will touch it again")      \
     X(CONN_SEND, conn_send, "queue one text frame for a connection")                               \
     X(CONN_DRAIN, conn_drain, "send a close frame to every connection; REPLY when written")        \
-    X(CONN_FANOUT, conn_fanout, "queue one text frame for each listed connection (u64 array)")     \
+    X(CONN_FANOUT, conn_fanout,                                                                    \
+      "queue one text frame for each listed connection (u64 array), then ack for ack_conn (0: "    \
+      "none)")                                                                                     \
     X(CONN_ROOM_NOTICE, conn_room_notice,                                                          \
       "a room frame to the users' connections (pairs user id, unread) but those excluded")         \
     X(CONTENT_CREATE, content_create, "persist a content; REPLY with its id")                      \
