@@ -380,7 +380,7 @@ Test(e2e_chat, two_hundred_messages_reach_every_subscriber_in_order)
         s_send(sender, room, client_id, body);
     }
     //  The sender: an ack per message, with the seq its message got, and (being
-    //  subscribed) every message too, both in order.
+    //  subscribed) every message too, both in order, each message before its ack.
     int64_t acked[COUNT + 1] = {0};
     int acks = 0, messages = 0;
     while (acks < COUNT || messages < COUNT) {
@@ -395,6 +395,7 @@ Test(e2e_chat, two_hundred_messages_reach_every_subscriber_in_order)
             cr_assert_str_eq(pl_api_str(frame, "client_id"), client_id, "acks out of order");
             acked[acks] = pl_api_int(frame, "seq");
             cr_assert_eq(acked[acks], acks);
+            cr_assert_geq(messages, acks, "the ack of seq %d came before its message", acks);
         } else if (strcmp(type, "message") == 0) {
             cr_assert_eq(pl_api_int(frame, "seq"), ++messages);
         } else {
