@@ -10,7 +10,7 @@ COPY CMakeLists.txt ./
 COPY include include
 COPY src src
 COPY actors actors
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DPARLEY_BENCH=OFF \
     && cmake --build build -j"$(nproc)"
 
 FROM debian:12-slim
