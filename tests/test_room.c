@@ -25,6 +25,7 @@
 #include "parley/notifier.h"
 #include "parley/persister.h"
 #include "parley/room.h"
+#include "peer.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -97,38 +98,6 @@ static void s_request(const pl_msg_t *msg)
     cr_assert_eq(pl_msg_send(zsock_resolve(s_to_room), msg), 0);
 }
 
-//  Receives one message within timeout_ms; false when none came.
-static bool s_recv(zsock_t *from, int timeout_ms, pl_msg_frame_t *in)
-{
-    zmq_pollitem_t item = {zsock_resolve(from), 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, timeout_ms) <= 0)
-        return false;
-    return pl_msg_recv(zsock_resolve(from), in, ZMQ_DONTWAIT) == 0;
-}
-
-//  Takes the next message from a socket the test binds: it must come within
-//  timeout_ms and be of the given type. Close *in after use.
-static void s_expect(zsock_t *from, int type, int timeout_ms, pl_msg_frame_t *in)
-{
-    cr_assert(s_recv(from, timeout_ms, in), "no %s came", pl_msg_name(type));
-    if ((int)in->msg.type != type) {
-        int got = in->msg.type;
-        pl_msg_frame_close(in);
-        cr_assert_fail("expected %s, got %s", pl_msg_name(type), pl_msg_name(got));
-    }
-}
-
-//  Asserts that nothing comes on a socket for a short while (after a barrier).
-static void s_expect_nothing(zsock_t *from, const char *what)
-{
-    pl_msg_frame_t in;
-    if (s_recv(from, QUIET_MS, &in)) {
-        int type = in.msg.type;
-        pl_msg_frame_close(&in);
-        cr_assert_fail("%s: unexpected %s", what, pl_msg_name(type));
-    }
-}
-
 static json_t *s_parse(pl_str_t text)
 {
     json_t *json = json_loadb(text.ptr, text.len, 0, NULL);
@@ -183,7 +152,7 @@ static char *s_state(int64_t room, int64_t last_seq, const int64_t *seqs, size_t
 static void s_answer_load(int64_t room, pl_status_t status, const char *state)
 {
     pl_msg_frame_t in;
-    s_expect(s_loader, PL_MSG_ROOM_LOAD, WAIT_MS, &in);
+    pl_peer_expect(s_loader, PL_MSG_ROOM_LOAD, WAIT_MS, &in);
     cr_assert_eq(in.msg.as.room_load.room_id, room);
     cr_assert_eq(in.msg.as.room_load.shard, 0, "the loader must answer the shard that asked");
     pl_msg_frame_close(&in);
@@ -234,7 +203,7 @@ static void s_collect(void)
         s_log_reset(&s_logs[w]);
         for (;;) {
             pl_msg_frame_t in;
-            cr_assert(s_recv(s_writers[w], WAIT_MS, &in), "writer %d: no barrier came", w);
+            cr_assert(pl_peer_recv(s_writers[w], WAIT_MS, &in), "writer %d: no barrier came", w);
             bool barrier = in.msg.type == PL_MSG_CONN_SEND &&
                            in.msg.as.conn_send.conn_id == (uint64_t)(SYNC_CONN + w);
             if (!barrier)
@@ -392,7 +361,7 @@ static void s_stored(int64_t seq, int64_t last, pl_status_t status)
 static int64_t s_expect_store(int64_t seq, int64_t sender, const char *client_id, const char *body)
 {
     pl_msg_frame_t in;
-    s_expect(s_persister, PL_MSG_MESSAGE_STORE, WAIT_MS, &in);
+    pl_peer_expect(s_persister, PL_MSG_MESSAGE_STORE, WAIT_MS, &in);
     const pl_msg_message_store_t *m = &in.msg.as.message_store;
     cr_assert_eq(m->room_id, ROOM);
     cr_assert_eq(m->seq, seq, "expected seq %lld, got %lld", (long long)seq, (long long)m->seq);
@@ -543,7 +512,7 @@ Test(room, a_send_is_delivered_only_after_its_commit_once_per_writer_shard)
     int64_t ts = s_expect_store(6, ALICE, "c-1", "hello");
     s_sync();
     s_all_done("before the commit");
-    s_expect_nothing(s_notifier, "before the commit");
+    pl_peer_expect_nothing(s_notifier, QUIET_MS, "before the commit");
 
     s_stored(6, 6, PL_STATUS_OK);
     s_sync();
@@ -608,7 +577,7 @@ Test(room, a_failed_store_is_an_internal_error_and_never_delivered)
     s_sync();
     s_check_error(s_take_send(10), "internal", "r-x");
     s_all_done("a failed store");
-    s_expect_nothing(s_notifier, "a failed store");
+    pl_peer_expect_nothing(s_notifier, QUIET_MS, "a failed store");
 
     //  Nothing after it was handed out, so the next message takes its seq: no client
     //  ever saw seq 1.
@@ -670,7 +639,7 @@ Test(room, a_retry_before_and_after_the_commit_is_acked_with_the_same_seq)
     s_send(11, ALICE, "c-r", "once", "second");
     s_sync();
     s_all_done("a retry before the commit");
-    s_expect_nothing(s_persister, "a retry before the commit");
+    pl_peer_expect_nothing(s_persister, QUIET_MS, "a retry before the commit");
 
     s_stored(1, 1, PL_STATUS_OK);
     s_sync();
@@ -685,7 +654,7 @@ Test(room, a_retry_before_and_after_the_commit_is_acked_with_the_same_seq)
     s_sync();
     s_check_ack(s_take_send(13)->json, 1, ts, "c-r", "third");
     s_all_done("a retry after the commit");
-    s_expect_nothing(s_persister, "a retry after the commit");
+    pl_peer_expect_nothing(s_persister, QUIET_MS, "a retry after the commit");
 
     //  A client_id is the sender's own: bob's "c-r" is a new message.
     s_send(13, BOB, "c-r", "mine", NULL);
@@ -704,7 +673,7 @@ Test(room, a_non_member_is_forbidden)
     s_check_error(s_take_send(30), "forbidden", "s-1");
     s_check_error(s_take_send(30), "forbidden", "c-s"); //  no ref: named by its client_id
     s_all_done("a stranger's requests");
-    s_expect_nothing(s_persister, "a stranger's send");
+    pl_peer_expect_nothing(s_persister, QUIET_MS, "a stranger's send");
 
     //  The refused subscription receives nothing.
     s_commit(10, ALICE, "c-1", "members only", 1);
@@ -723,8 +692,8 @@ Test(room, an_unknown_room_is_not_found)
     s_check_error(s_take_send(10), "room_not_found", "s-1");
     s_check_error(s_take_send(10), "room_not_found", "c-1");
     s_all_done("requests for a room that does not exist");
-    s_expect_nothing(s_persister, "a send to a room that does not exist");
-    s_expect_nothing(s_loader, "one load for both requests");
+    pl_peer_expect_nothing(s_persister, QUIET_MS, "a send to a room that does not exist");
+    pl_peer_expect_nothing(s_loader, QUIET_MS, "one load for both requests");
 }
 
 Test(room, known_bug_a_room_that_cannot_be_loaded_is_an_internal_error)
@@ -749,13 +718,13 @@ Test(room, requests_during_a_load_are_handled_in_arrival_order)
     s_unsubscribe(10, ALICE);
     //  Only the load goes out; the barrier room is served meanwhile.
     pl_msg_frame_t in;
-    s_expect(s_loader, PL_MSG_ROOM_LOAD, WAIT_MS, &in);
+    pl_peer_expect(s_loader, PL_MSG_ROOM_LOAD, WAIT_MS, &in);
     cr_assert_eq(in.msg.as.room_load.room_id, ROOM);
     pl_msg_frame_close(&in);
     s_sync();
     s_all_done("while the room loads");
-    s_expect_nothing(s_persister, "while the room loads");
-    s_expect_nothing(s_loader, "a second load of a room being loaded");
+    pl_peer_expect_nothing(s_persister, QUIET_MS, "while the room loads");
+    pl_peer_expect_nothing(s_loader, QUIET_MS, "a second load of a room being loaded");
 
     char *state = s_state(ROOM, 0, NULL, 0);
     pl_msg_t loaded = {.type = PL_MSG_ROOM_LOADED,
@@ -911,7 +880,7 @@ Test(room, presence_follows_a_members_first_and_last_subscription)
 static void s_expect_notify(const int64_t *users, size_t count, const char *frame)
 {
     pl_msg_frame_t in;
-    s_expect(s_notifier, PL_MSG_NOTIFY_MESSAGE, WAIT_MS, &in);
+    pl_peer_expect(s_notifier, PL_MSG_NOTIFY_MESSAGE, WAIT_MS, &in);
     const pl_msg_notify_message_t *m = &in.msg.as.notify_message;
     cr_assert_eq(m->room_id, ROOM);
     cr_assert_eq(m->is_dm, 0);
@@ -940,7 +909,7 @@ Test(room, the_notifier_hears_of_members_with_no_subscription_but_the_sender)
     s_send(20, ALICE, "c-1", "anyone?", NULL);
     s_expect_store(1, ALICE, "c-1", "anyone?");
     s_sync();
-    s_expect_nothing(s_notifier, "before the commit");
+    pl_peer_expect_nothing(s_notifier, QUIET_MS, "before the commit");
     s_stored(1, 1, PL_STATUS_OK);
     s_sync();
     const got_t *got = s_take_fanout(1, (uint64_t[]){11}, 1, 0);
@@ -950,5 +919,5 @@ Test(room, the_notifier_hears_of_members_with_no_subscription_but_the_sender)
     s_subscribe_all((uint64_t[]){13, 15}, (int64_t[]){CAROL, DAVE}, 2);
     s_commit(20, ALICE, "c-2", "all here", 2);
     s_sync();
-    s_expect_nothing(s_notifier, "everyone but the sender is subscribed");
+    pl_peer_expect_nothing(s_notifier, QUIET_MS, "everyone but the sender is subscribed");
 }
