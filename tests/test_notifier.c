@@ -7,6 +7,7 @@
 #include "parley/notifier.h"
 #include "parley/persister.h"
 #include "parley/store.h"
+#include "peer.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -85,15 +86,6 @@ static void s_send(const pl_msg_t *msg)
     cr_assert_eq(pl_msg_send(zsock_resolve(s_to_notifier), msg), 0);
 }
 
-//  Receives one message from a socket the test binds; false when none came in time.
-static bool s_recv(zsock_t *from, int timeout_ms, pl_msg_frame_t *in)
-{
-    zmq_pollitem_t item = {zsock_resolve(from), 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, timeout_ms) <= 0)
-        return false;
-    return pl_msg_recv(zsock_resolve(from), in, ZMQ_DONTWAIT) == 0;
-}
-
 //  A notification the notifier asked to store, copied out of its frame.
 typedef struct {
     int64_t id, version, user_id, room_id, count;
@@ -106,7 +98,7 @@ typedef struct {
 static stored_t s_expect_store(bool commit)
 {
     pl_msg_frame_t in;
-    cr_assert(s_recv(s_persister, 5000, &in), "no NOTIFICATION_STORE came");
+    cr_assert(pl_peer_recv(s_persister, 5000, &in), "no NOTIFICATION_STORE came");
     cr_assert_eq(in.msg.type, PL_MSG_NOTIFICATION_STORE, "got %s", pl_msg_name(in.msg.type));
     const pl_msg_notification_store_t *m = &in.msg.as.notification_store;
     stored_t out = {m->id, m->version, m->user_id, m->room_id, m->count, "", NULL};
@@ -127,17 +119,6 @@ static void s_report_stored(int64_t id)
     pl_msg_t msg = {.type = PL_MSG_NOTIFICATION_STORED,
                     .as.notification_stored = {id, PL_STATUS_OK}};
     s_send(&msg);
-}
-
-static void s_expect_nothing(zsock_t *from, const char *what)
-{
-    pl_msg_frame_t in;
-    bool got = s_recv(from, 150, &in);
-    if (got) {
-        int type = in.msg.type;
-        pl_msg_frame_close(&in);
-        cr_assert_fail("%s: unexpected %s", what, pl_msg_name(type));
-    }
 }
 
 //  A message frame as a room would hand it over.
@@ -178,7 +159,7 @@ static void s_stream_open(uint64_t conn_id, int64_t user_id, int64_t last_event_
 static char *s_expect_writer(int type, uint64_t id)
 {
     pl_msg_frame_t in;
-    cr_assert(s_recv(s_writer, 5000, &in), "the writer got nothing");
+    cr_assert(pl_peer_recv(s_writer, 5000, &in), "the writer got nothing");
     cr_assert_eq(in.msg.type, type, "got %s", pl_msg_name(in.msg.type));
     pl_str_t text;
     if (type == PL_MSG_CONN_SSE_LIVE) {
@@ -201,7 +182,7 @@ Test(notifier, coalesces_a_room_while_a_write_is_in_flight)
     //  More messages while both writes are in flight: nothing is written yet.
     s_room_message(false, s_alice, "Alice", "two", recipients, 2);
     s_room_message(false, s_alice, "Alice", "three", recipients, 2);
-    s_expect_nothing(s_persister, "a second write of a notification in flight");
+    pl_peer_expect_nothing(s_persister, 150, "a second write of a notification in flight");
     for (int i = 0; i < 2; i++) {
         cr_assert_str_eq(first[i].kind, "group_message");
         cr_assert_eq(first[i].room_id, s_room);
@@ -235,7 +216,7 @@ Test(notifier, pushes_only_after_the_commit_is_reported)
     s_room_message(true, s_alice, "Alice", "hi bob", &recipient, 1);
     stored_t stored = s_expect_store(false);
     cr_assert_str_eq(stored.kind, "dm");
-    s_expect_nothing(s_writer, "a push before the commit");
+    pl_peer_expect_nothing(s_writer, 150, "a push before the commit");
     s_report_stored(stored.id);
     char *event = s_expect_writer(PL_MSG_CONN_USER_EVENT, (uint64_t)s_bob);
     char expected[64];
@@ -255,7 +236,7 @@ Test(notifier, a_user_without_streams_gets_no_push)
     s_room_message(true, s_alice, "Alice", "hi", &recipient, 1);
     stored_t stored = s_expect_store(false);
     s_report_stored(stored.id);
-    s_expect_nothing(s_writer, "a push to a user with no stream");
+    pl_peer_expect_nothing(s_writer, 150, "a push to a user with no stream");
     json_decref(stored.body);
 }
 
@@ -272,7 +253,7 @@ Test(notifier, read_ends_coalescing_and_reaches_the_persister)
             .waiter = 42, .req_id = 43, .user_id = s_bob, .ids = {(const char *)ids, sizeof ids}}};
     s_send(&read);
     pl_msg_frame_t in;
-    cr_assert(s_recv(s_persister, 5000, &in));
+    cr_assert(pl_peer_recv(s_persister, 5000, &in));
     cr_assert_eq(in.msg.type, PL_MSG_NOTIFICATIONS_READ);
     cr_assert_eq(in.msg.as.notifications_read.waiter, 42, "the waiter must reach the persister");
     cr_assert_eq(in.msg.as.notifications_read.user_id, s_bob);
