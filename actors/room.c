@@ -264,11 +264,16 @@ static void s_refuse(self_t *self, uint64_t conn_id, uint64_t waiter, uint64_t r
                      pl_status_t status, int64_t room_id)
 {
     char message[96];
-    const char *code = status == PL_STATUS_NOT_FOUND ? "room_not_found" : "forbidden";
-    if (status == PL_STATUS_NOT_FOUND)
+    const char *code = "forbidden";
+    if (status == PL_STATUS_NOT_FOUND) {
+        code = "room_not_found";
         snprintf(message, sizeof message, "room %" PRId64 " does not exist", room_id);
-    else
+    } else if (status == PL_STATUS_FORBIDDEN) {
         snprintf(message, sizeof message, "you are not a member of room %" PRId64, room_id);
+    } else {
+        code = "internal";
+        snprintf(message, sizeof message, "room %" PRId64 " is unavailable: try again", room_id);
+    }
     if (conn_id)
         s_send_error(self, conn_id, ref, code, message);
     s_answer(waiter, req_id, status, 0, NULL);
@@ -326,7 +331,8 @@ static uint64_t s_client_key(int64_t sender_id, pl_str_t client_id)
 static void s_remember_sent(room_t *room, uint64_t key, int64_t seq, int64_t ts)
 {
     sent_t *slot = &room->sent_ring[room->sent_head];
-    if (room->sent_count == DEDUPE_MAX)
+    //  A key forgotten after a failed store may have been remembered again since.
+    if (room->sent_count == DEDUPE_MAX && pl_idmap_get(room->sent, slot->key) == slot)
         pl_idmap_remove(room->sent, slot->key);
     else
         room->sent_count++;
@@ -474,9 +480,12 @@ static void s_subscribe(self_t *self, const pl_msg_room_subscribe_t *m)
         if (member->online++ == 0)
             s_presence(self, room, m->user_id, true, m->conn_id);
     }
-    //  Recovery: the window holds seqs (stored - window_count, stored]; a client that
-    //  missed more than that is told so and uses the history API.
-    int64_t oldest = room->stored_seq - (int64_t)room->window_count;
+    //  Recovery: the window holds the latest committed seqs, with a gap where a store
+    //  failed; a client that missed more than it holds is told so and uses the
+    //  history API.
+    int64_t oldest = room->window_count
+                         ? s_window_at(room, self->window, room->window_count - 1)->seq - 1
+                         : room->stored_seq;
     bool replay = m->since >= 0 && m->since < room->stored_seq;
     bool recovered = m->since < 0 || m->since >= oldest;
     json_t *reply =
@@ -487,9 +496,13 @@ static void s_subscribe(self_t *self, const pl_msg_room_subscribe_t *m)
     if (m->ref.ptr)
         json_object_set_new(reply, "ref", json_stringn(m->ref.ptr, m->ref.len));
     s_send(self, m->conn_id, reply);
-    if (replay && recovered)
-        for (size_t back = (size_t)(room->stored_seq - m->since); back-- > 0;)
-            s_send_text(self, m->conn_id, s_window_at(room, self->window, back)->frame);
+    if (!replay || !recovered)
+        return;
+    size_t missed = 0;
+    while (missed < room->window_count && s_window_at(room, self->window, missed)->seq > m->since)
+        missed++;
+    while (missed-- > 0)
+        s_send_text(self, m->conn_id, s_window_at(room, self->window, missed)->frame);
 }
 
 //  Removes a connection's subscription; presence goes offline with its last one.
@@ -870,6 +883,11 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
         pl_error("room %" PRId64 ": seq %" PRId64 " could not be stored", room_id, seq);
         if (p.seq == room->last_seq)
             room->last_seq--;
+        //  A retry of this client_id is a new send, not a repeat of one stored.
+        uint64_t key = p.client_id ? s_client_key(p.sender_id, pl_str_of(p.client_id)) : 0;
+        sent_t *sent = key ? pl_idmap_get(room->sent, key) : NULL;
+        if (sent && sent->seq == p.seq)
+            pl_idmap_remove(room->sent, key);
         for (size_t i = 0; i < p.target_count; i++) {
             if (p.targets[i].conn_id)
                 s_send_error(self, p.targets[i].conn_id, pl_str_of(p.targets[i].ref), "internal",

@@ -15,10 +15,7 @@
 
     Writers also get CONN_ROOM_NOTICE after a delivery whenever a member has a
     subscribed connection (the room compares its connection marks with the writers',
-    and no writer runs here); those notices are left aside by s_take.
-
-    Tests named known_bug_* show a bug in actors/room.c. They are skipped unless
-    PARLEY_KNOWN_BUGS=1 is set in the environment, and then fail until it is fixed. */
+    and no writer runs here); those notices are left aside by s_take. */
 #include "parley/actor.h"
 #include "parley/conn.h"
 #include "parley/loader.h"
@@ -304,17 +301,6 @@ static void teardown(void)
 }
 
 TestSuite(room, .init = setup, .fini = teardown, .timeout = 30);
-
-//  Skips a known_bug_* test unless PARLEY_KNOWN_BUGS=1 (see the top of the file).
-static void s_known_bug(const char *what)
-{
-    const char *run = getenv("PARLEY_KNOWN_BUGS");
-    if (run && strcmp(run, "1") == 0)
-        return;
-    //  Skipping exits the test's process without its fini: clean up first.
-    teardown();
-    cr_skip_test("KNOWN BUG in actors/room.c, skipped (PARLEY_KNOWN_BUGS=1 runs it): %s", what);
-}
 
 //  --- requests -------------------------------------------------------------------
 
@@ -615,11 +601,8 @@ Test(room, a_failed_store_is_an_internal_error_and_never_delivered)
     s_all_done("a failure before a commit");
 }
 
-Test(room, known_bug_a_retry_after_a_failed_store_is_stored_anew)
+Test(room, a_retry_after_a_failed_store_is_stored_anew)
 {
-    s_known_bug("the client_id of a send whose store failed stays remembered with its seq, so "
-                "the client's retry is acked with a seq that holds nothing (or, once the seq "
-                "is handed out again, someone else's message) and is never stored");
     s_open(ROOM, 0, NULL, 0);
     s_subscribe_all((uint64_t[]){10}, (int64_t[]){ALICE}, 1);
     s_send(10, ALICE, "c-x", "lost", "r-x");
@@ -707,11 +690,8 @@ Test(room, an_unknown_room_is_not_found)
     pl_peer_expect_nothing(s_loader, QUIET_MS, "one load for both requests");
 }
 
-Test(room, known_bug_a_room_that_cannot_be_loaded_is_an_internal_error)
+Test(room, a_room_that_cannot_be_loaded_is_an_internal_error)
 {
-    s_known_bug("when the loader answers INTERNAL, the requests that waited are refused as "
-                "`forbidden` (\"you are not a member of room 12\") instead of `internal`: "
-                "s_refuse maps every status but NOT_FOUND to forbidden");
     s_subscribe_to(ROOM, 10, ALICE, -1, "s-1");
     s_answer_load(ROOM, PL_STATUS_INTERNAL, NULL);
     s_sync();
@@ -836,11 +816,8 @@ Test(room, subscribe_since_replays_the_window_after_since)
     s_all_done("subscriptions after the window moved");
 }
 
-Test(room, known_bug_a_replay_after_a_failed_seq_repeats_nothing_since)
+Test(room, a_replay_after_a_failed_seq_repeats_nothing_since)
 {
-    s_known_bug("after a failed store leaves a gap in the seqs (2 failed, 3 committed), a "
-                "subscription since 1 replays seq 1 again: the replay counts back "
-                "stored_seq - since window entries as if the seqs had no gap");
     s_open(ROOM, 1, (int64_t[]){1}, 1);
     s_send(10, ALICE, "c-2", "fails", NULL);
     s_send(10, ALICE, "c-3", "live 3", NULL);
