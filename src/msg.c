@@ -263,6 +263,8 @@ int pl_msg_decode(const void *data, size_t len, pl_msg_t *out)
 static void s_free_buffer(void *data, void *hint)
 {
     (void)hint;
+    //  A frame nobody received is freed by ZeroMQ's own thread when its socket closes.
+    PL_TSAN_ACQUIRE(data);
     free(data);
 }
 
