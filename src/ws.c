@@ -209,7 +209,7 @@ static void s_send_message(request_t *r)
     const char *problem = client_id.ptr ? pl_check_client_id(client_id.ptr, client_id.len) : NULL;
     const char *field = "client_id";
     if (!problem)
-        problem = pl_check_message(kind.ptr, body.ptr, body.len, url.ptr, url.len,
+        problem = pl_check_message(kind.ptr, kind.len, body.ptr, body.len, url.ptr, url.len,
                                    (size_t)r->app->config->max_message_chars, &field);
     if (!problem && url.ptr &&
         (problem = pl_uploads_check_url(r->app->config->data_dir, url.ptr, url.len)))
