@@ -6,6 +6,7 @@
     U+10FFFF), so that non-ASCII chat stays on the fast path. */
 #include "parley/send_scan.h"
 
+#include <stddef.h>
 #include <string.h>
 
 //  The members a send may carry; each is a bit in the set of members seen.
@@ -107,19 +108,26 @@ static bool s_positive_integer(cursor_t *c, int64_t *out)
     return true;
 }
 
+//  The members, and where a string member's view goes in pl_send_request_t.
+static const struct {
+    const char *name;
+    uint32_t len;
+    size_t offset; //  string members only
+} s_members[M_COUNT] = {
+    [M_TYPE] = {"type", 4, 0},
+    [M_ROOM] = {"room", 4, 0},
+    [M_CLIENT_ID] = {"client_id", 9, offsetof(pl_send_request_t, client_id)},
+    [M_KIND] = {"kind", 4, offsetof(pl_send_request_t, kind)},
+    [M_BODY] = {"body", 4, offsetof(pl_send_request_t, body)},
+    [M_URL] = {"url", 3, offsetof(pl_send_request_t, url)},
+    [M_REF] = {"ref", 3, offsetof(pl_send_request_t, ref)},
+};
+
 //  The member named key, or -1 for any other name.
 static int s_member(pl_str_t key)
 {
-    static const struct {
-        const char *name;
-        uint32_t len;
-    } names[M_COUNT] = {
-        [M_TYPE] = {"type", 4}, [M_ROOM] = {"room", 4}, [M_CLIENT_ID] = {"client_id", 9},
-        [M_KIND] = {"kind", 4}, [M_BODY] = {"body", 4}, [M_URL] = {"url", 3},
-        [M_REF] = {"ref", 3},
-    };
     for (int m = 0; m < M_COUNT; m++)
-        if (key.len == names[m].len && memcmp(key.ptr, names[m].name, key.len) == 0)
+        if (key.len == s_members[m].len && memcmp(key.ptr, s_members[m].name, key.len) == 0)
             return m;
     return -1;
 }
@@ -132,25 +140,9 @@ static bool s_value(cursor_t *c, int m, pl_send_request_t *out)
     pl_str_t value;
     if (!s_string(c, &value))
         return false;
-    switch (m) {
-    case M_TYPE:
+    if (m == M_TYPE)
         return value.len == 4 && memcmp(value.ptr, "send", 4) == 0;
-    case M_CLIENT_ID:
-        out->client_id = value;
-        break;
-    case M_KIND:
-        out->kind = value;
-        break;
-    case M_BODY:
-        out->body = value;
-        break;
-    case M_URL:
-        out->url = value;
-        break;
-    default:
-        out->ref = value;
-        break;
-    }
+    *(pl_str_t *)((char *)out + s_members[m].offset) = value;
     return true;
 }
 
