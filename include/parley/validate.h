@@ -2,7 +2,8 @@
     no I/O, so the tests call them directly. Each returns NULL when the value is
     acceptable, or a short reason ("must be 3-32 of [a-z0-9_]") that the caller puts
     after the field name in a bad_request error. Inputs are valid UTF-8, as jansson
-    hands them over, and are read by their length: none needs a NUL after it. */
+    or the WebSocket send scanner (send_scan.h) hands them over, and are read by their
+    length: none needs a NUL after it. */
 #ifndef PARLEY_VALIDATE_H
 #define PARLEY_VALIDATE_H
 
