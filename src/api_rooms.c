@@ -274,7 +274,7 @@ static void s_publish(pl_req_t *req)
         pl_http_string_field(req, body, "url", false, NULL, &url))
         goto done;
     const char *field;
-    const char *problem = pl_check_message(kind.ptr, text.ptr, text.len, url.ptr, url.len,
+    const char *problem = pl_check_message(kind.ptr, kind.len, text.ptr, text.len, url.ptr, url.len,
                                            (size_t)req->app->config->max_message_chars, &field);
     if (!problem && url.ptr &&
         (problem = pl_uploads_check_url(req->app->config->data_dir, url.ptr, url.len)))

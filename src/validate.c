@@ -162,11 +162,12 @@ const char *pl_check_client_id(const char *text, size_t len)
     return NULL;
 }
 
-const char *pl_check_message(const char *kind, const char *body, size_t body_len, const char *url,
-                             size_t url_len, size_t max_chars, const char **field)
+const char *pl_check_message(const char *kind, size_t kind_len, const char *body, size_t body_len,
+                             const char *url, size_t url_len, size_t max_chars, const char **field)
 {
-    bool image = kind && strcmp(kind, "image") == 0;
-    if (kind && !image && strcmp(kind, "text") != 0) {
+    bool image = kind && kind_len == 5 && memcmp(kind, "image", 5) == 0;
+    bool text = kind && kind_len == 4 && memcmp(kind, "text", 4) == 0;
+    if (kind && !image && !text) {
         *field = "kind";
         return "must be text or image";
     }

@@ -3,7 +3,8 @@
     The upgrade is authenticated and counted before the handshake: no valid token
     gets 401, a full server or a draining one gets 503, so civetweb never runs out of
     workers for plain HTTP. Incoming frames are read on the connection's civetweb
-    thread, which parses each request and answers through the connection's writer
+    thread, which parses each request (a plain `send` with send_scan.h's one-pass
+    reader, everything else with jansson) and answers through the connection's writer
     shard (conn.h): this thread never writes a data frame itself, so frames to one
     client never interleave. It does send close frames for protocol violations, under
     the same connection lock the writer uses. */
@@ -13,6 +14,7 @@
 #include "parley/log.h"
 #include "parley/peer_sockets.h"
 #include "parley/room.h"
+#include "parley/send_scan.h"
 #include "parley/uploads.h"
 #include "parley/validate.h"
 
@@ -65,8 +67,11 @@ static void s_close_with(struct mg_connection *conn, int code, const char *reaso
 typedef struct {
     pl_app_t *app;
     pl_thread_t *t;
-    json_t *request;
-    json_t *ref; //  the request's ref, else its client_id, else NULL
+    json_t *request; //  NULL for a send taken by the fast path (send_scan.h)
+    json_t *ref;     //  the request's ref, else its client_id, else NULL
+    //  On the fast path, instead of ref: the same choice as a view into the frame,
+    //  made a JSON string only when an error needs it.
+    pl_str_t ref_text;
 } request_t;
 
 static void s_reject(const request_t *r, const char *code, const char *fmt, ...)
@@ -79,7 +84,10 @@ static void s_reject(const request_t *r, const char *code, const char *fmt, ...)
     va_start(args, fmt);
     vsnprintf(message, sizeof message, fmt, args);
     va_end(args);
-    s_send_error(r->app, r->t, r->ref, code, message);
+    json_t *made =
+        !r->ref && r->ref_text.ptr ? json_stringn(r->ref_text.ptr, r->ref_text.len) : NULL;
+    s_send_error(r->app, r->t, r->ref ? r->ref : made, code, message);
+    json_decref(made);
 }
 
 //  Reads an integer field within [min, max]; absent is allowed when !required.
@@ -198,21 +206,18 @@ static void s_unsubscribe(request_t *r)
     }
 }
 
-static void s_send_message(request_t *r)
+//  The part of a send both parsers share: validates the fields, takes a token and
+//  hands the message to its room. Errors carry r's ref.
+static void s_send_fields(request_t *r, const pl_send_request_t *f)
 {
-    int64_t room;
-    pl_str_t client_id, kind, body, url, ref;
-    if (s_int(r, "room", true, 1, &room) < 0 || s_str(r, "client_id", &client_id) < 0 ||
-        s_str(r, "kind", &kind) < 0 || s_str(r, "body", &body) < 0 || s_str(r, "url", &url) < 0 ||
-        s_str(r, "ref", &ref) < 0)
-        return;
-    const char *problem = client_id.ptr ? pl_check_client_id(client_id.ptr, client_id.len) : NULL;
+    const char *problem =
+        f->client_id.ptr ? pl_check_client_id(f->client_id.ptr, f->client_id.len) : NULL;
     const char *field = "client_id";
     if (!problem)
-        problem = pl_check_message(kind.ptr, body.ptr, body.len, url.ptr, url.len,
-                                   (size_t)r->app->config->max_message_chars, &field);
-    if (!problem && url.ptr &&
-        (problem = pl_uploads_check_url(r->app->config->data_dir, url.ptr, url.len)))
+        problem = pl_check_message(f->kind.ptr, f->kind.len, f->body.ptr, f->body.len, f->url.ptr,
+                                   f->url.len, (size_t)r->app->config->max_message_chars, &field);
+    if (!problem && f->url.ptr &&
+        (problem = pl_uploads_check_url(r->app->config->data_dir, f->url.ptr, f->url.len)))
         field = "url";
     if (problem) {
         s_reject(r, "bad_request", "%s: %s", field, problem);
@@ -226,13 +231,24 @@ static void s_send_message(request_t *r)
     pl_msg_t msg = {.type = PL_MSG_ROOM_SEND,
                     .as.room_send = {.conn_id = r->t->ws_id,
                                      .user_id = r->t->ws_user_id,
-                                     .room_id = room,
-                                     .client_id = client_id,
-                                     .kind = kind.ptr ? kind : pl_str_of("text"),
-                                     .body = body.ptr ? body : pl_str_of(""),
-                                     .url = url,
-                                     .ref = ref}};
-    pl_ingress_send(s_room_of(r->app, room), &msg);
+                                     .room_id = f->room,
+                                     .client_id = f->client_id,
+                                     .kind = f->kind.ptr ? f->kind : pl_str_of("text"),
+                                     .body = f->body.ptr ? f->body : pl_str_of(""),
+                                     .url = f->url,
+                                     .ref = f->ref}};
+    pl_ingress_send(s_room_of(r->app, f->room), &msg);
+}
+
+//  A send that the fast path declined, read from jansson's tree.
+static void s_send_message(request_t *r)
+{
+    pl_send_request_t f;
+    if (s_int(r, "room", true, 1, &f.room) < 0 || s_str(r, "client_id", &f.client_id) < 0 ||
+        s_str(r, "kind", &f.kind) < 0 || s_str(r, "body", &f.body) < 0 ||
+        s_str(r, "url", &f.url) < 0 || s_str(r, "ref", &f.ref) < 0)
+        return;
+    s_send_fields(r, &f);
 }
 
 static void s_read(request_t *r)
@@ -279,6 +295,13 @@ static const struct {
 //  Handles one complete text message from the client.
 static void s_dispatch(pl_app_t *app, pl_thread_t *t, const char *data, size_t len)
 {
+    //  Most frames are plain sends: those skip jansson's tree (send_scan.h).
+    pl_send_request_t send;
+    if (pl_send_scan(data, len, &send)) {
+        request_t r = {app, t, NULL, NULL, send.ref.ptr ? send.ref : send.client_id};
+        s_send_fields(&r, &send);
+        return;
+    }
     json_error_t error;
     json_t *request = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
     if (!json_is_object(request)) {
@@ -287,7 +310,7 @@ static void s_dispatch(pl_app_t *app, pl_thread_t *t, const char *data, size_t l
         json_decref(request);
         return;
     }
-    request_t r = {app, t, request, json_object_get(request, "ref")};
+    request_t r = {app, t, request, json_object_get(request, "ref"), {NULL, 0}};
     if (!json_is_string(r.ref))
         r.ref = json_object_get(request, "client_id");
     if (!json_is_string(r.ref))

@@ -1080,6 +1080,130 @@ Test(e2e_chat, a_sender_over_the_rate_limit_is_refused)
     pl_api_user_free(&alice);
 }
 
+//  Receives the next answer to a request (pushed frames skipped) as the text the
+//  server wrote; caller frees.
+static char *s_reply_text(pl_ws_t *ws)
+{
+    for (;;) {
+        char *data = NULL;
+        size_t len = 0;
+        cr_assert_eq(pl_ws_recv(ws, FRAME_MS, &data, &len, NULL), PL_WS_TEXT, "no answer");
+        json_t *frame = json_loadb(data, len, 0, NULL);
+        cr_assert(frame, "not JSON: %s", data);
+        bool push = s_is_push(json_string_value(json_object_get(frame, "type")));
+        json_decref(frame);
+        if (!push)
+            return data;
+        free(data);
+    }
+}
+
+//  Sends a send request as it is, which the server reads on its fast path
+//  (send_scan.h), and again with its "type" key escaped, which only jansson reads.
+//  Both answers must be the same bytes: an error with code and ref (NULL: none).
+static void s_expect_same_error(pl_ws_t *ws, const char *code, const char *ref, const char *fmt,
+                                ...) __attribute__((format(printf, 4, 5)));
+
+static void s_expect_same_error(pl_ws_t *ws, const char *code, const char *ref, const char *fmt,
+                                ...)
+{
+    char plain[512], escaped[520];
+    va_list args;
+    va_start(args, fmt);
+    int len = vsnprintf(plain, sizeof plain, fmt, args);
+    va_end(args);
+    cr_assert(len > 0 && (size_t)len < sizeof plain);
+    const char *type = strstr(plain, "\"type\"");
+    cr_assert(type, "%s has no type", plain);
+    snprintf(escaped, sizeof escaped, "%.*s\"t\\u0079pe\"%s", (int)(type - plain), plain, type + 6);
+    cr_assert_eq(pl_ws_send_text(ws, plain, (size_t)len), 0);
+    char *fast = s_reply_text(ws);
+    cr_assert_eq(pl_ws_send_text(ws, escaped, strlen(escaped)), 0);
+    char *slow = s_reply_text(ws);
+    cr_assert_str_eq(fast, slow, "%s and %s answered differently", plain, escaped);
+    json_t *frame = json_loads(fast, 0, NULL);
+    cr_assert_str_eq(pl_api_str(frame, "type"), "error", "%s: %s", plain, fast);
+    cr_assert_str_eq(pl_api_str(frame, "code"), code, "%s: %s", plain, fast);
+    if (ref)
+        cr_assert_str_eq(pl_api_str(frame, "ref"), ref, "%s: %s", plain, fast);
+    else
+        cr_assert_null(json_object_get(frame, "ref"), "%s: %s", plain, fast);
+    json_decref(frame);
+    free(fast);
+    free(slow);
+}
+
+Test(e2e_chat, a_plain_send_is_answered_as_an_escaped_one)
+{
+    const char *args[] = {
+        "--max-message-chars", "10", "--rate-limit-per-s", "1", "--rate-limit-burst", "1", NULL};
+    pl_e2e_restart_with(args);
+    user_t alice = pl_api_signup("Alice");
+    int64_t room = s_new_room(&alice);
+    pl_ws_t *a = s_connect(&alice);
+    const long long r = (long long)room;
+    static const char hash[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    //  The error's ref is the request's ref, else its client_id, even a bad one.
+    s_expect_same_error(a, "bad_request", "has space",
+                        "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"has space\","
+                        "\"body\":\"x\"}",
+                        r);
+    s_expect_same_error(a, "bad_request", "r-1",
+                        "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"has space\","
+                        "\"body\":\"x\",\"ref\":\"r-1\"}",
+                        r);
+    s_expect_same_error(a, "bad_request",
+                        "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk",
+                        "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"%s\",\"body\":\"x\"}", r,
+                        "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk");
+    s_expect_same_error(a, "bad_request", "\xc3\xa9t\xc3\xa9",
+                        "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"\xc3\xa9t\xc3\xa9\","
+                        "\"body\":\"x\"}",
+                        r);
+    s_expect_same_error(a, "bad_request", "\xf0\x9f\x98\x80",
+                        "{\"type\":\"send\",\"room\":%lld,\"body\":\"x\","
+                        "\"ref\":\"\xf0\x9f\x98\x80\",\"client_id\":\"\"}",
+                        r);
+    //  Eleven characters, ASCII and not.
+    s_expect_same_error(a, "bad_request", "b-1",
+                        "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-1\","
+                        "\"body\":\"eleven char\"}",
+                        r);
+    s_expect_same_error(a, "bad_request", "b-2",
+                        "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-2\",\"body\":"
+                        "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+                        "\xa9\xc3\xa9\xc3\xa9\"}",
+                        r);
+    s_expect_same_error(a, "bad_request", NULL, "{\"type\":\"send\",\"room\":%lld,\"body\":\"\"}",
+                        r);
+    s_expect_same_error(a, "bad_request", NULL, "{\"room\":%lld,\"type\":\"send\"}", r);
+    s_expect_same_error(a, "bad_request", "b-3",
+                        "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-3\",\"kind\":\"video\","
+                        "\"body\":\"x\"}",
+                        r);
+    s_expect_same_error(
+        a, "bad_request", "b-4",
+        "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-4\",\"kind\":\"image\"}", r);
+    s_expect_same_error(a, "bad_request", "b-5",
+                        "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-5\",\"kind\":\"text\","
+                        "\"body\":\"x\",\"url\":\"/uploads/%s.png\"}",
+                        r, hash);
+    s_expect_same_error(a, "bad_request", "b-6",
+                        "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"b-6\",\"kind\":\"image\","
+                        "\"url\":\"/uploads/%s.png\"}",
+                        r, hash);
+    //  The one token goes to the first good send; the next ones are over the limit.
+    s_send(a, room, "ok-1", "fine");
+    cr_assert_eq(s_expect_ack(a, room, "ok-1"), 1);
+    s_expect_same_error(a, "rate_limited", "q-1",
+                        "{ \"type\" : \"send\", \"room\" : %lld, \"client_id\" : \"q-1\", "
+                        "\"body\" : \"x\" }",
+                        r);
+    s_expect_stored(&alice, room, 1);
+    pl_ws_close(&a);
+    pl_api_user_free(&alice);
+}
+
 //  --- durability --------------------------------------------------------------------
 
 Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)

@@ -424,3 +424,37 @@ Test(validate, content_refused_names_the_field)
         json_decref(json);
     }
 }
+
+//  pl_check_message on exact-size copies of kind (no NUL after it), as the WebSocket
+//  send fast path hands it views into the frame; returns the reason or NULL.
+static const char *s_message(const char *kind, size_t kind_len, const char *body, const char *url,
+                             const char **field)
+{
+    char *copy = malloc(kind_len ? kind_len : 1);
+    cr_assert_not_null(copy);
+    memcpy(copy, kind, kind_len);
+    const char *reason = pl_check_message(copy, kind_len, body, body ? strlen(body) : 0, url,
+                                          url ? strlen(url) : 0, 10, field);
+    free(copy);
+    return reason;
+}
+
+Test(validate, message_kind_is_read_by_its_length)
+{
+    static const char url[] =
+        "/uploads/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.png";
+    const char *field = NULL;
+    cr_assert_null(s_message("text", 4, "hi", NULL, &field));
+    cr_assert_null(s_message("image", 5, NULL, url, &field));
+    //  Only kind_len bytes count: "images" cut to 5 is image, "text" cut to 3 is not text.
+    cr_assert_null(s_message("images", 5, "caption", url, &field));
+    cr_assert_str_eq(s_message("text", 3, "hi", NULL, &field), "must be text or image");
+    cr_assert_str_eq(field, "kind");
+    cr_assert_str_eq(s_message("text\0x", 6, "hi", NULL, &field), "must be text or image");
+    cr_assert_not_null(s_message("", 0, "hi", NULL, &field));
+    cr_assert_str_eq(field, "kind");
+    cr_assert_str_eq(s_message("image", 5, NULL, NULL, &field), "is required for an image message");
+    cr_assert_str_eq(field, "url");
+    cr_assert_str_eq(s_message("text", 4, "eleven char", NULL, &field), "is too long");
+    cr_assert_str_eq(field, "body");
+}

@@ -1,8 +1,9 @@
 /*  Edge validation: the rules PROTOCOL.md sets for what clients send. Pure functions,
     no I/O, so the tests call them directly. Each returns NULL when the value is
     acceptable, or a short reason ("must be 3-32 of [a-z0-9_]") that the caller puts
-    after the field name in a bad_request error. Inputs are UTF-8 as jansson hands
-    them over (always valid UTF-8). */
+    after the field name in a bad_request error. Inputs are valid UTF-8, as jansson
+    or the WebSocket send scanner (send_scan.h) hands them over, and are read by their
+    length: none needs a NUL after it. */
 #ifndef PARLEY_VALIDATE_H
 #define PARLEY_VALIDATE_H
 
@@ -67,13 +68,14 @@ const char *pl_check_content(const json_t *object, pl_content_input_t *out, cons
 //  A client_id: 1-64 printable ASCII characters.
 const char *pl_check_client_id(const char *text, size_t len);
 
-//  A message as a client sends it (kind NULL means "text"). Text needs a body of
-//  1-max_chars characters; an image needs the url of an upload of this server
+//  A message as a client sends it (kind NULL means "text"; like body and url, kind is
+//  read by its length and needs no NUL after it). Text needs a body of 1-max_chars
+//  characters; an image needs the url of an upload of this server
 //  ("/uploads/<sha256 hex>.<png|jpg|gif|webp>") and may carry a caption. Returns NULL
 //  when acceptable, else the reason, with *field naming the field at fault. Only the
 //  url's form is checked here; whether it was uploaded is pl_uploads_check_url's
 //  question (uploads.h), asked by the edge after this one.
-const char *pl_check_message(const char *kind, const char *body, size_t body_len, const char *url,
-                             size_t url_len, size_t max_chars, const char **field);
+const char *pl_check_message(const char *kind, size_t kind_len, const char *body, size_t body_len,
+                             const char *url, size_t url_len, size_t max_chars, const char **field);
 
 #endif
