@@ -43,13 +43,19 @@ static void s_send(const pl_app_t *app, const pl_thread_t *t, json_t *frame)
     free(text);
 }
 
-//  Queues an error frame; ref is the request's ref, or NULL.
-static void s_send_error(const pl_app_t *app, const pl_thread_t *t, json_t *ref, const char *code,
+//  Sets frame's "ref" to ref, when there is one (ptr NULL: none).
+static void s_set_ref(json_t *frame, pl_str_t ref)
+{
+    if (ref.ptr)
+        json_object_set_new(frame, "ref", json_stringn(ref.ptr, ref.len));
+}
+
+//  Queues an error frame naming the request by ref (ptr NULL: none).
+static void s_send_error(const pl_app_t *app, const pl_thread_t *t, pl_str_t ref, const char *code,
                          const char *message)
 {
     json_t *frame = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
-    if (ref)
-        json_object_set(frame, "ref", ref);
+    s_set_ref(frame, ref);
     s_send(app, t, frame);
 }
 
@@ -68,10 +74,7 @@ typedef struct {
     pl_app_t *app;
     pl_thread_t *t;
     json_t *request; //  NULL for a send taken by the fast path (send_scan.h)
-    json_t *ref;     //  the request's ref, else its client_id, else NULL
-    //  On the fast path, instead of ref: the same choice as a view into the frame,
-    //  made a JSON string only when an error needs it.
-    pl_str_t ref_text;
+    pl_str_t ref;    //  the request's ref, else its client_id, else none (ptr NULL)
 } request_t;
 
 static void s_reject(const request_t *r, const char *code, const char *fmt, ...)
@@ -84,10 +87,7 @@ static void s_reject(const request_t *r, const char *code, const char *fmt, ...)
     va_start(args, fmt);
     vsnprintf(message, sizeof message, fmt, args);
     va_end(args);
-    json_t *made =
-        !r->ref && r->ref_text.ptr ? json_stringn(r->ref_text.ptr, r->ref_text.len) : NULL;
-    s_send_error(r->app, r->t, r->ref ? r->ref : made, code, message);
-    json_decref(made);
+    s_send_error(r->app, r->t, r->ref, code, message);
 }
 
 //  Reads an integer field within [min, max]; absent is allowed when !required.
@@ -144,8 +144,7 @@ static bool s_take_token(const pl_app_t *app, pl_thread_t *t)
 static void s_ping(request_t *r)
 {
     json_t *pong = json_pack("{s:s}", "type", "pong");
-    if (r->ref)
-        json_object_set(pong, "ref", r->ref);
+    s_set_ref(pong, r->ref);
     s_send(r->app, r->t, pong);
 }
 
@@ -298,23 +297,24 @@ static void s_dispatch(pl_app_t *app, pl_thread_t *t, const char *data, size_t l
     //  Most frames are plain sends: those skip jansson's tree (send_scan.h).
     pl_send_request_t send;
     if (pl_send_scan(data, len, &send)) {
-        request_t r = {app, t, NULL, NULL, send.ref.ptr ? send.ref : send.client_id};
+        request_t r = {app, t, NULL, send.ref.ptr ? send.ref : send.client_id};
         s_send_fields(&r, &send);
         return;
     }
     json_error_t error;
     json_t *request = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
     if (!json_is_object(request)) {
-        s_send_error(app, t, NULL, "bad_request",
+        s_send_error(app, t, (pl_str_t){NULL, 0}, "bad_request",
                      request ? "a request must be a JSON object" : "malformed JSON");
         json_decref(request);
         return;
     }
-    request_t r = {app, t, request, json_object_get(request, "ref"), {NULL, 0}};
-    if (!json_is_string(r.ref))
-        r.ref = json_object_get(request, "client_id");
-    if (!json_is_string(r.ref))
-        r.ref = NULL;
+    json_t *ref = json_object_get(request, "ref");
+    if (!json_is_string(ref))
+        ref = json_object_get(request, "client_id");
+    request_t r = {app, t, request, {NULL, 0}};
+    if (json_is_string(ref))
+        r.ref = (pl_str_t){json_string_value(ref), (uint32_t)json_string_length(ref)};
     const char *type = json_string_value(json_object_get(request, "type"));
     size_t i = 0;
     while (type && i < sizeof s_handlers / sizeof s_handlers[0] &&
@@ -475,7 +475,8 @@ static int s_on_data(struct mg_connection *conn, int bits, char *data, size_t le
     if (opcode == MG_WEBSOCKET_OPCODE_TEXT)
         s_dispatch(app, t, data, len);
     else
-        s_send_error(app, t, NULL, "bad_request", "only text frames carrying JSON are accepted");
+        s_send_error(app, t, (pl_str_t){NULL, 0}, "bad_request",
+                     "only text frames carrying JSON are accepted");
     return 1;
 }
 
