@@ -328,6 +328,14 @@ static uint64_t s_client_key(int64_t sender_id, pl_str_t client_id)
 }
 
 //  Remembers that a client_id was sent with seq, forgetting the oldest past DEDUPE_MAX.
+//  What the room remembers of a sender's client_id: *key (0 when client_id.ptr is
+//  NULL) and the earlier send under it, or NULL.
+static sent_t *s_sent_of(const room_t *room, int64_t sender_id, pl_str_t client_id, uint64_t *key)
+{
+    *key = client_id.ptr ? s_client_key(sender_id, client_id) : 0;
+    return *key ? pl_idmap_get(room->sent, *key) : NULL;
+}
+
 static void s_remember_sent(room_t *room, uint64_t key, int64_t seq, int64_t ts)
 {
     sent_t *slot = &room->sent_ring[room->sent_head];
@@ -675,8 +683,8 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
                  room ? PL_STATUS_FORBIDDEN : status, m->room_id);
         return;
     }
-    uint64_t key = m->client_id.ptr ? s_client_key(m->user_id, m->client_id) : 0;
-    sent_t *sent = key ? pl_idmap_get(room->sent, key) : NULL;
+    uint64_t key;
+    sent_t *sent = s_sent_of(room, m->user_id, m->client_id, &key);
     if (sent) {
         s_resend_ack(self, room, m, sent);
         return;
@@ -884,8 +892,8 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
         if (p.seq == room->last_seq)
             room->last_seq--;
         //  A retry of this client_id is a new send, not a repeat of one stored.
-        uint64_t key = p.client_id ? s_client_key(p.sender_id, pl_str_of(p.client_id)) : 0;
-        sent_t *sent = key ? pl_idmap_get(room->sent, key) : NULL;
+        uint64_t key;
+        sent_t *sent = s_sent_of(room, p.sender_id, pl_str_of(p.client_id), &key);
         if (sent && sent->seq == p.seq)
             pl_idmap_remove(room->sent, key);
         for (size_t i = 0; i < p.target_count; i++) {
