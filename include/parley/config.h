@@ -32,12 +32,13 @@
       "largest WebSocket frame; larger closes the connection with 1009")                           \
     X(INT, request_timeout_ms, "10000", 100, 600000,                                               \
       "longest a read or write on one client socket may block")                                    \
-    X(INT, writer_threads, "2", 1, 64,                                                             \
-      "connection writer actors that WebSockets are sharded over")                                 \
+    X(INT, writer_threads, "0", 0, 64,                                                             \
+      "connection writer actors that WebSockets are sharded over; 0: one per usable CPU")          \
     X(INT, outbound_queue_bytes, "1048576", 4096, 1073741824,                                      \
       "bytes queued for one slow client before it is disconnected")                                \
     X(INT, persist_batch_max, "1024", 1, 100000, "most writes the persister commits in one go")    \
-    X(INT, room_threads, "2", 1, 64, "room actors that rooms are sharded over")                    \
+    X(INT, room_threads, "0", 0, 64,                                                               \
+      "room actors that rooms are sharded over; 0: one per usable CPU")                            \
     X(INT, presence_max_members, "1000", 0, 10000000,                                              \
       "rooms with more members send no presence events (each would reach every subscriber)")       \
     X(INT, presence_ttl_ms, "60000", 200, 3600000,                                                 \

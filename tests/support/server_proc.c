@@ -278,7 +278,10 @@ static char **s_build_argv(const pl_server_t *srv, const char *const *extra_args
                                        "--log-level", "debug",
                                        //  civetweb starts and joins a thread per
                                        //  connection slot; tests need few.
-                                       "--max-connections", "32"};
+                                       "--max-connections", "32",
+                                       //  Two shards of each, whatever the CPUs, so
+                                       //  that paths across shards are always taken.
+                                       "--room-threads", "2", "--writer-threads", "2"};
     size_t n_base = sizeof base / sizeof base[0];
     size_t n_extra = 0;
     while (extra_args && extra_args[n_extra])
