@@ -4,7 +4,9 @@
     handled in batches: every message already in the inbox is taken first, which
     appends frames to queues and notes which connections got any; then each of those
     is written with one send of everything queued. Under load a batch holds many
-    frames per connection, and so the number of system calls falls as load rises.
+    frames per connection, and so the number of sends falls as load rises. The sends
+    of a batch go to the kernel together, in one system call (send_batch.h): the
+    call, not the copy, is most of what a small send costs.
 
     Sends never block (the descriptor comes from peer_sockets.h). While a connection
     has bytes the kernel would not take, the writer polls its socket for writability
@@ -21,15 +23,19 @@
 #include "parley/clock.h"
 #include "parley/idmap.h"
 #include "parley/log.h"
+#include "parley/send_batch.h"
 #include "parley/waiter.h"
 
 #include <civetweb.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 //  Most messages handled before the queued frames are written.
 #define BATCH_MAX 256
+//  Most sends handed to the kernel in one system call (send_batch.h).
+#define SENDS_MAX 1024
 //  User buckets of the connection marks (see conn.h): user ids are dense, so up to
 //  this many users never share one.
 #define USER_MARK_BUCKETS 65536
@@ -43,6 +49,7 @@ typedef struct {
     char *queue;                //  owned: frames not yet written
     size_t queued, capacity;
     bool pending;           //  listed in self->pending_ids for this batch
+    bool blocked;           //  listed in self->blocked_ids
     bool locked;            //  we hold the connection lock: a frame is half written
     int64_t stalled_since;  //  when the kernel last refused bytes, 0 if it has not
     bool dead;              //  dropped: write nothing more
@@ -66,6 +73,8 @@ typedef struct {
     size_t pending_count, pending_capacity;
     uint64_t *blocked_ids; //  owned: connections waiting for writability
     size_t blocked_count, blocked_capacity;
+    pl_send_batch_t *sends; //  owned: the sends of one flush, made together
+    wconn_t **sending;      //  owned: by index in sends, whose queue each one writes
     int64_t queue_limit, stall_ms, silence_ms, heartbeat_ms;
     int64_t sweep_ms;   //  how often to look for silent connections and due heartbeats
     int64_t next_sweep; //  when to look next
@@ -169,6 +178,8 @@ static void s_self_destroy(self_t **self_p)
     pl_actor_inbox_destroy(&self->inbox);
     free(self->pending_ids);
     free(self->blocked_ids);
+    pl_send_batch_destroy(&self->sends);
+    free(self->sending);
     free(self);
     *self_p = NULL;
 }
@@ -190,7 +201,9 @@ static self_t *s_self_new(zsock_t *pipe, pl_conn_args_t *args)
     self->conns = pl_idmap_new();
     self->users = pl_idmap_new();
     self->inbox = pl_actor_inbox(name);
-    if (!self->conns || !self->users || !self->inbox)
+    self->sends = pl_send_batch_new(SENDS_MAX, true);
+    self->sending = calloc(SENDS_MAX, sizeof *self->sending);
+    if (!self->conns || !self->users || !self->inbox || !self->sends || !self->sending)
         s_self_destroy(&self);
     return self;
 }
@@ -274,30 +287,37 @@ static void s_enqueue(self_t *self, wconn_t *wc, int opcode, const char *payload
     s_enqueue_bytes(self, wc, header, header_len, payload, len);
 }
 
-//  Writes what the kernel takes of a connection's queue, without blocking.
-static void s_flush_one(self_t *self, wconn_t *wc)
+//  Readies a connection's queue for a send of the batch: false when there is nothing
+//  to send, or when it was written another way (an unknown socket: civetweb's
+//  blocking write, bounded by request_timeout_ms).
+static bool s_flush_begin(wconn_t *wc)
 {
     wc->pending = false;
     if (wc->dead || wc->queued == 0)
-        return;
+        return false;
     if (wc->fd < 0) {
-        //  Unknown socket: civetweb's blocking write, bounded by request_timeout_ms.
         mg_lock_connection(wc->conn);
         int written = mg_write(wc->conn, wc->queue, wc->queued);
         mg_unlock_connection(wc->conn);
         wc->queued = 0;
         if (written < 0)
             s_kill(wc, 1011, "write failed");
-        return;
+        return false;
     }
     //  The lock civetweb's own writes take: none of them can come between our bytes.
     if (!wc->locked) {
         mg_lock_connection(wc->conn);
         wc->locked = true;
     }
-    ssize_t sent = send(wc->fd, wc->queue, wc->queued, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        s_kill(wc, 1011, strerror(errno));
+    return true;
+}
+
+//  Takes the outcome of a connection's send (bytes taken or -errno): what was taken
+//  leaves the queue; a connection left with bytes waits for writability.
+static void s_flush_end(self_t *self, wconn_t *wc, ssize_t sent)
+{
+    if (sent < 0 && sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) {
+        s_kill(wc, 1011, strerror((int)-sent));
         return;
     }
     if (sent > 0) {
@@ -309,11 +329,33 @@ static void s_flush_one(self_t *self, wconn_t *wc)
         s_unlock(wc);
         return;
     }
-    if (!wc->stalled_since) {
+    if (!wc->stalled_since)
         wc->stalled_since = pl_now_ms();
-        if (!s_list_add(&self->blocked_ids, &self->blocked_count, &self->blocked_capacity, wc->id))
+    if (!wc->blocked) {
+        wc->blocked =
+            s_list_add(&self->blocked_ids, &self->blocked_count, &self->blocked_capacity, wc->id);
+        if (!wc->blocked)
             s_kill(wc, 1011, "out of memory");
     }
+}
+
+//  Makes the sends added to the batch and takes their outcomes.
+static void s_flush_run(self_t *self)
+{
+    size_t count = pl_send_batch_count(self->sends);
+    pl_send_batch_run(self->sends);
+    for (size_t i = 0; i < count; i++)
+        s_flush_end(self, self->sending[i], pl_send_batch_result(self->sends, i));
+}
+
+//  Adds a connection's queue to the batch of sends.
+static void s_flush_add(self_t *self, wconn_t *wc)
+{
+    if (!s_flush_begin(wc))
+        return;
+    if (pl_send_batch_full(self->sends))
+        s_flush_run(self);
+    self->sending[pl_send_batch_add(self->sends, wc->fd, wc->queue, wc->queued)] = wc;
 }
 
 static void s_flush_pending(self_t *self)
@@ -321,27 +363,33 @@ static void s_flush_pending(self_t *self)
     for (size_t i = 0; i < self->pending_count; i++) {
         wconn_t *wc = pl_idmap_get(self->conns, self->pending_ids[i]);
         if (wc)
-            s_flush_one(self, wc);
+            s_flush_add(self, wc);
     }
     self->pending_count = 0;
+    s_flush_run(self);
 }
 
-//  Retries the connections waiting for writability; readable says which poll
+//  Retries the connections waiting for writability; ready says which of them poll
 //  reported ready (NULL: all of them). Drops those stalled for longer than stall_ms,
 //  and forgets those no longer waiting.
 static void s_flush_blocked(self_t *self, const zmq_pollitem_t *ready)
 {
+    for (size_t i = 0; i < self->blocked_count; i++) {
+        wconn_t *wc = pl_idmap_get(self->conns, self->blocked_ids[i]);
+        if (wc && (!ready || ready[i].revents))
+            s_flush_add(self, wc);
+    }
+    s_flush_run(self);
     int64_t now = pl_now_ms();
     size_t kept = 0;
     for (size_t i = 0; i < self->blocked_count; i++) {
         wconn_t *wc = pl_idmap_get(self->conns, self->blocked_ids[i]);
-        if (!wc || wc->dead || wc->queued == 0)
+        if (!wc)
             continue;
-        if (!ready || ready[i].revents)
-            s_flush_one(self, wc);
         if (wc->queued && !wc->dead && now - wc->stalled_since > self->stall_ms)
             s_kill(wc, 1008, "slow reader: took nothing for too long");
-        if (wc->queued && !wc->dead)
+        wc->blocked = wc->queued && !wc->dead;
+        if (wc->blocked)
             self->blocked_ids[kept++] = wc->id;
     }
     self->blocked_count = kept;

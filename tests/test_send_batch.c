@@ -1,0 +1,214 @@
+/*  Tests for send_batch.c: a batch of sends must give each socket exactly the bytes
+    and each send exactly the result that send(fd, buf, len, MSG_DONTWAIT |
+    MSG_NOSIGNAL) would, whether it goes through io_uring or one by one. Every test
+    runs both ways, on loopback TCP pairs like the writer's: whole sends, short sends
+    and -EAGAIN into a full socket, a socket shut for writing (-EPIPE, no SIGPIPE), a bad
+    descriptor, and more sends than one batch holds. */
+#include "parley/send_batch.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+TestSuite(send_batch, .timeout = 60);
+
+#define PAIRS 64
+
+typedef struct {
+    int sender, receiver;
+} pair_t;
+
+//  A connected loopback TCP pair; the sender is non-blocking like the writer's.
+static pair_t s_pair(void)
+{
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(listener, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t addr_len = sizeof addr;
+    cr_assert_eq(bind(listener, (struct sockaddr *)&addr, sizeof addr), 0);
+    cr_assert_eq(listen(listener, 1), 0);
+    cr_assert_eq(getsockname(listener, (struct sockaddr *)&addr, &addr_len), 0);
+    pair_t pair = {.receiver = socket(AF_INET, SOCK_STREAM, 0)};
+    cr_assert_eq(connect(pair.receiver, (struct sockaddr *)&addr, sizeof addr), 0);
+    pair.sender = accept4(listener, NULL, NULL, SOCK_NONBLOCK);
+    cr_assert_geq(pair.sender, 0);
+    close(listener);
+    return pair;
+}
+
+static void s_close(pair_t *pair)
+{
+    close(pair->sender);
+    close(pair->receiver);
+}
+
+//  Reads exactly len bytes from fd (blocking, at most 5 s of silence) into out.
+static void s_read_exactly(int fd, char *out, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        cr_assert_eq(poll(&p, 1, 5000), 1, "no bytes within 5 s (%zu of %zu)", got, len);
+        ssize_t n = recv(fd, out + got, len - got, 0);
+        cr_assert_gt(n, 0);
+        got += (size_t)n;
+    }
+}
+
+//  Nothing more to read on fd right now.
+static void s_assert_nothing_more(int fd)
+{
+    char byte;
+    cr_assert_eq(recv(fd, &byte, 1, MSG_DONTWAIT), -1);
+    cr_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static pl_send_batch_t *s_batch(size_t capacity, bool use_io_uring)
+{
+    pl_send_batch_t *batch = pl_send_batch_new(capacity, use_io_uring);
+    cr_assert_not_null(batch);
+    if (!use_io_uring)
+        cr_assert_not(pl_send_batch_uses_io_uring(batch));
+    return batch;
+}
+
+static bool s_ways[] = {true, false};
+
+ParameterizedTestParameters(send_batch, every_socket_gets_its_own_bytes_whole)
+{
+    return cr_make_param_array(bool, s_ways, 2);
+}
+
+ParameterizedTest(bool *use_io_uring, send_batch, every_socket_gets_its_own_bytes_whole)
+{
+    pl_send_batch_t *batch = s_batch(PAIRS, *use_io_uring);
+    pair_t pairs[PAIRS];
+    char texts[PAIRS][64];
+    for (int i = 0; i < PAIRS; i++) {
+        pairs[i] = s_pair();
+        int len = snprintf(texts[i], sizeof texts[i], "frame for socket %d", i);
+        cr_assert_eq(pl_send_batch_add(batch, pairs[i].sender, texts[i], (size_t)len), (size_t)i);
+    }
+    cr_assert(pl_send_batch_full(batch));
+    pl_send_batch_run(batch);
+    cr_assert_eq(pl_send_batch_count(batch), 0);
+    for (int i = 0; i < PAIRS; i++) {
+        size_t len = strlen(texts[i]);
+        cr_assert_eq(pl_send_batch_result(batch, (size_t)i), (ssize_t)len);
+        char got[64] = {0};
+        s_read_exactly(pairs[i].receiver, got, len);
+        cr_assert_str_eq(got, texts[i]);
+        s_assert_nothing_more(pairs[i].receiver);
+        s_close(&pairs[i]);
+    }
+    pl_send_batch_destroy(&batch);
+    cr_assert_null(batch);
+}
+
+ParameterizedTestParameters(send_batch, a_full_socket_takes_a_prefix_then_nothing)
+{
+    return cr_make_param_array(bool, s_ways, 2);
+}
+
+//  The writer keeps what a short send left and waits for writability: the batch must
+//  report the short count, then -EAGAIN, never block, and the bytes taken must be
+//  exactly the prefix.
+ParameterizedTest(bool *use_io_uring, send_batch, a_full_socket_takes_a_prefix_then_nothing)
+{
+    pl_send_batch_t *batch = s_batch(4, *use_io_uring);
+    pair_t pair = s_pair();
+    size_t big = 64u << 20;
+    char *data = malloc(big);
+    cr_assert_not_null(data);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (char)(i * 7 + i / 251);
+    pl_send_batch_add(batch, pair.sender, data, big);
+    pl_send_batch_run(batch);
+    ssize_t first = pl_send_batch_result(batch, 0);
+    cr_assert_gt(first, 0);
+    cr_assert_lt(first, (ssize_t)big, "64 MiB fitted in a socket nobody reads");
+    pl_send_batch_add(batch, pair.sender, data + first, big - (size_t)first);
+    pl_send_batch_run(batch);
+    cr_assert_eq(pl_send_batch_result(batch, 0), -EAGAIN);
+    char *got = malloc((size_t)first);
+    cr_assert_not_null(got);
+    s_read_exactly(pair.receiver, got, (size_t)first);
+    cr_assert_eq(memcmp(got, data, (size_t)first), 0);
+    s_assert_nothing_more(pair.receiver);
+    free(got);
+    free(data);
+    s_close(&pair);
+    pl_send_batch_destroy(&batch);
+}
+
+ParameterizedTestParameters(send_batch, a_shut_socket_or_bad_descriptor_fails_alone)
+{
+    return cr_make_param_array(bool, s_ways, 2);
+}
+
+//  One bad send in a batch is its own failure: the others still go. A socket shut for
+//  writing gives -EPIPE, and no SIGPIPE ends the process.
+ParameterizedTest(bool *use_io_uring, send_batch, a_shut_socket_or_bad_descriptor_fails_alone)
+{
+    pl_send_batch_t *batch = s_batch(8, *use_io_uring);
+    pair_t good = s_pair(), gone = s_pair();
+    shutdown(gone.sender, SHUT_WR);
+    int bad_fd = dup(good.sender);
+    close(bad_fd);
+    pl_send_batch_add(batch, gone.sender, "late", 4);
+    pl_send_batch_add(batch, bad_fd, "nowhere", 7);
+    pl_send_batch_add(batch, good.sender, "fine", 4);
+    pl_send_batch_run(batch);
+    cr_assert_eq(pl_send_batch_result(batch, 0), -EPIPE);
+    cr_assert_eq(pl_send_batch_result(batch, 1), -EBADF);
+    cr_assert_eq(pl_send_batch_result(batch, 2), 4);
+    char got[5] = {0};
+    s_read_exactly(good.receiver, got, 4);
+    cr_assert_str_eq(got, "fine");
+    s_close(&good);
+    s_close(&gone);
+    pl_send_batch_destroy(&batch);
+}
+
+ParameterizedTestParameters(send_batch, batch_after_batch_keeps_the_order_on_each_socket)
+{
+    return cr_make_param_array(bool, s_ways, 2);
+}
+
+//  The writer runs a full batch and goes on adding: every run starts from index 0,
+//  and the bytes of consecutive runs reach each socket in order.
+ParameterizedTest(bool *use_io_uring, send_batch, batch_after_batch_keeps_the_order_on_each_socket)
+{
+    enum { ROUNDS = 50, CAPACITY = 3 };
+    pl_send_batch_t *batch = s_batch(CAPACITY, *use_io_uring);
+    pair_t pairs[2] = {s_pair(), s_pair()};
+    char expected[2][ROUNDS * 4 + 1] = {{0}};
+    char text[ROUNDS * 2][5];
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int p = 0; p < 2; p++) {
+            char *t = text[round * 2 + p];
+            snprintf(t, 5, "%c%03d", 'a' + p, round);
+            strcat(expected[p], t);
+            if (pl_send_batch_full(batch))
+                pl_send_batch_run(batch);
+            size_t index = pl_send_batch_add(batch, pairs[p].sender, t, 4);
+            cr_assert_lt(index, CAPACITY);
+        }
+    }
+    pl_send_batch_run(batch);
+    for (int p = 0; p < 2; p++) {
+        char got[ROUNDS * 4 + 1] = {0};
+        s_read_exactly(pairs[p].receiver, got, ROUNDS * 4);
+        cr_assert_str_eq(got, expected[p]);
+        s_close(&pairs[p]);
+    }
+    pl_send_batch_destroy(&batch);
+}
