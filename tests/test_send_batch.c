@@ -124,28 +124,37 @@ ParameterizedTestParameters(send_batch, a_full_socket_takes_a_prefix_then_nothin
 ParameterizedTest(bool *use_io_uring, send_batch, a_full_socket_takes_a_prefix_then_nothing)
 {
     pl_send_batch_t *batch = s_batch(4, *use_io_uring);
-    pair_t pair = s_pair();
+    //  A small send beside the big one in every run: a batch of one is sent alone.
+    pair_t pair = s_pair(), beside = s_pair();
     size_t big = 64u << 20;
     char *data = malloc(big);
     cr_assert_not_null(data);
     for (size_t i = 0; i < big; i++)
         data[i] = (char)(i * 7 + i / 251);
     pl_send_batch_add(batch, pair.sender, data, big);
+    pl_send_batch_add(batch, beside.sender, "one", 3);
     pl_send_batch_run(batch);
     ssize_t first = pl_send_batch_result(batch, 0);
     cr_assert_gt(first, 0);
     cr_assert_lt(first, (ssize_t)big, "64 MiB fitted in a socket nobody reads");
+    cr_assert_eq(pl_send_batch_result(batch, 1), 3);
     pl_send_batch_add(batch, pair.sender, data + first, big - (size_t)first);
+    pl_send_batch_add(batch, beside.sender, "two", 3);
     pl_send_batch_run(batch);
     cr_assert_eq(pl_send_batch_result(batch, 0), -EAGAIN);
+    cr_assert_eq(pl_send_batch_result(batch, 1), 3);
     char *got = malloc((size_t)first);
     cr_assert_not_null(got);
     s_read_exactly(pair.receiver, got, (size_t)first);
     cr_assert_eq(memcmp(got, data, (size_t)first), 0);
     s_assert_nothing_more(pair.receiver);
+    char beside_got[7] = {0};
+    s_read_exactly(beside.receiver, beside_got, 6);
+    cr_assert_str_eq(beside_got, "onetwo");
     free(got);
     free(data);
     s_close(&pair);
+    s_close(&beside);
     pl_send_batch_destroy(&batch);
 }
 

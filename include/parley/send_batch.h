@@ -6,7 +6,8 @@
     send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL), with the same result it would have
     had alone (bytes taken, possibly fewer than len, or -errno such as -EAGAIN). Where
     io_uring cannot be had (an old kernel, a seccomp profile that forbids it) the batch
-    makes the same sends one by one, with the same results.
+    makes the same sends one by one, with the same results. A batch of one send is
+    always sent by itself: through the ring it would cost more.
 
     One thread uses a batch. Add sends, run them, read each result by the index add
     gave, then add the next ones. */
