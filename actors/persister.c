@@ -22,18 +22,26 @@
     (MESSAGE_STORED, member changes), or the notifier (NOTIFICATION_STORED). A room's
     stored messages are told as runs: consecutive seqs with one status make one
     MESSAGE_STORED, sent once the batch's other outcomes before the next one that is
-    not a message have gone, so no outcome overtakes an earlier one of its room. */
+    not a message have gone, so no outcome overtakes an earlier one of its room.
+
+    A room's seqs have no gaps (PROTOCOL.md), so a message that fails to be stored
+    breaks its room here: every later seq the room handed out before it heard of the
+    failure is refused unapplied, until the room, told, hands the failed seq out again
+    and that one is stored. The room and its writes may be in flight for a while, so
+    the persister keeps, per broken room, the seq it waits for. */
 #include "parley/persister.h"
 
 #include "parley/actor.h"
 #include "parley/clock.h"
 #include "parley/creator.h"
+#include "parley/idmap.h"
 #include "parley/json_shapes.h"
 #include "parley/log.h"
 #include "parley/notifier.h"
 #include "parley/room.h"
 #include "parley/store.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +69,11 @@ typedef struct {
     int64_t room_id, user_id, seq, ts;
 } advance_t;
 
+//  A room's entry in `broken` before a change, to undo it with a rolled-back attempt.
+typedef struct {
+    int64_t room_id, seq; //  seq 0: not broken
+} mark_t;
+
 //  Consecutive stored messages of one room, with one status, not yet told (see above).
 typedef struct {
     int64_t room_id, first, last;
@@ -78,8 +91,11 @@ typedef struct {
     int advance_count;
     run_t *runs; //  owned: up to one per frame in batch, not yet told
     int run_count;
-    int *run_slots;    //  owned: open-addressed by room id, 1 + index into runs, 0 free
-    size_t slot_mask;  //  run_slots has slot_mask + 1 entries, at least twice batch_max
+    int *run_slots;     //  owned: open-addressed by room id, 1 + index into runs, 0 free
+    size_t slot_mask;   //  run_slots has slot_mask + 1 entries, at least twice batch_max
+    pl_idmap_t *broken; //  owned: room id -> the seq a broken room must send next (see above)
+    mark_t *undo;       //  owned: up to one per frame in batch, changes to broken to undo
+    int undo_count;
     zsock_t *creator;  //  owned: outlet to the creation-queue worker
     zsock_t *notifier; //  owned: outlet to the notifier
     zsock_t **rooms;   //  owned: outlets to the room shards
@@ -103,6 +119,8 @@ static void s_self_destroy(self_t **self_p)
     free(self->advances);
     free(self->runs);
     free(self->run_slots);
+    pl_idmap_destroy(&self->broken);
+    free(self->undo);
     free(self);
     *self_p = NULL;
 }
@@ -125,12 +143,15 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
         self->slot_mask *= 2;
     self->run_slots = calloc(self->slot_mask--, sizeof *self->run_slots);
     self->rooms = calloc((size_t)args->room_shards, sizeof *self->rooms);
+    self->broken = pl_idmap_new();
+    self->undo = calloc((size_t)args->batch_max, sizeof *self->undo);
     self->store = pl_store_sqlite_open(args->data_dir, true, args->error, sizeof args->error);
     self->inbox = pl_actor_inbox(PL_PERSISTER_INBOX);
     self->creator = pl_actor_outlet(PL_CREATOR_INBOX);
     self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
     bool ok = self->batch && self->outcomes && self->advances && self->runs && self->run_slots &&
-              self->rooms && self->store && self->inbox && self->creator && self->notifier;
+              self->rooms && self->broken && self->undo && self->store && self->inbox &&
+              self->creator && self->notifier;
     for (int i = 0; ok && i < args->room_shards; i++) {
         char name[32];
         pl_room_inbox_name(i, name, sizeof name);
@@ -142,6 +163,58 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
         s_self_destroy(&self);
     }
     return self;
+}
+
+//  The seq a broken room must send next, or 0 when the room is not broken.
+static int64_t s_broken_at(const self_t *self, int64_t room_id)
+{
+    return (int64_t)(uintptr_t)pl_idmap_get(self->broken, (uint64_t)room_id);
+}
+
+static void s_put_broken(self_t *self, int64_t room_id, int64_t seq)
+{
+    if (seq == 0)
+        pl_idmap_remove(self->broken, (uint64_t)room_id);
+    else if (pl_idmap_put(self->broken, (uint64_t)room_id, (void *)(uintptr_t)seq))
+        pl_error("persister: out of memory: room %" PRId64 " may skip seq %" PRId64, room_id, seq);
+}
+
+//  Breaks a room at seq, or mends it (seq 0), within the attempt being applied.
+static void s_set_broken(self_t *self, int64_t room_id, int64_t seq)
+{
+    self->undo[self->undo_count++] = (mark_t){room_id, s_broken_at(self, room_id)};
+    s_put_broken(self, room_id, seq);
+}
+
+//  Forgets what a rolled-back attempt did to `broken`.
+static void s_undo_broken(self_t *self)
+{
+    while (self->undo_count > 0) {
+        const mark_t *mark = &self->undo[--self->undo_count];
+        s_put_broken(self, mark->room_id, mark->seq);
+    }
+}
+
+//  Stores a message unless its room is broken at an earlier seq.
+static void s_apply_message(self_t *self, const pl_msg_message_store_t *m, outcome_t *out)
+{
+    out->route = TO_ROOM_STORED, out->room_id = m->room_id, out->seq = m->seq;
+    int64_t broken_at = s_broken_at(self, m->room_id);
+    if (broken_at && m->seq != broken_at) {
+        out->status = PL_STATUS_INTERNAL;
+        return;
+    }
+    pl_message_row_t row = {m->room_id,   m->seq,  m->sender_id, m->ts,
+                            m->client_id, m->kind, m->body,      m->url};
+    out->status = self->store->ops->message_insert(self->store, &row);
+    if (out->status != PL_STATUS_OK) {
+        if (!broken_at)
+            s_set_broken(self, m->room_id, m->seq);
+        return;
+    }
+    if (broken_at)
+        s_set_broken(self, m->room_id, 0);
+    self->advances[self->advance_count++] = (advance_t){m->room_id, m->sender_id, m->seq, m->ts};
 }
 
 //  Applies one request inside the open transaction and records its outcome.
@@ -215,17 +288,9 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
         out->status = ops->like_remove(store, m->content_id, m->user_id);
         break;
     }
-    case PL_MSG_MESSAGE_STORE: {
-        const pl_msg_message_store_t *m = &msg->as.message_store;
-        pl_message_row_t row = {m->room_id,   m->seq,  m->sender_id, m->ts,
-                                m->client_id, m->kind, m->body,      m->url};
-        out->route = TO_ROOM_STORED, out->room_id = m->room_id, out->seq = m->seq;
-        out->status = ops->message_insert(store, &row);
-        if (out->status == PL_STATUS_OK)
-            self->advances[self->advance_count++] =
-                (advance_t){m->room_id, m->sender_id, m->seq, m->ts};
+    case PL_MSG_MESSAGE_STORE:
+        s_apply_message(self, &msg->as.message_store, out);
         break;
-    }
     case PL_MSG_READ_STORE: {
         const pl_msg_read_store_t *m = &msg->as.read_store;
         out->waiter = m->waiter, out->req_id = m->req_id;
@@ -418,6 +483,7 @@ static bool s_apply_and_commit(self_t *self, int count)
     if (self->store->ops->begin(self->store) != PL_STATUS_OK)
         return false;
     self->advance_count = 0;
+    self->undo_count = 0;
     bool ok = true;
     for (int i = 0; ok && i < count; i++) {
         if (self->advance_count > 0 && !s_leaves_advances(&self->batch[i].msg))
@@ -428,6 +494,7 @@ static bool s_apply_and_commit(self_t *self, int count)
     if (ok && s_write_advances(self) && self->store->ops->commit(self->store) == PL_STATUS_OK)
         return true;
     self->store->ops->rollback(self->store);
+    s_undo_broken(self);
     return false;
 }
 
@@ -452,13 +519,18 @@ static int s_commit_batch(self_t *self)
     if (!committed)
         pl_error("persister: a batch of %d writes could not be committed", count);
     for (int i = 0; i < count; i++) {
-        if (!committed)
-            self->outcomes[i].status = PL_STATUS_INTERNAL, self->outcomes[i].member_id = 0;
-        if (self->outcomes[i].route == TO_ROOM_STORED)
-            s_note_stored(self, &self->outcomes[i]);
+        outcome_t *out = &self->outcomes[i];
+        if (!committed) {
+            out->status = PL_STATUS_INTERNAL, out->member_id = 0;
+            int64_t broken_at = out->route == TO_ROOM_STORED ? s_broken_at(self, out->room_id) : 0;
+            if (out->route == TO_ROOM_STORED && (!broken_at || out->seq < broken_at))
+                s_put_broken(self, out->room_id, out->seq);
+        }
+        if (out->route == TO_ROOM_STORED)
+            s_note_stored(self, out);
         else {
             s_send_runs(self);
-            s_deliver(self, &self->outcomes[i]);
+            s_deliver(self, out);
         }
         pl_msg_frame_close(&self->batch[i]);
     }

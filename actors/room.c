@@ -55,6 +55,7 @@ typedef struct {
 
 typedef struct {
     int64_t seq, ts, sender_id;
+    uint64_t epoch;    //  the room's epoch when the seq was handed out
     char *frame;       //  owned
     char *client_id;   //  owned, or NULL
     target_t *targets; //  owned: the first send and any retries made before the commit
@@ -73,6 +74,7 @@ typedef struct {
     char *header_text;   //  owned: header serialised, without its closing brace
     int64_t last_seq;    //  handed out
     int64_t stored_seq;  //  committed and delivered
+    uint64_t epoch;      //  how many times last_seq went back after a failed store
     pl_idmap_t *members; //  user id -> member_t (owned)
     sub_t *subs;
     size_t sub_count, sub_capacity;
@@ -708,6 +710,7 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
         &room->pending[(room->pending_head + room->pending_count++) % room->pending_capacity];
     *p = (pending_t){.seq = seq,
                      .ts = ts,
+                     .epoch = room->epoch,
                      .sender_id = m->user_id,
                      .frame = s_message_text(self, room->id, seq, ts, member, m),
                      .client_id = s_strndup(m->client_id)};
@@ -889,8 +892,12 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
     room->pending_count--;
     if (status != PL_STATUS_OK) {
         pl_error("room %" PRId64 ": seq %" PRId64 " could not be stored", room_id, seq);
-        if (p.seq == room->last_seq)
-            room->last_seq--;
+        //  The persister refuses every seq handed out after a failed one until that
+        //  one is stored (no gaps): the first failure of an epoch hands it out again.
+        if (p.epoch == room->epoch) {
+            room->last_seq = room->stored_seq;
+            room->epoch++;
+        }
         //  A retry of this client_id is a new send, not a repeat of one stored.
         uint64_t key;
         sent_t *sent = s_sent_of(room, p.sender_id, pl_str_of(p.client_id), &key);

@@ -210,10 +210,9 @@ static void s_send_message(int64_t room, int64_t seq, int64_t sender, int64_t ts
     cr_assert_eq(pl_msg_send(zsock_resolve(s_outlet), &msg), 0);
 }
 
-//  Messages move their room's last seq and their senders' read pointers once per
-//  batch; a request that reads them (a join reads the room's last seq) must see
-//  every message queued before it, and a read pointer never moves back.
-Test(persister, messages_advance_rooms_and_senders_as_if_one_by_one)
+//  Restarts the persister with one room shard, played by the test: MESSAGE_STORED
+//  reports arrive on the inbox returned.
+static zsock_t *s_play_room_shard(void)
 {
     s_stop();
     s_room_shards = 1;
@@ -223,14 +222,37 @@ Test(persister, messages_advance_rooms_and_senders_as_if_one_by_one)
     cr_assert(room_inbox);
     zsock_set_rcvtimeo(room_inbox, 5000);
     s_start();
+    return room_inbox;
+}
+
+static void s_stop_playing_room_shard(zsock_t **room_inbox)
+{
+    s_stop();
+    pl_actor_inbox_destroy(room_inbox);
+    s_room_shards = 0;
+    s_start();
+}
+
+//  The DM room of users a and b.
+static int64_t s_dm_room(pl_waiter_t *waiter, int64_t a, int64_t b)
+{
+    pl_msg_t dm = {.type = PL_MSG_ROOM_ENSURE_DM,
+                   .as.room_ensure_dm = {(uint64_t)(uintptr_t)waiter, pl_waiter_arm(waiter), a, b}};
+    cr_assert_eq(pl_msg_send(zsock_resolve(s_outlet), &dm), 0);
+    return s_wait(waiter, dm.as.room_ensure_dm.req_id).id;
+}
+
+//  Messages move their room's last seq and their senders' read pointers once per
+//  batch; a request that reads them (a join reads the room's last seq) must see
+//  every message queued before it, and a read pointer never moves back.
+Test(persister, messages_advance_rooms_and_senders_as_if_one_by_one)
+{
+    zsock_t *room_inbox = s_play_room_shard();
     pl_waiter_t *waiter = pl_waiter_new(s_waiters);
     int64_t a = s_wait(waiter, s_send_create(waiter, "ann")).id;
     int64_t b = s_wait(waiter, s_send_create(waiter, "bob")).id;
     int64_t c = s_wait(waiter, s_send_create(waiter, "cat")).id;
-    pl_msg_t dm = {.type = PL_MSG_ROOM_ENSURE_DM,
-                   .as.room_ensure_dm = {(uint64_t)(uintptr_t)waiter, pl_waiter_arm(waiter), a, b}};
-    cr_assert_eq(pl_msg_send(zsock_resolve(s_outlet), &dm), 0);
-    int64_t room = s_wait(waiter, dm.as.room_ensure_dm.req_id).id;
+    int64_t room = s_dm_room(waiter, a, b);
 
     //  Back to back, so most of it lands in one batch. The times are later than the
     //  room's creation, which is its first activity.
@@ -273,8 +295,65 @@ Test(persister, messages_advance_rooms_and_senders_as_if_one_by_one)
                  (long long)room, (long long)users[i]);
         cr_assert_eq(s_query_int(sql, NULL), expected[i], "user %d", i);
     }
-    s_stop();
-    pl_actor_inbox_destroy(&room_inbox);
-    s_room_shards = 0;
-    s_start();
+    s_stop_playing_room_shard(&room_inbox);
+}
+
+//  Takes MESSAGE_STORED reports until count seqs are told; statuses[i] is the i-th
+//  seq's status and seqs[i] the seq.
+static void s_take_stored(zsock_t *room_inbox, int64_t *seqs, pl_status_t *statuses, int count)
+{
+    for (int told = 0; told < count;) {
+        pl_msg_frame_t in;
+        cr_assert_eq(pl_msg_recv(zsock_resolve(room_inbox), &in, 0), 0, "no MESSAGE_STORED");
+        cr_assert_eq(in.msg.type, PL_MSG_MESSAGE_STORED);
+        const pl_msg_message_stored_t *m = &in.msg.as.message_stored;
+        for (int64_t seq = m->seq; seq <= m->last; seq++, told++) {
+            cr_assert_lt(told, count, "more seqs told than sent");
+            seqs[told] = seq;
+            statuses[told] = (pl_status_t)m->status;
+        }
+        pl_msg_frame_close(&in);
+    }
+}
+
+//  A room's seqs have no gaps: when one message cannot be stored (here its sender does
+//  not exist), every later seq of its room is refused until the failed seq comes
+//  again, and what is finally stored is 1, 2, 3.
+Test(persister, a_failed_message_holds_back_its_rooms_later_seqs)
+{
+    zsock_t *room_inbox = s_play_room_shard();
+    pl_waiter_t *waiter = pl_waiter_new(s_waiters);
+    int64_t a = s_wait(waiter, s_send_create(waiter, "ann")).id;
+    int64_t b = s_wait(waiter, s_send_create(waiter, "bob")).id;
+    int64_t room = s_dm_room(waiter, a, b);
+    int64_t t = pl_now_ms() + 1000;
+    s_send_message(room, 1, a, t + 1);
+    s_send_message(room, 2, 999999, t + 2); //  no such user: the insert fails
+    s_send_message(room, 3, b, t + 3);      //  handed out before the room knew
+    s_send_message(room, 2, b, t + 4);      //  the room hands seq 2 out again
+    s_send_message(room, 3, a, t + 5);
+    int64_t seqs[5];
+    pl_status_t statuses[5];
+    s_take_stored(room_inbox, seqs, statuses, 5);
+    const int64_t expected_seqs[] = {1, 2, 3, 2, 3};
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(seqs[i], expected_seqs[i], "report %d", i);
+    cr_assert_eq(statuses[0], PL_STATUS_OK);
+    cr_assert_neq(statuses[1], PL_STATUS_OK);
+    cr_assert_eq(statuses[2], PL_STATUS_INTERNAL, "seq 3 stored after a failed seq 2");
+    cr_assert_eq(statuses[3], PL_STATUS_OK);
+    cr_assert_eq(statuses[4], PL_STATUS_OK);
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT group_concat(seq || ':' || sender_id || ':' || ts) = ?1 FROM "
+             "(SELECT * FROM messages WHERE room_id = %lld ORDER BY seq)",
+             (long long)room);
+    char expected[160];
+    snprintf(expected, sizeof expected, "1:%lld:%lld,2:%lld:%lld,3:%lld:%lld", (long long)a,
+             (long long)(t + 1), (long long)b, (long long)(t + 4), (long long)a,
+             (long long)(t + 5));
+    cr_assert_eq(s_query_int(sql, expected), 1, "rows are not 1, 2 and 3 as sent again");
+    snprintf(sql, sizeof sql, "SELECT last_seq FROM rooms WHERE id = %lld", (long long)room);
+    cr_assert_eq(s_query_int(sql, NULL), 3);
+    s_stop_playing_room_shard(&room_inbox);
 }
