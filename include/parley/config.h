@@ -36,7 +36,7 @@
       "connection writer actors that WebSockets are sharded over; 0: one per usable CPU")          \
     X(INT, outbound_queue_bytes, "1048576", 4096, 1073741824,                                      \
       "bytes queued for one slow client before it is disconnected")                                \
-    X(INT, persist_batch_max, "1024", 1, 100000, "most writes the persister commits in one go")    \
+    X(INT, persist_batch_max, "4096", 1, 100000, "most writes the persister commits in one go")    \
     X(INT, room_threads, "0", 0, 64,                                                               \
       "room actors that rooms are sharded over; 0: one per usable CPU")                            \
     X(INT, presence_max_members, "1000", 0, 10000000,                                              \
