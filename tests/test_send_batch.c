@@ -82,12 +82,16 @@ static pl_send_batch_t *s_batch(size_t capacity, bool use_io_uring)
 
 static bool s_ways[] = {true, false};
 
-ParameterizedTestParameters(send_batch, every_socket_gets_its_own_bytes_whole)
-{
-    return cr_make_param_array(bool, s_ways, 2);
-}
+//  A test run both ways, through io_uring (where the kernel allows it) and one by one;
+//  its body reads which from `bool *use_io_uring`.
+#define BOTH_WAYS(name)                                                                            \
+    ParameterizedTestParameters(send_batch, name)                                                  \
+    {                                                                                              \
+        return cr_make_param_array(bool, s_ways, 2);                                               \
+    }                                                                                              \
+    ParameterizedTest(bool *use_io_uring, send_batch, name)
 
-ParameterizedTest(bool *use_io_uring, send_batch, every_socket_gets_its_own_bytes_whole)
+BOTH_WAYS(every_socket_gets_its_own_bytes_whole)
 {
     pl_send_batch_t *batch = s_batch(PAIRS, *use_io_uring);
     pair_t pairs[PAIRS];
@@ -113,15 +117,10 @@ ParameterizedTest(bool *use_io_uring, send_batch, every_socket_gets_its_own_byte
     cr_assert_null(batch);
 }
 
-ParameterizedTestParameters(send_batch, a_full_socket_takes_a_prefix_then_nothing)
-{
-    return cr_make_param_array(bool, s_ways, 2);
-}
-
 //  The writer keeps what a short send left and waits for writability: the batch must
 //  report the short count, then -EAGAIN, never block, and the bytes taken must be
 //  exactly the prefix.
-ParameterizedTest(bool *use_io_uring, send_batch, a_full_socket_takes_a_prefix_then_nothing)
+BOTH_WAYS(a_full_socket_takes_a_prefix_then_nothing)
 {
     pl_send_batch_t *batch = s_batch(4, *use_io_uring);
     //  A small send beside the big one in every run: a batch of one is sent alone.
@@ -158,14 +157,9 @@ ParameterizedTest(bool *use_io_uring, send_batch, a_full_socket_takes_a_prefix_t
     pl_send_batch_destroy(&batch);
 }
 
-ParameterizedTestParameters(send_batch, a_shut_socket_or_bad_descriptor_fails_alone)
-{
-    return cr_make_param_array(bool, s_ways, 2);
-}
-
 //  One bad send in a batch is its own failure: the others still go. A socket shut for
 //  writing gives -EPIPE, and no SIGPIPE ends the process.
-ParameterizedTest(bool *use_io_uring, send_batch, a_shut_socket_or_bad_descriptor_fails_alone)
+BOTH_WAYS(a_shut_socket_or_bad_descriptor_fails_alone)
 {
     pl_send_batch_t *batch = s_batch(8, *use_io_uring);
     pair_t good = s_pair(), gone = s_pair();
@@ -187,14 +181,9 @@ ParameterizedTest(bool *use_io_uring, send_batch, a_shut_socket_or_bad_descripto
     pl_send_batch_destroy(&batch);
 }
 
-ParameterizedTestParameters(send_batch, batch_after_batch_keeps_the_order_on_each_socket)
-{
-    return cr_make_param_array(bool, s_ways, 2);
-}
-
 //  The writer runs a full batch and goes on adding: every run starts from index 0,
 //  and the bytes of consecutive runs reach each socket in order.
-ParameterizedTest(bool *use_io_uring, send_batch, batch_after_batch_keeps_the_order_on_each_socket)
+BOTH_WAYS(batch_after_batch_keeps_the_order_on_each_socket)
 {
     enum { ROUNDS = 50, CAPACITY = 3 };
     pl_send_batch_t *batch = s_batch(CAPACITY, *use_io_uring);
