@@ -195,6 +195,14 @@ static void s_undo_broken(self_t *self)
     }
 }
 
+//  After a failed commit: breaks a room at seq, unless it is broken at an earlier one.
+static void s_break_at_earliest(self_t *self, int64_t room_id, int64_t seq)
+{
+    int64_t broken_at = s_broken_at(self, room_id);
+    if (!broken_at || seq < broken_at)
+        s_put_broken(self, room_id, seq);
+}
+
 //  Stores a message unless its room is broken at an earlier seq.
 static void s_apply_message(self_t *self, const pl_msg_message_store_t *m, outcome_t *out)
 {
@@ -522,9 +530,8 @@ static int s_commit_batch(self_t *self)
         outcome_t *out = &self->outcomes[i];
         if (!committed) {
             out->status = PL_STATUS_INTERNAL, out->member_id = 0;
-            int64_t broken_at = out->route == TO_ROOM_STORED ? s_broken_at(self, out->room_id) : 0;
-            if (out->route == TO_ROOM_STORED && (!broken_at || out->seq < broken_at))
-                s_put_broken(self, out->room_id, out->seq);
+            if (out->route == TO_ROOM_STORED)
+                s_break_at_earliest(self, out->room_id, out->seq);
         }
         if (out->route == TO_ROOM_STORED)
             s_note_stored(self, out);
