@@ -4,6 +4,7 @@
 #include "parley/config.h"
 
 #include "parley/log.h"
+#include "parley/origin.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -251,6 +252,15 @@ int pl_config_load(pl_config_t *cfg, int argc, char *const *argv, char *const *e
     }
     if (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < 32) {
         snprintf(err, err_len, "jwt_secret: must be at least 32 characters");
+        return -1;
+    }
+    char why[PL_ORIGIN_MAX + 128];
+    const char *bad_key =
+        pl_origin_check_list(cfg->public_url, true, why, sizeof why)         ? "public_url"
+        : pl_origin_check_list(cfg->allowed_origins, false, why, sizeof why) ? "allowed_origins"
+                                                                             : NULL;
+    if (bad_key) {
+        snprintf(err, err_len, "%s: %s", bad_key, why);
         return -1;
     }
     return 0;

@@ -1,5 +1,5 @@
-/*  Request and response helpers for handlers: bounded JSON bodies, the error object,
-    and finding the caller's token in the header, the query or the cookie. */
+/*  Request and response helpers for handlers: bounded JSON bodies, query
+    parameters, and answers with JSON or the error object. */
 #include "parley/http.h"
 
 #include "parley/json_shapes.h"
@@ -122,11 +122,6 @@ void pl_http_error_close(struct mg_connection *conn, int status, const char *cod
     va_start(args, fmt);
     s_verror(conn, status, code, true, fmt, args);
     va_end(args);
-}
-
-void pl_http_unauthorized(struct mg_connection *conn)
-{
-    pl_http_error(conn, 401, "unauthorized", "a valid token is required");
 }
 
 void pl_http_refuse_upgrade(struct mg_connection *conn, int status, const char *code,
@@ -267,45 +262,5 @@ int pl_http_query_int(pl_req_t *req, const char *name, int64_t min, int64_t max,
     }
     *out = value;
     *present = true;
-    return 0;
-}
-
-//  Copies the token from the request into buf; returns its length, or 0 for none.
-static size_t s_find_token(const struct mg_connection *conn, char *buf, size_t size)
-{
-    const char *auth = mg_get_header(conn, "Authorization");
-    if (auth) {
-        if (strncasecmp(auth, "Bearer ", 7) != 0)
-            return 0;
-        int n = snprintf(buf, size, "%s", auth + 7);
-        return n > 0 && (size_t)n < size ? (size_t)n : 0;
-    }
-    const char *query = mg_get_request_info(conn)->query_string;
-    if (query) {
-        int n = mg_get_var(query, strlen(query), "token", buf, size);
-        if (n > 0)
-            return (size_t)n;
-    }
-    const char *cookies = mg_get_header(conn, "Cookie");
-    if (cookies) {
-        int n = mg_get_cookie(cookies, "parley_token", buf, size);
-        if (n > 0)
-            return (size_t)n;
-    }
-    return 0;
-}
-
-int pl_http_authenticate(const struct mg_connection *conn, const pl_app_t *app, int64_t *user_id)
-{
-    char token[PL_JWT_MAX_LEN + 1];
-    size_t len = s_find_token(conn, token, sizeof token);
-    if (len == 0)
-        return -1;
-    pl_jwt_status_t status =
-        pl_jwt_verify(app->jwt_key, app->jwt_key_len, token, len, time(NULL), user_id);
-    if (status != PL_JWT_OK) {
-        pl_debug("auth: rejected a token (%s)", pl_jwt_status_name(status));
-        return -1;
-    }
     return 0;
 }

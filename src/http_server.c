@@ -63,8 +63,10 @@ static int s_route(struct mg_connection *conn, void *cbdata)
             path_known = true;
             if (strcmp(route->method, info->request_method) != 0)
                 continue;
-            if (route->needs_auth && pl_http_authenticate(conn, app, &req.user_id)) {
-                pl_http_unauthorized(conn);
+            pl_auth_t auth =
+                route->needs_auth ? pl_http_authenticate(conn, app, &req.user_id) : PL_AUTH_OK;
+            if (auth != PL_AUTH_OK) {
+                pl_http_refuse_auth(conn, auth, false);
                 return 1;
             }
             route->handler(&req);

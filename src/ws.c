@@ -350,8 +350,9 @@ static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
     //  accepted it: civetweb calls no close handler for those.
     s_release(app, t);
     int64_t user_id;
-    if (pl_http_authenticate(conn, app, &user_id)) {
-        pl_http_refuse_upgrade(conn, 401, "unauthorized", "a valid token is required");
+    pl_auth_t auth = pl_http_authenticate(conn, app, &user_id);
+    if (auth != PL_AUTH_OK) {
+        pl_http_refuse_auth(conn, auth, true);
         return 1;
     }
     if (atomic_load(&app->draining)) {

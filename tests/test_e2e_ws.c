@@ -90,9 +90,10 @@ Test(e2e_ws, upgrade_needs_a_valid_token)
     cr_assert_eq(status, 401);
     cr_assert_null(pl_ws_connect(s_srv.port, "/ws?token=forged.token.value", NULL, &status));
     cr_assert_eq(status, 401);
-    //  The token as a cookie, as a browser that logged in sends it.
+    //  The token as a cookie, as a browser that logged in sends it from parley's page.
     char cookie[1024];
-    snprintf(cookie, sizeof cookie, "Cookie: parley_token=%s\r\n", s_token);
+    snprintf(cookie, sizeof cookie, "Cookie: parley_token=%s\r\nOrigin: http://127.0.0.1:%d\r\n",
+             s_token, s_srv.port);
     pl_ws_t *ws = pl_ws_connect(s_srv.port, "/ws", cookie, &status);
     cr_assert(ws, "cookie upgrade got %d", status);
     s_expect_pong(ws);

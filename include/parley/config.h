@@ -52,7 +52,11 @@
     X(INT, max_message_chars, "4000", 1, 65536, "longest text message body, in characters")        \
     X(INT, rate_limit_per_s, "20", 1, 1000000, "messages a connection may send per second")        \
     X(INT, rate_limit_burst, "40", 1, 1000000, "messages a connection may send in one burst")      \
-    X(INT, shutdown_timeout_ms, "5000", 0, 600000, "how long a graceful stop waits for clients")
+    X(INT, shutdown_timeout_ms, "5000", 0, 600000, "how long a graceful stop waits for clients")   \
+    X(STR, public_url, "", 0, 0,                                                                   \
+      "URL browsers reach this server at (e.g. https://chat.example.com); empty: the Host header") \
+    X(STR, allowed_origins, "", 0, 0,                                                              \
+      "comma-separated origins besides the server's own whose pages may use the login cookie")
 
 #define PL_CONFIG_FIELD_STR(key)                        char *key;
 #define PL_CONFIG_FIELD_INT(key)                        int64_t key;

@@ -133,12 +133,23 @@ void pl_http_room_notice(pl_req_t *req, int64_t room_id, int64_t user_id);
 //  the same socket, so it cannot overtake the news.
 void pl_http_member_event(pl_req_t *req, int64_t room_id, int64_t user_id, int event);
 
-//  Finds the caller's token: the Authorization bearer header, else ?token=, else the
-//  parley_token cookie. Returns 0 with the user id, or -1 (none or invalid).
-int pl_http_authenticate(const struct mg_connection *conn, const pl_app_t *app, int64_t *user_id);
+//  The outcome of authenticating a request.
+typedef enum {
+    PL_AUTH_OK,
+    PL_AUTH_MISSING,        //  no valid token: 401 unauthorized
+    PL_AUTH_FOREIGN_ORIGIN, //  the cookie, sent by a page the cookie is not for: 403 forbidden
+} pl_auth_t;
 
-//  Answers 401 with the error object.
-void pl_http_unauthorized(struct mg_connection *conn);
+//  Finds the caller's token: the Authorization bearer header, else ?token=, else the
+//  parley_token cookie, and sets *user_id. The cookie is an ambient credential that
+//  the browser sends whichever page made the request, so it counts only from a page
+//  of an allowed origin (http_auth.c says which requests must name theirs).
+pl_auth_t pl_http_authenticate(const struct mg_connection *conn, const pl_app_t *app,
+                               int64_t *user_id);
+
+//  Answers a request whose authentication failed: 401 or 403 with the error object;
+//  for a WebSocket upgrade (upgrade true) as pl_http_refuse_upgrade does.
+void pl_http_refuse_auth(struct mg_connection *conn, pl_auth_t outcome, bool upgrade);
 
 //  Refuses a WebSocket upgrade with status and the error object, then closes.
 void pl_http_refuse_upgrade(struct mg_connection *conn, int status, const char *code,

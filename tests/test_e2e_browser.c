@@ -1,0 +1,185 @@
+/*  End to end: PROTOCOL.md "Browser security" against the real parley binary. The
+    login cookie is an ambient credential: a page of any site can make the browser
+    send it. So a WebSocket upgrade, an SSE stream or a state-changing request that
+    uses it must come from an allowed origin (403 forbidden otherwise), while a token
+    in the Authorization header or ?token= is not subject to the check. */
+#include "e2e_suite.h"
+#include "fixtures.h"
+#include "sse_client.h"
+
+#include <stdlib.h>
+
+TestSuite(e2e_browser, .init = pl_e2e_setup, .fini = pl_e2e_teardown, .timeout = 60);
+
+#define FOREIGN "http://evil.example"
+
+//  Request headers: the cookie of user, with origin when not NULL.
+static const char *s_cookie(const pl_api_user_t *user, const char *origin)
+{
+    static char headers[1024];
+    snprintf(headers, sizeof headers, "Cookie: theme=dark; parley_token=%s\r\n%s%s%s", user->token,
+             origin ? "Origin: " : "", origin ? origin : "", origin ? "\r\n" : "");
+    return headers;
+}
+
+//  The server's own origin, as a browser on the page it serves would send it.
+static const char *s_own(void)
+{
+    return pl_api_fmt("http://127.0.0.1:%d", s_srv.port);
+}
+
+static const char *s_bearer(const pl_api_user_t *user, const char *origin)
+{
+    return pl_api_fmt("Authorization: Bearer %.200s\r\nOrigin: %s\r\n", user->token, origin);
+}
+
+//  Opens /ws with headers and returns the status the upgrade got.
+static int s_ws_status(const char *path, const char *headers)
+{
+    int status = 0;
+    pl_ws_t *ws = pl_ws_connect(s_srv.port, path, headers, &status);
+    if (ws) {
+        //  The connection works: it answers a ping.
+        json_t *ping = json_pack("{s:s}", "type", "ping");
+        cr_assert_eq(pl_ws_send_json(ws, ping), 0);
+        json_decref(ping);
+        json_t *pong = pl_ws_recv_type(ws, "pong", 5000);
+        cr_assert_not_null(pong, "an accepted WebSocket did not answer a ping");
+        json_decref(pong);
+        pl_ws_close(&ws);
+    }
+    return status;
+}
+
+//  Sends a request with raw headers and an optional JSON body; returns the answer.
+static pl_http_response_t s_request(const char *method, const char *path, const char *headers,
+                                    const char *body)
+{
+    char all[2048];
+    snprintf(all, sizeof all, "%s%s", headers, body ? "Content-Type: application/json\r\n" : "");
+    pl_http_response_t r;
+    cr_assert_eq(pl_http_request(s_srv.port, method, path, all, body, body ? strlen(body) : 0, &r),
+                 0, "%s %s: no answer", method, path);
+    return r;
+}
+
+static void s_expect_status(const char *method, const char *path, const char *headers,
+                            const char *body, int status)
+{
+    pl_http_response_t r = s_request(method, path, headers, body);
+    cr_assert_eq(r.status, status, "%s %s with %s: %d %s", method, path, headers, r.status, r.body);
+    if (status == 403) {
+        json_t *error = json_object_get(r.json, "error");
+        cr_assert_str_eq(json_string_value(json_object_get(error, "code")), "forbidden", "%s",
+                         r.body);
+    }
+    pl_http_response_free(&r);
+}
+
+//  Opens /api/events with headers and returns the status it got (200: streaming).
+static int s_sse_status(const char *headers)
+{
+    pl_http_response_t refused = {0};
+    pl_sse_t *sse = pl_sse_connect(s_srv.port, "/api/events", headers, &refused);
+    if (sse) {
+        pl_sse_close(&sse);
+        return 200;
+    }
+    int status = refused.status;
+    if (status == 403)
+        cr_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(refused.json, "error"), "code")),
+            "forbidden", "%s", refused.body);
+    pl_http_response_free(&refused);
+    return status;
+}
+
+Test(e2e_browser, a_websocket_with_the_cookie_needs_an_allowed_origin)
+{
+    pl_api_user_t alice = pl_api_signup("Alice");
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&alice, s_own())), 101);
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&alice, FOREIGN)), 403);
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&alice, "null")), 403);
+    //  Browsers always send Origin with an upgrade: one without is not from a page
+    //  that may use the cookie.
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&alice, NULL)), 403);
+    //  A host that only starts like ours is another origin.
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&alice, pl_api_fmt("%s.evil.example", s_own()))), 403);
+    pl_api_user_free(&alice);
+}
+
+Test(e2e_browser, a_websocket_with_a_token_is_not_checked)
+{
+    pl_api_user_t alice = pl_api_signup("Alice");
+    cr_assert_eq(
+        s_ws_status(pl_api_fmt("/ws?token=%.200s", alice.token), "Origin: " FOREIGN "\r\n"), 101);
+    cr_assert_eq(s_ws_status("/ws", s_bearer(&alice, FOREIGN)), 101);
+    //  A foreign page that has no token is still refused as before.
+    cr_assert_eq(s_ws_status("/ws", "Origin: " FOREIGN "\r\n"), 401);
+    pl_api_user_free(&alice);
+}
+
+Test(e2e_browser, an_event_stream_with_the_cookie_needs_an_allowed_origin)
+{
+    pl_api_user_t alice = pl_api_signup("Alice");
+    cr_assert_eq(s_sse_status(s_cookie(&alice, s_own())), 200);
+    cr_assert_eq(s_sse_status(s_cookie(&alice, FOREIGN)), 403);
+    //  A same-origin EventSource sends no Origin (a GET): the cookie is enough.
+    cr_assert_eq(s_sse_status(s_cookie(&alice, NULL)), 200);
+    cr_assert_eq(s_sse_status(s_bearer(&alice, FOREIGN)), 200);
+    pl_api_user_free(&alice);
+}
+
+Test(e2e_browser, a_state_change_with_the_cookie_needs_an_allowed_origin)
+{
+    pl_api_user_t alice = pl_api_signup("Alice");
+    const char *body = "{\"kind\":\"movie\",\"title\":\"Forged\"}";
+    s_expect_status("POST", "/api/contents", s_cookie(&alice, FOREIGN), body, 403);
+    s_expect_status("POST", "/api/contents", s_cookie(&alice, NULL), body, 403);
+    s_expect_status("PATCH", "/api/me", s_cookie(&alice, FOREIGN), "{\"display_name\":\"Owned\"}",
+                    403);
+    //  Nothing the refused requests asked for happened.
+    json_t *found = pl_api_json("GET", "/api/contents?q=forged", alice.token, NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(found, "contents")), 0, "%s", pl_api_show(found));
+    json_decref(found);
+    json_t *me = pl_api_json("GET", "/api/me", alice.token, NULL, 200);
+    cr_assert_str_eq(pl_api_str(me, "display_name"), "Alice");
+    json_decref(me);
+
+    s_expect_status("POST", "/api/contents", s_cookie(&alice, s_own()), body, 201);
+    s_expect_status("POST", "/api/contents", s_bearer(&alice, FOREIGN), body, 201);
+    //  Reads with the cookie are fine without Origin, but not from a foreign page.
+    s_expect_status("GET", "/api/me", s_cookie(&alice, NULL), NULL, 200);
+    s_expect_status("GET", "/api/me", s_cookie(&alice, FOREIGN), NULL, 403);
+    pl_api_user_free(&alice);
+}
+
+Test(e2e_browser, allowed_origins_and_public_url_decide_what_is_own)
+{
+    pl_e2e_restart_with((const char *const[]){"--allowed-origins",
+                                              "https://app.example, http://localhost:3000", NULL});
+    pl_api_user_t alice = pl_api_signup("Alice");
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&alice, "https://app.example")), 101);
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&alice, "http://localhost:3000")), 101);
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&alice, s_own())), 101);
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&alice, "http://app.example")), 403);
+    pl_api_user_free(&alice);
+
+    //  With a public URL, the Host a request names no longer makes an origin its own.
+    pl_e2e_restart_with((const char *const[]){"--public-url", "https://chat.example/", NULL});
+    pl_api_user_t bob = pl_api_signup("Bob");
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&bob, "https://chat.example")), 101);
+    cr_assert_eq(s_ws_status("/ws", s_cookie(&bob, s_own())), 403);
+    pl_api_user_free(&bob);
+}
+
+Test(e2e_browser, a_malformed_origin_option_stops_start_up)
+{
+    char *out = NULL, *err = NULL;
+    const char *const args[] = {"--allowed-origins", "https://ok.example, not an origin",
+                                "--data-dir", pl_api_fmt("%s/other", s_srv.data_dir), NULL};
+    cr_assert_neq(pl_parley_run(args, 10000, &out, &err), 0);
+    cr_assert(strstr(err, "allowed_origins") && strstr(err, "'not an origin'"), "%s", err);
+    free(out);
+    free(err);
+}
