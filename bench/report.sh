@@ -192,7 +192,7 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     echo "Servers (each started, measured and stopped in turn):"
     echo
     echo '```'
-    echo "$PIN_SERVER build-bench/parley --listen 127.0.0.1:0 --data-dir DIR --password-hash-ops 1 --password-hash-mem-kib 8 --max-connections N+100 --rate-limit-per-s 1000000 --rate-limit-burst 1000000 --log-level info"
+    echo "$PIN_SERVER build-bench/parley --listen 127.0.0.1:0 --data-dir DIR --password-hash-ops 1 --password-hash-mem-kib 8 --max-connections N+100 --rate-limit-per-s 1000000 --rate-limit-burst 1000000 --signup-limit-addr 1000000 --log-level info"
     echo "$PIN_SERVER build-bench/bench/raw_ws --port 0 --max-seconds 1800"
     echo "$PIN_SERVER node bench/peers/ws_node/server.js --port 0 --max-seconds 1800"
     echo '```'

@@ -2,11 +2,16 @@
     parley_token cookie, so a browser's EventSource and WebSocket, which cannot send
     headers, are authenticated too.
 
+    Both are throttled per client address, and logins per username too, before any
+    password is hashed (PROTOCOL.md "Browser security"): a failed login counts, a
+    successful one clears its username's count.
+
     Password hashing is slow on purpose and runs here, on the request's own thread,
     never in an actor; app->hash_slots bounds how many run at once. A sign-up is
     written by the persister and answered only once it is committed. */
 #include "parley/http.h"
 
+#include "parley/client_addr.h"
 #include "parley/json_shapes.h"
 #include "parley/jwt.h"
 #include "parley/log.h"
@@ -30,6 +35,23 @@ static bool s_verify(pl_app_t *app, const char *stored, pl_str_t password)
     bool ok = pl_password_verify(stored, password.ptr, password.len);
     sem_post(&app->hash_slots);
     return ok;
+}
+
+//  The address the per-client limits count against.
+static void s_client_address(const pl_req_t *req, char out[PL_CLIENT_ADDR_SIZE])
+{
+    pl_client_address(req->info->remote_addr, mg_get_header(req->conn, "X-Forwarded-For"),
+                      req->app->config->trusted_proxies, out);
+}
+
+//  Answers 429 rate_limited, with Retry-After in whole seconds for a wait of wait_ms.
+static void s_too_many(pl_req_t *req, int64_t wait_ms, const char *what)
+{
+    int64_t seconds = (wait_ms + 999) / 1000;
+    char retry_after[64], message[128];
+    snprintf(retry_after, sizeof retry_after, "Retry-After: %" PRId64 "\r\n", seconds);
+    snprintf(message, sizeof message, "too many %s; try again in %" PRId64 " s", what, seconds);
+    pl_http_reply(req->conn, 429, pl_json_error("rate_limited", message), retry_after);
 }
 
 //  Answers {"user", "token"} with the session cookie.
@@ -75,6 +97,14 @@ static void s_signup(pl_req_t *req)
         pl_http_string_field(req, body, "password", true, pl_check_password, &password) ||
         pl_http_string_field(req, body, "display_name", true, pl_check_display_name, &display_name))
         goto done;
+    char address[PL_CLIENT_ADDR_SIZE];
+    s_client_address(req, address);
+    int64_t wait = pl_throttle_acquire(req->app->signups_by_addr, pl_str_of(address), pl_now_ms());
+    if (wait) {
+        pl_info("auth: sign-ups from %s are throttled", address);
+        s_too_many(req, wait, "sign-ups from this address");
+        goto done;
+    }
     //  Checked before hashing so a taken name costs no hash.
     if (s_username_taken(req->app, username)) {
         pl_http_error(req->conn, 409, "username_taken", "username '%.*s' is taken",
@@ -120,6 +150,21 @@ static void s_login(pl_req_t *req)
     if (pl_http_string_field(req, body, "username", true, NULL, &username) ||
         pl_http_string_field(req, body, "password", true, NULL, &password))
         goto done;
+    //  Each attempt counts as a failure until it succeeds, so concurrent guesses
+    //  cannot all pass the check before any is counted.
+    pl_app_t *app = req->app;
+    char address[PL_CLIENT_ADDR_SIZE];
+    s_client_address(req, address);
+    pl_str_t address_key = pl_str_of(address);
+    int64_t now = pl_now_ms();
+    int64_t wait = pl_throttle_acquire(app->login_fails_by_addr, address_key, now);
+    if (wait == 0 && (wait = pl_throttle_acquire(app->login_fails_by_user, username, now)))
+        pl_throttle_cancel(app->login_fails_by_addr, address_key, now);
+    if (wait) {
+        pl_info("auth: logins from %s or for the username it sent are throttled", address);
+        s_too_many(req, wait, "failed logins");
+        goto done;
+    }
     pl_user_t *user = calloc(1, sizeof *user);
     if (!user) {
         pl_http_error(req->conn, 500, "internal", "out of memory");
@@ -135,6 +180,12 @@ static void s_login(pl_req_t *req)
     const char *stored = found == PL_STATUS_OK ? user->password_hash : req->app->dummy_hash;
     bool ok = password.len <= PL_PASSWORD_MAX_BYTES && s_verify(req->app, stored, password) &&
               found == PL_STATUS_OK;
+    if (ok || found == PL_STATUS_INTERNAL)
+        pl_throttle_cancel(app->login_fails_by_addr, address_key, now);
+    if (ok)
+        pl_throttle_forget(app->login_fails_by_user, username);
+    else if (found == PL_STATUS_INTERNAL)
+        pl_throttle_cancel(app->login_fails_by_user, username, now);
     if (found == PL_STATUS_INTERNAL)
         pl_http_error(req->conn, 500, "internal", "the store failed");
     else if (!ok)

@@ -3,6 +3,7 @@
     reported the same way wherever it came from, naming the key and its source. */
 #include "parley/config.h"
 
+#include "parley/client_addr.h"
 #include "parley/log.h"
 #include "parley/origin.h"
 
@@ -258,6 +259,7 @@ int pl_config_load(pl_config_t *cfg, int argc, char *const *argv, char *const *e
     const char *bad_key =
         pl_origin_check_list(cfg->public_url, true, why, sizeof why)         ? "public_url"
         : pl_origin_check_list(cfg->allowed_origins, false, why, sizeof why) ? "allowed_origins"
+        : pl_client_addr_check_list(cfg->trusted_proxies, why, sizeof why)   ? "trusted_proxies"
                                                                              : NULL;
     if (bad_key) {
         snprintf(err, err_len, "%s: %s", bad_key, why);

@@ -5,6 +5,8 @@
     so "null" (sandboxed frames, file: pages) and malformed headers are refused. */
 #include "parley/origin.h"
 
+#include "parley/option_list.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,26 +61,7 @@ static int s_canonical(const char *text, size_t len, bool url, char out[PL_ORIGI
     return 0;
 }
 
-//  Calls each(arg, entry, len) for every non-empty comma-separated entry of list,
-//  trimmed of blanks, until it returns true; returns whether one did.
-static bool s_any_entry(const char *list, bool (*each)(void *arg, const char *entry, size_t len),
-                        void *arg)
-{
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ",");
-        const char *entry = p;
-        p += len + (p[len] == ',');
-        while (len && isspace((unsigned char)*entry))
-            entry++, len--;
-        while (len && isspace((unsigned char)entry[len - 1]))
-            len--;
-        if (len && each(arg, entry, len))
-            return true;
-    }
-    return false;
-}
-
-static bool s_equals_canonical(void *canonical, const char *entry, size_t len)
+static bool s_equals_canonical(const void *canonical, const char *entry, size_t len)
 {
     char other[PL_ORIGIN_MAX + 1];
     return s_canonical(entry, len, false, other) == 0 && strcmp(other, canonical) == 0;
@@ -103,23 +86,13 @@ bool pl_origin_allowed(const char *origin, const char *host, const char *public_
             strcmp(own, canonical) == 0)
             return true;
     }
-    return s_any_entry(allowed_origins, s_equals_canonical, canonical);
+    return pl_option_list_any(allowed_origins, s_equals_canonical, canonical);
 }
 
-typedef struct {
-    char *err;
-    size_t err_len;
-} s_list_error_t;
-
-static bool s_report_malformed(void *arg, const char *entry, size_t len)
+static bool s_is_origin(const char *entry, size_t len)
 {
     char canonical[PL_ORIGIN_MAX + 1];
-    if (s_canonical(entry, len, false, canonical) == 0)
-        return false;
-    s_list_error_t *error = arg;
-    snprintf(error->err, error->err_len, "'%.*s' is not an origin (http or https://host[:port])",
-             (int)len, entry);
-    return true;
+    return s_canonical(entry, len, false, canonical) == 0;
 }
 
 int pl_origin_check_list(const char *list, bool single_url, char *err, size_t err_len)
@@ -131,6 +104,6 @@ int pl_origin_check_list(const char *list, bool single_url, char *err, size_t er
         snprintf(err, err_len, "'%s' is not an http or https URL", list);
         return -1;
     }
-    s_list_error_t error = {err, err_len};
-    return s_any_entry(list, s_report_malformed, &error) ? -1 : 0;
+    return pl_option_list_check(list, s_is_origin, "an origin (http or https://host[:port])", err,
+                                err_len);
 }

@@ -221,6 +221,16 @@ static int s_start(pl_server_t *self, char *err, size_t err_len)
     app->writer_count = cfg->writer_threads ? (int)cfg->writer_threads : cpus;
     pl_info("%d CPU(s) usable: %d room actor(s), %d writer(s)", cpus, app->room_count,
             app->writer_count);
+    size_t entries = (size_t)cfg->auth_throttle_entries;
+    int64_t window_ms = cfg->auth_throttle_window_s * 1000;
+    if (!(app->login_fails_by_user =
+              pl_throttle_new(entries, cfg->login_fail_limit_user, window_ms)) ||
+        !(app->login_fails_by_addr =
+              pl_throttle_new(entries, cfg->login_fail_limit_addr, window_ms)) ||
+        !(app->signups_by_addr = pl_throttle_new(entries, cfg->signup_limit_addr, window_ms))) {
+        snprintf(err, err_len, "out of memory for auth_throttle_entries");
+        return -1;
+    }
     uint8_t random[32];
     randombytes_buf(random, sizeof random);
     if (pl_password_hash((const char *)random, sizeof random, &app->password_cost,
@@ -350,6 +360,9 @@ void pl_server_stop(pl_server_t **self_p)
     pl_actor_stop(&self->persister, &self->persister_args);
     pl_debug("stopping: persister stopped");
     pl_store_pool_destroy(&app->readers);
+    pl_throttle_destroy(&app->login_fails_by_user);
+    pl_throttle_destroy(&app->login_fails_by_addr);
+    pl_throttle_destroy(&app->signups_by_addr);
     pl_waiters_destroy(&app->waiters);
     sem_destroy(&app->hash_slots);
     free(self->writers);

@@ -2,12 +2,14 @@
     login cookie is an ambient credential: a page of any site can make the browser
     send it. So a WebSocket upgrade, an SSE stream or a state-changing request that
     uses it must come from an allowed origin (403 forbidden otherwise), while a token
-    in the Authorization header or ?token= is not subject to the check. */
+    in the Authorization header or ?token= is not subject to the check. And logins
+    and sign-ups are throttled per username and per client address. */
 #include "e2e_suite.h"
 #include "fixtures.h"
 #include "sse_client.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 TestSuite(e2e_browser, .init = pl_e2e_setup, .fini = pl_e2e_teardown, .timeout = 60);
 
@@ -182,4 +184,113 @@ Test(e2e_browser, a_malformed_origin_option_stops_start_up)
     cr_assert(strstr(err, "allowed_origins") && strstr(err, "'not an origin'"), "%s", err);
     free(out);
     free(err);
+}
+
+//  --------------------------------------------------------------------------------
+//  Throttling
+
+//  POSTs {"username", "password"(, "display_name")} to path with extra headers (NULL:
+//  none); returns the status, and the Retry-After seconds of a 429 in *retry_after.
+static int s_auth(const char *path, const char *username, const char *password, const char *headers,
+                  int *retry_after)
+{
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"username\":\"%s\",\"password\":\"%s\",\"display_name\":\"Someone\"}", username,
+             password);
+    pl_http_response_t r = s_request("POST", path, headers ? headers : "", body);
+    int status = r.status;
+    if (status == 429) {
+        json_t *error = json_object_get(r.json, "error");
+        cr_assert_str_eq(json_string_value(json_object_get(error, "code")), "rate_limited", "%s",
+                         r.body);
+        const char *value = pl_http_header(&r, "Retry-After");
+        cr_assert_not_null(value, "a 429 without Retry-After");
+        *retry_after = atoi(value);
+        cr_assert(*retry_after >= 1 && *retry_after <= 2, "Retry-After: %s", value);
+    }
+    pl_http_response_free(&r);
+    return status;
+}
+
+static int s_login(const char *username, const char *password, const char *headers,
+                   int *retry_after)
+{
+    return s_auth("/api/auth/login", username, password, headers, retry_after);
+}
+
+Test(e2e_browser, failed_logins_for_a_username_are_throttled)
+{
+    pl_e2e_restart_with((const char *const[]){"--login-fail-limit-user", "3",
+                                              "--auth-throttle-window-s", "1", NULL});
+    int retry_after = 0;
+    cr_assert_eq(s_auth("/api/auth/signup", "alice", "right password", NULL, &retry_after), 201);
+    cr_assert_eq(s_auth("/api/auth/signup", "bob", "right password", NULL, &retry_after), 201);
+    //  A success clears the count: two failures, a success, two failures are fine.
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(s_login("alice", "wrong password", NULL, &retry_after), 401);
+    cr_assert_eq(s_login("alice", "right password", NULL, &retry_after), 200);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(s_login("alice", "wrong password", NULL, &retry_after), 401);
+    //  Limited now, whatever the password, and for an unknown name the same way.
+    cr_assert_eq(s_login("alice", "wrong password", NULL, &retry_after), 429);
+    cr_assert_eq(s_login("alice", "right password", NULL, &retry_after), 429);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(s_login("nobody", "wrong password", NULL, &retry_after), 401);
+    cr_assert_eq(s_login("nobody", "wrong password", NULL, &retry_after), 429);
+    //  Another username from the same address is not limited.
+    cr_assert_eq(s_login("bob", "right password", NULL, &retry_after), 200);
+    //  Once the window has passed (the server said how long), the right password works.
+    cr_assert_eq(s_login("alice", "right password", NULL, &retry_after), 429);
+    sleep((unsigned)retry_after);
+    cr_assert_eq(s_login("alice", "right password", NULL, &retry_after), 200);
+}
+
+Test(e2e_browser, failed_logins_from_an_address_are_throttled)
+{
+    pl_e2e_restart_with((const char *const[]){"--login-fail-limit-addr", "4",
+                                              "--auth-throttle-window-s", "1", NULL});
+    int retry_after = 0;
+    cr_assert_eq(s_auth("/api/auth/signup", "alice", "right password", NULL, &retry_after), 201);
+    //  Cycling usernames does not help: the address runs out.
+    const char *names[] = {"n1", "n2", "n3", "n4"};
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(s_login(names[i], "wrong password", NULL, &retry_after), 401);
+    cr_assert_eq(s_login("alice", "right password", NULL, &retry_after), 429);
+    //  X-Forwarded-For is anyone's to write: from an untrusted peer it changes nothing.
+    cr_assert_eq(
+        s_login("alice", "right password", "X-Forwarded-For: 198.51.100.1\r\n", &retry_after), 429);
+}
+
+Test(e2e_browser, a_trusted_proxy_names_the_client)
+{
+    pl_e2e_restart_with((const char *const[]){"--login-fail-limit-addr", "2", "--trusted-proxies",
+                                              "127.0.0.0/8", "--auth-throttle-window-s", "1",
+                                              NULL});
+    int retry_after = 0;
+    cr_assert_eq(s_auth("/api/auth/signup", "alice", "right password", NULL, &retry_after), 201);
+    const char *first = "X-Forwarded-For: 203.0.113.5, 198.51.100.1\r\n";
+    const char *second = "X-Forwarded-For: 198.51.100.2\r\n";
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(s_login("alice", "wrong password", first, &retry_after), 401);
+    cr_assert_eq(s_login("alice", "right password", first, &retry_after), 429);
+    //  The client the proxy saw is 198.51.100.1: the forged 203.0.113.5 is no one.
+    cr_assert_eq(
+        s_login("alice", "right password", "X-Forwarded-For: 198.51.100.1\r\n", &retry_after), 429);
+    cr_assert_eq(s_login("alice", "right password", second, &retry_after), 200);
+}
+
+Test(e2e_browser, sign_ups_from_an_address_are_throttled)
+{
+    pl_e2e_restart_with(
+        (const char *const[]){"--signup-limit-addr", "3", "--auth-throttle-window-s", "1", NULL});
+    int retry_after = 0;
+    cr_assert_eq(s_auth("/api/auth/signup", "user_1", "right password", NULL, &retry_after), 201);
+    cr_assert_eq(s_auth("/api/auth/signup", "user_2", "right password", NULL, &retry_after), 201);
+    cr_assert_eq(s_auth("/api/auth/signup", "user_1", "right password", NULL, &retry_after), 409);
+    cr_assert_eq(s_auth("/api/auth/signup", "user_3", "right password", NULL, &retry_after), 429);
+    //  The refused sign-up stored nothing: once the window passes, the name is free.
+    sleep((unsigned)retry_after);
+    cr_assert_eq(s_auth("/api/auth/signup", "user_3", "right password", NULL, &retry_after), 201);
+    cr_assert_eq(s_login("user_3", "right password", NULL, &retry_after), 200);
 }

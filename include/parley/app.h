@@ -10,6 +10,7 @@
 #include "parley/config.h"
 #include "parley/password.h"
 #include "parley/store.h"
+#include "parley/throttle.h"
 #include "parley/waiter.h"
 
 #include <semaphore.h>
@@ -29,6 +30,9 @@ typedef struct {
     //  Bounds how many password hashes run at once: each takes password_hash_mem_kib
     //  of memory and a core, and a burst of logins must not exhaust either.
     sem_t hash_slots;
+    //  Login and sign-up limits (PROTOCOL.md "Browser security"): failed logins per
+    //  username and per client address, sign-up attempts per address.
+    pl_throttle_t *login_fails_by_user, *login_fails_by_addr, *signups_by_addr;
     pl_store_pool_t *readers;
     pl_waiters_t *waiters;
     pl_ingress_t *persister;

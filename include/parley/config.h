@@ -56,7 +56,19 @@
     X(STR, public_url, "", 0, 0,                                                                   \
       "URL browsers reach this server at (e.g. https://chat.example.com); empty: the Host header") \
     X(STR, allowed_origins, "", 0, 0,                                                              \
-      "comma-separated origins besides the server's own whose pages may use the login cookie")
+      "comma-separated origins besides the server's own whose pages may use the login cookie")     \
+    X(STR, trusted_proxies, "", 0, 0,                                                              \
+      "comma-separated peer addresses whose X-Forwarded-For header names the client")              \
+    X(INT, login_fail_limit_user, "10", 1, 1000000,                                                \
+      "failed logins for one username within auth_throttle_window_s before logins answer 429")     \
+    X(INT, login_fail_limit_addr, "100", 1, 1000000,                                               \
+      "failed logins from one client address within auth_throttle_window_s before 429")            \
+    X(INT, signup_limit_addr, "50", 1, 1000000,                                                    \
+      "sign-up attempts from one client address within auth_throttle_window_s before 429")         \
+    X(INT, auth_throttle_window_s, "900", 1, 86400,                                                \
+      "the sliding window of the login and sign-up limits, in seconds")                            \
+    X(INT, auth_throttle_entries, "4096", 16, 1048576,                                             \
+      "usernames or addresses each login and sign-up limit remembers; the stalest are forgotten")
 
 #define PL_CONFIG_FIELD_STR(key)                        char *key;
 #define PL_CONFIG_FIELD_INT(key)                        int64_t key;

@@ -281,7 +281,9 @@ static char **s_build_argv(const pl_server_t *srv, const char *const *extra_args
                                        "--max-connections", "32",
                                        //  Two shards of each, whatever the CPUs, so
                                        //  that paths across shards are always taken.
-                                       "--room-threads", "2", "--writer-threads", "2"};
+                                       "--room-threads", "2", "--writer-threads", "2",
+                                       //  Every test's users sign up from 127.0.0.1.
+                                       "--signup-limit-addr", "1000000"};
     size_t n_base = sizeof base / sizeof base[0];
     size_t n_extra = 0;
     while (extra_args && extra_args[n_extra])

@@ -52,7 +52,7 @@ bool pl_server_binary_exists(void);
 //  Starts PARLEY_BINARY with
 //    --listen 127.0.0.1:0 --data-dir <dir> --password-hash-ops 1
 //    --password-hash-mem-kib 8 --log-level debug --max-connections 32
-//    --room-threads 2 --writer-threads 2 <extra_args...>
+//    --room-threads 2 --writer-threads 2 --signup-limit-addr 1000000 <extra_args...>
 //  where extra_args is NULL or a NULL-terminated list ("--flag", "value", ...,
 //  NULL). <dir> is a fresh mkdtemp directory under /tmp unless
 //  srv->data_dir is already set (then it is reused: restart tests). Waits at
