@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ typedef struct {
     {#key, KIND_##kind, def, min, max, help, offsetof(pl_config_t, key)},
 static const option_t s_options[] = {PL_CONFIG_OPTIONS(OPTION_ROW)};
 #define OPTION_COUNT (sizeof s_options / sizeof s_options[0])
+_Static_assert(OPTION_COUNT == PL_CONFIG_COUNT, "one source per option");
 
 //  Finds an option by its key, accepting dashes for underscores ("data-dir").
 static const option_t *s_find(const char *name, size_t len)
@@ -48,6 +50,12 @@ static const option_t *s_find(const char *name, size_t len)
 static int s_set(pl_config_t *cfg, const option_t *opt, const char *value, const char *source,
                  char *err, size_t err_len)
 {
+    char **source_copy = &cfg->sources[opt - s_options];
+    free(*source_copy);
+    if (!(*source_copy = strdup(source))) {
+        snprintf(err, err_len, "%s: out of memory", opt->key);
+        return -1;
+    }
     char *field = (char *)cfg + opt->offset;
     if (opt->kind == KIND_STR) {
         char *copy = strdup(value);
@@ -138,22 +146,18 @@ static int s_apply_env(pl_config_t *cfg, char *const *envp, char *err, size_t er
         const char *eq = strchr(name, '=');
         if (!eq)
             continue;
-        if ((size_t)(eq - name) >= 64) {
-            snprintf(err, err_len, "PARLEY_%.40s...: unknown option (from environment)", name);
-            return -1;
-        }
         char key[64];
         size_t len = (size_t)(eq - name);
-        for (size_t i = 0; i < len; i++)
+        for (size_t i = 0; i < len && i < sizeof key; i++)
             key[i] = (char)tolower((unsigned char)name[i]);
-        key[len] = '\0';
-        if (strcmp(key, "config") == 0)
+        const option_t *opt = len < sizeof key ? s_find(key, len) : NULL;
+        if (len == 6 && memcmp(key, "config", 6) == 0)
             continue;
-        const option_t *opt = s_find(key, len);
         if (!opt) {
-            snprintf(err, err_len, "%.*s: unknown option (from environment PARLEY_%.*s)", (int)len,
-                     key, (int)len, name);
-            return -1;
+            pl_warn("config: ignoring PARLEY_%.*s%s from the environment: parley has no such "
+                    "option",
+                    (int)(len < 40 ? len : 40), name, len < 40 ? "" : "...");
+            continue;
         }
         if (s_set(cfg, opt, eq + 1, "environment", err, err_len))
             return -1;
@@ -268,11 +272,42 @@ int pl_config_load(pl_config_t *cfg, int argc, char *const *argv, char *const *e
     return 0;
 }
 
+//  Writes value with the password of any "scheme://user:password@" in it masked.
+static void s_print_masked(const char *value, FILE *out)
+{
+    const char *scheme_end = strstr(value, "://");
+    const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme_end + 3, ':', (size_t)(at - scheme_end - 3)) : NULL;
+    if (!colon) {
+        fputs(value, out);
+        return;
+    }
+    fprintf(out, "%.*s:***%s", (int)(colon - value), value, at);
+}
+
+void pl_config_print(const pl_config_t *cfg, FILE *out)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const option_t *opt = &s_options[i];
+        const char *field = (const char *)cfg + opt->offset;
+        fprintf(out, "%s = ", opt->key);
+        if (opt->kind == KIND_INT)
+            fprintf(out, "%" PRId64, *(const int64_t *)field);
+        else if (strcmp(opt->key, "jwt_secret") == 0 && **(char *const *)field)
+            fprintf(out, "(set, %zu characters)", strlen(*(char *const *)field));
+        else
+            s_print_masked(*(char *const *)field, out);
+        fprintf(out, "  # %s\n", cfg->sources[i] ? cfg->sources[i] : "default");
+    }
+}
+
 void pl_config_clear(pl_config_t *cfg)
 {
-    for (size_t i = 0; i < OPTION_COUNT; i++)
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
         if (s_options[i].kind == KIND_STR)
             free(*(char **)((char *)cfg + s_options[i].offset));
+        free(cfg->sources[i]);
+    }
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -1,7 +1,9 @@
 /*  parley's entry point: reads the configuration, starts the server, and waits for
     SIGINT or SIGTERM to stop it gracefully. The signals are blocked in every thread
     and taken here with sigwait, so no handler runs in the middle of anyone's work.
-    `parley import-contents FILE` runs that subcommand instead (import_contents.h). */
+    `parley import-contents FILE` runs that subcommand instead (import_contents.h);
+    `parley check-config` loads the configuration as the server would, prints it and
+    exits; `parley --version` says which build this is. */
 #include "parley/config.h"
 #include "parley/import_contents.h"
 #include "parley/log.h"
@@ -9,6 +11,7 @@
 
 #include <czmq.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,18 +21,33 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "import-contents") == 0)
         return pl_import_contents_main(argc - 1, argv + 1, environ);
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("parley %s\n", PARLEY_VERSION);
+        return 0;
+    }
     if (pl_config_wants_help(argc, argv)) {
         pl_config_print_help(stdout);
         printf("\nSubcommands:\n  parley import-contents FILE.jsonl [options]\n"
-               "      load a catalogue of contents into the store (--help for more)\n");
+               "      load a catalogue of contents into the store (--help for more)\n"
+               "  parley check-config [options]\n"
+               "      check the configuration and print every effective value and its source\n"
+               "  parley --version\n");
         return 0;
     }
+    bool check_only = argc >= 2 && strcmp(argv[1], "check-config") == 0;
+    if (check_only)
+        argc--, argv++;
     pl_config_t cfg;
     char err[512] = "";
     if (pl_config_load(&cfg, argc, argv, environ, err, sizeof err)) {
         fprintf(stderr, "parley: %s\n", err);
         pl_config_clear(&cfg);
         return 2;
+    }
+    if (check_only) {
+        pl_config_print(&cfg, stdout);
+        pl_config_clear(&cfg);
+        return 0;
     }
     pl_log_set_level((pl_log_level_t)pl_log_level_parse(cfg.log_level));
 

@@ -3,6 +3,9 @@
     precedence: the defaults, the file named by --config (or PARLEY_CONFIG), the
     environment (PARLEY_<KEY>), and command-line flags (--key-with-dashes value or
     --key-with-dashes=value). A bad value stops start-up with a message naming the key.
+    An unknown key in the file or the flags does too; an unknown PARLEY_ variable is
+    only warned about, since orchestrators set some of their own (Kubernetes injects
+    PARLEY_PORT and PARLEY_SERVICE_HOST for a service named parley).
     configs/parley.conf documents the same table for operators. */
 #ifndef PARLEY_CONFIG_H
 #define PARLEY_CONFIG_H
@@ -74,8 +77,14 @@
 #define PL_CONFIG_FIELD_INT(key)                        int64_t key;
 #define PL_CONFIG_FIELD(kind, key, def, min, max, help) PL_CONFIG_FIELD_##kind(key)
 
+#define PL_CONFIG_INDEX(kind, key, def, min, max, help) PL_CONFIG_INDEX_##key,
+enum { PL_CONFIG_OPTIONS(PL_CONFIG_INDEX) PL_CONFIG_COUNT };
+
 typedef struct {
     PL_CONFIG_OPTIONS(PL_CONFIG_FIELD)
+    //  Where each value came from, in table order: "default", "environment",
+    //  "--flag", or the file and line.
+    char *sources[PL_CONFIG_COUNT];
 } pl_config_t;
 
 //  Fills cfg from defaults, file, environment (envp, NULL-terminated "K=V" strings)
@@ -83,6 +92,10 @@ typedef struct {
 //  err. cfg must be released with pl_config_clear on either outcome.
 int pl_config_load(pl_config_t *cfg, int argc, char *const *argv, char *const *envp, char *err,
                    size_t err_len);
+
+//  Writes every effective value as "key = value  # source" lines, secrets masked:
+//  jwt_secret shows only its length, and a URL's password is replaced by "***".
+void pl_config_print(const pl_config_t *cfg, FILE *out);
 
 //  Frees the strings cfg owns and zeroes it.
 void pl_config_clear(pl_config_t *cfg);
