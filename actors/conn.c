@@ -23,6 +23,7 @@
 #include "parley/clock.h"
 #include "parley/idmap.h"
 #include "parley/log.h"
+#include "parley/metrics.h"
 #include "parley/send_batch.h"
 #include "parley/waiter.h"
 
@@ -79,6 +80,7 @@ typedef struct {
     int64_t sweep_ms;   //  how often to look for silent connections and due heartbeats
     int64_t next_sweep; //  when to look next
     bool terminated;
+    uint64_t frames_queued; //  this batch's, counted into the metrics once per batch
 } self_t;
 
 //  Per user bucket, the sum of the marks of the WebSockets the writers hold. Process
@@ -250,6 +252,7 @@ static void s_enqueue_bytes(self_t *self, wconn_t *wc, const uint8_t *head, size
         return;
     size_t need = wc->queued + head_len + len;
     if ((int64_t)need > self->queue_limit) {
+        pl_metrics_count(PL_COUNTER_SLOW_READERS_CUT, 1);
         s_kill(wc, 1008, "slow reader: outbound queue over its limit");
         return;
     }
@@ -269,6 +272,7 @@ static void s_enqueue_bytes(self_t *self, wconn_t *wc, const uint8_t *head, size
         memcpy(wc->queue + wc->queued, head, head_len);
     memcpy(wc->queue + wc->queued + head_len, payload, len);
     wc->queued = need;
+    self->frames_queued++;
     if (!wc->pending) {
         if (!s_list_add(&self->pending_ids, &self->pending_count, &self->pending_capacity, wc->id))
             s_kill(wc, 1011, "out of memory");
@@ -343,9 +347,17 @@ static void s_flush_end(self_t *self, wconn_t *wc, ssize_t sent)
 static void s_flush_run(self_t *self)
 {
     size_t count = pl_send_batch_count(self->sends);
+    if (count == 0)
+        return;
     pl_send_batch_run(self->sends);
-    for (size_t i = 0; i < count; i++)
-        s_flush_end(self, self->sending[i], pl_send_batch_result(self->sends, i));
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < count; i++) {
+        ssize_t sent = pl_send_batch_result(self->sends, i);
+        bytes += sent > 0 ? (uint64_t)sent : 0;
+        s_flush_end(self, self->sending[i], sent);
+    }
+    pl_metrics_count(PL_COUNTER_SENDS, count);
+    pl_metrics_count(PL_COUNTER_BYTES_OUT, bytes);
 }
 
 //  Adds a connection's queue to the batch of sends.
@@ -386,8 +398,10 @@ static void s_flush_blocked(self_t *self, const zmq_pollitem_t *ready)
         wconn_t *wc = pl_idmap_get(self->conns, self->blocked_ids[i]);
         if (!wc)
             continue;
-        if (wc->queued && !wc->dead && now - wc->stalled_since > self->stall_ms)
+        if (wc->queued && !wc->dead && now - wc->stalled_since > self->stall_ms) {
+            pl_metrics_count(PL_COUNTER_SLOW_READERS_CUT, 1);
             s_kill(wc, 1008, "slow reader: took nothing for too long");
+        }
         wc->blocked = wc->queued && !wc->dead;
         if (wc->blocked)
             self->blocked_ids[kept++] = wc->id;
@@ -594,6 +608,9 @@ static void s_handle_batch(self_t *self)
         s_handle(self, &in.msg);
         pl_msg_frame_close(&in);
     }
+    //  Counted before the writes, so a client that has a frame finds it counted.
+    pl_metrics_count(PL_COUNTER_DELIVERIES, self->frames_queued);
+    self->frames_queued = 0;
     s_flush_pending(self);
 }
 

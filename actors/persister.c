@@ -37,6 +37,7 @@
 #include "parley/idmap.h"
 #include "parley/json_shapes.h"
 #include "parley/log.h"
+#include "parley/metrics.h"
 #include "parley/notifier.h"
 #include "parley/room.h"
 #include "parley/store.h"
@@ -506,6 +507,21 @@ static bool s_apply_and_commit(self_t *self, int count)
     return false;
 }
 
+//  Counts a committed batch of count writes that took ns, before anyone hears of it.
+static void s_count_committed(const self_t *self, int count, int64_t ns)
+{
+    uint64_t messages = 0, notifications = 0;
+    for (int i = 0; i < count; i++) {
+        messages += self->batch[i].msg.type == PL_MSG_MESSAGE_STORE;
+        notifications += self->batch[i].msg.type == PL_MSG_NOTIFICATION_STORE;
+    }
+    pl_metrics_observe(PL_HISTOGRAM_PERSIST_COMMIT, (uint64_t)ns);
+    pl_metrics_observe(PL_HISTOGRAM_PERSIST_ROWS, (uint64_t)count);
+    pl_metrics_count(PL_COUNTER_PERSIST_BATCHES, 1);
+    pl_metrics_count(PL_COUNTER_MESSAGES_STORED, messages);
+    pl_metrics_count(PL_COUNTER_NOTIFICATIONS_STORED, notifications);
+}
+
 //  Takes up to batch_max requests already queued, commits them in one transaction,
 //  then sends each outcome on. Returns how many were taken.
 static int s_commit_batch(self_t *self)
@@ -517,6 +533,7 @@ static int s_commit_batch(self_t *self)
     if (count == 0)
         return 0;
     bool committed = false;
+    int64_t started = pl_now_ns();
     for (int attempt = 0; !committed && attempt < COMMIT_ATTEMPTS; attempt++) {
         if (attempt > 0) {
             pl_warn("persister: a batch of %d writes failed to commit; retrying", count);
@@ -524,8 +541,12 @@ static int s_commit_batch(self_t *self)
         }
         committed = s_apply_and_commit(self, count);
     }
-    if (!committed)
+    if (committed)
+        s_count_committed(self, count, pl_now_ns() - started);
+    else {
         pl_error("persister: a batch of %d writes could not be committed", count);
+        pl_metrics_count(PL_COUNTER_PERSIST_FAILURES, 1);
+    }
     for (int i = 0; i < count; i++) {
         outcome_t *out = &self->outcomes[i];
         if (!committed) {

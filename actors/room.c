@@ -19,6 +19,7 @@
 #include "parley/json_writer.h"
 #include "parley/loader.h"
 #include "parley/log.h"
+#include "parley/metrics.h"
 #include "parley/notifier.h"
 #include "parley/persister.h"
 #include "parley/validate.h"
@@ -676,6 +677,7 @@ static char *s_message_text(self_t *self, int64_t room_id, int64_t seq, int64_t 
 
 static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
 {
+    pl_metrics_count(PL_COUNTER_MESSAGES_IN, 1);
     pl_status_t status;
     room_t *room = s_room(self, m->room_id, &status);
     member_t *member = room ? s_member(room, m->user_id) : NULL;

@@ -15,6 +15,7 @@
 #include "parley/json_shapes.h"
 #include "parley/jwt.h"
 #include "parley/log.h"
+#include "parley/metrics.h"
 #include "parley/validate.h"
 
 #include <stdlib.h>
@@ -47,6 +48,7 @@ static void s_client_address(const pl_req_t *req, char out[PL_CLIENT_ADDR_SIZE])
 //  Answers 429 rate_limited, with Retry-After in whole seconds for a wait of wait_ms.
 static void s_too_many(pl_req_t *req, int64_t wait_ms, const char *what)
 {
+    pl_metrics_count(PL_COUNTER_AUTH_THROTTLED, 1);
     int64_t seconds = (wait_ms + 999) / 1000;
     char retry_after[64], message[128];
     snprintf(retry_after, sizeof retry_after, "Retry-After: %" PRId64 "\r\n", seconds);

@@ -5,6 +5,7 @@
 #include "parley/json_shapes.h"
 #include "parley/jwt.h"
 #include "parley/log.h"
+#include "parley/metrics.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -46,6 +47,7 @@ static int s_format_head(const struct mg_connection *conn, char *head, size_t si
         pl_error("http: response header too long");
         return -1;
     }
+    pl_metrics_count_http_status(status);
     return len;
 }
 

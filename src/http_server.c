@@ -9,13 +9,14 @@
 #include "parley/http.h"
 
 #include "parley/log.h"
+#include "parley/metrics.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 static const pl_route_t *const s_route_tables[] = {
-    pl_auth_routes,  pl_user_routes,         pl_content_routes, pl_room_routes,
-    pl_event_routes, pl_notification_routes, pl_upload_routes,  pl_health_routes};
+    pl_auth_routes,         pl_user_routes,   pl_content_routes, pl_room_routes,   pl_event_routes,
+    pl_notification_routes, pl_upload_routes, pl_health_routes,  pl_metrics_routes};
 #define ROUTE_TABLE_COUNT (sizeof s_route_tables / sizeof s_route_tables[0])
 
 //  Matches path against pattern; "{id}" matches a positive decimal integer segment,
@@ -69,7 +70,10 @@ static int s_route(struct mg_connection *conn, void *cbdata)
                 pl_http_refuse_auth(conn, auth, false);
                 return 1;
             }
+            int64_t started = pl_now_ns();
             route->handler(&req);
+            if (!req.streamed)
+                pl_metrics_observe(PL_HISTOGRAM_HTTP_REQUEST, (uint64_t)(pl_now_ns() - started));
             return 1;
         }
     }

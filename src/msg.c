@@ -5,6 +5,7 @@
 #include "parley/msg.h"
 
 #include "parley/log.h"
+#include "parley/metrics.h"
 #include "parley/tsan.h"
 
 #include <stdlib.h>
@@ -292,7 +293,10 @@ int pl_msg_send(void *socket, const pl_msg_t *msg)
         return -1;
     }
     PL_TSAN_RELEASE(bytes);
+    //  Counted before it can be taken, so a queue never reads as less than empty.
+    pl_metrics_message_sent(msg->type);
     if (zmq_msg_send(&frame, socket, 0) < 0) {
+        pl_metrics_message_taken(msg->type);
         zmq_msg_close(&frame);
         return -1;
     }
@@ -312,6 +316,7 @@ int pl_msg_recv(void *socket, pl_msg_frame_t *in, int flags)
         zmq_msg_close(&in->frame);
         return -1;
     }
+    pl_metrics_message_taken(in->msg.type);
     return 0;
 }
 

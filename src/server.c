@@ -44,6 +44,8 @@ struct pl_server {
     zactor_t **writers;
     struct mg_context *http;
     int port;
+    struct mg_context *metrics_http; //  serving metrics_listen, when set
+    int metrics_port;
 };
 
 //  civetweb holds a descriptor per connection: use every one the system allows.
@@ -245,6 +247,9 @@ static int s_start(pl_server_t *self, char *err, size_t err_len)
     int readers = cfg->http_threads < 32 ? (int)cfg->http_threads : 32;
     if (!(app->readers = pl_store_pool_new(cfg->data_dir, readers, err, err_len)))
         return -1;
+    if (cfg->metrics_listen[0] &&
+        !(self->metrics_http = pl_http_start_metrics(app, &self->metrics_port, err, err_len)))
+        return -1;
     if (!(self->http = pl_http_start(app, &self->port, err, err_len)))
         return -1;
     return 0;
@@ -307,11 +312,11 @@ static void *s_wake_listener(void *arg)
     return NULL;
 }
 
-//  mg_stop, woken promptly (see s_wake_listener).
-static void s_stop_http(pl_server_t *self)
+//  mg_stop of a server listening on `listen`, bound to port, woken promptly (see
+//  s_wake_listener).
+static void s_stop_http(struct mg_context *http, const char *listen, int port)
 {
-    waker_t waker = {.address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)self->port)}};
-    const char *listen = self->app.config->listen;
+    waker_t waker = {.address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)}};
     const char *colon = strrchr(listen, ':');
     char host[64] = "";
     if (colon && (size_t)(colon - listen) < sizeof host)
@@ -321,7 +326,7 @@ static void s_stop_http(pl_server_t *self)
         waker.address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     pthread_t thread;
     bool woken = pthread_create(&thread, NULL, s_wake_listener, &waker) == 0;
-    mg_stop(self->http);
+    mg_stop(http);
     atomic_store(&waker.stopped, true);
     if (woken)
         pthread_join(thread, NULL);
@@ -334,10 +339,12 @@ void pl_server_stop(pl_server_t **self_p)
         return;
     pl_app_t *app = &self->app;
     atomic_store(&app->draining, true);
+    if (self->metrics_http)
+        s_stop_http(self->metrics_http, app->config->metrics_listen, self->metrics_port);
     if (self->http) {
         pl_info("stopping: closing %d connections", atomic_load(&app->open_streams));
         s_drain_writers(self);
-        s_stop_http(self);
+        s_stop_http(self->http, app->config->listen, self->port);
         pl_debug("stopping: civetweb stopped");
     }
     //  Rooms and the creator send to the writers and the persister: they stop first.

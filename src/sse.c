@@ -10,6 +10,7 @@
 #include "parley/http.h"
 
 #include "parley/log.h"
+#include "parley/metrics.h"
 #include "parley/notifier.h"
 #include "parley/peer_sockets.h"
 
@@ -160,6 +161,8 @@ static void s_events(pl_req_t *req)
     if (fd < 0)
         pl_http_error(req->conn, 500, "internal", "this connection cannot carry a stream");
     else {
+        pl_metrics_count(PL_COUNTER_SSE_OPENED, 1);
+        req->streamed = true;
         s_stream(req, fd, last_event_id);
         //  civetweb does not know the response has no length: make sure it closes.
         shutdown(fd, SHUT_RDWR);

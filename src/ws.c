@@ -12,6 +12,7 @@
 #include "parley/http.h"
 
 #include "parley/log.h"
+#include "parley/metrics.h"
 #include "parley/peer_sockets.h"
 #include "parley/room.h"
 #include "parley/send_scan.h"
@@ -367,6 +368,7 @@ static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
                                "the server holds its maximum of connections");
         return 1;
     }
+    pl_metrics_count(PL_COUNTER_WS_OPENED, 1);
     t->ws_active = true;
     t->ws_id = atomic_fetch_add(&app->last_stream_id, 1) + 1;
     t->ws_user_id = user_id;
@@ -473,6 +475,7 @@ static int s_on_data(struct mg_connection *conn, int bits, char *data, size_t le
         len = t->ws_partial_len;
         t->ws_partial_len = 0;
     }
+    pl_metrics_count(PL_COUNTER_WS_MESSAGES_IN, 1);
     if (opcode == MG_WEBSOCKET_OPCODE_TEXT)
         s_dispatch(app, t, data, len);
     else

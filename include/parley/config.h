@@ -60,6 +60,8 @@
       "URL browsers reach this server at (e.g. https://chat.example.com); empty: the Host header") \
     X(STR, allowed_origins, "", 0, 0,                                                              \
       "comma-separated origins besides the server's own whose pages may use the login cookie")     \
+    X(STR, metrics_listen, "", 0, 0,                                                               \
+      "address:port serving GET /metrics instead of the public port (e.g. 127.0.0.1:9090)")        \
     X(STR, trusted_proxies, "", 0, 0,                                                              \
       "comma-separated peer addresses whose X-Forwarded-For header names the client")              \
     X(INT, login_fail_limit_user, "10", 1, 1000000,                                                \

@@ -44,6 +44,7 @@ typedef struct {
     int64_t path_id;       //  the {id} in the path, for routes that have one
     const char *path_name; //  the {name} in the path, not NUL-terminated,
     size_t path_name_len;  //  and its length, for routes that have one
+    bool streamed;         //  the handler held the connection as a stream (SSE): no request
 } pl_req_t;
 
 typedef void (*pl_handler_t)(pl_req_t *req);
@@ -66,6 +67,12 @@ extern const pl_route_t pl_room_routes[];
 extern const pl_route_t pl_event_routes[];
 extern const pl_route_t pl_notification_routes[];
 extern const pl_route_t pl_upload_routes[];
+extern const pl_route_t pl_metrics_routes[];
+
+//  Serves GET /metrics alone on metrics_listen, when the operator set it (the public
+//  port then answers 404 for it). Returns NULL with a reason in err. *port receives
+//  the port actually bound.
+struct mg_context *pl_http_start_metrics(pl_app_t *app, int *port, char *err, size_t err_len);
 
 //  Starts civetweb on cfg->listen with the routes and the /ws endpoint. Returns NULL
 //  with a reason in err. *port receives the port actually bound.
