@@ -136,6 +136,19 @@ static int s_apply_file(pl_config_t *cfg, const char *path, char *err, size_t er
     return rc;
 }
 
+//  Adds PARLEY_<name[0..len)> (at most 40 characters of it) to cfg->unknown_env.
+static int s_note_unknown(pl_config_t *cfg, const char *name, size_t len)
+{
+    char *list = NULL;
+    int shown = (int)(len < 40 ? len : 40);
+    if (asprintf(&list, "%s%sPARLEY_%.*s%s", cfg->unknown_env ? cfg->unknown_env : "",
+                 cfg->unknown_env ? ", " : "", shown, name, len > 40 ? "..." : "") < 0)
+        return -1;
+    free(cfg->unknown_env);
+    cfg->unknown_env = list;
+    return 0;
+}
+
 static int s_apply_env(pl_config_t *cfg, char *const *envp, char *err, size_t err_len)
 {
     for (; envp && *envp; envp++) {
@@ -154,9 +167,10 @@ static int s_apply_env(pl_config_t *cfg, char *const *envp, char *err, size_t er
         if (len == 6 && memcmp(key, "config", 6) == 0)
             continue;
         if (!opt) {
-            pl_warn("config: ignoring PARLEY_%.*s%s from the environment: parley has no such "
-                    "option",
-                    (int)(len < 40 ? len : 40), name, len < 40 ? "" : "...");
+            if (s_note_unknown(cfg, name, len)) {
+                snprintf(err, err_len, "config: out of memory");
+                return -1;
+            }
             continue;
         }
         if (s_set(cfg, opt, eq + 1, "environment", err, err_len))
@@ -255,6 +269,14 @@ int pl_config_load(pl_config_t *cfg, int argc, char *const *argv, char *const *e
         snprintf(err, err_len, "log_level: '%s' is not debug, info, warn or error", cfg->log_level);
         return -1;
     }
+    if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
+        snprintf(err, err_len, "log_format: '%s' is not text or json", cfg->log_format);
+        return -1;
+    }
+    if (strcmp(cfg->access_log, "on") != 0 && strcmp(cfg->access_log, "off") != 0) {
+        snprintf(err, err_len, "access_log: '%s' is not on or off", cfg->access_log);
+        return -1;
+    }
     if (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < 32) {
         snprintf(err, err_len, "jwt_secret: must be at least 32 characters");
         return -1;
@@ -301,6 +323,15 @@ void pl_config_print(const pl_config_t *cfg, FILE *out)
     }
 }
 
+void pl_config_start_logging(const pl_config_t *cfg)
+{
+    pl_log_set_level((pl_log_level_t)pl_log_level_parse(cfg->log_level));
+    pl_log_set_json(strcmp(cfg->log_format, "json") == 0);
+    if (cfg->unknown_env)
+        pl_warn("config: ignoring %s from the environment: parley has no such option",
+                cfg->unknown_env);
+}
+
 void pl_config_clear(pl_config_t *cfg)
 {
     for (size_t i = 0; i < OPTION_COUNT; i++) {
@@ -308,6 +339,7 @@ void pl_config_clear(pl_config_t *cfg)
             free(*(char **)((char *)cfg + s_options[i].offset));
         free(cfg->sources[i]);
     }
+    free(cfg->unknown_env);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -23,7 +23,8 @@ static bool s_wants_close(const struct mg_connection *conn)
 }
 
 //  Formats a response head into head: status line, Date, content_type (NULL for
-//  none), Content-Length, cache_control, Connection and extra_headers. The head is
+//  none), Content-Length, cache_control, Connection, X-Request-Id and extra_headers,
+//  and notes status and length for the access log. The head is
 //  built here rather than with civetweb's response-header API: that API formats its
 //  Date with gmtime(), which is not thread-safe, and inside the WebSocket connect
 //  handler it writes no status line at all. Returns its length, or -1 when it does
@@ -36,18 +37,25 @@ static int s_format_head(const struct mg_connection *conn, char *head, size_t si
     struct tm tm;
     char date[64];
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    const char *request_id = pl_http_request_id(conn);
     int len = snprintf(
         head, size,
         "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%sContent-Length: %" PRIu64 "\r\n"
-        "Cache-Control: %s\r\nConnection: %s\r\n%s\r\n",
+        "Cache-Control: %s\r\nConnection: %s\r\n%s%s%s%s\r\n",
         status, mg_get_response_code_text(conn, status), date, content_type ? "Content-Type: " : "",
         content_type ? content_type : "", content_type ? "\r\n" : "", length, cache_control,
-        close || s_wants_close(conn) ? "close" : "keep-alive", extra_headers ? extra_headers : "");
+        close || s_wants_close(conn) ? "close" : "keep-alive", request_id ? "X-Request-Id: " : "",
+        request_id ? request_id : "", request_id ? "\r\n" : "", extra_headers ? extra_headers : "");
     if (len < 0 || (size_t)len >= size) {
         pl_error("http: response header too long");
         return -1;
     }
     pl_metrics_count_http_status(status);
+    pl_thread_t *t = mg_get_thread_pointer(conn);
+    if (t) {
+        t->response_status = status;
+        t->response_bytes = length;
+    }
     return len;
 }
 

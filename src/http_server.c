@@ -51,30 +51,27 @@ static bool s_path_matches(const char *pattern, const char *path, pl_req_t *req)
     return *pattern == '\0' && *path == '\0';
 }
 
-static int s_route(struct mg_connection *conn, void *cbdata)
+//  Finds the route of a request and answers it; returns the route's pattern, or "-"
+//  when none matched.
+static const char *s_answer(pl_req_t *req)
 {
-    pl_app_t *app = cbdata;
-    const struct mg_request_info *info = mg_get_request_info(conn);
-    pl_req_t req = {.conn = conn, .info = info, .app = app, .thread = mg_get_thread_pointer(conn)};
+    struct mg_connection *conn = req->conn;
+    const struct mg_request_info *info = req->info;
     bool path_known = false;
     for (size_t t = 0; t < ROUTE_TABLE_COUNT; t++) {
         for (const pl_route_t *route = s_route_tables[t]; route->method; route++) {
-            if (!s_path_matches(route->pattern, info->local_uri, &req))
+            if (!s_path_matches(route->pattern, info->local_uri, req))
                 continue;
             path_known = true;
             if (strcmp(route->method, info->request_method) != 0)
                 continue;
-            pl_auth_t auth =
-                route->needs_auth ? pl_http_authenticate(conn, app, &req.user_id) : PL_AUTH_OK;
-            if (auth != PL_AUTH_OK) {
+            pl_auth_t auth = route->needs_auth ? pl_http_authenticate(conn, req->app, &req->user_id)
+                                               : PL_AUTH_OK;
+            if (auth != PL_AUTH_OK)
                 pl_http_refuse_auth(conn, auth, false);
-                return 1;
-            }
-            int64_t started = pl_now_ns();
-            route->handler(&req);
-            if (!req.streamed)
-                pl_metrics_observe(PL_HISTOGRAM_HTTP_REQUEST, (uint64_t)(pl_now_ns() - started));
-            return 1;
+            else
+                route->handler(req);
+            return route->pattern;
         }
     }
     if (path_known)
@@ -82,6 +79,22 @@ static int s_route(struct mg_connection *conn, void *cbdata)
                       info->request_method, info->local_uri);
     else
         pl_http_error(conn, 404, "not_found", "no such endpoint: %s", info->local_uri);
+    return "-";
+}
+
+static int s_route(struct mg_connection *conn, void *cbdata)
+{
+    pl_app_t *app = cbdata;
+    pl_req_t req = {.conn = conn,
+                    .info = mg_get_request_info(conn),
+                    .app = app,
+                    .thread = mg_get_thread_pointer(conn)};
+    int64_t started = pl_now_ns();
+    pl_http_begin_request(conn);
+    const char *route = s_answer(&req);
+    pl_http_log_access(conn, app, route, req.user_id, started);
+    if (!req.streamed)
+        pl_metrics_observe(PL_HISTOGRAM_HTTP_REQUEST, (uint64_t)(pl_now_ns() - started));
     return 1;
 }
 

@@ -208,7 +208,7 @@ int pl_import_contents_main(int argc, char *const *argv, char *const *envp)
         pl_config_clear(&cfg);
         return 2;
     }
-    pl_log_set_level((pl_log_level_t)pl_log_level_parse(cfg.log_level));
+    pl_config_start_logging(&cfg);
     int status = 1;
     pl_store_t *store = NULL;
     FILE *in = fopen(path, "re");

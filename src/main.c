@@ -44,12 +44,12 @@ int main(int argc, char **argv)
         pl_config_clear(&cfg);
         return 2;
     }
+    pl_config_start_logging(&cfg);
     if (check_only) {
         pl_config_print(&cfg, stdout);
         pl_config_clear(&cfg);
         return 0;
     }
-    pl_log_set_level((pl_log_level_t)pl_log_level_parse(cfg.log_level));
 
     //  Before any thread starts, so that every thread inherits the mask; and czmq must
     //  not install its own handlers.

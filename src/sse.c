@@ -49,20 +49,24 @@ static int s_last_event_id(pl_req_t *req, int64_t *id)
 }
 
 //  The response head, which the writer sends once the stream is live (see notifier.h):
-//  a client holding it misses nothing.
-static size_t s_head(char *head, size_t size)
+//  a client holding it misses nothing. Noted as the request's answer for the access
+//  log, as http_io.c notes the heads it writes.
+static size_t s_head(pl_req_t *req, char *head, size_t size)
 {
     time_t now = time(NULL);
     struct tm tm;
     char date[64];
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    const char *request_id = pl_http_request_id(req->conn);
     //  retry: how long a browser's EventSource waits before it reconnects.
     int len = snprintf(head, size,
                        "HTTP/1.1 200 OK\r\nDate: %s\r\n"
                        "Content-Type: text/event-stream; charset=utf-8\r\n"
                        "Cache-Control: no-store\r\nConnection: close\r\n"
-                       "X-Accel-Buffering: no\r\n\r\nretry: 2000\n\n",
-                       date);
+                       "X-Request-Id: %s\r\nX-Accel-Buffering: no\r\n\r\nretry: 2000\n\n",
+                       date, request_id ? request_id : "-");
+    if (req->thread)
+        req->thread->response_status = 200;
     return len > 0 && (size_t)len < size ? (size_t)len : 0;
 }
 
@@ -125,7 +129,7 @@ static void s_stream(pl_req_t *req, int fd, int64_t last_event_id)
     pl_app_t *app = req->app;
     uint64_t id = atomic_fetch_add(&app->last_stream_id, 1) + 1;
     char head[512];
-    size_t head_len = s_head(head, sizeof head);
+    size_t head_len = s_head(req, head, sizeof head);
     if (s_tell_writer(req, id, fd, true))
         return;
     pl_msg_t open = {

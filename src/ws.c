@@ -340,12 +340,9 @@ static void s_release(pl_app_t *app, pl_thread_t *t)
     atomic_fetch_sub(&app->open_streams, 1);
 }
 
-static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
+//  Accepts an upgrade (0) or answers it with an error (1).
+static int s_accept(struct mg_connection *conn, pl_app_t *app)
 {
-    pl_app_t *app = cbdata;
-    //  civetweb hands the connect handler a const connection, but answering the
-    //  upgrade with an HTTP error is what the handler is for.
-    struct mg_connection *conn = (struct mg_connection *)const_conn;
     pl_thread_t *t = mg_get_thread_pointer(conn);
     //  A slot still held here belongs to an upgrade whose handshake failed after we
     //  accepted it: civetweb calls no close handler for those.
@@ -378,7 +375,22 @@ static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
     t->ws_tokens = (double)app->config->rate_limit_burst;
     t->ws_tokens_at = pl_now_ms();
     atomic_store(&t->ws_last_seen, t->ws_tokens_at);
+    t->response_status = 101;
     return 0;
+}
+
+static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
+{
+    pl_app_t *app = cbdata;
+    //  civetweb hands the connect handler a const connection, but answering the
+    //  upgrade with an HTTP error is what the handler is for.
+    struct mg_connection *conn = (struct mg_connection *)const_conn;
+    int64_t started = pl_now_ns();
+    pl_http_begin_request(conn);
+    int refused = s_accept(conn, app);
+    pl_thread_t *t = mg_get_thread_pointer(conn);
+    pl_http_log_access(conn, app, "/ws", refused ? 0 : t->ws_user_id, started);
+    return refused;
 }
 
 static void s_on_ready(struct mg_connection *conn, void *cbdata)

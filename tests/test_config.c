@@ -499,6 +499,11 @@ Test(config, unknown_environment_keys_are_ignored)
     s_load(&load, env, 0);
     s_expect_ok(&load, "unknown PARLEY_ variables");
     cr_assert_str_eq(load.cfg.data_dir, "/from/env");
+    cr_assert_not_null(load.cfg.unknown_env);
+    cr_assert(strncmp(load.cfg.unknown_env, "PARLEY_PORT, PARLEY_SERVICE_HOST, PARLEY_XXXX", 45) ==
+                  0,
+              "%s", load.cfg.unknown_env);
+    cr_assert(strstr(load.cfg.unknown_env, "XXX..."), "%s", load.cfg.unknown_env);
     pl_config_clear(&load.cfg);
 }
 

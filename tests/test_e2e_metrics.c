@@ -130,9 +130,9 @@ Test(e2e_metrics, histogram_buckets_only_grow)
 
 Test(e2e_metrics, promtool_accepts_the_scrape)
 {
-    const char *promtool = getenv("PARLEY_PROMTOOL");
+    const char *promtool = getenv("PROMTOOL");
     if (!promtool || access(promtool, X_OK) != 0) {
-        cr_log_warn("SKIPPED: promtool not found (PARLEY_PROMTOOL=%s); .ci/dev test provides it",
+        cr_log_warn("SKIPPED: promtool not found (PROMTOOL=%s); .ci/dev test provides it",
                     promtool ? promtool : "");
         cr_skip_test("promtool not found");
     }

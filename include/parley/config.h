@@ -20,6 +20,8 @@
     X(STR, listen, "0.0.0.0:8080", 0, 0, "address:port to listen on; port 0 picks a free one")     \
     X(STR, data_dir, "./data", 0, 0, "directory for the database, uploads and the JWT secret")     \
     X(STR, log_level, "info", 0, 0, "debug, info, warn or error")                                  \
+    X(STR, log_format, "text", 0, 0, "text, or json: one JSON object per line")                    \
+    X(STR, access_log, "off", 0, 0, "on: a log line per HTTP request (method, route, status...)")  \
     X(STR, jwt_secret, "", 0, 0,                                                                   \
       "HS256 key, at least 32 characters; empty: generated once into <data_dir>/jwt.secret")       \
     X(INT, token_ttl_s, "604800", 60, 31536000, "lifetime of a login token in seconds")            \
@@ -87,6 +89,9 @@ typedef struct {
     //  Where each value came from, in table order: "default", "environment",
     //  "--flag", or the file and line.
     char *sources[PL_CONFIG_COUNT];
+    //  The PARLEY_ variables of the environment that name no option, comma-separated
+    //  (NULL: none), for the caller to warn about once its logging is set up.
+    char *unknown_env;
 } pl_config_t;
 
 //  Fills cfg from defaults, file, environment (envp, NULL-terminated "K=V" strings)
@@ -94,6 +99,9 @@ typedef struct {
 //  err. cfg must be released with pl_config_clear on either outcome.
 int pl_config_load(pl_config_t *cfg, int argc, char *const *argv, char *const *envp, char *err,
                    size_t err_len);
+
+//  Sets the log's level and format from cfg, then warns about its unknown_env.
+void pl_config_start_logging(const pl_config_t *cfg);
 
 //  Writes every effective value as "key = value  # source" lines, secrets masked:
 //  jwt_secret shows only its length, and a URL's password is replaced by "***".

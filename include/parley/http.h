@@ -18,8 +18,16 @@
 //  How long a handler waits for an actor's reply before answering 500.
 #define PL_HTTP_ACTOR_TIMEOUT_MS 10000
 
+//  Room for a request id: up to 64 characters and the NUL.
+#define PL_REQUEST_ID_SIZE 65
+
 typedef struct {
     pl_waiter_t *waiter;
+    //  The request this worker answers now (http_access.c): its id, which every
+    //  answer's head carries as X-Request-Id, and the status and length of that head.
+    char request_id[PL_REQUEST_ID_SIZE];
+    int response_status;
+    uint64_t response_bytes;
     //  The WebSocket this worker serves (see ws.c).
     bool ws_active;    //  counted in app->open_streams
     bool ws_forgotten; //  its writer has let go of it (CONN_CLOSE answered)
@@ -77,6 +85,19 @@ struct mg_context *pl_http_start_metrics(pl_app_t *app, int *port, char *err, si
 //  Starts civetweb on cfg->listen with the routes and the /ws endpoint. Returns NULL
 //  with a reason in err. *port receives the port actually bound.
 struct mg_context *pl_http_start(pl_app_t *app, int *port, char *err, size_t err_len);
+
+//  Starts a request on this worker: its id is the client's X-Request-Id when that is
+//  1-64 characters of [A-Za-z0-9._-], else a new random one.
+void pl_http_begin_request(struct mg_connection *conn);
+
+//  The id of the request conn's worker answers now, or NULL outside a worker.
+const char *pl_http_request_id(const struct mg_connection *conn);
+
+//  With access_log on, logs the request that began at started_ns (pl_now_ns): method,
+//  route (the pattern it matched: no ids, no query, so no token), status, bytes,
+//  duration, request id, user (0: none) and client address.
+void pl_http_log_access(const struct mg_connection *conn, const pl_app_t *app, const char *route,
+                        int64_t user_id, int64_t started_ns);
 
 //  Answers with status and a JSON body (stolen; NULL for none, e.g. 204).
 //  extra_headers is NULL or "Name: value\r\n" lines.
