@@ -1,9 +1,10 @@
 /*  parley's entry point: reads the configuration, starts the server, and waits for
     SIGINT or SIGTERM to stop it gracefully. The signals are blocked in every thread
     and taken here with sigwait, so no handler runs in the middle of anyone's work.
-    `parley import-contents FILE` runs that subcommand instead (import_contents.h);
-    `parley check-config` loads the configuration as the server would, prints it and
-    exits; `parley --version` says which build this is. */
+    Subcommands instead: `parley import-contents FILE` (import_contents.h), `parley
+    backup DEST` (backup.h), `parley check-config`, which loads the configuration as
+    the server would, prints it and exits, and `parley --version`. */
+#include "parley/backup.h"
 #include "parley/config.h"
 #include "parley/import_contents.h"
 #include "parley/log.h"
@@ -21,6 +22,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "import-contents") == 0)
         return pl_import_contents_main(argc - 1, argv + 1, environ);
+    if (argc >= 2 && strcmp(argv[1], "backup") == 0)
+        return pl_backup_main(argc - 1, argv + 1, environ);
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("parley %s\n", PARLEY_VERSION);
         return 0;
@@ -29,6 +32,8 @@ int main(int argc, char **argv)
         pl_config_print_help(stdout);
         printf("\nSubcommands:\n  parley import-contents FILE.jsonl [options]\n"
                "      load a catalogue of contents into the store (--help for more)\n"
+               "  parley backup DEST [options]\n"
+               "      copy the node's database, uploads and JWT key into DEST, while it runs\n"
                "  parley check-config [options]\n"
                "      check the configuration and print every effective value and its source\n"
                "  parley --version\n");
