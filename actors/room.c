@@ -182,6 +182,12 @@ static void s_send(self_t *self, uint64_t conn_id, json_t *frame)
     free(text);
 }
 
+//  How an error frame names a send: by its ref, else by its client_id.
+static pl_str_t s_send_name(pl_str_t ref, pl_str_t client_id)
+{
+    return ref.ptr ? ref : client_id;
+}
+
 static void s_send_error(self_t *self, uint64_t conn_id, pl_str_t ref, const char *code,
                          const char *message)
 {
@@ -682,8 +688,7 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
     room_t *room = s_room(self, m->room_id, &status);
     member_t *member = room ? s_member(room, m->user_id) : NULL;
     if (!member) {
-        //  An error frame names the request by its ref, else by its client_id.
-        s_refuse(self, m->conn_id, m->waiter, m->req_id, m->ref.ptr ? m->ref : m->client_id,
+        s_refuse(self, m->conn_id, m->waiter, m->req_id, s_send_name(m->ref, m->client_id),
                  room ? PL_STATUS_FORBIDDEN : status, m->room_id);
         return;
     }
@@ -697,7 +702,8 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
         size_t capacity = room->pending_capacity * 2;
         pending_t *grown = calloc(capacity, sizeof *grown);
         if (!grown) {
-            s_refuse(self, m->conn_id, m->waiter, m->req_id, m->ref, PL_STATUS_INTERNAL, room->id);
+            s_refuse(self, m->conn_id, m->waiter, m->req_id, s_send_name(m->ref, m->client_id),
+                     PL_STATUS_INTERNAL, room->id);
             return;
         }
         for (size_t i = 0; i < room->pending_count; i++)
@@ -907,8 +913,9 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
             pl_idmap_remove(room->sent, key);
         for (size_t i = 0; i < p.target_count; i++) {
             if (p.targets[i].conn_id)
-                s_send_error(self, p.targets[i].conn_id, pl_str_of(p.targets[i].ref), "internal",
-                             "the message could not be stored");
+                s_send_error(self, p.targets[i].conn_id,
+                             s_send_name(pl_str_of(p.targets[i].ref), pl_str_of(p.client_id)),
+                             "internal", "the message could not be stored");
             s_answer(p.targets[i].waiter, p.targets[i].req_id, PL_STATUS_INTERNAL, 0, NULL);
         }
         s_pending_clear(&p);
