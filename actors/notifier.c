@@ -10,8 +10,11 @@
     Each inbox batch is handled whole, then the open notifications it changed are
     written: one NOTIFICATION_STORE per notification per batch. A notification that is
     still being committed is not written again until its commit is reported; the
-    changes made meanwhile are written then, in one go. Every push follows the
-    commit, so a client never sees a notification a crash could take back. */
+    changes made meanwhile are written then, in one go. These writes keep within a
+    budget per second (a token bucket); what the budget does not cover waits in the
+    dirty list, oldest first, and the actor wakes when the budget has refilled. Every
+    push follows the commit, so a client never sees a notification a crash could take
+    back. */
 #include "parley/notifier.h"
 
 #include "parley/actor.h"
@@ -71,8 +74,12 @@ typedef struct {
     pl_idmap_t *news;    //  room id -> news_t (owned)
     pl_idmap_t *flights; //  notification id -> flight_t (owned)
     pl_jw_t jw;          //  owned: builds notification bodies
-    open_key_t *dirty;   //  owned: open notifications to write after this batch
+    open_key_t *dirty;   //  owned: open notifications to write, oldest change first
     size_t dirty_count, dirty_capacity;
+    bool unlimited;       //  no budget (writes_per_s 0)
+    int64_t writes_per_s; //  the budget of those writes, a token bucket
+    double budget;        //  writes it may make now
+    int64_t budget_at;    //  ms when budget was last refilled
 } self_t;
 
 char *pl_sse_event(int64_t id, const char *json)
@@ -190,6 +197,10 @@ static self_t *s_self_new(pl_notifier_args_t *args)
         return NULL;
     char err[256] = "";
     self->writer_count = args->writer_count;
+    self->unlimited = args->writes_per_s <= 0;
+    self->writes_per_s = self->unlimited ? 1 : args->writes_per_s;
+    self->budget = (double)self->writes_per_s;
+    self->budget_at = pl_now_ms();
     self->inbox = pl_actor_inbox(PL_NOTIFIER_INBOX);
     self->persister = pl_actor_outlet(PL_PERSISTER_INBOX);
     self->writers = calloc((size_t)args->writer_count, sizeof *self->writers);
@@ -466,15 +477,28 @@ static const char *s_open_body(self_t *self, const open_t *open, int64_t room_id
     return pl_jw_text(jw, NULL);
 }
 
-//  Writes the open notifications changed in this batch.
+//  Refills the write budget for the time passed, up to one second's worth.
+static void s_refill(self_t *self, int64_t now)
+{
+    self->budget += (double)(now - self->budget_at) * (double)self->writes_per_s / 1000.0;
+    if (self->budget > (double)self->writes_per_s)
+        self->budget = (double)self->writes_per_s;
+    self->budget_at = now;
+}
+
+//  Writes the open notifications that changed, oldest change first, as far as the
+//  budget goes; the rest wait in the list, coalescing further changes meanwhile.
 static void s_write_dirty(self_t *self)
 {
-    for (size_t i = 0; i < self->dirty_count; i++) {
+    s_refill(self, pl_now_ms());
+    size_t i = 0;
+    for (; i < self->dirty_count && (self->unlimited || self->budget >= 1.0); i++) {
         open_key_t key = self->dirty[i];
         open_t *open = s_open(self, key.user_id, key.room_id, false);
         news_t *news = pl_idmap_get(self->news, (uint64_t)key.room_id);
         if (!open || !open->dirty || open->in_flight || !news)
             continue;
+        self->budget -= 1.0;
         open->dirty = false;
         open->in_flight = true;
         int64_t version = open->written ? ++self->last_id : open->id;
@@ -482,7 +506,20 @@ static void s_write_dirty(self_t *self)
         s_write(self, open->id, version, key.user_id, news->is_dm ? "dm" : "group_message",
                 key.room_id, open->count, s_open_body(self, open, key.room_id, news));
     }
-    self->dirty_count = 0;
+    self->dirty_count -= i;
+    memmove(self->dirty, self->dirty + i, self->dirty_count * sizeof *self->dirty);
+}
+
+//  How long the actor may wait for its inbox before the budget lets it write what
+//  waits (-1: nothing waits).
+static int s_wait_ms(void *self_arg)
+{
+    const self_t *self = self_arg;
+    if (self->dirty_count == 0 || self->unlimited)
+        return -1;
+    double missing = 1.0 - self->budget;
+    int ms = missing > 0 ? (int)(missing * 1000.0 / (double)self->writes_per_s) + 1 : 0;
+    return ms;
 }
 
 //  The persister committed (or failed) a notification: push it, and write the open
@@ -671,6 +708,11 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
     }
 }
 
+static void s_on_budget(void *self)
+{
+    s_write_dirty(self);
+}
+
 static void s_on_inbox(void *self_arg)
 {
     self_t *self = self_arg;
@@ -689,6 +731,6 @@ void pl_notifier_actor(zsock_t *pipe, void *args_arg)
     self_t *self = s_self_new(args);
     if (!pl_actor_ready(pipe, self != NULL, &args->failed))
         return;
-    pl_actor_loop(pipe, self->inbox, s_on_inbox, self);
+    pl_actor_loop_timed(pipe, self->inbox, s_on_inbox, s_wait_ms, s_on_budget, self);
     s_self_destroy(&self);
 }

@@ -66,18 +66,26 @@ bool pl_actor_ready(zsock_t *pipe, bool started, atomic_bool *failed)
 
 void pl_actor_loop(zsock_t *pipe, zsock_t *inbox, void (*on_inbox)(void *self), void *self)
 {
+    pl_actor_loop_timed(pipe, inbox, on_inbox, NULL, NULL, self);
+}
+
+void pl_actor_loop_timed(zsock_t *pipe, zsock_t *inbox, void (*on_inbox)(void *self),
+                         int (*wait_ms)(void *self), void (*on_timer)(void *self), void *self)
+{
     zpoller_t *poller = zpoller_new(pipe, inbox, NULL);
-    bool terminated = false;
+    bool terminated = !poller;
     while (!terminated) {
-        void *which = zpoller_wait(poller, -1);
+        void *which = zpoller_wait(poller, wait_ms ? wait_ms(self) : -1);
         if (which == inbox)
             on_inbox(self);
         else if (which == pipe) {
             char *command = zstr_recv(pipe);
             terminated = !command || streq(command, "$TERM");
             free(command);
-        } else
-            terminated = zpoller_terminated(poller);
+        } else if (zpoller_terminated(poller))
+            terminated = true;
+        else if (on_timer)
+            on_timer(self);
     }
     zpoller_destroy(&poller);
 }

@@ -156,8 +156,9 @@ static int s_start_shards(pl_server_t *self)
     self->loader = pl_actor_start("loader", pl_loader_actor, &self->loader_args);
     if (!self->loader || self->loader_args.failed)
         return -1;
-    self->notifier_args =
-        (pl_notifier_args_t){.data_dir = cfg->data_dir, .writer_count = app->writer_count};
+    self->notifier_args = (pl_notifier_args_t){.data_dir = cfg->data_dir,
+                                               .writer_count = app->writer_count,
+                                               .writes_per_s = cfg->notify_writes_per_s};
     self->notifier = pl_actor_start("notifier", pl_notifier_actor, &self->notifier_args);
     if (!self->notifier || self->notifier_args.failed ||
         !(app->notifier = pl_ingress_new(PL_NOTIFIER_INBOX)))

@@ -3,6 +3,7 @@
     store when a test needs them there) and one writer shard's inbox, and sends
     what the rooms, the HTTP handlers and the persister would send. */
 #include "parley/actor.h"
+#include "parley/clock.h"
 #include "parley/conn.h"
 #include "parley/notifier.h"
 #include "parley/persister.h"
@@ -30,14 +31,21 @@ static int64_t s_add_user(const char *name, const char *display_name)
     return id;
 }
 
-static void s_start_notifier(void)
+//  Starts the notifier with a budget of writes_per_s (0: none).
+static void s_start_notifier_with(int64_t writes_per_s)
 {
-    s_args = (pl_notifier_args_t){.data_dir = s_dir, .writer_count = 1};
+    s_args =
+        (pl_notifier_args_t){.data_dir = s_dir, .writer_count = 1, .writes_per_s = writes_per_s};
     s_notifier = zactor_new(pl_notifier_actor, &s_args);
     cr_assert(s_notifier);
     cr_assert_not(s_args.failed, "the notifier did not start");
     s_to_notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
     cr_assert(s_to_notifier);
+}
+
+static void s_start_notifier(void)
+{
+    s_start_notifier_with(0);
 }
 
 static void s_stop_notifier(void)
@@ -323,4 +331,41 @@ Test(notifier, unread_room_notifications_go_on_coalescing_after_a_restart)
     json_decref(before.body);
     json_decref(after.body);
     json_decref(next.body);
+}
+
+Test(notifier, a_busy_room_keeps_within_the_write_budget)
+{
+    //  1,500 absent members, a budget of 500 writes a second: the first 500 at once,
+    //  the rest as the budget refills, so no sooner than 2 s; and a second message
+    //  meanwhile coalesces into the writes still waiting instead of adding any.
+    s_stop_notifier();
+    s_start_notifier_with(500);
+    enum { MEMBERS = 1500 };
+    int64_t *members = malloc(MEMBERS * sizeof *members);
+    for (int i = 0; i < MEMBERS; i++)
+        members[i] = 1000 + i;
+    int64_t started = pl_now_ms();
+    s_room_message(false, s_alice, "Alice", "first", members, MEMBERS);
+    bool *seen = calloc(MEMBERS, sizeof *seen);
+    int counted_two = 0;
+    for (int i = 0; i < MEMBERS; i++) {
+        stored_t one = s_expect_store(false);
+        int64_t member = one.user_id - 1000;
+        cr_assert(member >= 0 && member < MEMBERS && !seen[member],
+                  "user %lld written twice or unknown", (long long)one.user_id);
+        seen[member] = true;
+        counted_two += one.count == 2;
+        if (i == 499)
+            s_room_message(false, s_alice, "Alice", "second", members, MEMBERS);
+        json_decref(one.body);
+    }
+    int64_t elapsed = pl_now_ms() - started;
+    cr_assert_geq(elapsed, 1800, "1,500 writes in %lld ms: over the budget", (long long)elapsed);
+    cr_assert_gt(counted_two, 500, "only %d waiting writes carried the second message",
+                 counted_two);
+    //  Nothing more: the second message made no writes of its own.
+    pl_msg_frame_t extra;
+    cr_assert_not(pl_peer_recv(s_persister, 300, &extra), "a write past one per member");
+    free(seen);
+    free(members);
 }

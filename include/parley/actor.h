@@ -51,6 +51,12 @@ bool pl_actor_ready(zsock_t *pipe, bool started, atomic_bool *failed);
 //  breaks). on_inbox should take every message already queued.
 void pl_actor_loop(zsock_t *pipe, zsock_t *inbox, void (*on_inbox)(void *self), void *self);
 
+//  pl_actor_loop with a timer: before each wait, wait_ms(self) says how long the
+//  actor may wait (-1: until something comes); when that passes with nothing come,
+//  on_timer(self) runs.
+void pl_actor_loop_timed(zsock_t *pipe, zsock_t *inbox, void (*on_inbox)(void *self),
+                         int (*wait_ms)(void *self), void (*on_timer)(void *self), void *self);
+
 //  Names the calling thread (at most 15 characters are kept).
 void pl_actor_name_thread(const char *name);
 

@@ -50,6 +50,8 @@
       "a WebSocket silent this long (no frame, no pong) is closed and its user goes offline")      \
     X(INT, sse_heartbeat_ms, "30000", 100, 3600000,                                                \
       "how often an idle SSE stream (GET /api/events) gets a ': ping' comment")                    \
+    X(INT, notify_writes_per_s, "2000", 1, 1000000,                                                \
+      "most message-notification writes a second; past it they coalesce until their turn")         \
     X(INT, recovery_window, "500", 1, 100000,                                                      \
       "latest messages per room a reconnecting client can recover with since")                     \
     X(INT, room_creation_timeout_ms, "30000", 100, 600000,                                         \

@@ -7,8 +7,12 @@
     (NOTIFY_MESSAGE after each stored message, listing the members with no
     connection subscribed to the room). A user's unread notification about a room is
     coalesced: later messages update its text, count and time under the same id, and
-    it is written again at most once per commit however many messages arrive, so a
-    busy room costs one row write per absent member per commit, not per message.
+    it is written again at most once per commit however many messages arrive, and
+    the writes of these message notifications keep within a budget per second
+    (notify_writes_per_s): past it, changes go on coalescing in memory and are written
+    as the budget refills, oldest first. So a busy room of 10,000 absent members costs
+    the persister at most that many rows a second, not a row per member per message
+    or per commit, and cannot starve the messages it commits beside them.
 
     Streams: GET /api/events registers its connection with a writer shard as an SSE
     stream, then sends STREAM_OPEN. The notifier answers the writer with
@@ -40,6 +44,7 @@
 typedef struct {
     const char *data_dir;
     int writer_count;
+    int64_t writes_per_s; //  notify_writes_per_s: their budget (0: none, for tests)
     atomic_bool failed;
 } pl_notifier_args_t;
 
