@@ -80,6 +80,7 @@ typedef struct {
     int64_t sweep_ms;   //  how often to look for silent connections and due heartbeats
     int64_t next_sweep; //  when to look next
     bool terminated;
+    bool drained; //  a graceful stop has closed every connection: close new ones too
     uint64_t frames_queued; //  this batch's, counted into the metrics once per batch
 } self_t;
 
@@ -520,6 +521,9 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
             s_user_mark(wc, true);
             if (!s_user_add(self, wc))
                 pl_error("conn %" PRIu64 ": out of memory indexing its user", m->conn_id);
+            //  Upgraded just before the stop began, registered just after the drain.
+            if (self->drained)
+                s_drain_one(wc->id, wc, self);
         }
         s_reply(m->waiter, m->req_id);
         break;
@@ -585,6 +589,7 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         //  1001 "going away": queued after everything else, written as far as the
         //  clients take it.
         const pl_msg_conn_drain_t *m = &msg->as.conn_drain;
+        self->drained = true;
         pl_idmap_each(self->conns, s_drain_one, self);
         s_flush_pending(self);
         s_reply(m->waiter, m->req_id);
