@@ -507,7 +507,8 @@ static void s_write_dirty(self_t *self)
                 key.room_id, open->count, s_open_body(self, open, key.room_id, news));
     }
     self->dirty_count -= i;
-    memmove(self->dirty, self->dirty + i, self->dirty_count * sizeof *self->dirty);
+    if (i > 0 && self->dirty_count > 0)
+        memmove(self->dirty, self->dirty + i, self->dirty_count * sizeof *self->dirty);
 }
 
 //  How long the actor may wait for its inbox before the budget lets it write what

@@ -128,7 +128,7 @@ static int s_copy_uploads(const char *data_dir, const char *dest, int *count, ch
     for (struct dirent *entry; rc == 0 && (entry = readdir(listing));) {
         if (!pl_upload_name_type(entry->d_name, strlen(entry->d_name)))
             continue;
-        char from[PATH_MAX + PL_UPLOAD_NAME_MAX], to[PATH_MAX + PL_UPLOAD_NAME_MAX];
+        char from[sizeof from_dir + sizeof entry->d_name], to[sizeof to_dir + sizeof entry->d_name];
         snprintf(from, sizeof from, "%s/%s", from_dir, entry->d_name);
         snprintf(to, sizeof to, "%s/%s", to_dir, entry->d_name);
         rc = s_copy_file(from, to, 0644, err, err_len);
