@@ -38,12 +38,19 @@ static uint32_t s_slot(uint64_t key)
     return (uint32_t)(key >> 40) & (SLOTS - 1);
 }
 
+static accept_fn s_real_accept;
+static pthread_once_t s_real_accept_once = PTHREAD_ONCE_INIT;
+
+static void s_find_real_accept(void)
+{
+    s_real_accept = (accept_fn)dlsym(RTLD_NEXT, "accept");
+}
+
 int accept(int listener, struct sockaddr *addr, socklen_t *len)
 {
-    static accept_fn real;
-    if (!real)
-        real = (accept_fn)dlsym(RTLD_NEXT, "accept");
-    int fd = real(listener, addr, len);
+    //  Once for every thread: two civetweb servers (metrics_listen) accept at once.
+    pthread_once(&s_real_accept_once, s_find_real_accept);
+    int fd = s_real_accept(listener, addr, len);
     uint64_t key = fd >= 0 ? s_peer_key(fd) : 0;
     if (key) {
         pthread_mutex_lock(&s_lock);

@@ -29,8 +29,8 @@ static char *s_read(const char *path)
 Test(e2e_deploy, the_systemd_unit_verifies)
 {
     if (access("/usr/bin/systemd-analyze", X_OK) != 0) {
-        cr_log_warn("SKIPPED: systemd-analyze not found (Debian's systemd package)");
-        cr_skip_test("systemd-analyze not found");
+        fprintf(stderr, "SKIPPED: systemd-analyze not found (Debian's systemd package)\n");
+        return;
     }
     char *unit = s_read(PARLEY_SOURCE_DIR "/configs/parley.service");
     const char *exec = "ExecStart=/usr/local/bin/parley ";

@@ -132,9 +132,9 @@ Test(e2e_metrics, promtool_accepts_the_scrape)
 {
     const char *promtool = getenv("PROMTOOL");
     if (!promtool || access(promtool, X_OK) != 0) {
-        cr_log_warn("SKIPPED: promtool not found (PROMTOOL=%s); .ci/dev test provides it",
-                    promtool ? promtool : "");
-        cr_skip_test("promtool not found");
+        fprintf(stderr, "SKIPPED: promtool not found (PROMTOOL=%s); .ci/dev test provides it\n",
+                promtool ? promtool : "");
+        return;
     }
     free(pl_api_user("Alice", NULL));
     char *scrape = s_scrape(s_srv.port);
