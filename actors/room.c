@@ -56,6 +56,7 @@ typedef struct {
 
 typedef struct {
     int64_t seq, ts, sender_id;
+    int64_t taken_ns;  //  pl_now_ns when this actor took the send, for the commit latency
     uint64_t epoch;    //  the room's epoch when the seq was handed out
     char *frame;       //  owned
     char *client_id;   //  owned, or NULL
@@ -718,6 +719,7 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
         &room->pending[(room->pending_head + room->pending_count++) % room->pending_capacity];
     *p = (pending_t){.seq = seq,
                      .ts = ts,
+                     .taken_ns = pl_now_ns(),
                      .epoch = room->epoch,
                      .sender_id = m->user_id,
                      .frame = s_message_text(self, room->id, seq, ts, member, m),
@@ -922,6 +924,7 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
         return;
     }
     room->stored_seq = p.seq;
+    pl_metrics_observe(PL_HISTOGRAM_SEND_COMMIT, (uint64_t)(pl_now_ns() - p.taken_ns));
     member_t *sender = s_member(room, p.sender_id);
     if (sender && sender->read_seq < p.seq)
         sender->read_seq = p.seq;

@@ -95,6 +95,7 @@ Test(e2e_metrics, traffic_moves_the_counters)
     cr_assert_eq(s_value(after, "parley_persist_commit_seconds_bucket{le=\"+Inf\"}"), batches);
     cr_assert_gt(s_value(after, "parley_persist_commit_seconds_sum"), 0);
     cr_assert_geq(s_value(after, "parley_persist_batch_writes_sum"), 5 + 4);
+    cr_assert_geq(s_delta(before, after, "parley_send_commit_seconds_count"), 5);
     //  The sign-ups, the room and the join were answered over HTTP.
     cr_assert_geq(s_value(after, "parley_http_responses_total{code=\"201\"}"), 3);
     cr_assert_geq(s_value(after, "parley_http_request_seconds_count"), 4);

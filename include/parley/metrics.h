@@ -41,19 +41,24 @@ typedef enum {
         PL_COUNTER__COUNT
 } pl_counter_t;
 
+//  Bucket bounds in ns for latencies from a tenth of a millisecond to seconds.
+#define PL_LATENCY_BUCKETS_NS                                                                      \
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 25000000, 50000000, 100000000,    \
+        250000000, 1000000000, 5000000000
+
 //  X(id, name, help, unit scale, upper bounds in units...): histograms. Observations
 //  are integers in units (ns for seconds, 1 for counts); a scale of 1e9 renders ns as
 //  seconds.
 #define PL_METRIC_HISTOGRAMS(X)                                                                    \
     X(PERSIST_COMMIT, "parley_persist_commit_seconds",                                             \
-      "time to write and commit one persister batch", 1e9, 100000, 250000, 500000, 1000000,        \
-      2500000, 5000000, 10000000, 25000000, 50000000, 100000000, 250000000, 1000000000,            \
-      5000000000)                                                                                  \
+      "time to write and commit one persister batch", 1e9, PL_LATENCY_BUCKETS_NS)                  \
+    X(SEND_COMMIT, "parley_send_commit_seconds",                                                   \
+      "from a room actor taking a send to hearing it committed: persister queue, batch, commit",   \
+      1e9, PL_LATENCY_BUCKETS_NS)                                                                  \
     X(PERSIST_ROWS, "parley_persist_batch_writes", "writes committed in one persister batch", 1,   \
       1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)                                           \
     X(HTTP_REQUEST, "parley_http_request_seconds",                                                 \
-      "time to answer an HTTP request (not WebSocket or SSE)", 1e9, 100000, 250000, 500000,        \
-      1000000, 2500000, 5000000, 10000000, 25000000, 100000000, 500000000, 2000000000)
+      "time to answer an HTTP request (not WebSocket or SSE)", 1e9, PL_LATENCY_BUCKETS_NS)
 
 typedef enum {
 #define PL__METRIC_HISTOGRAM_ENUM(id, ...) PL_HISTOGRAM_##id,
