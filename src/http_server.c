@@ -15,8 +15,9 @@
 #include <stdlib.h>
 
 static const pl_route_t *const s_route_tables[] = {
-    pl_auth_routes,         pl_user_routes,   pl_content_routes, pl_room_routes,   pl_event_routes,
-    pl_notification_routes, pl_upload_routes, pl_health_routes,  pl_metrics_routes};
+    pl_auth_routes,    pl_user_routes,         pl_content_routes, pl_room_routes,
+    pl_event_routes,   pl_notification_routes, pl_upload_routes,  pl_health_routes,
+    pl_metrics_routes, pl_openapi_routes};
 #define ROUTE_TABLE_COUNT (sizeof s_route_tables / sizeof s_route_tables[0])
 
 //  Matches path against pattern; "{id}" matches a positive decimal integer segment,

@@ -76,6 +76,7 @@ extern const pl_route_t pl_event_routes[];
 extern const pl_route_t pl_notification_routes[];
 extern const pl_route_t pl_upload_routes[];
 extern const pl_route_t pl_metrics_routes[];
+extern const pl_route_t pl_openapi_routes[];
 
 //  Serves GET /metrics alone on metrics_listen, when the operator set it (the public
 //  port then answers 404 for it). Returns NULL with a reason in err. *port receives
