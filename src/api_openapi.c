@@ -1,6 +1,7 @@
 /*  GET /api/openapi.json: the OpenAPI 3.1 description of every HTTP endpoint
     (src/assets/openapi.json, built into the binary), without a token, so tools and
-    client authors can read the contract from the server they talk to. */
+    client authors can read the contract from the server they talk to.
+    tests/test_openapi.c keeps the document and the route tables in step. */
 #include "parley/assets.h"
 #include "parley/http.h"
 
