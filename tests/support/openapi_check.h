@@ -1,0 +1,27 @@
+/*  tests/support/openapi_check.h
+ *
+ *  Checks a real JSON answer against what the OpenAPI document
+ *  (src/assets/openapi.json) says that operation answers with that status, so
+ *  the document's schemas are tested against the server and not only linted.
+ *  It reads the subset of JSON Schema the document uses: $ref (within the
+ *  document), allOf, oneOf, anyOf, type, enum, const, minimum, maximum,
+ *  required, properties and items. Strings are not matched against pattern or
+ *  their lengths (ECMA-262 patterns are not POSIX ones), but objects are
+ *  strict: a member the schema (with its allOf parts) does not name is an error,
+ *  so an undocumented field shows up.
+ */
+#ifndef PARLEY_TEST_OPENAPI_CHECK_H
+#define PARLEY_TEST_OPENAPI_CHECK_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+//  Checks body (the parsed JSON answer; NULL for none) against the document's
+//  response `status` of operation `method` (lowercase, e.g. "get") on `path` (as
+//  the document spells it, e.g. "/api/rooms/{room_id}"). Returns NULL when it
+//  matches, else the first mismatch ("$.rooms[0].kind: ...") in err, which it
+//  returns.
+const char *pl_openapi_check(const json_t *doc, const char *method, const char *path, int status,
+                             const json_t *body, char *err, size_t err_len);
+
+#endif
