@@ -13,29 +13,6 @@
 
 TestSuite(e2e_openapi, .init = pl_e2e_setup, .fini = pl_e2e_teardown, .timeout = 30);
 
-Test(e2e_openapi, serves_the_embedded_document_without_a_token)
-{
-    pl_http_response_t r;
-    cr_assert_eq(pl_http_request(s_srv.port, "GET", "/api/openapi.json", NULL, NULL, 0, &r), 0,
-                 "no answer");
-    cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
-    cr_expect_str_eq(pl_http_header(&r, "Content-Type"), "application/json");
-    cr_expect_str_eq(pl_http_header(&r, "Cache-Control"), "no-cache");
-    cr_expect_not_null(pl_http_header(&r, "X-Request-Id"));
-    cr_assert_not_null(r.json, "the body is not JSON");
-    cr_expect_str_eq(json_string_value(json_object_get(r.json, "openapi")), "3.1.0");
-    cr_expect_not_null(json_object_get(json_object_get(r.json, "paths"), "/api/openapi.json"));
-    cr_expect(r.body_len == pl_asset_openapi_json_size &&
-                  memcmp(r.body, pl_asset_openapi_json, r.body_len) == 0,
-              "the body is not the embedded src/assets/openapi.json");
-    pl_http_response_free(&r);
-}
-
-Test(e2e_openapi, takes_only_get)
-{
-    pl_api_expect("POST", "/api/openapi.json", NULL, "{}", 405, "method_not_allowed");
-}
-
 //  Checks an answer against the document's description of (method, doc_path,
 //  status), naming the request when it does not match.
 static void s_check(const char *method, const char *doc_path, const char *path,
@@ -69,6 +46,17 @@ static json_t *s_call(const char *method, const char *doc_path, const char *path
     return json;
 }
 
+//  Sends a request with its own head lines and body (any bytes), asserts the
+//  status and checks the answer against the document; the caller frees *r.
+static void s_raw(const char *method, const char *doc_path, const char *path, const char *head,
+                  const void *body, size_t len, int status, pl_http_response_t *r)
+{
+    cr_assert_eq(pl_http_request(s_srv.port, method, path, head, body, len, r), 0,
+                 "%s %s: no answer", method, path);
+    cr_assert_eq(r->status, status, "%s %s: %d %s", method, path, r->status, r->body);
+    s_check(method, doc_path, path, r);
+}
+
 //  True when the notifications page holds one of this kind.
 static bool s_holds_kind(const json_t *page, const char *kind)
 {
@@ -99,6 +87,27 @@ static void s_await_every_notification_kind(const char *token)
         usleep(50 * 1000);
     }
     cr_assert_fail("the notifications never held one of every kind");
+}
+
+Test(e2e_openapi, serves_the_embedded_document_without_a_token)
+{
+    pl_http_response_t r;
+    s_raw("GET", "/api/openapi.json", "/api/openapi.json", NULL, NULL, 0, 200, &r);
+    cr_expect_str_eq(pl_http_header(&r, "Content-Type"), "application/json");
+    cr_expect_str_eq(pl_http_header(&r, "Cache-Control"), "no-cache");
+    cr_expect_not_null(pl_http_header(&r, "X-Request-Id"));
+    cr_assert_not_null(r.json, "the body is not JSON");
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "openapi")), "3.1.0");
+    cr_expect_not_null(json_object_get(json_object_get(r.json, "paths"), "/api/openapi.json"));
+    cr_expect(r.body_len == pl_asset_openapi_json_size &&
+                  memcmp(r.body, pl_asset_openapi_json, r.body_len) == 0,
+              "the body is not the embedded src/assets/openapi.json");
+    pl_http_response_free(&r);
+}
+
+Test(e2e_openapi, takes_only_get)
+{
+    pl_api_expect("POST", "/api/openapi.json", NULL, "{}", 405, "method_not_allowed");
 }
 
 Test(e2e_openapi, answers_match_the_documented_schemas)
@@ -146,15 +155,10 @@ Test(e2e_openapi, answers_match_the_documented_schemas)
     pl_http_response_t r;
     const char *upload_head =
         pl_api_fmt("Content-Type: image/png\r\nAuthorization: Bearer %s\r\n", alice);
-    cr_assert_eq(pl_http_request(s_srv.port, "POST", "/api/uploads", upload_head,
-                                 (const char *)pl_fx_png, pl_fx_png_len, &r),
-                 0);
-    cr_assert_eq(r.status, 201, "%d %s", r.status, r.body);
-    s_check("POST", "/api/uploads", "/api/uploads", &r);
+    s_raw("POST", "/api/uploads", "/api/uploads", upload_head, pl_fx_png, pl_fx_png_len, 201, &r);
     char *url = strdup(pl_api_str(r.json, "url"));
     pl_http_response_free(&r);
-    cr_assert_eq(pl_http_request(s_srv.port, "GET", url, NULL, NULL, 0, &r), 0);
-    s_check("GET", "/uploads/{name}", url, &r);
+    s_raw("GET", "/uploads/{name}", url, NULL, NULL, 0, 200, &r);
     pl_http_response_free(&r);
 
     const char *messages = pl_api_fmt("%s/messages", room_path);
@@ -178,5 +182,43 @@ Test(e2e_openapi, answers_match_the_documented_schemas)
     json_decref(s_call("GET", "/healthz", "/healthz", NULL, NULL, 200));
     free(url);
     free(alice);
+    pl_api_user_free(&bob);
+}
+
+Test(e2e_openapi, refusals_are_documented)
+{
+    pl_api_user_t alice = pl_api_signup("Alice");
+    pl_api_user_t bob = pl_api_signup("Bob");
+    int64_t room = pl_api_new_room(alice.token);
+    const char *carol =
+        "{\"username\":\"carol\",\"password\":\"long enough\",\"display_name\":\"Carol\"}";
+    json_decref(s_call("POST", "/api/auth/signup", "/api/auth/signup", NULL, carol, 201));
+    json_decref(s_call("POST", "/api/auth/signup", "/api/auth/signup", NULL, carol, 409));
+    json_decref(s_call("POST", "/api/auth/login", "/api/auth/login", NULL,
+                       "{\"username\":\"nobody\",\"password\":\"wrong password\"}", 401));
+    const char *follow = pl_api_fmt("/api/users/%lld/follow", (long long)bob.id);
+    json_decref(s_call("POST", "/api/users/{user_id}/follow", follow, alice.token, NULL, 204));
+    json_decref(s_call("POST", "/api/users/{user_id}/follow", follow, alice.token, NULL, 409));
+    json_decref(s_call("DELETE", "/api/users/{user_id}/follow",
+                       pl_api_fmt("/api/users/%lld/follow", (long long)alice.id), alice.token, NULL,
+                       400));
+    json_decref(s_call("GET", "/api/rooms/{room_id}",
+                       pl_api_fmt("/api/rooms/%lld", (long long)room), bob.token, NULL, 403));
+    json_decref(s_call("POST", "/api/contents/{content_id}/like", "/api/contents/99999/like",
+                       alice.token, NULL, 404));
+    json_decref(s_call("POST", "/api/rooms/{room_id}/messages",
+                       pl_api_fmt("/api/rooms/%lld/messages", (long long)room), alice.token,
+                       "{\"body\":\"\"}", 400));
+    json_decref(
+        s_call("GET", "/api/events", "/api/events?last_event_id=x", alice.token, NULL, 400));
+
+    pl_http_response_t r;
+    const char *head =
+        pl_api_fmt("Content-Type: text/plain\r\nAuthorization: Bearer %s\r\n", alice.token);
+    s_raw("POST", "/api/contents", "/api/contents", head, "{}", 2, 415, &r);
+    pl_http_response_free(&r);
+    s_raw("POST", "/api/uploads", "/api/uploads", head, "hello", 5, 415, &r);
+    pl_http_response_free(&r);
+    pl_api_user_free(&alice);
     pl_api_user_free(&bob);
 }
