@@ -14,8 +14,10 @@
 TestSuite(e2e_openapi, .init = pl_e2e_setup, .fini = pl_e2e_teardown, .timeout = 30);
 
 //  Checks an answer against the document's description of (method, doc_path,
-//  status), naming the request when it does not match.
-static void s_check(const char *method, const char *doc_path, const char *path,
+//  status), and when the server took the request (2xx), its JSON body (request;
+//  NULL for none) against the operation's requestBody, naming the request when
+//  either does not match.
+static void s_check(const char *method, const char *doc_path, const char *path, const char *request,
                     const pl_http_response_t *r)
 {
     json_error_t error;
@@ -31,16 +33,24 @@ static void s_check(const char *method, const char *doc_path, const char *path,
         pl_openapi_check(doc, lower, doc_path, r->status, r->json, err, sizeof err);
     cr_assert_null(problem, "%s %s answered what openapi.json does not say: %s\nthe answer: %s",
                    method, path, problem, r->body);
+    if (r->status < 300) {
+        json_t *body = request ? json_loads(request, 0, NULL) : NULL;
+        problem = pl_openapi_check_request(doc, lower, doc_path, body, err, sizeof err);
+        cr_assert_null(problem, "%s %s took a body openapi.json refuses: %s\nthe body: %s", method,
+                       path, problem, request);
+        json_decref(body);
+    }
     json_decref(doc);
 }
 
 //  Sends a JSON request (pl_api_call: the status is asserted), checks the answer
-//  against the document, and returns its JSON (caller decrefs; NULL for none).
+//  and the request against the document, and returns the answer's JSON (caller
+//  decrefs; NULL for none).
 static json_t *s_call(const char *method, const char *doc_path, const char *path, const char *token,
                       const char *body, int status)
 {
     pl_http_response_t r = pl_api_call(method, path, token, body, status, NULL);
-    s_check(method, doc_path, path, &r);
+    s_check(method, doc_path, path, body, &r);
     json_t *json = json_incref(r.json);
     pl_http_response_free(&r);
     return json;
@@ -54,7 +64,7 @@ static void s_raw(const char *method, const char *doc_path, const char *path, co
     cr_assert_eq(pl_http_request(s_srv.port, method, path, head, body, len, r), 0,
                  "%s %s: no answer", method, path);
     cr_assert_eq(r->status, status, "%s %s: %d %s", method, path, r->status, r->body);
-    s_check(method, doc_path, path, r);
+    s_check(method, doc_path, path, NULL, r);
 }
 
 //  True when the notifications page holds one of this kind.

@@ -214,6 +214,29 @@ static bool s_valid(check_t *c, const json_t *schema, const json_t *value, const
     return true;
 }
 
+//  Checks body (NULL: none) against the schema of content's application/json, if
+//  any; where names the request or answer.
+static const char *s_check_content(check_t *c, const json_t *content, const json_t *body,
+                                   const char *where)
+{
+    const json_t *schema = json_object_get(json_object_get(content, "application/json"), "schema");
+    if (!body && !schema)
+        return NULL;
+    if (!body || !schema) {
+        s_fail(c, where,
+               body ? "JSON the document does not describe"
+                    : "no JSON, the document describes some");
+        return c->err;
+    }
+    return s_valid(c, schema, body, "$", true) ? NULL : c->err;
+}
+
+//  The operation method on path (as the document spells both), or NULL.
+static const json_t *s_operation(const json_t *doc, const char *method, const char *path)
+{
+    return json_object_get(json_object_get(json_object_get(doc, "paths"), path), method);
+}
+
 const char *pl_openapi_check(const json_t *doc, const char *method, const char *path, int status,
                              const json_t *body, char *err, size_t err_len)
 {
@@ -221,23 +244,22 @@ const char *pl_openapi_check(const json_t *doc, const char *method, const char *
     char code[8], where[300];
     snprintf(code, sizeof code, "%d", status);
     snprintf(where, sizeof where, "%s %s %d", method, path, status);
-    const json_t *operation =
-        json_object_get(json_object_get(json_object_get(doc, "paths"), path), method);
-    const json_t *response =
-        s_resolve(doc, json_object_get(json_object_get(operation, "responses"), code));
+    const json_t *responses = json_object_get(s_operation(doc, method, path), "responses");
+    const json_t *response = s_resolve(doc, json_object_get(responses, code));
     if (!response) {
         s_fail(&c, where, "not in the document");
         return err;
     }
-    const json_t *schema = json_object_get(
-        json_object_get(json_object_get(response, "content"), "application/json"), "schema");
-    if (!body && !schema)
-        return NULL;
-    if (!body || !schema) {
-        s_fail(&c, where,
-               body ? "answered JSON the document does not describe"
-                    : "answered no JSON, the document describes some");
-        return err;
-    }
-    return s_valid(&c, schema, body, "$", true) ? NULL : err;
+    return s_check_content(&c, json_object_get(response, "content"), body, where);
+}
+
+const char *pl_openapi_check_request(const json_t *doc, const char *method, const char *path,
+                                     const json_t *body, char *err, size_t err_len)
+{
+    check_t c = {doc, err, err_len};
+    char where[300];
+    snprintf(where, sizeof where, "%s %s request", method, path);
+    const json_t *request =
+        s_resolve(doc, json_object_get(s_operation(doc, method, path), "requestBody"));
+    return s_check_content(&c, json_object_get(request, "content"), body, where);
 }

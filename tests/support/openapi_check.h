@@ -1,8 +1,9 @@
 /*  tests/support/openapi_check.h
  *
  *  Checks a real JSON answer against what the OpenAPI document
- *  (src/assets/openapi.json) says that operation answers with that status, so
- *  the document's schemas are tested against the server and not only linted.
+ *  (src/assets/openapi.json) says that operation answers with that status, and
+ *  a request body the server took against the operation's requestBody, so the
+ *  document's schemas are tested against the server and not only linted.
  *  It reads the subset of JSON Schema the document uses: $ref (within the
  *  document), allOf, oneOf, anyOf, type, enum, const, minimum, maximum,
  *  required, properties and items. Strings are not matched against pattern or
@@ -23,5 +24,11 @@
 //  returns.
 const char *pl_openapi_check(const json_t *doc, const char *method, const char *path, int status,
                              const json_t *body, char *err, size_t err_len);
+
+//  Checks a JSON request body the server accepted against the document's
+//  requestBody of that operation, so that the document is not stricter than the
+//  server. Returns as pl_openapi_check.
+const char *pl_openapi_check_request(const json_t *doc, const char *method, const char *path,
+                                     const json_t *body, char *err, size_t err_len);
 
 #endif
