@@ -4,12 +4,13 @@
  *  (src/assets/openapi.json) says that operation answers with that status, and
  *  a request body the server took against the operation's requestBody, so the
  *  document's schemas are tested against the server and not only linted.
- *  It reads the subset of JSON Schema the document uses: $ref (within the
- *  document), allOf, oneOf, anyOf, type, enum, const, minimum, maximum,
- *  required, properties and items. Strings are not matched against pattern or
- *  their lengths (ECMA-262 patterns are not POSIX ones), but objects are
- *  strict: a member the schema (with its allOf parts) does not name is an error,
- *  so an undocumented field shows up.
+ *  It reads the part of JSON Schema that says what shape a value has: $ref
+ *  (within the document), allOf, oneOf, anyOf, type, enum, const, minimum,
+ *  maximum, required, properties and items. It ignores pattern and lengths
+ *  (ECMA-262 patterns are not POSIX ones) and if/then/else, so those parts of
+ *  the document are only linted and read. Objects are strict: a member the schema
+ *  (with its allOf parts) does not name is an error, so an undocumented field
+ *  shows up.
  */
 #ifndef PARLEY_TEST_OPENAPI_CHECK_H
 #define PARLEY_TEST_OPENAPI_CHECK_H
