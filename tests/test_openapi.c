@@ -1,9 +1,10 @@
 /*  The OpenAPI document (src/assets/openapi.json, as built into the binary) against
     the route tables the server answers from (pl_http_route_tables), so the two never
     drift: every route is documented with its method, every documented operation is
-    served, and what the document says about tokens is what the router does. Paths
-    are compared by shape: the router's "{id}" and "{name}" and the document's
-    "{room_id}" or "{name}" are all one parameter segment, matched by position.
+    served, and what the document says about tokens and path parameters is what the
+    router does. Paths are compared by shape: the router's "{id}" and "{name}" and
+    the document's "{room_id}" or "{name}" are all one parameter segment, matched by
+    position.
     Whether the document is valid OpenAPI is tests/openapi/lint's question. */
 #include "parley/assets.h"
 #include "parley/http.h"
@@ -43,8 +44,9 @@ static void s_shape(const char *path, char *out, size_t size)
     out[len] = '\0';
 }
 
-//  The document's path item whose shape is route's, or NULL.
-static json_t *s_path_item(json_t *doc, const char *pattern)
+//  The document's path item whose shape is pattern's, or NULL; *doc_path is its
+//  path as the document spells it.
+static json_t *s_path_item(json_t *doc, const char *pattern, const char **doc_path)
 {
     char want[256], have[256];
     s_shape(pattern, want, sizeof want);
@@ -53,10 +55,68 @@ static json_t *s_path_item(json_t *doc, const char *pattern)
     json_object_foreach(json_object_get(doc, "paths"), path, item)
     {
         s_shape(path, have, sizeof have);
-        if (strcmp(want, have) == 0)
+        if (strcmp(want, have) == 0) {
+            *doc_path = path;
             return item;
+        }
     }
     return NULL;
+}
+
+//  value, or what its "$ref" ("#/components/...") names.
+static json_t *s_deref(json_t *doc, json_t *value)
+{
+    const char *ref = json_string_value(json_object_get(value, "$ref"));
+    if (!ref || strncmp(ref, "#/", 2) != 0)
+        return value;
+    char keys[256];
+    snprintf(keys, sizeof keys, "%s", ref + 2);
+    json_t *at = doc;
+    char *save;
+    for (char *key = strtok_r(keys, "/", &save); at && key; key = strtok_r(NULL, "/", &save))
+        at = json_object_get(at, key);
+    return at;
+}
+
+//  The schema type the document gives the path parameter called name (len
+//  bytes), declared on the operation or on its path item; NULL when undeclared.
+static const char *s_param_type(json_t *doc, json_t *item, json_t *operation, const char *name,
+                                size_t len)
+{
+    json_t *lists[] = {json_object_get(operation, "parameters"),
+                       json_object_get(item, "parameters")};
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+        size_t i;
+        json_t *param;
+        json_array_foreach(lists[l], i, param)
+        {
+            param = s_deref(doc, param);
+            const char *in = json_string_value(json_object_get(param, "in"));
+            const char *called = json_string_value(json_object_get(param, "name"));
+            if (in && called && strcmp(in, "path") == 0 && strlen(called) == len &&
+                strncmp(called, name, len) == 0)
+                return json_string_value(
+                    json_object_get(s_deref(doc, json_object_get(param, "schema")), "type"));
+        }
+    }
+    return NULL;
+}
+
+//  Checks, by position, that the document types each parameter of route as the
+//  router reads it: "{id}" as an integer, "{name}" as a string.
+static void s_check_params(json_t *doc, const pl_route_t *route, const char *doc_path, json_t *item,
+                           json_t *operation)
+{
+    const char *r = route->pattern, *d = doc_path;
+    while ((r = strchr(r, '{')) && (d = strchr(d, '{'))) {
+        const char *want = strncmp(r, "{id}", 4) == 0 ? "integer" : "string";
+        int len = (int)strcspn(++d, "}");
+        const char *type = s_param_type(doc, item, operation, d, (size_t)len);
+        cr_expect(type && strcmp(type, want) == 0,
+                  "%s %s: openapi.json's {%.*s} is %s, the router reads it as %s", route->method,
+                  route->pattern, len, d, type ? type : "undeclared", want);
+        r++;
+    }
 }
 
 //  The route of the tables with this method and path shape, or NULL.
@@ -108,7 +168,8 @@ Test(openapi, documents_every_route)
     for (size_t t = 0; t < pl_http_route_table_count; t++)
         for (const pl_route_t *route = pl_http_route_tables[t]; route->method; route++) {
             routes++;
-            json_t *item = s_path_item(doc, route->pattern);
+            const char *doc_path = NULL;
+            json_t *item = s_path_item(doc, route->pattern, &doc_path);
             cr_expect_not_null(item, "%s %s is served but not in openapi.json", route->method,
                                route->pattern);
             char method[16];
@@ -129,6 +190,7 @@ Test(openapi, documents_every_route)
                           json_object_get(json_object_get(operation, "responses"), "401"),
                       "%s %s needs a token but openapi.json lists no 401", route->method,
                       route->pattern);
+            s_check_params(doc, route, doc_path, item, operation);
         }
     cr_expect_gt(routes, 20, "the route tables look empty");
     json_decref(doc);
