@@ -14,10 +14,12 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static const pl_route_t *const s_route_tables[] = {
-    pl_auth_routes,         pl_user_routes,   pl_content_routes, pl_room_routes,   pl_event_routes,
-    pl_notification_routes, pl_upload_routes, pl_health_routes,  pl_metrics_routes};
-#define ROUTE_TABLE_COUNT (sizeof s_route_tables / sizeof s_route_tables[0])
+const pl_route_t *const pl_http_route_tables[] = {
+    pl_auth_routes,    pl_user_routes,         pl_content_routes, pl_room_routes,
+    pl_event_routes,   pl_notification_routes, pl_upload_routes,  pl_health_routes,
+    pl_metrics_routes, pl_openapi_routes};
+const size_t pl_http_route_table_count =
+    sizeof pl_http_route_tables / sizeof pl_http_route_tables[0];
 
 //  Matches path against pattern; "{id}" matches a positive decimal integer segment,
 //  stored in req->path_id, and "{name}" a non-empty segment, stored in req->path_name.
@@ -58,8 +60,8 @@ static const char *s_answer(pl_req_t *req)
     struct mg_connection *conn = req->conn;
     const struct mg_request_info *info = req->info;
     bool path_known = false;
-    for (size_t t = 0; t < ROUTE_TABLE_COUNT; t++) {
-        for (const pl_route_t *route = s_route_tables[t]; route->method; route++) {
+    for (size_t t = 0; t < pl_http_route_table_count; t++) {
+        for (const pl_route_t *route = pl_http_route_tables[t]; route->method; route++) {
             if (!s_path_matches(route->pattern, info->local_uri, req))
                 continue;
             path_known = true;

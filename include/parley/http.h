@@ -76,6 +76,12 @@ extern const pl_route_t pl_event_routes[];
 extern const pl_route_t pl_notification_routes[];
 extern const pl_route_t pl_upload_routes[];
 extern const pl_route_t pl_metrics_routes[];
+extern const pl_route_t pl_openapi_routes[];
+
+//  Every route table the server answers from, in the order they are searched
+//  (tests/test_openapi.c checks them against the OpenAPI document).
+extern const pl_route_t *const pl_http_route_tables[];
+extern const size_t pl_http_route_table_count;
 
 //  Serves GET /metrics alone on metrics_listen, when the operator set it (the public
 //  port then answers 404 for it). Returns NULL with a reason in err. *port receives
