@@ -293,7 +293,7 @@ static void s_publish(pl_req_t *req)
     pl_msg_reply_t reply;
     char *message = NULL;
     if (pl_http_ask(req, s_room_actor(req), &msg, &msg.as.room_send.waiter,
-                    &msg.as.room_send.req_id, PL_HTTP_ACTOR_TIMEOUT_MS, "internal", &reply,
+                    &msg.as.room_send.req_id, PL_HTTP_ACTOR_TIMEOUT_MS, "unavailable", &reply,
                     &message))
         goto done;
     json_t *json = message ? json_loads(message, 0, NULL) : NULL;
@@ -335,7 +335,7 @@ static void s_read(pl_req_t *req)
             .as.room_read = {.user_id = req->user_id, .room_id = req->path_id, .seq = seq}};
         pl_msg_reply_t reply;
         if (pl_http_ask(req, s_room_actor(req), &msg, &msg.as.room_read.waiter,
-                        &msg.as.room_read.req_id, PL_HTTP_ACTOR_TIMEOUT_MS, "internal", &reply,
+                        &msg.as.room_read.req_id, PL_HTTP_ACTOR_TIMEOUT_MS, "unavailable", &reply,
                         NULL) == 0) {
             if (reply.status == PL_STATUS_OK)
                 pl_http_reply(req->conn, 204, NULL, NULL);

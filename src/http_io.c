@@ -225,7 +225,7 @@ int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
                     uint64_t *req_id_field, pl_msg_reply_t *reply)
 {
     return pl_http_ask(req, req->app->persister, request, waiter_field, req_id_field,
-                       PL_HTTP_ACTOR_TIMEOUT_MS, "internal", reply, NULL);
+                       PL_HTTP_ACTOR_TIMEOUT_MS, "unavailable", reply, NULL);
 }
 
 int pl_http_int_field(pl_req_t *req, json_t *body, const char *name, bool required, int64_t min,
