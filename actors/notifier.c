@@ -30,6 +30,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 
+//  Shortest wait for the write budget to refill.
+#define WAKE_MIN_MS 10
+
 //  Characters of a message shown in a notification's text.
 #define PREVIEW_CHARS 100
 
@@ -75,11 +78,11 @@ typedef struct {
     pl_idmap_t *flights; //  notification id -> flight_t (owned)
     pl_jw_t jw;          //  owned: builds notification bodies
     open_key_t *dirty;   //  owned: open notifications to write, oldest change first
-    size_t dirty_count, dirty_capacity;
-    bool unlimited;       //  no budget (writes_per_s 0)
-    int64_t writes_per_s; //  the budget of those writes, a token bucket
-    double budget;        //  writes it may make now
-    int64_t budget_at;    //  ms when budget was last refilled
+    size_t dirty_head, dirty_count, dirty_capacity; //  waiting: dirty[dirty_head..dirty_count)
+    bool unlimited;                                 //  no budget (writes_per_s 0)
+    int64_t writes_per_s;                           //  the budget of those writes, a token bucket
+    double budget;                                  //  writes it may make now
+    int64_t budget_at;                              //  ms when budget was last refilled
 } self_t;
 
 char *pl_sse_event(int64_t id, const char *json)
@@ -200,7 +203,7 @@ static self_t *s_self_new(pl_notifier_args_t *args)
     self->unlimited = args->writes_per_s <= 0;
     self->writes_per_s = self->unlimited ? 1 : args->writes_per_s;
     self->budget = (double)self->writes_per_s;
-    self->budget_at = pl_now_ms();
+    self->budget_at = pl_mono_ms();
     self->inbox = pl_actor_inbox(PL_NOTIFIER_INBOX);
     self->persister = pl_actor_outlet(PL_PERSISTER_INBOX);
     self->writers = calloc((size_t)args->writer_count, sizeof *self->writers);
@@ -384,6 +387,13 @@ static void s_mark_dirty(self_t *self, open_t *open, int64_t user_id, int64_t ro
     open->dirty = true;
     if (listed || open->in_flight)
         return;
+    if (self->dirty_count == self->dirty_capacity && self->dirty_head > 0) {
+        //  Written entries make room once the list is full, not on every write.
+        self->dirty_count -= self->dirty_head;
+        memmove(self->dirty, self->dirty + self->dirty_head,
+                self->dirty_count * sizeof *self->dirty);
+        self->dirty_head = 0;
+    }
     if (self->dirty_count == self->dirty_capacity) {
         size_t capacity = self->dirty_capacity ? self->dirty_capacity * 2 : 256;
         open_key_t *grown = realloc(self->dirty, capacity * sizeof *grown);
@@ -480,6 +490,8 @@ static const char *s_open_body(self_t *self, const open_t *open, int64_t room_id
 //  Refills the write budget for the time passed, up to one second's worth.
 static void s_refill(self_t *self, int64_t now)
 {
+    if (now <= self->budget_at)
+        return;
     self->budget += (double)(now - self->budget_at) * (double)self->writes_per_s / 1000.0;
     if (self->budget > (double)self->writes_per_s)
         self->budget = (double)self->writes_per_s;
@@ -490,8 +502,8 @@ static void s_refill(self_t *self, int64_t now)
 //  budget goes; the rest wait in the list, coalescing further changes meanwhile.
 static void s_write_dirty(self_t *self)
 {
-    s_refill(self, pl_now_ms());
-    size_t i = 0;
+    s_refill(self, pl_mono_ms());
+    size_t i = self->dirty_head;
     for (; i < self->dirty_count && (self->unlimited || self->budget >= 1.0); i++) {
         open_key_t key = self->dirty[i];
         open_t *open = s_open(self, key.user_id, key.room_id, false);
@@ -506,9 +518,9 @@ static void s_write_dirty(self_t *self)
         s_write(self, open->id, version, key.user_id, news->is_dm ? "dm" : "group_message",
                 key.room_id, open->count, s_open_body(self, open, key.room_id, news));
     }
-    self->dirty_count -= i;
-    if (i > 0 && self->dirty_count > 0)
-        memmove(self->dirty, self->dirty + i, self->dirty_count * sizeof *self->dirty);
+    self->dirty_head = i;
+    if (self->dirty_head == self->dirty_count)
+        self->dirty_head = self->dirty_count = 0;
 }
 
 //  How long the actor may wait for its inbox before the budget lets it write what
@@ -518,9 +530,10 @@ static int s_wait_ms(void *self_arg)
     const self_t *self = self_arg;
     if (self->dirty_count == 0 || self->unlimited)
         return -1;
+    //  At least WAKE_MIN_MS, so each wake writes a batch rather than one notification.
     double missing = 1.0 - self->budget;
-    int ms = missing > 0 ? (int)(missing * 1000.0 / (double)self->writes_per_s) + 1 : 0;
-    return ms;
+    double ms = missing * 1000.0 / (double)self->writes_per_s;
+    return ms < WAKE_MIN_MS ? WAKE_MIN_MS : ms > 1000 ? 1000 : (int)ms + 1;
 }
 
 //  The persister committed (or failed) a notification: push it, and write the open
@@ -733,5 +746,9 @@ void pl_notifier_actor(zsock_t *pipe, void *args_arg)
     if (!pl_actor_ready(pipe, self != NULL, &args->failed))
         return;
     pl_actor_loop_timed(pipe, self->inbox, s_on_inbox, s_wait_ms, s_on_budget, self);
+    //  A graceful stop: what waits for the budget is written now (the persister
+    //  stops after the notifier), not lost with the actor's memory.
+    self->unlimited = true;
+    s_write_dirty(self);
     s_self_destroy(&self);
 }

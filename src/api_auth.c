@@ -11,7 +11,6 @@
     written by the persister and answered only once it is committed. */
 #include "parley/http.h"
 
-#include "parley/client_addr.h"
 #include "parley/json_shapes.h"
 #include "parley/jwt.h"
 #include "parley/log.h"
@@ -38,11 +37,12 @@ static bool s_verify(pl_app_t *app, const char *stored, pl_str_t password)
     return ok;
 }
 
-//  The address the per-client limits count against.
-static void s_client_address(const pl_req_t *req, char out[PL_CLIENT_ADDR_SIZE])
+//  What the per-client limits count against: the client's address (its /64 for IPv6).
+static void s_client_key(const pl_req_t *req, char out[PL_CLIENT_ADDR_SIZE])
 {
-    pl_client_address(req->info->remote_addr, mg_get_header(req->conn, "X-Forwarded-For"),
-                      req->app->config->trusted_proxies, out);
+    char address[PL_CLIENT_ADDR_SIZE];
+    pl_http_client_address(req->conn, req->app, address);
+    pl_client_limit_key(address, out);
 }
 
 //  Answers 429 rate_limited, with Retry-After in whole seconds for a wait of wait_ms.
@@ -100,8 +100,8 @@ static void s_signup(pl_req_t *req)
         pl_http_string_field(req, body, "display_name", true, pl_check_display_name, &display_name))
         goto done;
     char address[PL_CLIENT_ADDR_SIZE];
-    s_client_address(req, address);
-    int64_t wait = pl_throttle_acquire(req->app->signups_by_addr, pl_str_of(address), pl_now_ms());
+    s_client_key(req, address);
+    int64_t wait = pl_throttle_acquire(req->app->signups_by_addr, pl_str_of(address), pl_mono_ms());
     if (wait) {
         pl_info("auth: sign-ups from %s are throttled", address);
         s_too_many(req, wait, "sign-ups from this address");
@@ -156,9 +156,9 @@ static void s_login(pl_req_t *req)
     //  cannot all pass the check before any is counted.
     pl_app_t *app = req->app;
     char address[PL_CLIENT_ADDR_SIZE];
-    s_client_address(req, address);
+    s_client_key(req, address);
     pl_str_t address_key = pl_str_of(address);
-    int64_t now = pl_now_ms();
+    int64_t now = pl_mono_ms();
     int64_t wait = pl_throttle_acquire(app->login_fails_by_addr, address_key, now);
     if (wait == 0 && (wait = pl_throttle_acquire(app->login_fails_by_user, username, now)))
         pl_throttle_cancel(app->login_fails_by_addr, address_key, now);

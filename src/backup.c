@@ -39,14 +39,13 @@ static int s_fsync_path(const char *path)
     return rc;
 }
 
-//  Copies the database of data_dir to <dest>/parley.db, through <dest>/parley.db.partial.
-static int s_copy_database(const char *data_dir, const char *dest, int64_t *bytes, char *err,
+//  Copies the database of data_dir to partial, checked and fsynced; pl_backup gives
+//  it its name once everything else is there.
+static int s_copy_database(const char *data_dir, const char *partial, int64_t *bytes, char *err,
                            size_t err_len)
 {
-    char source[PATH_MAX], partial[PATH_MAX], final[PATH_MAX];
+    char source[PATH_MAX];
     snprintf(source, sizeof source, "%s/" DATABASE, data_dir);
-    snprintf(partial, sizeof partial, "%s/" DATABASE ".partial", dest);
-    snprintf(final, sizeof final, "%s/" DATABASE, dest);
     unlink(partial);
     sqlite3 *from = NULL, *to = NULL;
     int rc = sqlite3_open_v2(source, &from, SQLITE_OPEN_READONLY, NULL);
@@ -75,7 +74,7 @@ static int s_copy_database(const char *data_dir, const char *dest, int64_t *byte
     sqlite3_close(from);
     sqlite3_close(to);
     struct stat st;
-    if (!why && (s_fsync_path(partial) || stat(partial, &st) || rename(partial, final)))
+    if (!why && (s_fsync_path(partial) || stat(partial, &st)))
         why = strerror(errno);
     if (why) {
         unlink(partial);
@@ -94,20 +93,22 @@ static int s_copy_file(const char *from, const char *to, mode_t mode, char *err,
     snprintf(partial, sizeof partial, "%s.partial", to);
     int in = open(from, O_RDONLY | O_CLOEXEC);
     int out = in < 0 ? -1 : open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    bool ok = in >= 0 && out >= 0;
+    int failure = in >= 0 && out >= 0 ? 0 : errno;
     char buf[65536];
-    for (ssize_t n; ok && (n = read(in, buf, sizeof buf)) != 0;)
-        ok = n > 0 && write(out, buf, (size_t)n) == n;
-    ok = ok && fsync(out) == 0;
-    int saved = errno;
+    for (ssize_t n; !failure && (n = read(in, buf, sizeof buf)) != 0;)
+        failure = n > 0 && write(out, buf, (size_t)n) == n ? 0 : errno ? errno : EIO;
+    if (!failure && fsync(out) != 0)
+        failure = errno;
     if (in >= 0)
         close(in);
-    if (out >= 0 && close(out) != 0)
-        ok = false;
-    if (ok && rename(partial, to) == 0)
+    if (out >= 0 && close(out) != 0 && !failure)
+        failure = errno;
+    if (!failure && rename(partial, to) != 0)
+        failure = errno;
+    if (!failure)
         return 0;
     unlink(partial);
-    return s_fail(err, err_len, "backup: cannot copy", from, strerror(saved ? saved : errno));
+    return s_fail(err, err_len, "backup: cannot copy", from, strerror(failure));
 }
 
 //  Copies every stored upload (not the temporary files of uploads under way).
@@ -142,22 +143,33 @@ static int s_copy_uploads(const char *data_dir, const char *dest, int *count, ch
 
 int pl_backup(const char *data_dir, const char *dest, FILE *report, char *err, size_t err_len)
 {
-    char existing[PATH_MAX];
-    snprintf(existing, sizeof existing, "%s/" DATABASE, dest);
-    if (access(existing, F_OK) == 0)
+    char database[PATH_MAX], partial[PATH_MAX + 16], key_from[PATH_MAX], key_to[PATH_MAX];
+    snprintf(database, sizeof database, "%s/" DATABASE, dest);
+    snprintf(partial, sizeof partial, "%s.partial", database);
+    snprintf(key_from, sizeof key_from, "%s/" JWT_KEY, data_dir);
+    snprintf(key_to, sizeof key_to, "%s/" JWT_KEY, dest);
+    //  Another node's key beside this node's data would void every token restored.
+    const char *existing = access(database, F_OK) == 0 ? database
+                           : access(key_to, F_OK) == 0 ? key_to
+                                                       : NULL;
+    if (existing)
         return s_fail(err, err_len, "backup: refusing to overwrite", existing,
                       "a backup or a data dir is there already");
     if (mkdir(dest, 0700) != 0 && errno != EEXIST)
         return s_fail(err, err_len, "backup: cannot create", dest, strerror(errno));
     int64_t started = time(NULL), bytes = 0;
     int uploads = 0;
-    char key_from[PATH_MAX], key_to[PATH_MAX];
-    snprintf(key_from, sizeof key_from, "%s/" JWT_KEY, data_dir);
-    snprintf(key_to, sizeof key_to, "%s/" JWT_KEY, dest);
-    if (s_copy_database(data_dir, dest, &bytes, err, err_len) ||
-        s_copy_uploads(data_dir, dest, &uploads, err, err_len) ||
-        (access(key_from, F_OK) == 0 && s_copy_file(key_from, key_to, 0600, err, err_len)))
+    //  The database gets its name last: a DEST with one is a complete backup.
+    if (s_copy_database(data_dir, partial, &bytes, err, err_len))
         return -1;
+    if (s_copy_uploads(data_dir, dest, &uploads, err, err_len) ||
+        (access(key_from, F_OK) == 0 && s_copy_file(key_from, key_to, 0600, err, err_len)) ||
+        (rename(partial, database) != 0 &&
+         s_fail(err, err_len, "backup: cannot rename", partial, strerror(errno)))) {
+        unlink(partial);
+        unlink(key_to);
+        return -1;
+    }
     if (s_fsync_path(dest) != 0)
         return s_fail(err, err_len, "backup: cannot sync", dest, strerror(errno));
     fprintf(report, "backup: %s -> %s: database %" PRId64 " bytes, %d uploads, in %" PRId64 " s\n",

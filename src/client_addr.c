@@ -121,6 +121,19 @@ void pl_client_address(const char *peer, const char *forwarded_for, const char *
     s_format(&client, out);
 }
 
+void pl_client_limit_key(const char *address, char out[PL_CLIENT_ADDR_SIZE])
+{
+    address_t parsed;
+    if (s_parse(address, strlen(address), &parsed) || parsed.family == AF_INET) {
+        snprintf(out, PL_CLIENT_ADDR_SIZE, "%s", address);
+        return;
+    }
+    memset(parsed.bytes + 8, 0, 8);
+    s_format(&parsed, out);
+    size_t len = strlen(out);
+    snprintf(out + len, PL_CLIENT_ADDR_SIZE - len, "/64");
+}
+
 static bool s_is_network(const char *entry, size_t len)
 {
     address_t network;

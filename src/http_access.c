@@ -5,10 +5,10 @@
     the line of any answer a client reports. */
 #include "parley/http.h"
 
-#include "parley/client_addr.h"
 #include "parley/log.h"
 
 #include <sodium.h>
+#include <strings.h>
 
 //  True when id is 1-64 characters of [A-Za-z0-9._-], safe to echo in a header.
 static bool s_id_acceptable(const char *id)
@@ -40,6 +40,33 @@ const char *pl_http_request_id(const struct mg_connection *conn)
     return t && t->request_id[0] ? t->request_id : NULL;
 }
 
+void pl_http_client_address(const struct mg_connection *conn, const pl_app_t *app,
+                            char out[PL_CLIENT_ADDR_SIZE])
+{
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    //  The lines joined with ',' (RFC 9110); past the buffer, the leftmost entries go:
+    //  only the rightmost ones, from the nearest proxies, are believed anyway.
+    char joined[2048];
+    size_t len = 0;
+    bool any = false;
+    for (int i = info->num_headers - 1; i >= 0; i--) {
+        if (strcasecmp(info->http_headers[i].name, "X-Forwarded-For") != 0)
+            continue;
+        const char *value = info->http_headers[i].value;
+        size_t value_len = strlen(value), need = value_len + (any ? 1 : 0);
+        if (len + need >= sizeof joined)
+            break;
+        memmove(joined + need, joined, len);
+        memcpy(joined, value, value_len);
+        if (any)
+            joined[value_len] = ',';
+        len += need;
+        any = true;
+    }
+    joined[len] = '\0';
+    pl_client_address(info->remote_addr, any ? joined : NULL, app->config->trusted_proxies, out);
+}
+
 void pl_http_log_access(const struct mg_connection *conn, const pl_app_t *app, const char *route,
                         int64_t user_id, int64_t started_ns)
 {
@@ -48,8 +75,7 @@ void pl_http_log_access(const struct mg_connection *conn, const pl_app_t *app, c
         return;
     const struct mg_request_info *info = mg_get_request_info(conn);
     char client[PL_CLIENT_ADDR_SIZE];
-    pl_client_address(info->remote_addr, mg_get_header(conn, "X-Forwarded-For"),
-                      app->config->trusted_proxies, client);
+    pl_http_client_address(conn, app, client);
     pl_log_field_t fields[] = {
         {"method", info->request_method, 0},
         {"route", route, 0},

@@ -69,10 +69,12 @@ static const char *s_answer(pl_req_t *req)
                 continue;
             pl_auth_t auth = route->needs_auth ? pl_http_authenticate(conn, req->app, &req->user_id)
                                                : PL_AUTH_OK;
-            if (auth != PL_AUTH_OK)
+            if (auth != PL_AUTH_OK) {
+                req->user_id = 0; //  the access log names no user it refused
                 pl_http_refuse_auth(conn, auth, false);
-            else
+            } else {
                 route->handler(req);
+            }
             return route->pattern;
         }
     }

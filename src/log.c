@@ -80,6 +80,19 @@ static void s_append_escaped(line_t *line, const char *text, size_t len)
     }
 }
 
+//  Appends text as a text line shows it: control characters as \xNN, so that nothing
+//  a client sent (a decoded path, a header) can start a line of its own.
+static void s_append_plain(line_t *line, const char *text)
+{
+    for (const char *c = text; *c && line->len < sizeof line->text - RESERVED; c++) {
+        unsigned char byte = (unsigned char)*c;
+        if (byte < 0x20 || byte == 0x7f)
+            s_append(line, "\\x%02x", byte);
+        else
+            s_append(line, "%c", byte);
+    }
+}
+
 //  Starts a line: the text head, or the JSON object's time, level and thread.
 static void s_begin(line_t *line, pl_log_level_t level)
 {
@@ -148,7 +161,7 @@ void pl_log(pl_log_level_t level, const char *fmt, ...)
         s_append_escaped(&line, msg, strlen(msg));
         s_append(&line, "\"");
     } else {
-        s_append(&line, "%s", msg);
+        s_append_plain(&line, msg);
     }
     s_end(&line);
 }
@@ -165,7 +178,8 @@ void pl_log_fields(pl_log_level_t level, const char *component, const char *msg,
         s_append_escaped(&line, msg, strlen(msg));
         s_append(&line, "\"");
     } else {
-        s_append(&line, "%s: %s", component, msg);
+        s_append(&line, "%s: ", component);
+        s_append_plain(&line, msg);
     }
     for (size_t i = 0; i < count; i++) {
         const pl_log_field_t *field = &fields[i];
@@ -176,7 +190,8 @@ void pl_log_fields(pl_log_level_t level, const char *component, const char *msg,
         } else if (s_json) {
             s_append(&line, ",\"%s\":%" PRId64, field->key, field->number);
         } else if (field->text) {
-            s_append(&line, " %s=%s", field->key, field->text);
+            s_append(&line, " %s=", field->key);
+            s_append_plain(&line, field->text);
         } else {
             s_append(&line, " %s=%" PRId64, field->key, field->number);
         }

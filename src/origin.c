@@ -30,7 +30,7 @@ static int s_canonical(const char *text, size_t len, bool url, char out[PL_ORIGI
     if (*p == '[') {
         for (p++; p < end && (isxdigit((unsigned char)*p) || *p == ':' || *p == '.');)
             p++;
-        if (p == end || *p++ != ']')
+        if (p == host + 1 || p == end || *p++ != ']')
             return -1;
     } else {
         while (p < end && (isalnum((unsigned char)*p) || *p == '.' || *p == '-'))

@@ -68,13 +68,20 @@ static uint64_t s_hash(const pl_throttle_t *self, pl_str_t key)
     return hash ? hash : 1;
 }
 
+//  The index in counts of bucket number b (negative before the clock's first window).
+static size_t s_index(int64_t b)
+{
+    int64_t index = b % BUCKETS;
+    return (size_t)(index < 0 ? index + BUCKETS : index);
+}
+
 //  Empties the buckets that have left the window by `now` and returns the number of
 //  attempts still in it.
 static uint64_t s_slide(const pl_throttle_t *self, slot_t *slot, int64_t now)
 {
     int64_t bucket = now / self->bucket_ms;
     for (int64_t b = slot->current + 1; b <= bucket && b <= slot->current + BUCKETS; b++)
-        slot->counts[b % BUCKETS] = 0;
+        slot->counts[s_index(b)] = 0;
     if (bucket > slot->current)
         slot->current = bucket;
     uint64_t total = 0;
@@ -115,12 +122,20 @@ static int64_t s_wait(const pl_throttle_t *self, slot_t *slot, int64_t now)
     if (!slot)
         return 0;
     uint64_t total = s_slide(self, slot, now);
-    for (int64_t b = slot->current - BUCKETS + 1; total >= self->limit; b++) {
-        total -= slot->counts[b % BUCKETS];
+    for (int64_t b = slot->current - BUCKETS + 1; b <= slot->current && total >= self->limit; b++) {
+        total -= slot->counts[s_index(b)];
         if (total < self->limit)
             return (b + BUCKETS) * self->bucket_ms - now;
     }
     return 0;
+}
+
+//  The bucket an attempt at `at` counts in: its own, or the oldest in the window when
+//  the slot has moved past it (another thread counted a later attempt first).
+static int64_t s_bucket_of(const pl_throttle_t *self, const slot_t *slot, int64_t at)
+{
+    int64_t bucket = at / self->bucket_ms;
+    return bucket > slot->current - BUCKETS ? bucket : slot->current - BUCKETS + 1;
 }
 
 int64_t pl_throttle_acquire(pl_throttle_t *self, pl_str_t key, int64_t now)
@@ -130,7 +145,7 @@ int64_t pl_throttle_acquire(pl_throttle_t *self, pl_str_t key, int64_t now)
     slot_t *slot = s_find(self, hash, now, true);
     int64_t wait = s_wait(self, slot, now);
     if (wait == 0) {
-        slot->counts[slot->current % BUCKETS]++;
+        slot->counts[s_index(s_bucket_of(self, slot, now))]++;
         if (now > slot->newest)
             slot->newest = now;
     }
@@ -152,11 +167,11 @@ void pl_throttle_cancel(pl_throttle_t *self, pl_str_t key, int64_t at)
     uint64_t hash = s_hash(self, key);
     pthread_mutex_lock(&self->lock);
     slot_t *slot = s_find(self, hash, at, false);
-    int64_t bucket = at / self->bucket_ms;
+    int64_t bucket = slot ? at / self->bucket_ms : 0;
     //  An attempt whose bucket has left the window counts no more anyway.
     if (slot && bucket <= slot->current && bucket > slot->current - BUCKETS &&
-        slot->counts[bucket % BUCKETS] > 0)
-        slot->counts[bucket % BUCKETS]--;
+        slot->counts[s_index(bucket)] > 0)
+        slot->counts[s_index(bucket)]--;
     pthread_mutex_unlock(&self->lock);
 }
 

@@ -51,6 +51,19 @@ Test(client_addr, addresses_compare_as_bytes)
     cr_assert_str_eq(s_client("10.0.0.127", "198.51.100.1", "10.0.0.128/25"), "10.0.0.127");
 }
 
+Test(client_addr, limits_count_an_ipv6_host_by_its_64)
+{
+    char key[PL_CLIENT_ADDR_SIZE];
+    pl_client_limit_key("203.0.113.9", key);
+    cr_assert_str_eq(key, "203.0.113.9");
+    pl_client_limit_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", key);
+    cr_assert_str_eq(key, "2001:db8:1:2::/64");
+    pl_client_limit_key("2001:db8:1:2::1", key);
+    cr_assert_str_eq(key, "2001:db8:1:2::/64");
+    pl_client_limit_key("unknown", key);
+    cr_assert_str_eq(key, "unknown");
+}
+
 Test(client_addr, trusted_proxies_are_checked)
 {
     char err[256] = "";

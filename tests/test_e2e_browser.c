@@ -277,6 +277,11 @@ Test(e2e_browser, a_trusted_proxy_names_the_client)
     //  The client the proxy saw is 198.51.100.1: the forged 203.0.113.5 is no one.
     cr_assert_eq(
         s_login("alice", "right password", "X-Forwarded-For: 198.51.100.1\r\n", &retry_after), 429);
+    //  Nor is a forged line before the one a proxy added of its own.
+    cr_assert_eq(s_login("alice", "right password",
+                         "X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 198.51.100.1\r\n",
+                         &retry_after),
+                 429);
     cr_assert_eq(s_login("alice", "right password", second, &retry_after), 200);
 }
 

@@ -133,6 +133,14 @@ Test(e2e_logs, json_lines_with_request_ids_and_no_secrets)
 
 Test(e2e_logs, text_lines_by_default_and_no_access_log)
 {
+    //  A refused cookie's request is logged with its decoded path, which a client can
+    //  give a line break: it must not make a line of its own.
+    char *token = pl_api_user("Mallory", NULL);
+    int status = 0;
+    cr_assert_null(pl_ws_connect(s_srv.port, "/ws/%0a2026-01-01T00:00:00.000Z%20error%20forged",
+                                 pl_api_fmt("Cookie: parley_token=%.300s\r\n", token), &status));
+    cr_assert_eq(status, 403);
+    free(token);
     pl_http_response_t r;
     cr_assert_eq(pl_http_request(s_srv.port, "GET", "/healthz", NULL, NULL, 0, &r), 0);
     const char *request_id = pl_http_header(&r, "X-Request-Id");
@@ -145,6 +153,8 @@ Test(e2e_logs, text_lines_by_default_and_no_access_log)
     char line[8192];
     while (fgets(line, sizeof line, log)) {
         cr_assert_neq(line[0], '{', "a JSON line without log_format = json: %s", line);
+        cr_assert_neq(strncmp(line, "2026-01-01T00:00:00.000Z", 24), 0,
+                      "a client made a log line: %s", line);
         cr_assert_null(strstr(line, id), "an access line without access_log = on: %s", line);
     }
     fclose(log);

@@ -50,6 +50,7 @@ Test(origin, anything_not_an_http_origin_is_refused)
                          "http://user@chat.example.com",
                          "http://chat.example.com\r\nX: y",
                          "http://[::1",
+                         "http://[]",
                          NULL};
     for (const char **origin = bad; *origin; origin++)
         cr_assert_not(s_allowed(*origin, "chat.example.com"), "'%s' was allowed", *origin);
@@ -85,6 +86,7 @@ Test(origin, option_values_are_checked)
     cr_assert_eq(pl_origin_check_list("https://a.example, b.example", false, err, sizeof err), -1);
     cr_assert(strstr(err, "'b.example'"), "%s", err);
     cr_assert_eq(pl_origin_check_list("https://a.example/chat", false, err, sizeof err), -1);
+    cr_assert_eq(pl_origin_check_list("http://[]", false, err, sizeof err), -1);
     cr_assert_eq(pl_origin_check_list("https://a.example/chat", true, err, sizeof err), 0);
     cr_assert_eq(pl_origin_check_list("a.example", true, err, sizeof err), -1);
     cr_assert(strstr(err, "'a.example'"), "%s", err);

@@ -103,3 +103,33 @@ Test(throttle, bad_arguments_make_no_throttle)
     cr_assert_null(pl_throttle_new(16, 0, WINDOW));
     cr_assert_null(pl_throttle_new(16, 1, 0));
 }
+
+Test(throttle, a_clock_younger_than_the_window_is_fine)
+{
+    //  A monotonic clock starts near 0 at boot: buckets before it are empty, not read
+    //  from outside the slot.
+    pl_throttle_t *throttle = pl_throttle_new(16, 3, 900000);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(pl_throttle_acquire(throttle, s_key("early"), 60000 + i), 0);
+    int64_t wait = pl_throttle_acquire(throttle, s_key("early"), 60010);
+    cr_assert(wait > 900000 - 60010 - 28125 - 1 && wait <= 900000, "wait %ld", (long)wait);
+    cr_assert_eq(pl_throttle_acquire(throttle, s_key("early"), 60000 + 900000 + 28125), 0);
+    pl_throttle_destroy(&throttle);
+}
+
+Test(throttle, a_cancel_takes_back_the_attempt_it_names)
+{
+    //  An attempt counted just before a later one moved the window on is still the
+    //  one a cancel takes back.
+    pl_throttle_t *throttle = pl_throttle_new(16, 2, WINDOW);
+    cr_assert_eq(pl_throttle_acquire(throttle, s_key("a"), T0 + 500), 0);
+    cr_assert_eq(pl_throttle_acquire(throttle, s_key("a"), T0 + 450), 0);
+    cr_assert_gt(pl_throttle_wait(throttle, s_key("a"), T0 + 500), 0);
+    pl_throttle_cancel(throttle, s_key("a"), T0 + 450);
+    cr_assert_eq(pl_throttle_wait(throttle, s_key("a"), T0 + 500), 0);
+    //  The remaining attempt leaves with its own bucket, at T0 + 500 + WINDOW.
+    cr_assert_eq(pl_throttle_acquire(throttle, s_key("a"), T0 + 600), 0);
+    cr_assert_gt(pl_throttle_wait(throttle, s_key("a"), T0 + 500 + WINDOW - 100), 0);
+    cr_assert_eq(pl_throttle_wait(throttle, s_key("a"), T0 + 500 + WINDOW), 0);
+    pl_throttle_destroy(&throttle);
+}

@@ -11,9 +11,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
-//  Copies data_dir into dest (created, mode 0700; refused when it holds a database
-//  already). Writes a line of what it copied to report. Returns 0, or -1 with the
-//  reason in err (a failed backup leaves no database in dest).
+//  Copies data_dir into dest (created, mode 0700; refused when it holds a database or
+//  a JWT key already). Writes a line of what it copied to report. Returns 0, or -1
+//  with the reason in err: a failed backup leaves no database and no key in dest, and
+//  the database is the last file to get its name, so a dest that has one is whole.
 int pl_backup(const char *data_dir, const char *dest, FILE *report, char *err, size_t err_len);
 
 //  The subcommand: argv[0] is "backup", argv[1] DEST, then the usual options (the

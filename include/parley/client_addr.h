@@ -20,6 +20,11 @@
 void pl_client_address(const char *peer, const char *forwarded_for, const char *trusted,
                        char out[PL_CLIENT_ADDR_SIZE]);
 
+//  The key per-client limits count an address under: an IPv4 address itself, an IPv6
+//  address's /64 network ("2001:db8:1:2::/64"), since one host is commonly given a
+//  whole /64 and could otherwise take a new address for every attempt.
+void pl_client_limit_key(const char *address, char out[PL_CLIENT_ADDR_SIZE]);
+
 //  Checks that every entry of a trusted_proxies list is an address or a network.
 //  Returns 0, or -1 with the offending entry named in err.
 int pl_client_addr_check_list(const char *trusted, char *err, size_t err_len);

@@ -10,4 +10,11 @@ int64_t pl_now_ms(void);
 //  Nanoseconds on a clock that never jumps; only differences mean anything.
 int64_t pl_now_ns(void);
 
+//  pl_now_ns in milliseconds: for windows and budgets, which a wall clock stepped back
+//  would stretch.
+static inline int64_t pl_mono_ms(void)
+{
+    return pl_now_ns() / 1000000;
+}
+
 #endif

@@ -10,6 +10,7 @@
 #define PARLEY_HTTP_H
 
 #include "parley/app.h"
+#include "parley/client_addr.h"
 #include "parley/validate.h"
 
 #include <civetweb.h>
@@ -98,6 +99,12 @@ void pl_http_begin_request(struct mg_connection *conn);
 
 //  The id of the request conn's worker answers now, or NULL outside a worker.
 const char *pl_http_request_id(const struct mg_connection *conn);
+
+//  The client's address (client_addr.h): the peer, or what trusted proxies said in
+//  X-Forwarded-For, every line of it taken in order, since a proxy may add a line of
+//  its own rather than append to the client's.
+void pl_http_client_address(const struct mg_connection *conn, const pl_app_t *app,
+                            char out[PL_CLIENT_ADDR_SIZE]);
 
 //  With access_log on, logs the request that began at started_ns (pl_now_ns): method,
 //  route (the pattern it matched: no ids, no query, so no token), status, bytes,
