@@ -17,13 +17,20 @@ static bool s_id_acceptable(const char *id)
     return len > 0 && len < PL_REQUEST_ID_SIZE && id[len] == '\0';
 }
 
-void pl_http_begin_request(struct mg_connection *conn)
+void pl_http_begin_request(struct mg_connection *conn, const pl_app_t *app)
 {
     pl_thread_t *t = mg_get_thread_pointer(conn);
     if (!t)
         return;
     t->response_status = 0;
     t->response_bytes = 0;
+    //  Only a well-formed origin is allowed, so the text echoed is a safe header value.
+    const char *origin = mg_get_header(conn, "Origin");
+    const pl_config_t *cfg = app->config;
+    bool readable = origin && strlen(origin) < sizeof t->cors_origin &&
+                    pl_origin_allowed(origin, mg_get_header(conn, "Host"), cfg->public_url,
+                                      cfg->allowed_origins);
+    snprintf(t->cors_origin, sizeof t->cors_origin, "%s", readable ? origin : "");
     const char *given = mg_get_header(conn, "X-Request-Id");
     if (given && s_id_acceptable(given)) {
         snprintf(t->request_id, sizeof t->request_id, "%s", given);

@@ -38,14 +38,16 @@ static int s_format_head(const struct mg_connection *conn, char *head, size_t si
     char date[64];
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
     const char *request_id = pl_http_request_id(conn);
+    char cors[PL_ORIGIN_MAX + 256];
     int len = snprintf(
         head, size,
         "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%sContent-Length: %" PRIu64 "\r\n"
-        "Cache-Control: %s\r\nConnection: %s\r\n%s%s%s%s\r\n",
+        "Cache-Control: %s\r\nConnection: %s\r\n%s%s%s%s%s\r\n",
         status, mg_get_response_code_text(conn, status), date, content_type ? "Content-Type: " : "",
         content_type ? content_type : "", content_type ? "\r\n" : "", length, cache_control,
         close || s_wants_close(conn) ? "close" : "keep-alive", request_id ? "X-Request-Id: " : "",
-        request_id ? request_id : "", request_id ? "\r\n" : "", extra_headers ? extra_headers : "");
+        request_id ? request_id : "", request_id ? "\r\n" : "",
+        pl_http_cors_headers(conn, cors, sizeof cors), extra_headers ? extra_headers : "");
     if (len < 0 || (size_t)len >= size) {
         pl_error("http: response header too long");
         return -1;

@@ -94,8 +94,8 @@ static int s_route(struct mg_connection *conn, void *cbdata)
                     .app = app,
                     .thread = mg_get_thread_pointer(conn)};
     int64_t started = pl_now_ns();
-    pl_http_begin_request(conn);
-    const char *route = s_answer(&req);
+    pl_http_begin_request(conn, app);
+    const char *route = pl_http_preflight(conn) ? "-" : s_answer(&req);
     pl_http_log_access(conn, app, route, req.user_id, started);
     if (!req.streamed)
         pl_metrics_observe(PL_HISTOGRAM_HTTP_REQUEST, (uint64_t)(pl_now_ns() - started));
@@ -160,6 +160,12 @@ struct mg_context *pl_http_start(pl_app_t *app, int *port, char *err, size_t err
         //  Liveness is the writers' job (conn.h); civetweb only needs to keep reading.
         "websocket_timeout_ms",
         "3600000",
+        //  CORS is parley's (http_cors.c): civetweb's own answers every preflight with
+        //  "Access-Control-Allow-Origin: *".
+        "access_control_allow_origin",
+        "",
+        "access_control_allow_methods",
+        "",
         NULL,
     };
     struct mg_callbacks callbacks = {

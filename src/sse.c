@@ -58,13 +58,15 @@ static size_t s_head(pl_req_t *req, char *head, size_t size)
     char date[64];
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
     const char *request_id = pl_http_request_id(req->conn);
+    char cors[PL_ORIGIN_MAX + 256];
     //  retry: how long a browser's EventSource waits before it reconnects.
     int len = snprintf(head, size,
                        "HTTP/1.1 200 OK\r\nDate: %s\r\n"
                        "Content-Type: text/event-stream; charset=utf-8\r\n"
                        "Cache-Control: no-store\r\nConnection: close\r\n"
-                       "X-Request-Id: %s\r\nX-Accel-Buffering: no\r\n\r\nretry: 2000\n\n",
-                       date, request_id ? request_id : "-");
+                       "X-Request-Id: %s\r\n%sX-Accel-Buffering: no\r\n\r\nretry: 2000\n\n",
+                       date, request_id ? request_id : "-",
+                       pl_http_cors_headers(req->conn, cors, sizeof cors));
     if (req->thread)
         req->thread->response_status = 200;
     return len > 0 && (size_t)len < size ? (size_t)len : 0;
@@ -128,7 +130,7 @@ static void s_stream(pl_req_t *req, int fd, int64_t last_event_id)
 {
     pl_app_t *app = req->app;
     uint64_t id = atomic_fetch_add(&app->last_stream_id, 1) + 1;
-    char head[512];
+    char head[1024];
     size_t head_len = s_head(req, head, sizeof head);
     if (s_tell_writer(req, id, fd, true))
         return;

@@ -386,7 +386,7 @@ static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
     //  upgrade with an HTTP error is what the handler is for.
     struct mg_connection *conn = (struct mg_connection *)const_conn;
     int64_t started = pl_now_ns();
-    pl_http_begin_request(conn);
+    pl_http_begin_request(conn, app);
     int refused = s_accept(conn, app);
     pl_thread_t *t = mg_get_thread_pointer(conn);
     pl_http_log_access(conn, app, "/ws", refused ? 0 : t->ws_user_id, started);

@@ -299,3 +299,53 @@ Test(e2e_browser, sign_ups_from_an_address_are_throttled)
     cr_assert_eq(s_auth("/api/auth/signup", "user_3", "right password", NULL, &retry_after), 201);
     cr_assert_eq(s_login("user_3", "right password", NULL, &retry_after), 200);
 }
+
+//  --------------------------------------------------------------------------------
+//  Cross-origin reads (CORS) for allowed_origins
+
+Test(e2e_browser, an_allowed_origin_may_read_answers_and_preflight)
+{
+    pl_e2e_restart_with((const char *const[]){"--allowed-origins", "https://app.example", NULL});
+    pl_api_user_t alice = pl_api_signup("Alice");
+    pl_http_response_t r =
+        s_request("GET", "/api/me", s_cookie(&alice, "https://app.example"), NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pl_http_header(&r, "Access-Control-Allow-Origin"), "https://app.example");
+    cr_assert_str_eq(pl_http_header(&r, "Access-Control-Allow-Credentials"), "true");
+    cr_assert_str_eq(pl_http_header(&r, "Vary"), "Origin");
+    pl_http_response_free(&r);
+    //  A preflight of a JSON POST with the cookie.
+    const char *preflight = "Origin: https://app.example\r\n"
+                            "Access-Control-Request-Method: POST\r\n"
+                            "Access-Control-Request-Headers: content-type\r\n";
+    r = s_request("OPTIONS", "/api/contents", preflight, NULL);
+    cr_assert_eq(r.status, 204, "%s", r.body);
+    cr_assert_str_eq(pl_http_header(&r, "Access-Control-Allow-Origin"), "https://app.example");
+    cr_assert(strstr(pl_http_header(&r, "Access-Control-Allow-Methods"), "POST"));
+    cr_assert(strstr(pl_http_header(&r, "Access-Control-Allow-Headers"), "Content-Type"));
+    pl_http_response_free(&r);
+    //  A credentialed EventSource gets its stream with the headers too.
+    pl_sse_t *sse =
+        pl_sse_connect(s_srv.port, "/api/events", s_cookie(&alice, "https://app.example"), NULL);
+    cr_assert_not_null(sse);
+    cr_assert_str_eq(pl_http_header(pl_sse_response(sse), "Access-Control-Allow-Origin"),
+                     "https://app.example");
+    pl_sse_close(&sse);
+    pl_api_user_free(&alice);
+}
+
+Test(e2e_browser, another_origin_gets_no_cors_headers)
+{
+    pl_api_user_t alice = pl_api_signup("Alice");
+    //  Even with a token it may use, a foreign page gets nothing that lets it read.
+    pl_http_response_t r = s_request("GET", "/api/me", s_bearer(&alice, FOREIGN), NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_null(pl_http_header(&r, "Access-Control-Allow-Origin"));
+    pl_http_response_free(&r);
+    r = s_request("OPTIONS", "/api/contents",
+                  "Origin: " FOREIGN "\r\nAccess-Control-Request-Method: POST\r\n", NULL);
+    cr_assert_eq(r.status, 403, "%d %s %s", r.status, r.headers, r.body);
+    cr_assert_null(pl_http_header(&r, "Access-Control-Allow-Origin"));
+    pl_http_response_free(&r);
+    pl_api_user_free(&alice);
+}

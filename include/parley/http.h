@@ -11,6 +11,7 @@
 
 #include "parley/app.h"
 #include "parley/client_addr.h"
+#include "parley/origin.h"
 #include "parley/validate.h"
 
 #include <civetweb.h>
@@ -27,6 +28,7 @@ typedef struct {
     //  The request this worker answers now (http_access.c): its id, which every
     //  answer's head carries as X-Request-Id, and the status and length of that head.
     char request_id[PL_REQUEST_ID_SIZE];
+    char cors_origin[PL_ORIGIN_MAX + 1]; //  its allowed Origin, echoed for CORS ("": none)
     int response_status;
     uint64_t response_bytes;
     //  The WebSocket this worker serves (see ws.c).
@@ -94,8 +96,17 @@ struct mg_context *pl_http_start_metrics(pl_app_t *app, int *port, char *err, si
 struct mg_context *pl_http_start(pl_app_t *app, int *port, char *err, size_t err_len);
 
 //  Starts a request on this worker: its id is the client's X-Request-Id when that is
-//  1-64 characters of [A-Za-z0-9._-], else a new random one.
-void pl_http_begin_request(struct mg_connection *conn);
+//  1-64 characters of [A-Za-z0-9._-], else a new random one; and an Origin that may
+//  read the answers (pl_origin_allowed) is noted for the CORS headers.
+void pl_http_begin_request(struct mg_connection *conn, const pl_app_t *app);
+
+//  The CORS headers of the current request's answers ("Name: value\r\n" lines in
+//  buf, "" when its Origin is none or not allowed). Returns buf.
+const char *pl_http_cors_headers(const struct mg_connection *conn, char *buf, size_t size);
+
+//  Answers an OPTIONS request (a CORS preflight): 204 with what the allowed origin
+//  may send, or 403 forbidden for another. Returns true when it was one.
+bool pl_http_preflight(struct mg_connection *conn);
 
 //  The id of the request conn's worker answers now, or NULL outside a worker.
 const char *pl_http_request_id(const struct mg_connection *conn);
