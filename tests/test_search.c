@@ -1,5 +1,5 @@
-/*  Tests for the full-text search of contents (store_sqlite_search.c and migration 3
-    of store_sqlite.c), each against a fresh temporary data directory: ranking,
+/*  Tests for the full-text search of contents (src/store/sqlite_search.c and migration 3
+    of src/store/sqlite.c), each against a fresh temporary data directory: ranking,
     prefixes, folding, the kind filter, listing without words, that any text is a
     valid query, that the index follows every change to contents, that a database
     made before search existed is indexed when it is upgraded, and that two writers

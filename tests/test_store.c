@@ -1,4 +1,4 @@
-/*  Tests for the SQLite store (store_sqlite.c) and the reader pool (store_pool.c),
+/*  Tests for the SQLite store (src/store/sqlite.c) and the reader pool (src/store/pool.c),
     each against a fresh temporary data directory. The test checks the database
     file itself through a SQLite connection of its own. */
 #include "parley/store.h"

@@ -2,7 +2,7 @@
     and the notifications the notifier actor stores. Notification rows keep the
     rendered Notification (body), so a listing, a replay and a live push all show
     the same object. */
-#include "store_sqlite.h"
+#include "sqlite.h"
 
 #include "parley/json_shapes.h"
 #include "parley/log.h"

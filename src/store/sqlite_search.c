@@ -11,7 +11,7 @@
     tokenized again by FTS5 itself (unicode61), which splits them at Unicode
     punctuation and ignores what is not a letter or a digit (an emoji matches
     nothing). A query without any word lists the newest contents instead. */
-#include "store_sqlite.h"
+#include "sqlite.h"
 
 #include <stdbool.h>
 
