@@ -145,7 +145,7 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
     self->rooms = calloc((size_t)args->room_shards, sizeof *self->rooms);
     self->broken = pl_idmap_new();
     self->undo = calloc((size_t)args->batch_max, sizeof *self->undo);
-    self->store = pl_store_sqlite_open(args->data_dir, true, args->error, sizeof args->error);
+    self->store = pl_store_open(&args->store, true, args->error, sizeof args->error);
     self->inbox = pl_actor_inbox(PL_PERSISTER_INBOX);
     self->creator = pl_actor_outlet(PL_CREATOR_INBOX);
     self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);

@@ -117,10 +117,16 @@ static int s_usable_cpus(void)
 }
 
 //  Starts the persister: it opens the store and migrates it, so it goes first.
+//  The store every actor and the reader pool open (the strings are cfg's).
+static pl_store_config_t s_store_config(const pl_config_t *cfg)
+{
+    return (pl_store_config_t){cfg->store, cfg->data_dir, cfg->postgres_url};
+}
+
 static int s_start_persister(pl_server_t *self, char *err, size_t err_len)
 {
     const pl_config_t *cfg = self->app.config;
-    self->persister_args = (pl_persister_args_t){.data_dir = cfg->data_dir,
+    self->persister_args = (pl_persister_args_t){.store = s_store_config(cfg),
                                                  .batch_max = (int)cfg->persist_batch_max,
                                                  .room_shards = self->app.room_count};
     self->persister = pl_actor_start("persister", pl_persister_actor, &self->persister_args);
@@ -149,13 +155,14 @@ static int s_start_shards(pl_server_t *self)
         s_calloc(&self->writers, (size_t)app->writer_count, sizeof *self->writers) ||
         s_calloc(&app->writers, (size_t)app->writer_count, sizeof *app->writers))
         return -1;
-    self->loader_args = (pl_loader_args_t){
-        .data_dir = cfg->data_dir, .room_shards = app->room_count, .window = cfg->recovery_window};
+    self->loader_args = (pl_loader_args_t){.store = s_store_config(cfg),
+                                           .room_shards = app->room_count,
+                                           .window = cfg->recovery_window};
     self->loader = pl_actor_start("loader", pl_loader_actor, &self->loader_args);
     if (!self->loader || self->loader_args.failed)
         return -1;
     self->notifier_args =
-        (pl_notifier_args_t){.data_dir = cfg->data_dir, .writer_count = app->writer_count};
+        (pl_notifier_args_t){.store = s_store_config(cfg), .writer_count = app->writer_count};
     self->notifier = pl_actor_start("notifier", pl_notifier_actor, &self->notifier_args);
     if (!self->notifier || self->notifier_args.failed ||
         !(app->notifier = pl_ingress_new(PL_NOTIFIER_INBOX)))
@@ -233,7 +240,8 @@ static int s_start(pl_server_t *self, char *err, size_t err_len)
         s_load_jwt_key(app, err, err_len) || pl_uploads_prepare(cfg->data_dir, err, err_len))
         return -1;
     int readers = cfg->http_threads < 32 ? (int)cfg->http_threads : 32;
-    if (!(app->readers = pl_store_pool_new(cfg->data_dir, readers, err, err_len)))
+    pl_store_config_t store = s_store_config(cfg);
+    if (!(app->readers = pl_store_pool_new(&store, readers, err, err_len)))
         return -1;
     if (!(self->http = pl_http_start(app, &self->port, err, err_len)))
         return -1;

@@ -32,7 +32,7 @@ static int64_t s_add_user(const char *name, const char *display_name)
 
 static void s_start_notifier(void)
 {
-    s_args = (pl_notifier_args_t){.data_dir = s_dir, .writer_count = 1};
+    s_args = (pl_notifier_args_t){.store = {.data_dir = s_dir}, .writer_count = 1};
     s_notifier = zactor_new(pl_notifier_actor, &s_args);
     cr_assert(s_notifier);
     cr_assert_not(s_args.failed, "the notifier did not start");

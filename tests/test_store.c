@@ -1,9 +1,16 @@
-/*  Tests for the SQLite store (src/store/sqlite.c) and the reader pool (src/store/pool.c),
-    each against a fresh temporary data directory. The test checks the database
-    file itself through a SQLite connection of its own. */
+/*  The store contract suite: every behavioural test of the store interface runs
+    against both backends, SQLite in a fresh temporary data directory and PostgreSQL
+    in a fresh database of the suite's own server (tests/support/pg_suite.h), as
+    store_sqlite::<name> and store_postgres::<name>; STORE_TEST registers one body
+    under both. Tests of what only SQLite has (its file, its data dir) are
+    store_sqlite only. The tests look at the database itself through a connection of
+    their own (s_sql, s_sql_int), in SQL both backends take. */
+#define PL_PG_SUITE_ALWAYS
 #include "parley/store.h"
+#include "pg_suite.h"
 
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sqlite3.h>
@@ -18,12 +25,28 @@
 
 static char s_dir[64];
 static char s_db_path[128];
+static char s_pg_url[256];        //  the test's database, with the postgres backend
+static pl_store_config_t s_where; //  the store the test opens
 
-static void s_setup(void)
+static void s_setup_dir(void)
 {
     strcpy(s_dir, "/tmp/parley-store-XXXXXX");
     cr_assert_not_null(mkdtemp(s_dir));
     snprintf(s_db_path, sizeof s_db_path, "%s/parley.db", s_dir);
+}
+
+static void s_setup_sqlite(void)
+{
+    s_setup_dir();
+    s_where = (pl_store_config_t){"sqlite", s_dir, NULL};
+}
+
+static void s_setup_postgres(void)
+{
+    const char *server = pl_pg_suite_url();
+    s_setup_dir();
+    cr_assert_eq(pl_pg_database_new(server, s_pg_url, sizeof s_pg_url), 0);
+    s_where = (pl_store_config_t){"postgres", s_dir, s_pg_url};
 }
 
 static void s_teardown(void)
@@ -31,9 +54,30 @@ static void s_teardown(void)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
     cr_assert_eq(system(cmd), 0);
+    if (s_pg_url[0])
+        pl_pg_database_drop(getenv(PL_PG_SERVER_ENV), s_pg_url);
 }
 
-TestSuite(store, .init = s_setup, .fini = s_teardown, .timeout = 10);
+static bool s_postgres(void)
+{
+    return strcmp(s_where.backend, "postgres") == 0;
+}
+
+TestSuite(store_sqlite, .init = s_setup_sqlite, .fini = s_teardown, .timeout = 10);
+TestSuite(store_postgres, .init = s_setup_postgres, .fini = s_teardown, .timeout = 20);
+
+//  Declares a test body and registers it for both backends.
+#define STORE_TEST(name)                                                                           \
+    static void name(void);                                                                        \
+    Test(store_sqlite, name)                                                                       \
+    {                                                                                              \
+        name();                                                                                    \
+    }                                                                                              \
+    Test(store_postgres, name)                                                                     \
+    {                                                                                              \
+        name();                                                                                    \
+    }                                                                                              \
+    static void name(void)
 
 //  --------------------------------------------------------------------------------
 //  Helpers
@@ -41,7 +85,7 @@ TestSuite(store, .init = s_setup, .fini = s_teardown, .timeout = 10);
 static pl_store_t *s_open(bool writer)
 {
     char err[512] = "";
-    pl_store_t *store = pl_store_sqlite_open(s_dir, writer, err, sizeof err);
+    pl_store_t *store = pl_store_open(&s_where, writer, err, sizeof err);
     cr_assert_not_null(store, "opening a %s: %s", writer ? "writer" : "reader", err);
     return store;
 }
@@ -51,7 +95,7 @@ static const char *s_open_refused(bool writer)
 {
     static char err[512];
     err[0] = '\0';
-    pl_store_t *store = pl_store_sqlite_open(s_dir, writer, err, sizeof err);
+    pl_store_t *store = pl_store_open(&s_where, writer, err, sizeof err);
     cr_assert_null(store, "a %s was opened", writer ? "writer" : "reader");
     cr_assert_gt(strlen(err), 0, "refused without a reason");
     return err;
@@ -92,6 +136,64 @@ static void s_query_text(sqlite3 *db, const char *sql, char *out, size_t size)
     cr_assert_eq(sqlite3_step(stmt), SQLITE_ROW, "%s", sql);
     snprintf(out, size, "%s", (const char *)sqlite3_column_text(stmt, 0));
     sqlite3_finalize(stmt);
+}
+
+//  Runs sql on the test's database through a connection of the test's own; with
+//  want_int, returns the first column of its one row.
+static int64_t s_sql_run(const char *sql, bool want_int)
+{
+    if (!s_postgres()) {
+        sqlite3 *db = s_db();
+        int64_t value = 0;
+        if (want_int)
+            value = s_query_int(db, sql);
+        else
+            s_exec(db, sql);
+        sqlite3_close(db);
+        return value;
+    }
+    PGconn *conn = PQconnectdb(s_pg_url);
+    cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType status = PQresultStatus(res);
+    cr_assert(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK, "%s: %s", sql,
+              PQresultErrorMessage(res));
+    int64_t value = want_int ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    PQfinish(conn);
+    return value;
+}
+
+static void s_sql(const char *sql)
+{
+    s_sql_run(sql, false);
+}
+
+static int64_t s_sql_int(const char *sql)
+{
+    return s_sql_run(sql, true);
+}
+
+//  The schema version this build migrates the test's backend to, and the one its
+//  database records.
+static int s_current_version(void)
+{
+    return s_postgres() ? pl_store_postgres_schema_version() : pl_store_sqlite_schema_version();
+}
+
+static int64_t s_recorded_version(void)
+{
+    return s_sql_int(s_postgres() ? "SELECT max(version) FROM parley_schema"
+                                  : "PRAGMA user_version");
+}
+
+static void s_record_version(int version)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql,
+             s_postgres() ? "UPDATE parley_schema SET version = %d" : "PRAGMA user_version = %d",
+             version);
+    s_sql(sql);
 }
 
 static bool s_file_exists(const char *path)
@@ -141,7 +243,7 @@ static void s_expect_no_user(pl_store_t *store, const char *username)
 //  --------------------------------------------------------------------------------
 //  Opening and migrating
 
-Test(store, writer_creates_the_database_at_the_current_version)
+Test(store_sqlite, writer_creates_the_database_at_the_current_version)
 {
     cr_assert_geq(pl_store_sqlite_schema_version(), 1);
     cr_assert_not(s_file_exists(s_db_path));
@@ -159,7 +261,7 @@ Test(store, writer_creates_the_database_at_the_current_version)
     cr_assert_null(store);
 }
 
-Test(store, writer_creates_a_missing_data_dir)
+Test(store_sqlite, writer_creates_a_missing_data_dir)
 {
     char sub[128];
     snprintf(sub, sizeof sub, "%s/data", s_dir);
@@ -172,7 +274,7 @@ Test(store, writer_creates_a_missing_data_dir)
     pl_store_close(&store);
 }
 
-Test(store, unusable_data_dir_is_refused)
+Test(store_sqlite, unusable_data_dir_is_refused)
 {
     //  A data_dir that is a file, and one whose parent does not exist.
     char path[128];
@@ -190,7 +292,7 @@ Test(store, unusable_data_dir_is_refused)
     cr_assert_gt(strlen(err), 0);
 }
 
-Test(store, reopening_keeps_rows_and_does_not_migrate_again)
+STORE_TEST(reopening_keeps_rows_and_does_not_migrate_again)
 {
     pl_store_t *store = s_open(true);
     int64_t id = s_insert(store, "alice", "Alice", 1000);
@@ -202,66 +304,52 @@ Test(store, reopening_keeps_rows_and_does_not_migrate_again)
         s_expect_user(store, id, "alice", "Alice", "", 1000);
         pl_store_close(&store);
     }
-    sqlite3 *db = s_db();
-    cr_assert_eq(s_query_int(db, "PRAGMA user_version"), pl_store_sqlite_schema_version());
-    cr_assert_eq(s_query_int(db, "SELECT count(*) FROM users"), 1);
-    sqlite3_close(db);
+    cr_assert_eq(s_recorded_version(), s_current_version());
+    cr_assert_eq(s_sql_int("SELECT count(*) FROM users"), 1);
 }
 
-Test(store, newer_schema_is_refused)
+STORE_TEST(newer_schema_is_refused)
 {
     pl_store_t *store = s_open(true);
     pl_store_close(&store);
-    sqlite3 *db = s_db();
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", pl_store_sqlite_schema_version() + 1);
-    s_exec(db, sql);
-    sqlite3_close(db);
+    s_record_version(s_current_version() + 1);
 
     const char *err = s_open_refused(true);
     cr_assert(strstr(err, "version") || strstr(err, "schema"), "reason '%s'", err);
     s_open_refused(false);
-    //  And the file was left as it was.
-    db = s_db();
-    cr_assert_eq(s_query_int(db, "PRAGMA user_version"), pl_store_sqlite_schema_version() + 1);
-    sqlite3_close(db);
+    //  And the database was left as it was.
+    cr_assert_eq(s_recorded_version(), s_current_version() + 1);
 }
 
-Test(store, reader_without_a_database_is_refused)
+Test(store_sqlite, reader_without_a_database_is_refused)
 {
     s_open_refused(false);
     cr_assert_not(s_file_exists(s_db_path), "a reader created parley.db");
 }
 
-Test(store, reader_before_migration_is_refused)
+STORE_TEST(reader_before_migration_is_refused)
 {
-    //  parley.db exists but no writer has migrated it.
-    sqlite3 *db = s_db();
-    s_exec(db, "CREATE TABLE unrelated (x INTEGER)");
-    sqlite3_close(db);
+    //  The database exists but no writer has migrated it.
+    s_sql("CREATE TABLE unrelated (x INTEGER)");
     s_open_refused(false);
     char err[512];
-    pl_store_pool_t *pool = pl_store_pool_new(s_dir, 2, err, sizeof err);
+    pl_store_pool_t *pool = pl_store_pool_new(&s_where, 2, err, sizeof err);
     cr_assert_null(pool, "a pool opened on an unmigrated database");
     cr_assert_gt(strlen(err), 0);
 }
 
-Test(store, reader_on_an_older_schema_is_refused)
+STORE_TEST(reader_on_an_older_schema_is_refused)
 {
     //  A database an older build wrote: its tables are there, but this build's writer
     //  has not yet brought it up to date.
     pl_store_t *writer = s_open(true);
     s_insert(writer, "olga", "Olga", 1);
     pl_store_close(&writer);
-    sqlite3 *db = s_db();
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", pl_store_sqlite_schema_version() - 1);
-    s_exec(db, sql);
-    sqlite3_close(db);
+    s_record_version(s_current_version() - 1);
     s_open_refused(false);
 }
 
-Test(store, reader_after_migration_opens)
+STORE_TEST(reader_after_migration_opens)
 {
     pl_store_t *writer = s_open(true);
     pl_store_t *reader = s_open(false);
@@ -275,7 +363,7 @@ Test(store, reader_after_migration_opens)
 //  --------------------------------------------------------------------------------
 //  Users
 
-Test(store, user_insert_get_find)
+STORE_TEST(user_insert_get_find)
 {
     pl_store_t *store = s_open(true);
     int64_t a = s_insert(store, "alice", "Alice A.", 1700000000000);
@@ -297,7 +385,7 @@ Test(store, user_insert_get_find)
     pl_store_close(&store);
 }
 
-Test(store, strings_go_in_as_views_not_c_strings)
+STORE_TEST(strings_go_in_as_views_not_c_strings)
 {
     //  The persister passes views into a message frame: not NUL-terminated.
     pl_store_t *store = s_open(true);
@@ -319,7 +407,7 @@ Test(store, strings_go_in_as_views_not_c_strings)
     pl_store_close(&store);
 }
 
-Test(store, largest_valid_values_round_trip)
+STORE_TEST(largest_valid_values_round_trip)
 {
     pl_store_t *store = s_open(true);
     char username[PL_USERNAME_MAX + 1];
@@ -342,7 +430,7 @@ Test(store, largest_valid_values_round_trip)
     pl_store_close(&store);
 }
 
-Test(store, user_update_changes_only_given_fields)
+STORE_TEST(user_update_changes_only_given_fields)
 {
     pl_store_t *store = s_open(true);
     int64_t id = s_insert(store, "dave", "Dave", 1);
@@ -372,7 +460,7 @@ Test(store, user_update_changes_only_given_fields)
     pl_store_close(&store);
 }
 
-Test(store, user_update_of_a_missing_user)
+STORE_TEST(user_update_of_a_missing_user)
 {
     pl_store_t *store = s_open(true);
     int64_t id = s_insert(store, "fred", "Fred", 1);
@@ -384,7 +472,7 @@ Test(store, user_update_of_a_missing_user)
     pl_store_close(&store);
 }
 
-Test(store, follow_stats)
+STORE_TEST(follow_stats)
 {
     pl_store_t *store = s_open(true);
     int64_t a = s_insert(store, "anna", "Anna", 1);
@@ -398,15 +486,11 @@ Test(store, follow_stats)
     cr_assert_eq(stats.following, 0);
     cr_assert_not(stats.followed_by_viewer);
 
-    //  The store has no follow operation yet: write the rows directly.
-    sqlite3 *db = s_db();
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO follows (follower_id, followee_id, created_at) VALUES"
-             " (%ld, %ld, 1), (%ld, %ld, 1), (%ld, %ld, 1)",
-             (long)b, (long)a, (long)c, (long)a, (long)a, (long)c);
-    s_exec(db, sql);
-    sqlite3_close(db);
+    cr_assert_eq(store->ops->follow_add(store, b, a, 1), PL_STATUS_OK);
+    cr_assert_eq(store->ops->follow_add(store, c, a, 1), PL_STATUS_OK);
+    cr_assert_eq(store->ops->follow_add(store, a, c, 1), PL_STATUS_OK);
+    cr_assert_eq(store->ops->follow_add(store, a, c, 2), PL_STATUS_CONFLICT, "twice");
+    cr_assert_eq(store->ops->follow_add(store, a, 999, 2), PL_STATUS_CONFLICT, "no such user");
 
     //  a: followed by b and c, follows c.
     cr_assert_eq(store->ops->follow_stats(store, a, b, &stats), PL_STATUS_OK);
@@ -458,7 +542,7 @@ static int64_t s_likes(pl_store_t *store, int64_t content_id)
     return likes;
 }
 
-Test(store, likes_are_added_once_and_removed_once)
+STORE_TEST(likes_are_added_once_and_removed_once)
 {
     pl_store_t *store = s_open(true);
     int64_t a = s_insert(store, "lia", "Lia", 1), b = s_insert(store, "leo", "Leo", 1);
@@ -484,7 +568,7 @@ Test(store, likes_are_added_once_and_removed_once)
     pl_store_close(&store);
 }
 
-Test(store, content_find_matches_kind_title_and_year_exactly)
+STORE_TEST(content_find_matches_kind_title_and_year_exactly)
 {
     pl_store_t *store = s_open(true);
     int64_t dune = s_content(store, "book", "Dune", 1965);
@@ -512,7 +596,7 @@ Test(store, content_find_matches_kind_title_and_year_exactly)
 //  --------------------------------------------------------------------------------
 //  Transactions
 
-Test(store, duplicate_username_is_a_conflict_outside_a_transaction)
+STORE_TEST(duplicate_username_is_a_conflict_outside_a_transaction)
 {
     pl_store_t *store = s_open(true);
     int64_t id = s_insert(store, "gina", "Gina", 1);
@@ -528,7 +612,7 @@ Test(store, duplicate_username_is_a_conflict_outside_a_transaction)
     pl_store_close(&store);
 }
 
-Test(store, conflict_leaves_the_transaction_usable)
+STORE_TEST(conflict_leaves_the_transaction_usable)
 {
     pl_store_t *store = s_open(true);
     cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
@@ -545,17 +629,15 @@ Test(store, conflict_leaves_the_transaction_usable)
     s_expect_user(store, second, "hugo", "Hugo", "", 3);
     //  And durably: a fresh connection sees exactly those two.
     pl_store_close(&store);
-    sqlite3 *db = s_db();
-    cr_assert_eq(s_query_int(db, "SELECT count(*) FROM users"), 2);
-    cr_assert_eq(s_query_int(db, "SELECT count(*) FROM users WHERE display_name = 'Impostor'"), 0);
-    sqlite3_close(db);
+    cr_assert_eq(s_sql_int("SELECT count(*) FROM users"), 2);
+    cr_assert_eq(s_sql_int("SELECT count(*) FROM users WHERE display_name = 'Impostor'"), 0);
     pl_store_t *reader = s_open(false);
     s_expect_user(reader, first, "hana", "Hana", "", 1);
     s_expect_user(reader, second, "hugo", "Hugo", "", 3);
     pl_store_close(&reader);
 }
 
-Test(store, rollback_discards)
+STORE_TEST(rollback_discards)
 {
     pl_store_t *store = s_open(true);
     int64_t kept = s_insert(store, "ivan", "Ivan", 1);
@@ -574,7 +656,7 @@ Test(store, rollback_discards)
     pl_store_close(&store);
 }
 
-Test(store, commit_or_rollback_without_begin_fails)
+STORE_TEST(commit_or_rollback_without_begin_fails)
 {
     pl_store_t *store = s_open(true);
     cr_assert_neq(store->ops->commit(store), PL_STATUS_OK);
@@ -584,7 +666,7 @@ Test(store, commit_or_rollback_without_begin_fails)
     pl_store_close(&store);
 }
 
-Test(store, reader_sees_committed_rows_only)
+STORE_TEST(reader_sees_committed_rows_only)
 {
     pl_store_t *writer = s_open(true);
     pl_store_t *reader = s_open(false);
@@ -608,7 +690,7 @@ Test(store, reader_sees_committed_rows_only)
     pl_store_close(&writer);
 }
 
-Test(store, reader_cannot_write)
+STORE_TEST(reader_cannot_write)
 {
     pl_store_t *writer = s_open(true);
     pl_store_t *reader = s_open(false);
@@ -627,12 +709,12 @@ Test(store, reader_cannot_write)
 static pl_store_pool_t *s_pool(int size)
 {
     char err[512] = "";
-    pl_store_pool_t *pool = pl_store_pool_new(s_dir, size, err, sizeof err);
+    pl_store_pool_t *pool = pl_store_pool_new(&s_where, size, err, sizeof err);
     cr_assert_not_null(pool, "%s", err);
     return pool;
 }
 
-Test(store, pool_readers_work)
+STORE_TEST(pool_readers_work)
 {
     pl_store_t *writer = s_open(true);
     int64_t id = s_insert(writer, "mona", "Mona", 1);
@@ -691,7 +773,7 @@ static char s_thread_state(pid_t tid)
     return paren && paren[1] == ' ' ? paren[2] : '?';
 }
 
-Test(store, pool_lends_each_reader_to_one_borrower_at_a_time)
+STORE_TEST(pool_lends_each_reader_to_one_borrower_at_a_time)
 {
     enum { N = 3 };
     pl_store_t *writer = s_open(true);
@@ -796,7 +878,7 @@ static void *s_borrower(void *arg)
     return NULL;
 }
 
-Test(store, pool_under_contention)
+STORE_TEST(pool_under_contention)
 {
     pl_store_t *writer = s_open(true);
     static stress_t stress;
@@ -817,4 +899,40 @@ Test(store, pool_under_contention)
     cr_assert_eq(atomic_load(&stress.strangers), 0, "the pool lent an unknown or broken reader");
     pl_store_pool_destroy(&stress.pool);
     pl_store_close(&writer);
+}
+
+//  --------------------------------------------------------------------------------
+//  PostgreSQL: connection failures and the password
+
+Test(store_postgres, an_unreachable_server_is_refused_naming_it_without_the_password)
+{
+    //  Port 1 on loopback: nothing listens there.
+    pl_store_config_t where = {
+        "postgres", s_dir, "postgresql://parley:s3cret-pw@127.0.0.1:1/parley?connect_timeout=2"};
+    char err[512] = "";
+    cr_assert_null(pl_store_open(&where, true, err, sizeof err));
+    cr_assert(strstr(err, "postgresql://parley:***@127.0.0.1:1/parley"), "err '%s'", err);
+    cr_assert_null(strstr(err, "s3cret"), "the password leaked: '%s'", err);
+}
+
+Test(store_url, urls_are_shown_without_their_password)
+{
+    static const char *const cases[][2] = {
+        {"postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"},
+        {"postgresql://u@h/db", "postgresql://u@h/db"},
+        {"postgres://u:p@ss@h/db?sslmode=require", "postgres://u:***@h/db?sslmode=require"},
+        {"postgresql://h/db?user=u&password=pw&x=1", "postgresql://h/db?user=u&password=***&x=1"},
+        {"host=h user=u password=pw dbname=d", "host=h user=u password=*** dbname=d"},
+        {"password=pw", "password=***"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char shown[128];
+        pl_store_url_redact(cases[i][0], shown, sizeof shown);
+        cr_assert_str_eq(shown, cases[i][1]);
+    }
+    char tiny[8];
+    pl_store_url_redact("postgresql://u:pw@h/db", tiny, sizeof tiny);
+    cr_assert_lt(strlen(tiny), sizeof tiny);
+    cr_assert_null(strstr(tiny, "pw"));
 }

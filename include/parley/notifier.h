@@ -28,6 +28,8 @@
 #ifndef PARLEY_NOTIFIER_H
 #define PARLEY_NOTIFIER_H
 
+#include "parley/store.h"
+
 #include <czmq.h>
 #include <stdatomic.h>
 
@@ -38,7 +40,7 @@
 #define PL_NOTIFIER_REPLAY_MAX 1000
 
 typedef struct {
-    const char *data_dir;
+    pl_store_config_t store;
     int writer_count;
     atomic_bool failed;
 } pl_notifier_args_t;

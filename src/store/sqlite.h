@@ -113,6 +113,8 @@ typedef struct {
     pl_store_t base;
     sqlite3 *db;
     sqlite3_stmt *stmts[PL__STMT_COUNT];
+    int64_t last_id; //  the last number next_id handed out, once last_id_loaded
+    bool last_id_loaded;
 } pl__sqlite_t;
 
 //  The statement, reset and with its bindings cleared, ready to bind and step.

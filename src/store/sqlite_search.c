@@ -1,70 +1,43 @@
 /*  The SQLite backend's content search: GET /api/contents?q=&kind=&limit=.
 
     Whatever a client types must neither break the query nor steer it, so no byte
-    of it reaches MATCH as FTS5 syntax. The words are cut out of it here: a word is
-    a run of ASCII letters and digits or of non-ASCII bytes, and every other byte
-    (space, punctuation, quotes, '*', '^', ':', '(', NUL) only separates words. Each
-    word becomes a quoted phrase, which FTS5 reads as plain text whatever it holds
-    (AND, NEAR and title are then words like any other), and the last one gets '*',
-    so results follow the user as they type. Phrases side by side must all match.
+    of it reaches MATCH as FTS5 syntax. The words are cut out of it by
+    pl__search_words (search_words.c): a word is a run of ASCII letters and digits or
+    of non-ASCII bytes, and every other byte only separates words. Each word becomes
+    a quoted phrase, which FTS5 reads as plain text whatever it holds (AND, NEAR and
+    title are then words like any other), and the last one gets '*', so results
+    follow the user as they type. Phrases side by side must all match.
     A word cannot contain '"', so quoting needs no escape. Non-ASCII runs are
     tokenized again by FTS5 itself (unicode61), which splits them at Unicode
     punctuation and ignores what is not a letter or a digit (an emoji matches
     nothing). A query without any word lists the newest contents instead. */
+#include "search_words.h"
 #include "sqlite.h"
 
-#include <stdbool.h>
+#include <string.h>
 
-//  Words of a query that are searched; the rest are ignored (no real search needs
-//  more, and each word costs an index lookup).
-#define SEARCH_WORDS_MAX 16
-//  Longest word searched, in bytes; a longer one is cut (at a character boundary)
-//  and so matches as the prefix it is.
-#define SEARCH_WORD_BYTES_MAX 64
 //  The expression: each word quoted, a space between, '*' after the last, and NUL.
-#define SEARCH_EXPRESSION_SIZE (SEARCH_WORDS_MAX * (SEARCH_WORD_BYTES_MAX + 3) + 2)
-
-static bool s_is_word_byte(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
-}
+#define SEARCH_EXPRESSION_SIZE (PL__SEARCH_WORDS_MAX * (PL__SEARCH_WORD_BYTES_MAX + 3) + 2)
 
 //  Writes the FTS5 expression of query's words into out (SEARCH_EXPRESSION_SIZE
 //  bytes) and returns how many words it holds; out is "" when none.
 static int s_expression(pl_str_t query, char *out)
 {
-    const unsigned char *text = (const unsigned char *)query.ptr;
-    size_t len = query.ptr ? query.len : 0, at = 0, used = 0;
-    int words = 0;
-    while (words < SEARCH_WORDS_MAX) {
-        while (at < len && !s_is_word_byte(text[at]))
-            at++;
-        size_t start = at;
-        while (at < len && s_is_word_byte(text[at]))
-            at++;
-        size_t word = at - start;
-        if (word == 0)
-            break;
-        //  Cut before a continuation byte, never inside a character.
-        if (word > SEARCH_WORD_BYTES_MAX) {
-            word = SEARCH_WORD_BYTES_MAX;
-            while (word > 0 && (text[start + word] & 0xc0) == 0x80)
-                word--;
-        }
-        if (word == 0)
-            continue;
-        if (words > 0)
+    pl_str_t words[PL__SEARCH_WORDS_MAX];
+    int count = pl__search_words(query, words);
+    size_t used = 0;
+    for (int i = 0; i < count; i++) {
+        if (i > 0)
             out[used++] = ' ';
         out[used++] = '"';
-        memcpy(out + used, text + start, word);
-        used += word;
+        memcpy(out + used, words[i].ptr, words[i].len);
+        used += words[i].len;
         out[used++] = '"';
-        words++;
     }
-    if (words > 0)
+    if (count > 0)
         out[used++] = '*';
     out[used] = '\0';
-    return words;
+    return count;
 }
 
 static pl_status_t s_content_search(pl_store_t *base, pl_str_t query, pl_str_t kind, int64_t limit,
