@@ -1,16 +1,14 @@
 /*  The store contract suite: every behavioural test of the store interface runs
-    against both backends, SQLite in a fresh temporary data directory and PostgreSQL
-    in a fresh database of the suite's own server (tests/support/pg_suite.h), as
-    store_sqlite::<name> and store_postgres::<name>; STORE_TEST registers one body
-    under both. Tests of what only SQLite has (its file, its data dir) are
-    store_sqlite only. The tests look at the database itself through a connection of
-    their own (s_sql, s_sql_int), in SQL both backends take. */
+    against both backends (tests/support/store_suite.h), as store_sqlite::<name> and
+    store_postgres::<name>. Tests of what only SQLite has (its file, its data dir)
+    are store_sqlite only, and those of the PostgreSQL connection store_postgres
+    only. The tests look at the database itself through a connection of their own. */
 #define PL_PG_SUITE_ALWAYS
 #include "parley/store.h"
 #include "pg_suite.h"
+#include "store_suite.h"
 
 #include <criterion/criterion.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sqlite3.h>
@@ -23,71 +21,19 @@
 #include <time.h>
 #include <unistd.h>
 
-static char s_dir[64];
-static char s_db_path[128];
-static char s_pg_url[256];        //  the test's database, with the postgres backend
-static pl_store_config_t s_where; //  the store the test opens
+TestSuite(store_sqlite, .init = pl_store_suite_sqlite, .fini = pl_store_suite_teardown,
+          .timeout = 10);
+TestSuite(store_postgres, .init = pl_store_suite_postgres, .fini = pl_store_suite_teardown,
+          .timeout = 20);
 
-static void s_setup_dir(void)
-{
-    strcpy(s_dir, "/tmp/parley-store-XXXXXX");
-    cr_assert_not_null(mkdtemp(s_dir));
-    snprintf(s_db_path, sizeof s_db_path, "%s/parley.db", s_dir);
-}
-
-static void s_setup_sqlite(void)
-{
-    s_setup_dir();
-    s_where = (pl_store_config_t){"sqlite", s_dir, NULL};
-}
-
-static void s_setup_postgres(void)
-{
-    const char *server = pl_pg_suite_url();
-    s_setup_dir();
-    cr_assert_eq(pl_pg_database_new(server, s_pg_url, sizeof s_pg_url), 0);
-    s_where = (pl_store_config_t){"postgres", s_dir, s_pg_url};
-}
-
-static void s_teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    cr_assert_eq(system(cmd), 0);
-    if (s_pg_url[0])
-        pl_pg_database_drop(getenv(PL_PG_SERVER_ENV), s_pg_url);
-}
-
-static bool s_postgres(void)
-{
-    return strcmp(s_where.backend, "postgres") == 0;
-}
-
-TestSuite(store_sqlite, .init = s_setup_sqlite, .fini = s_teardown, .timeout = 10);
-TestSuite(store_postgres, .init = s_setup_postgres, .fini = s_teardown, .timeout = 20);
-
-//  Declares a test body and registers it for both backends.
-#define STORE_TEST(name)                                                                           \
-    static void name(void);                                                                        \
-    Test(store_sqlite, name)                                                                       \
-    {                                                                                              \
-        name();                                                                                    \
-    }                                                                                              \
-    Test(store_postgres, name)                                                                     \
-    {                                                                                              \
-        name();                                                                                    \
-    }                                                                                              \
-    static void name(void)
+#define STORE_TEST(name) PL_STORE_TEST(store, name)
 
 //  --------------------------------------------------------------------------------
 //  Helpers
 
 static pl_store_t *s_open(bool writer)
 {
-    char err[512] = "";
-    pl_store_t *store = pl_store_open(&s_where, writer, err, sizeof err);
-    cr_assert_not_null(store, "opening a %s: %s", writer ? "writer" : "reader", err);
-    return store;
+    return pl_store_suite_open(writer);
 }
 
 //  Opens and expects a refusal with a reason; returns the reason (static storage).
@@ -95,28 +41,20 @@ static const char *s_open_refused(bool writer)
 {
     static char err[512];
     err[0] = '\0';
-    pl_store_t *store = pl_store_open(&s_where, writer, err, sizeof err);
+    pl_store_t *store = pl_store_open(pl_store_suite_where(), writer, err, sizeof err);
     cr_assert_null(store, "a %s was opened", writer ? "writer" : "reader");
     cr_assert_gt(strlen(err), 0, "refused without a reason");
     return err;
 }
 
-//  The test's own connection to parley.db.
+//  The test's own connection to parley.db (SQLite-only tests).
 static sqlite3 *s_db(void)
 {
+    char path[128];
+    snprintf(path, sizeof path, "%s/parley.db", pl_store_suite_dir());
     sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open_v2(s_db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-                 SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     return db;
-}
-
-static void s_exec(sqlite3 *db, const char *sql)
-{
-    char *message = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &message);
-    cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, message ? message : "?");
-    sqlite3_free(message);
 }
 
 static int64_t s_query_int(sqlite3 *db, const char *sql)
@@ -138,68 +76,43 @@ static void s_query_text(sqlite3 *db, const char *sql, char *out, size_t size)
     sqlite3_finalize(stmt);
 }
 
-//  Runs sql on the test's database through a connection of the test's own; with
-//  want_int, returns the first column of its one row.
-static int64_t s_sql_run(const char *sql, bool want_int)
-{
-    if (!s_postgres()) {
-        sqlite3 *db = s_db();
-        int64_t value = 0;
-        if (want_int)
-            value = s_query_int(db, sql);
-        else
-            s_exec(db, sql);
-        sqlite3_close(db);
-        return value;
-    }
-    PGconn *conn = PQconnectdb(s_pg_url);
-    cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
-    PGresult *res = PQexec(conn, sql);
-    ExecStatusType status = PQresultStatus(res);
-    cr_assert(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK, "%s: %s", sql,
-              PQresultErrorMessage(res));
-    int64_t value = want_int ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-    PQclear(res);
-    PQfinish(conn);
-    return value;
-}
-
-static void s_sql(const char *sql)
-{
-    s_sql_run(sql, false);
-}
-
-static int64_t s_sql_int(const char *sql)
-{
-    return s_sql_run(sql, true);
-}
-
 //  The schema version this build migrates the test's backend to, and the one its
 //  database records.
 static int s_current_version(void)
 {
-    return s_postgres() ? pl_store_postgres_schema_version() : pl_store_sqlite_schema_version();
+    return pl_store_suite_is_postgres() ? pl_store_postgres_schema_version()
+                                        : pl_store_sqlite_schema_version();
 }
 
 static int64_t s_recorded_version(void)
 {
-    return s_sql_int(s_postgres() ? "SELECT max(version) FROM parley_schema"
-                                  : "PRAGMA user_version");
+    return pl_store_suite_sql_int(pl_store_suite_is_postgres()
+                                      ? "SELECT max(version) FROM parley_schema"
+                                      : "PRAGMA user_version");
 }
 
 static void s_record_version(int version)
 {
     char sql[64];
     snprintf(sql, sizeof sql,
-             s_postgres() ? "UPDATE parley_schema SET version = %d" : "PRAGMA user_version = %d",
+             pl_store_suite_is_postgres() ? "UPDATE parley_schema SET version = %d"
+                                          : "PRAGMA user_version = %d",
              version);
-    s_sql(sql);
+    pl_store_suite_sql(sql);
 }
 
 static bool s_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+//  Whether the test's data dir holds parley.db.
+static bool s_db_exists(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/parley.db", pl_store_suite_dir());
+    return s_file_exists(path);
 }
 
 static int64_t s_insert(pl_store_t *store, const char *username, const char *display_name,
@@ -246,9 +159,9 @@ static void s_expect_no_user(pl_store_t *store, const char *username)
 Test(store_sqlite, writer_creates_the_database_at_the_current_version)
 {
     cr_assert_geq(pl_store_sqlite_schema_version(), 1);
-    cr_assert_not(s_file_exists(s_db_path));
+    cr_assert_not(s_db_exists());
     pl_store_t *store = s_open(true);
-    cr_assert(s_file_exists(s_db_path), "no parley.db in %s", s_dir);
+    cr_assert(s_db_exists(), "no parley.db in %s", pl_store_suite_dir());
 
     sqlite3 *db = s_db();
     cr_assert_eq(s_query_int(db, "PRAGMA user_version"), pl_store_sqlite_schema_version());
@@ -264,7 +177,7 @@ Test(store_sqlite, writer_creates_the_database_at_the_current_version)
 Test(store_sqlite, writer_creates_a_missing_data_dir)
 {
     char sub[128];
-    snprintf(sub, sizeof sub, "%s/data", s_dir);
+    snprintf(sub, sizeof sub, "%s/data", pl_store_suite_dir());
     char err[512] = "";
     pl_store_t *store = pl_store_sqlite_open(sub, true, err, sizeof err);
     cr_assert_not_null(store, "%s", err);
@@ -278,7 +191,7 @@ Test(store_sqlite, unusable_data_dir_is_refused)
 {
     //  A data_dir that is a file, and one whose parent does not exist.
     char path[128];
-    snprintf(path, sizeof path, "%s/plain-file", s_dir);
+    snprintf(path, sizeof path, "%s/plain-file", pl_store_suite_dir());
     FILE *file = fopen(path, "w");
     cr_assert_not_null(file);
     fclose(file);
@@ -286,7 +199,7 @@ Test(store_sqlite, unusable_data_dir_is_refused)
     cr_assert_null(pl_store_sqlite_open(path, true, err, sizeof err));
     cr_assert_gt(strlen(err), 0);
 
-    snprintf(path, sizeof path, "%s/no/such/dir", s_dir);
+    snprintf(path, sizeof path, "%s/no/such/dir", pl_store_suite_dir());
     err[0] = '\0';
     cr_assert_null(pl_store_sqlite_open(path, true, err, sizeof err));
     cr_assert_gt(strlen(err), 0);
@@ -305,7 +218,7 @@ STORE_TEST(reopening_keeps_rows_and_does_not_migrate_again)
         pl_store_close(&store);
     }
     cr_assert_eq(s_recorded_version(), s_current_version());
-    cr_assert_eq(s_sql_int("SELECT count(*) FROM users"), 1);
+    cr_assert_eq(pl_store_suite_sql_int("SELECT count(*) FROM users"), 1);
 }
 
 STORE_TEST(newer_schema_is_refused)
@@ -324,16 +237,16 @@ STORE_TEST(newer_schema_is_refused)
 Test(store_sqlite, reader_without_a_database_is_refused)
 {
     s_open_refused(false);
-    cr_assert_not(s_file_exists(s_db_path), "a reader created parley.db");
+    cr_assert_not(s_db_exists(), "a reader created parley.db");
 }
 
 STORE_TEST(reader_before_migration_is_refused)
 {
     //  The database exists but no writer has migrated it.
-    s_sql("CREATE TABLE unrelated (x INTEGER)");
+    pl_store_suite_sql("CREATE TABLE unrelated (x INTEGER)");
     s_open_refused(false);
     char err[512];
-    pl_store_pool_t *pool = pl_store_pool_new(&s_where, 2, err, sizeof err);
+    pl_store_pool_t *pool = pl_store_pool_new(pl_store_suite_where(), 2, err, sizeof err);
     cr_assert_null(pool, "a pool opened on an unmigrated database");
     cr_assert_gt(strlen(err), 0);
 }
@@ -629,8 +542,9 @@ STORE_TEST(conflict_leaves_the_transaction_usable)
     s_expect_user(store, second, "hugo", "Hugo", "", 3);
     //  And durably: a fresh connection sees exactly those two.
     pl_store_close(&store);
-    cr_assert_eq(s_sql_int("SELECT count(*) FROM users"), 2);
-    cr_assert_eq(s_sql_int("SELECT count(*) FROM users WHERE display_name = 'Impostor'"), 0);
+    cr_assert_eq(pl_store_suite_sql_int("SELECT count(*) FROM users"), 2);
+    cr_assert_eq(
+        pl_store_suite_sql_int("SELECT count(*) FROM users WHERE display_name = 'Impostor'"), 0);
     pl_store_t *reader = s_open(false);
     s_expect_user(reader, first, "hana", "Hana", "", 1);
     s_expect_user(reader, second, "hugo", "Hugo", "", 3);
@@ -709,7 +623,7 @@ STORE_TEST(reader_cannot_write)
 static pl_store_pool_t *s_pool(int size)
 {
     char err[512] = "";
-    pl_store_pool_t *pool = pl_store_pool_new(&s_where, size, err, sizeof err);
+    pl_store_pool_t *pool = pl_store_pool_new(pl_store_suite_where(), size, err, sizeof err);
     cr_assert_not_null(pool, "%s", err);
     return pool;
 }
@@ -908,7 +822,8 @@ Test(store_postgres, an_unreachable_server_is_refused_naming_it_without_the_pass
 {
     //  Port 1 on loopback: nothing listens there.
     pl_store_config_t where = {
-        "postgres", s_dir, "postgresql://parley:s3cret-pw@127.0.0.1:1/parley?connect_timeout=2"};
+        "postgres", pl_store_suite_dir(),
+        "postgresql://parley:s3cret-pw@127.0.0.1:1/parley?connect_timeout=2"};
     char err[512] = "";
     cr_assert_null(pl_store_open(&where, true, err, sizeof err));
     cr_assert(strstr(err, "postgresql://parley:***@127.0.0.1:1/parley"), "err '%s'", err);

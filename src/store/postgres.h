@@ -2,8 +2,9 @@
     every prepared statement (declared once in PL__PG_STATEMENTS, prepared when a
     connection opens) and the helpers that run them. Not part of the store interface.
 
-    Parameters go as text for integers and as binary for strings, so a pl_str_t view
-    is sent as its bytes without a NUL. Rows are read back as text. */
+    Parameters go as text for integers and literals (arrays) and as binary for
+    strings, so a pl_str_t view is sent as its bytes without a NUL. Rows are read
+    back as text. */
 #ifndef PARLEY_STORE_POSTGRES_INTERNAL_H
 #define PARLEY_STORE_POSTGRES_INTERNAL_H
 
@@ -23,7 +24,7 @@
 
 //  A title match weighs ten description matches (weights are {D, C, B, A}; the title
 //  is A, the description B), as bm25(10, 1) does for SQLite.
-#define PL__PG_SEARCH_RANK "ts_rank('{0.1, 0.1, 0.1, 1.0}', c.search, q)"
+#define PL__PG_SEARCH_RANK "ts_rank('{0.1, 0.1, 0.1, 1.0}', c.search, q, 1)"
 
 //  X(NAME, SQL). Inserts that may meet a row already there say ON CONFLICT DO
 //  NOTHING and report it by the rows they return: a statement that fails aborts the
@@ -146,6 +147,8 @@ typedef struct {
 void pl__pg_int(pl__pg_params_t *params, int64_t value);
 //  A NULL ptr is SQL NULL.
 void pl__pg_str(pl__pg_params_t *params, pl_str_t value);
+//  A literal in PostgreSQL's text form (an array, {1,2}), NUL-terminated.
+void pl__pg_literal(pl__pg_params_t *params, const char *text);
 //  An integer, or SQL NULL when it is 0 (a year, a room none).
 void pl__pg_int_or_null(pl__pg_params_t *params, int64_t value);
 

@@ -77,7 +77,7 @@ static pl_status_t s_notifications_read(pl_store_t *base, int64_t user_id, const
     for (size_t i = 0; i < count; i++)
         used += (size_t)snprintf(list + used, size - used, "%s%" PRId64, i ? "," : "", ids[i]);
     snprintf(list + used, size - used, "}");
-    pl__pg_str(&params, pl_str_of(list));
+    pl__pg_literal(&params, list);
     //  Already read, or not theirs: nothing to do, as for SQLite.
     pl_status_t status = pl__pg_exec((pl__pg_t *)base, PL__PG_NOTIFICATIONS_READ, &params, NULL);
     free(list);
@@ -228,7 +228,7 @@ static pl_status_t s_content_search(pl_store_t *base, pl_str_t query, pl_str_t k
     pl__pg_stmt_id_t id = PL__PG_CONTENT_LIST;
     if (s_word_array(query, words) > 0) {
         id = PL__PG_CONTENT_SEARCH;
-        pl__pg_str(&params, pl_str_of(words));
+        pl__pg_literal(&params, words);
     }
     pl__pg_str(&params, kind);
     pl__pg_int(&params, limit);
