@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -235,7 +236,12 @@ static int s_start(pl_server_t *self, char *err, size_t err_len)
         snprintf(err, err_len, "password_hash_*: libsodium refused this cost");
         return -1;
     }
-    //  The actors open the data directory; the key file and the uploads go in it after.
+    //  The data directory holds the key file and the uploads whichever the store
+    //  (and parley.db with SQLite, whose writer would make it too).
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_len, "data_dir: cannot create %s: %s", cfg->data_dir, strerror(errno));
+        return -1;
+    }
     if (!(app->waiters = pl_waiters_new()) || s_start_actors(self, err, err_len) ||
         s_load_jwt_key(app, err, err_len) || pl_uploads_prepare(cfg->data_dir, err, err_len))
         return -1;

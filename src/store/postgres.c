@@ -686,6 +686,8 @@ pl_store_t *pl_store_postgres_open(const char *url, bool writer, char *err, size
         goto fail;
     if (writer && s_migrate(self->conn, err, err_len))
         goto fail;
+    if (writer)
+        pl_info("store: PostgreSQL at %s", shown);
     if (!writer && s_schema_version(self->conn, err, err_len) != MIGRATION_COUNT) {
         snprintf(err, err_len, "store: reader opened before the schema was migrated");
         goto fail;

@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define PL_PG_SERVER_ENV  "PARLEY_TEST_PG_SERVER"
-#define PL_PG_SKIPPED_ENV "PARLEY_TEST_PG_SKIPPED"
+#define PL_PG_SERVER_ENV  "PL_TEST_PG_SERVER"
+#define PL_PG_SKIPPED_ENV "PL_TEST_PG_SKIPPED"
 
 //  How long initdb, the start and the stop may each take.
 #define PL_PG_INITDB_TIMEOUT_MS 60000

@@ -2,7 +2,7 @@
 
     The PostgreSQL server of a test executable: include once, in a suite's file. The
     runner starts one server (pg_server.h) before the first test when the executable
-    runs against PostgreSQL (PARLEY_TEST_STORE=postgres, or PL_PG_SUITE_ALWAYS
+    runs against PostgreSQL (PL_TEST_STORE=postgres, or PL_PG_SUITE_ALWAYS
     defined before the include: the store suite runs both backends), and stops it
     after the last. When it cannot start, the runner prints "SKIPPED: <reason>" and
     every test that asks for it with pl_pg_suite_url is skipped, saying why (ctest
@@ -24,7 +24,7 @@ static inline bool pl_pg_suite_wanted(void)
 #ifdef PL_PG_SUITE_ALWAYS
     return true;
 #else
-    const char *store = getenv("PARLEY_TEST_STORE");
+    const char *store = getenv("PL_TEST_STORE");
     return store && strcmp(store, "postgres") == 0;
 #endif
 }
