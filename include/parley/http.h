@@ -125,7 +125,9 @@ int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
                     uint64_t *req_id_field, pl_msg_reply_t *reply);
 
 //  Sends {"type":"room","room":Room} (as user_id sees it) to every connection of
-//  user_id: a room of theirs appeared or they joined one.
+//  user_id: a room of theirs appeared or they joined one. Call it before answering:
+//  the writers then hear of it before of any connection the client opens after
+//  the answer, which must not get a frame about what it never missed.
 void pl_http_room_notice(pl_req_t *req, int64_t room_id, int64_t user_id);
 
 //  Tells a room's actor that user_id joined or left it (pl_member_event_t), through
