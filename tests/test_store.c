@@ -851,3 +851,88 @@ Test(store_url, urls_are_shown_without_their_password)
     cr_assert_lt(strlen(tiny), sizeof tiny);
     cr_assert_null(strstr(tiny, "pw"));
 }
+
+//  --------------------------------------------------------------------------------
+//  Messages in a batch (the persister's transaction)
+
+//  A room of a new content with one member; returns the room, the member in *user.
+static int64_t s_room_with_member(pl_store_t *store, int64_t *user)
+{
+    *user = s_insert(store, "mia", "Mia", 1);
+    int64_t content = s_content(store, "movie", "Batch", 2001);
+    int64_t room = 0;
+    bool created = false, added = false;
+    cr_assert_eq(store->ops->room_ensure_group(store, content, 1, &room, &created), PL_STATUS_OK);
+    cr_assert(created);
+    cr_assert_eq(store->ops->member_add(store, room, *user, 1, &added), PL_STATUS_OK);
+    cr_assert(added);
+    return room;
+}
+
+//  Stores messages first..last of room in the open transaction.
+static void s_store_messages(pl_store_t *store, int64_t room, int64_t user, int first, int last)
+{
+    for (int seq = first; seq <= last; seq++) {
+        char body[32];
+        snprintf(body, sizeof body, "message %d", seq);
+        pl_message_row_t row = {
+            room,     seq, user, 1000 + seq, pl_str_of("c"), pl_str_of("text"), pl_str_of(body),
+            {NULL, 0}};
+        cr_assert_eq(store->ops->message_insert(store, &row), PL_STATUS_OK);
+    }
+}
+
+STORE_TEST(a_batch_of_messages_commits_whole_and_reads_back_in_order)
+{
+    pl_store_t *store = s_open(true);
+    int64_t user;
+    int64_t room = s_room_with_member(store, &user);
+    //  More than one multi-row insert's worth, and not a multiple of it.
+    enum { COUNT = 150 };
+    cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
+    s_store_messages(store, room, user, 1, COUNT);
+    s_store_messages(store, room, user, 5, 5); //  a second store changes nothing
+    cr_assert_eq(store->ops->room_advance(store, room, COUNT, 1000 + COUNT), PL_STATUS_OK);
+    cr_assert_eq(store->ops->read_advance(store, room, user, COUNT), PL_STATUS_OK);
+    cr_assert_eq(store->ops->commit(store), PL_STATUS_OK);
+
+    pl_store_t *reader = s_open(false);
+    json_t *page = NULL;
+    bool more = true;
+    cr_assert_eq(reader->ops->messages_page(reader, room, 0, INT64_MAX, 200, true, &page, &more),
+                 PL_STATUS_OK);
+    cr_assert_not(more);
+    cr_assert_eq(json_array_size(page), COUNT);
+    for (size_t i = 0; i < COUNT; i++) {
+        json_t *message = json_array_get(page, i);
+        char body[32];
+        snprintf(body, sizeof body, "message %zu", i + 1);
+        cr_assert_eq(json_integer_value(json_object_get(message, "seq")), (json_int_t)i + 1);
+        cr_assert_str_eq(json_string_value(json_object_get(message, "body")), body);
+    }
+    json_decref(page);
+    json_t *got = NULL;
+    cr_assert_eq(reader->ops->room_get(reader, room, user, &got), PL_STATUS_OK);
+    cr_assert_eq(json_integer_value(json_object_get(got, "last_seq")), COUNT);
+    cr_assert_eq(json_integer_value(json_object_get(got, "unread")), 0);
+    json_decref(got);
+    pl_store_close(&reader);
+    pl_store_close(&store);
+}
+
+STORE_TEST(a_rolled_back_batch_of_messages_leaves_nothing)
+{
+    pl_store_t *store = s_open(true);
+    int64_t user;
+    int64_t room = s_room_with_member(store, &user);
+    cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
+    s_store_messages(store, room, user, 1, 70);
+    cr_assert_eq(store->ops->rollback(store), PL_STATUS_OK);
+    cr_assert_eq(pl_store_suite_sql_int("SELECT count(*) FROM messages"), 0);
+    //  And the connection goes on: the same seqs store in the next transaction.
+    cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
+    s_store_messages(store, room, user, 1, 3);
+    cr_assert_eq(store->ops->commit(store), PL_STATUS_OK);
+    cr_assert_eq(pl_store_suite_sql_int("SELECT count(*) FROM messages"), 3);
+    pl_store_close(&store);
+}

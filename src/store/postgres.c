@@ -152,6 +152,24 @@ static const char *const s_statement_names[PL__PG_STMT_COUNT] = {
 #undef STMT_NAME
 };
 
+//  MESSAGE_INSERT for PL__PG_MESSAGE_ROWS rows, made once (s_complete_ops).
+#define MESSAGE_INSERT_MANY "MESSAGE_INSERT_MANY"
+static char s_message_insert_many[PL__PG_MESSAGE_ROWS * 48 + 256];
+
+//  "INSERT ... VALUES ($1, ..., $8), ($9, ..., $16), ... ON CONFLICT ...".
+static void s_make_message_insert_many(void)
+{
+    size_t size = sizeof s_message_insert_many, used = 0;
+    used += (size_t)snprintf(s_message_insert_many, size,
+                             "INSERT INTO messages (room_id, seq, sender_id, client_id, kind,"
+                             " body, url, ts) VALUES ");
+    for (int row = 0, n = 1; row < PL__PG_MESSAGE_ROWS; row++, n += 8)
+        used += (size_t)snprintf(s_message_insert_many + used, size - used,
+                                 "%s($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", row ? ", " : "", n,
+                                 n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7);
+    snprintf(s_message_insert_many + used, size - used, " ON CONFLICT (room_id, seq) DO NOTHING");
+}
+
 int pl_store_postgres_schema_version(void)
 {
     return MIGRATION_COUNT;
@@ -302,16 +320,11 @@ static PGresult *s_drain(pl__pg_t *self, bool keep_last)
     return last;
 }
 
-//  Sends a statement into the pipeline (or text when id is PL__PG_STMT_COUNT).
-static bool s_send(pl__pg_t *self, pl__pg_stmt_id_t id, const char *text,
-                   const pl__pg_params_t *params)
+//  Counts a statement sent into the pipeline, or marks the transaction failed.
+static bool s_sent(pl__pg_t *self, int sent, const char *what)
 {
-    int sent = text ? PQsendQueryParams(self->conn, text, 0, NULL, NULL, NULL, NULL, 0)
-                    : PQsendQueryPrepared(self->conn, s_statement_names[id], params->count,
-                                          params->values, params->lengths, params->formats, 0);
     if (!sent) {
-        pl_error("postgres: sending %s: %s", text ? text : s_statement_names[id],
-                 PQerrorMessage(self->conn));
+        pl_error("postgres: sending %s: %s", what, PQerrorMessage(self->conn));
         self->failed = true;
         return false;
     }
@@ -320,13 +333,99 @@ static bool s_send(pl__pg_t *self, pl__pg_stmt_id_t id, const char *text,
     return true;
 }
 
+static bool s_send_prepared(pl__pg_t *self, const char *name, const pl__pg_params_t *params)
+{
+    return s_sent(self,
+                  PQsendQueryPrepared(self->conn, name, params->count, params->values,
+                                      params->lengths, params->formats, 0),
+                  name);
+}
+
+//  Forgets the queued messages (libpq has copied what it sent).
+static void s_drop_queued(pl__pg_t *self)
+{
+    for (int i = 0; i < self->queued_count; i++) {
+        free(self->queued_strings[i]);
+        self->queued_strings[i] = NULL;
+    }
+    self->queued_count = 0;
+}
+
+//  Sends the queued messages: a full set as one statement, fewer one by one.
+static bool s_send_queued(pl__pg_t *self)
+{
+    int count = self->queued_count;
+    bool sent = true;
+    if (count < PL__PG_MESSAGE_ROWS) {
+        for (int i = 0; sent && i < count; i++)
+            sent =
+                s_send_prepared(self, s_statement_names[PL__PG_MESSAGE_INSERT], &self->queued[i]);
+        s_drop_queued(self);
+        return sent;
+    }
+    enum { PARAMS = PL__PG_MESSAGE_ROWS * 8 };
+    const char *values[PARAMS];
+    int lengths[PARAMS], formats[PARAMS];
+    for (int row = 0; row < count; row++) {
+        const pl__pg_params_t *params = &self->queued[row];
+        memcpy(values + row * 8, params->values, 8 * sizeof *values);
+        memcpy(lengths + row * 8, params->lengths, 8 * sizeof *lengths);
+        memcpy(formats + row * 8, params->formats, 8 * sizeof *formats);
+    }
+    sent = s_sent(
+        self,
+        PQsendQueryPrepared(self->conn, MESSAGE_INSERT_MANY, PARAMS, values, lengths, formats, 0),
+        MESSAGE_INSERT_MANY);
+    s_drop_queued(self);
+    return sent;
+}
+
+//  Sends a statement into the pipeline, after the messages queued before it.
+static bool s_send(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_params_t *params)
+{
+    return s_send_queued(self) && s_send_prepared(self, s_statement_names[id], params);
+}
+
+pl_status_t pl__pg_write_message(pl__pg_t *self, const pl__pg_params_t *params)
+{
+    if (!self->pipelined)
+        return pl__pg_exec(self, PL__PG_MESSAGE_INSERT, params, NULL);
+    if (self->failed)
+        return PL_STATUS_INTERNAL;
+    //  The caller's strings need not outlive the call: the row keeps copies, in one block.
+    size_t bytes = 0;
+    for (int i = 0; i < params->count; i++)
+        bytes += params->formats[i] ? (size_t)params->lengths[i] : 0;
+    char *strings = malloc(bytes ? bytes : 1);
+    if (!strings) {
+        self->failed = true;
+        return PL_STATUS_INTERNAL;
+    }
+    int slot = self->queued_count++;
+    pl__pg_params_t *queued = &self->queued[slot];
+    *queued = *params;
+    self->queued_strings[slot] = strings;
+    for (int i = 0; i < queued->count; i++) {
+        if (params->values[i] == params->ints[i])
+            queued->values[i] = queued->ints[i];
+        else if (queued->values[i]) {
+            memcpy(strings, params->values[i], (size_t)params->lengths[i]);
+            queued->values[i] = strings;
+            strings += params->lengths[i];
+        }
+    }
+    if (self->queued_count == PL__PG_MESSAGE_ROWS && !s_send_queued(self))
+        return PL_STATUS_INTERNAL;
+    return PL_STATUS_OK;
+}
+
 PGresult *pl__pg_query(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_params_t *params,
                        pl_status_t *status)
 {
     PGresult *res;
     *status = PL_STATUS_INTERNAL;
     if (self->pipelined) {
-        if (self->failed || !s_send(self, id, NULL, params))
+        if (self->failed || !s_send(self, id, params))
             return NULL;
         res = s_drain(self, true);
         if (!res)
@@ -372,7 +471,7 @@ pl_status_t pl__pg_write(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_param
 {
     if (!self->pipelined)
         return pl__pg_exec(self, id, params, NULL);
-    return !self->failed && s_send(self, id, NULL, params) ? PL_STATUS_OK : PL_STATUS_INTERNAL;
+    return !self->failed && s_send(self, id, params) ? PL_STATUS_OK : PL_STATUS_INTERNAL;
 }
 
 pl_status_t pl__pg_exec_pair(pl__pg_t *self, pl__pg_stmt_id_t id, int64_t a, int64_t b)
@@ -426,10 +525,11 @@ pl_status_t pl__pg_ids(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_params_
     return PL_STATUS_OK;
 }
 
-//  Sends a transaction-control statement into the pipeline.
+//  Sends a transaction-control statement into the pipeline, after the queued messages.
 static bool s_send_text(pl__pg_t *self, const char *text)
 {
-    return s_send(self, PL__PG_STMT_COUNT, text, NULL);
+    return s_send_queued(self) &&
+           s_sent(self, PQsendQueryParams(self->conn, text, 0, NULL, NULL, NULL, NULL, 0), text);
 }
 
 static pl_status_t s_begin(pl_store_t *base)
@@ -442,6 +542,7 @@ static pl_status_t s_begin(pl_store_t *base)
     self->pipelined = true;
     self->failed = false;
     self->pending = 0;
+    s_drop_queued(self);
     return s_send_text(self, "BEGIN") ? PL_STATUS_OK : PL_STATUS_INTERNAL;
 }
 
@@ -459,6 +560,7 @@ static pl_status_t s_end(pl__pg_t *self, const char *text)
         pl_error("postgres: cannot leave pipeline mode: %s", PQerrorMessage(self->conn));
     self->pipelined = false;
     self->pending = 0;
+    s_drop_queued(self);
     return ended && !self->failed ? PL_STATUS_OK : PL_STATUS_INTERNAL;
 }
 
@@ -471,6 +573,7 @@ static pl_status_t s_rollback(pl_store_t *base)
 {
     pl__pg_t *self = (pl__pg_t *)base;
     self->failed = false;
+    s_drop_queued(self);
     return s_end(self, "ROLLBACK");
 }
 
@@ -562,6 +665,7 @@ static pl_status_t s_follow_stats(pl_store_t *base, int64_t user_id, int64_t vie
 static void s_close(pl_store_t *base)
 {
     pl__pg_t *self = (pl__pg_t *)base;
+    s_drop_queued(self);
     PQfinish(self->conn);
     free(self);
 }
@@ -586,6 +690,18 @@ static void s_complete_ops(void)
 {
     pl__pg_chat_ops(&s_ops);
     pl__pg_social_ops(&s_ops);
+    s_make_message_insert_many();
+}
+
+//  Prepares one statement; returns 0, or -1 with the reason in err.
+static int s_prepare(PGconn *conn, const char *name, const char *sql, char *err, size_t err_len)
+{
+    PGresult *res = PQprepare(conn, name, sql, 0, NULL);
+    bool prepared = s_result_ok(res);
+    if (!prepared)
+        snprintf(err, err_len, "store: preparing %s: %s", name, PQresultErrorMessage(res));
+    PQclear(res);
+    return prepared ? 0 : -1;
 }
 
 //  Runs SQL without parameters; returns its result or NULL with the reason in err.
@@ -692,16 +808,11 @@ pl_store_t *pl_store_postgres_open(const char *url, bool writer, char *err, size
         snprintf(err, err_len, "store: reader opened before the schema was migrated");
         goto fail;
     }
-    for (int i = 0; i < PL__PG_STMT_COUNT; i++) {
-        PGresult *res = PQprepare(self->conn, s_statement_names[i], s_statements[i], 0, NULL);
-        bool prepared = s_result_ok(res);
-        if (!prepared)
-            snprintf(err, err_len, "store: preparing %s: %s", s_statement_names[i],
-                     PQresultErrorMessage(res));
-        PQclear(res);
-        if (!prepared)
+    for (int i = 0; i < PL__PG_STMT_COUNT; i++)
+        if (s_prepare(self->conn, s_statement_names[i], s_statements[i], err, err_len))
             goto fail;
-    }
+    if (s_prepare(self->conn, MESSAGE_INSERT_MANY, s_message_insert_many, err, err_len))
+        goto fail;
     return &self->base;
 fail:
     s_close(&self->base);

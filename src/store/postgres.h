@@ -123,16 +123,6 @@ typedef enum {
         PL__PG_STMT_COUNT
 } pl__pg_stmt_id_t;
 
-typedef struct {
-    pl_store_t base;
-    PGconn *conn;
-    //  Inside begin..commit the writer pipelines: statements whose answer nobody
-    //  waits for are only sent (pl__pg_write), and the batch costs one round trip.
-    bool pipelined;
-    int pending; //  statements sent in the pipeline whose results are not read yet
-    bool failed; //  a statement of the open transaction failed: it cannot commit
-} pl__pg_t;
-
 #define PL__PG_PARAMS_MAX 8
 
 //  The parameters of one statement, filled in order by pl__pg_int / pl__pg_str.
@@ -143,6 +133,24 @@ typedef struct {
     int formats[PL__PG_PARAMS_MAX];
     char ints[PL__PG_PARAMS_MAX][24];
 } pl__pg_params_t;
+
+//  Messages one multi-row insert stores (MESSAGE_INSERT's 8 parameters each).
+#define PL__PG_MESSAGE_ROWS 64
+
+typedef struct {
+    pl_store_t base;
+    PGconn *conn;
+    //  Inside begin..commit the writer pipelines: statements whose answer nobody
+    //  waits for are only sent (pl__pg_write), and the batch costs one round trip.
+    bool pipelined;
+    int pending; //  statements sent in the pipeline whose results are not read yet
+    bool failed; //  a statement of the open transaction failed: it cannot commit
+    //  Messages of the open transaction not sent yet (pl__pg_write_message): a full
+    //  set goes as one multi-row insert, fewer row by row before any other statement.
+    pl__pg_params_t queued[PL__PG_MESSAGE_ROWS];
+    char *queued_strings[PL__PG_MESSAGE_ROWS]; //  owned: each row's strings, copied
+    int queued_count;
+} pl__pg_t;
 
 void pl__pg_int(pl__pg_params_t *params, int64_t value);
 //  A NULL ptr is SQL NULL.
@@ -170,6 +178,9 @@ pl_status_t pl__pg_exec(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_params
 //  A write whose outcome nobody reads before the commit: inside a transaction it is
 //  only sent, and a failure fails the commit; outside one it runs at once.
 pl_status_t pl__pg_write(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_params_t *params);
+
+//  pl__pg_write of MESSAGE_INSERT, whose rows a transaction sends many at a time.
+pl_status_t pl__pg_write_message(pl__pg_t *self, const pl__pg_params_t *params);
 
 //  Runs a statement binding (a, b) and reports NOT_FOUND when it changed no row.
 pl_status_t pl__pg_exec_pair(pl__pg_t *self, pl__pg_stmt_id_t id, int64_t a, int64_t b);

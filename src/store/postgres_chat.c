@@ -243,7 +243,7 @@ static pl_status_t s_message_insert(pl_store_t *base, const pl_message_row_t *m)
     pl__pg_str(&params, m->body);
     pl__pg_str(&params, m->url);
     pl__pg_int(&params, m->ts);
-    return pl__pg_write((pl__pg_t *)base, PL__PG_MESSAGE_INSERT, &params);
+    return pl__pg_write_message((pl__pg_t *)base, &params);
 }
 
 //  Advances rooms.last_seq/last_activity or members.last_read_seq: three int64s.
