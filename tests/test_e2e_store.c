@@ -1,12 +1,19 @@
-/*  End-to-end: how the parley binary starts on a store it cannot use. The store
-    backends' behaviour is the contract suite's (test_store, test_search) and every
-    other end-to-end suite's, which run on both backends. */
+/*  End-to-end: the parley binary and a store it cannot use: at start (a clear error,
+    no password), and PostgreSQL lost while it runs (refused writes, /healthz 503,
+    then serving again by itself, no acknowledged message lost, no seq skipped). The
+    failure test runs a PostgreSQL server of its own, since it stops and restarts
+    it. The store backends' behaviour is the contract suite's (test_store,
+    test_search) and every other end-to-end suite's, which run on both backends. */
+#include "api.h"
+#include "http_client.h"
+#include "pg_server.h"
 #include "server_proc.h"
 #include "tmp_dir.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 TestSuite(e2e_store, .timeout = 30);
 
@@ -43,4 +50,100 @@ Test(e2e_store, an_unknown_store_is_refused_naming_the_key)
     cr_expect(strstr(err, "store"), "stderr: %s", err);
     free(out);
     free(err);
+}
+
+//  --------------------------------------------------------------------------------
+//  PostgreSQL lost while parley runs
+
+//  Bounds for the waits on a recovering node.
+#define RECOVERY_MS 20000
+#define POLL_MS     50
+
+static int64_t s_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static int s_healthz(const pl_server_t *srv)
+{
+    pl_http_response_t r;
+    cr_assert_eq(pl_http_json(srv->port, "GET", "/healthz", NULL, NULL, &r), 0);
+    int status = r.status;
+    pl_http_response_free(&r);
+    return status;
+}
+
+//  Publishes text over HTTP; returns the answer's status and, on 201, *seq.
+static int s_publish(const pl_server_t *srv, const char *token, int64_t room, const char *client_id,
+                     int64_t *seq)
+{
+    char path[64], body[128];
+    snprintf(path, sizeof path, "/api/rooms/%lld/messages", (long long)room);
+    snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"body\":\"%s\"}", client_id, client_id);
+    pl_http_response_t r;
+    cr_assert_eq(pl_http_json(srv->port, "POST", path, token, body, &r), 0);
+    int status = r.status;
+    if (status == 201)
+        *seq = json_integer_value(json_object_get(r.json, "seq"));
+    pl_http_response_free(&r);
+    return status;
+}
+
+//  Polls until /healthz answers want, within RECOVERY_MS.
+static bool s_until_healthz(const pl_server_t *srv, int want)
+{
+    for (int64_t deadline = s_ms() + RECOVERY_MS; s_ms() < deadline;) {
+        if (s_healthz(srv) == want)
+            return true;
+        nanosleep(&(struct timespec){0, POLL_MS * 1000000L}, NULL);
+    }
+    return false;
+}
+
+Test(e2e_store, a_node_that_loses_postgres_refuses_writes_and_serves_again_when_it_returns,
+     .timeout = 90)
+{
+    pl_pg_server_t pg;
+    char why[512];
+    if (pl_pg_server_start(&pg, why, sizeof why))
+        cr_skip_test("SKIPPED: PostgreSQL tests: %s", why);
+    char url[256];
+    cr_assert_eq(pl_pg_database_new(pg.url, url, sizeof url), 0);
+    pl_server_t srv = {0};
+    const char *args[] = {"--store", "postgres", "--postgres-url", url, NULL};
+    cr_assert_eq(pl_server_start(&srv, args), 0, "parley did not start");
+    pl_api_use_port(srv.port);
+    pl_api_user_t alice = pl_api_signup("Alice");
+    int64_t room = pl_api_new_room(alice.token), seq = 0;
+    cr_assert_eq(s_publish(&srv, alice.token, room, "before", &seq), 201);
+    cr_assert_eq(seq, 1);
+    cr_assert_eq(s_healthz(&srv), 200);
+
+    cr_assert_eq(pl_pg_server_pause(&pg), 0);
+    cr_assert(s_until_healthz(&srv, 503), "/healthz did not turn 503 without the database");
+    //  A write is refused, never acknowledged, while the database is away.
+    cr_assert_neq(s_publish(&srv, alice.token, room, "during", &seq), 201);
+
+    cr_assert_eq(pl_pg_server_resume(&pg), 0);
+    cr_assert(s_until_healthz(&srv, 200), "/healthz did not come back without a restart");
+    //  The writer reconnects on its own schedule: retry until it takes the message.
+    int status = 0;
+    for (int64_t deadline = s_ms() + RECOVERY_MS; status != 201 && s_ms() < deadline;)
+        if ((status = s_publish(&srv, alice.token, room, "after", &seq)) != 201)
+            nanosleep(&(struct timespec){0, POLL_MS * 1000000L}, NULL);
+    cr_assert_eq(status, 201, "the node did not store again");
+    cr_assert_eq(seq, 2, "a seq was skipped or reused");
+    json_t *page = pl_api_json("GET", pl_api_fmt("/api/rooms/%lld/messages", (long long)room),
+                               alice.token, NULL, 200);
+    json_t *messages = json_object_get(page, "messages");
+    cr_assert_eq(json_array_size(messages), 2, "%s", pl_api_show(page));
+    cr_assert_str_eq(pl_api_str(json_array_get(messages, 0), "body"), "before");
+    cr_assert_str_eq(pl_api_str(json_array_get(messages, 1), "body"), "after");
+    json_decref(page);
+    pl_api_user_free(&alice);
+    cr_expect_eq(pl_server_stop(&srv), 0, "parley did not exit cleanly");
+    pl_server_cleanup(&srv);
+    pl_pg_server_stop(&pg);
 }

@@ -181,6 +181,10 @@ typedef struct {
     //  a reader too.
     pl_status_t (*next_id)(pl_store_t *self, int64_t *id);
 
+    //  OK when the store answers now (GET /healthz asks); a lost connection is
+    //  re-established first, no more often than a backoff allows.
+    pl_status_t (*ping)(pl_store_t *self);
+
     //  Loads what a room actor needs, with up to `window` recent messages.
     pl_status_t (*room_state)(pl_store_t *self, int64_t room_id, int64_t window,
                               pl_room_state_t *out);

@@ -27,9 +27,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 //  The advisory lock key migrations are serialised under ("parley" in ASCII).
 #define MIGRATION_LOCK_KEY 0x7061726c6579LL
+//  The pause before the first attempt to reach a server that went away, doubled
+//  after each failed one up to the most.
+#define RECONNECT_FIRST_MS 100
+#define RECONNECT_MAX_MS   5000
 //  How often a pipelined batch reads what the server has answered so far, so that
 //  neither side's socket buffer fills while the other waits to write.
 #define PIPELINE_DRAIN_EVERY 64
@@ -431,6 +436,8 @@ PGresult *pl__pg_query(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_params_
         if (!res)
             return NULL;
     } else {
+        if (!pl__pg_connected(self))
+            return NULL;
         res = PQexecPrepared(self->conn, s_statement_names[id], params->count, params->values,
                              params->lengths, params->formats, 0);
         if (!s_result_ok(res)) {
@@ -535,7 +542,7 @@ static bool s_send_text(pl__pg_t *self, const char *text)
 static pl_status_t s_begin(pl_store_t *base)
 {
     pl__pg_t *self = (pl__pg_t *)base;
-    if (self->pipelined || PQenterPipelineMode(self->conn) != 1) {
+    if (self->pipelined || !pl__pg_connected(self) || PQenterPipelineMode(self->conn) != 1) {
         pl_error("postgres: cannot begin: %s", PQerrorMessage(self->conn));
         return PL_STATUS_INTERNAL;
     }
@@ -670,29 +677,6 @@ static void s_close(pl_store_t *base)
     free(self);
 }
 
-//  The accounts half is listed here; postgres_chat.c and postgres_social.c add
-//  theirs once, before the first connection uses the table.
-static pl_store_ops_t s_ops = {
-    .close = s_close,
-    .begin = s_begin,
-    .commit = s_commit,
-    .rollback = s_rollback,
-    .user_insert = s_user_insert,
-    .user_update = s_user_update,
-    .user_get = s_user_get,
-    .user_find = s_user_find,
-    .follow_stats = s_follow_stats,
-};
-
-static pthread_once_t s_ops_once = PTHREAD_ONCE_INIT;
-
-static void s_complete_ops(void)
-{
-    pl__pg_chat_ops(&s_ops);
-    pl__pg_social_ops(&s_ops);
-    s_make_message_insert_many();
-}
-
 //  Prepares one statement; returns 0, or -1 with the reason in err.
 static int s_prepare(PGconn *conn, const char *name, const char *sql, char *err, size_t err_len)
 {
@@ -771,9 +755,95 @@ static int s_migrate(PGconn *conn, char *err, size_t err_len)
     return rc;
 }
 
+//  What every session of a writer or a reader sets first.
+static const char *s_session_settings(const pl__pg_t *self)
+{
+    return self->writer ? "SET synchronous_commit = on; SET client_min_messages = warning"
+                        : "SET synchronous_commit = on; SET client_min_messages = warning;"
+                          " SET default_transaction_read_only = on";
+}
+
+//  Prepares every statement on a new or re-established session.
+static int s_prepare_all(PGconn *conn, char *err, size_t err_len)
+{
+    for (int i = 0; i < PL__PG_STMT_COUNT; i++)
+        if (s_prepare(conn, s_statement_names[i], s_statements[i], err, err_len))
+            return -1;
+    return s_prepare(conn, MESSAGE_INSERT_MANY, s_message_insert_many, err, err_len);
+}
+
+static int64_t s_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+bool pl__pg_connected(pl__pg_t *self)
+{
+    if (PQstatus(self->conn) == CONNECTION_OK)
+        return true;
+    int64_t now = s_now_ms();
+    if (now < self->retry_at_ms)
+        return false;
+    char err[256] = "";
+    PQreset(self->conn);
+    if (PQstatus(self->conn) == CONNECTION_OK &&
+        s_run_ok(self->conn, s_session_settings(self), err, sizeof err) &&
+        s_prepare_all(self->conn, err, sizeof err) == 0) {
+        pl_info("postgres: reconnected after %d ms of backoff", self->retry_delay_ms);
+        self->retry_delay_ms = 0;
+        return true;
+    }
+    self->retry_delay_ms = self->retry_delay_ms == 0                     ? RECONNECT_FIRST_MS
+                           : self->retry_delay_ms < RECONNECT_MAX_MS / 2 ? 2 * self->retry_delay_ms
+                                                                         : RECONNECT_MAX_MS;
+    self->retry_at_ms = now + self->retry_delay_ms;
+    const char *message = err[0] ? err : PQerrorMessage(self->conn);
+    pl_warn("postgres: cannot reconnect (%.*s); next attempt in %d ms", (int)strcspn(message, "\n"),
+            message, self->retry_delay_ms);
+    return false;
+}
+
+static pl_status_t s_ping(pl_store_t *base)
+{
+    pl__pg_t *self = (pl__pg_t *)base;
+    if (self->pipelined || !pl__pg_connected(self))
+        return PL_STATUS_INTERNAL;
+    //  A server that went away is only noticed by talking to it.
+    PGresult *res = PQexec(self->conn, "SELECT 1");
+    pl_status_t status = s_result_ok(res) ? PL_STATUS_OK : PL_STATUS_INTERNAL;
+    PQclear(res);
+    return status;
+}
+
 //  Notices (a search word that holds no lexeme) are not worth a log line.
 static void s_ignore_notice(void *arg, const char *message)
 {
+}
+
+//  The accounts half is listed here; postgres_chat.c and postgres_social.c add
+//  theirs once, before the first connection uses the table.
+static pl_store_ops_t s_ops = {
+    .close = s_close,
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .user_insert = s_user_insert,
+    .user_update = s_user_update,
+    .user_get = s_user_get,
+    .user_find = s_user_find,
+    .follow_stats = s_follow_stats,
+    .ping = s_ping,
+};
+
+static pthread_once_t s_ops_once = PTHREAD_ONCE_INIT;
+
+static void s_complete_ops(void)
+{
+    pl__pg_chat_ops(&s_ops);
+    pl__pg_social_ops(&s_ops);
+    s_make_message_insert_many();
 }
 
 pl_store_t *pl_store_postgres_open(const char *url, bool writer, char *err, size_t err_len)
@@ -795,10 +865,8 @@ pl_store_t *pl_store_postgres_open(const char *url, bool writer, char *err, size
         goto fail;
     }
     PQsetNoticeProcessor(self->conn, s_ignore_notice, NULL);
-    const char *setup = writer ? "SET synchronous_commit = on; SET client_min_messages = warning"
-                               : "SET synchronous_commit = on; SET client_min_messages = warning;"
-                                 " SET default_transaction_read_only = on";
-    if (!s_run_ok(self->conn, setup, err, err_len))
+    self->writer = writer;
+    if (!s_run_ok(self->conn, s_session_settings(self), err, err_len))
         goto fail;
     if (writer && s_migrate(self->conn, err, err_len))
         goto fail;
@@ -808,10 +876,7 @@ pl_store_t *pl_store_postgres_open(const char *url, bool writer, char *err, size
         snprintf(err, err_len, "store: reader opened before the schema was migrated");
         goto fail;
     }
-    for (int i = 0; i < PL__PG_STMT_COUNT; i++)
-        if (s_prepare(self->conn, s_statement_names[i], s_statements[i], err, err_len))
-            goto fail;
-    if (s_prepare(self->conn, MESSAGE_INSERT_MANY, s_message_insert_many, err, err_len))
+    if (s_prepare_all(self->conn, err, err_len))
         goto fail;
     return &self->base;
 fail:

@@ -145,6 +145,10 @@ typedef struct {
     bool pipelined;
     int pending; //  statements sent in the pipeline whose results are not read yet
     bool failed; //  a statement of the open transaction failed: it cannot commit
+    bool writer;
+    //  A lost server is tried again after retry_delay_ms (doubling), not before retry_at_ms.
+    int retry_delay_ms;
+    int64_t retry_at_ms;
     //  Messages of the open transaction not sent yet (pl__pg_write_message): a full
     //  set goes as one multi-row insert, fewer row by row before any other statement.
     pl__pg_params_t queued[PL__PG_MESSAGE_ROWS];
@@ -159,6 +163,10 @@ void pl__pg_str(pl__pg_params_t *params, pl_str_t value);
 void pl__pg_literal(pl__pg_params_t *params, const char *text);
 //  An integer, or SQL NULL when it is 0 (a year, a room none).
 void pl__pg_int_or_null(pl__pg_params_t *params, int64_t value);
+
+//  Whether the connection works, re-establishing a lost one first (session settings
+//  and statements included); while the server stays away, attempts back off.
+bool pl__pg_connected(pl__pg_t *self);
 
 //  Runs a statement and returns its result, which the caller PQclears; NULL on
 //  failure (logged), with *status INTERNAL.

@@ -154,7 +154,7 @@ static pl_status_t s_notifications_open(pl_store_t *base, pl_open_notification_t
 static pl_status_t s_next_id(pl_store_t *base, int64_t *id)
 {
     pl__pg_t *self = (pl__pg_t *)base;
-    if (self->pipelined ||
+    if (self->pipelined || !pl__pg_connected(self) ||
         !PQsendQuery(self->conn, "BEGIN READ WRITE; SELECT nextval('notification_ids'); COMMIT")) {
         pl_error("postgres: cannot ask for a notification id: %s", PQerrorMessage(self->conn));
         return PL_STATUS_INTERNAL;

@@ -175,10 +175,69 @@ static int s_wait_ready(pl_pg_server_t *srv, char *why, size_t why_len)
     return 0;
 }
 
+//  Starts the postmaster on srv's data, port and directory and waits until it answers.
+static int s_launch(pl_pg_server_t *srv, char *why, size_t why_len)
+{
+    char postgres[160], data[160], log_path[160], port[16];
+    snprintf(postgres, sizeof postgres, "%s/postgres", srv->bin);
+    snprintf(data, sizeof data, "%s/data", srv->dir);
+    snprintf(log_path, sizeof log_path, "%s/postgres.log", srv->dir);
+    snprintf(port, sizeof port, "%d", srv->port);
+    char *const argv[] = {postgres,
+                          "-D",
+                          data,
+                          "-p",
+                          port,
+                          "-k",
+                          srv->dir,
+                          "-c",
+                          "listen_addresses=127.0.0.1",
+                          "-c",
+                          "max_connections=200",
+                          "-c",
+                          "shared_buffers=16MB",
+                          NULL};
+    if ((srv->pid = s_spawn(srv, argv, log_path)) < 0) {
+        srv->pid = 0;
+        snprintf(why, why_len, "cannot start postgres: %s", strerror(errno));
+        return -1;
+    }
+    return s_wait_ready(srv, why, why_len);
+}
+
+//  SIGINT is a fast shutdown: sessions are ended, nothing is waited for.
+static void s_halt(pl_pg_server_t *srv)
+{
+    if (srv->pid > 0) {
+        kill(srv->pid, SIGINT);
+        s_wait_exit(srv->pid, PL_PG_STOP_TIMEOUT_MS);
+        srv->pid = 0;
+    }
+}
+
+int pl_pg_server_pause(pl_pg_server_t *srv)
+{
+    if (srv->pid <= 0)
+        return -1;
+    s_halt(srv);
+    return 0;
+}
+
+int pl_pg_server_resume(pl_pg_server_t *srv)
+{
+    char why[256];
+    if (srv->pid > 0 || !srv->dir[0])
+        return -1;
+    if (s_launch(srv, why, sizeof why) == 0)
+        return 0;
+    fprintf(stderr, "pg_server: %s\n", why);
+    return -1;
+}
+
 int pl_pg_server_start(pl_pg_server_t *srv, char *why, size_t why_len)
 {
     *srv = (pl_pg_server_t){0};
-    char bin[128], initdb[160], postgres[160], data[160], log_path[160], port[16];
+    char bin[128], initdb[160], data[160], log_path[160];
     if (s_bin_dir(bin, sizeof bin)) {
         snprintf(why, why_len, "no PostgreSQL server installed (/usr/lib/postgresql/*/bin)");
         return -1;
@@ -192,7 +251,6 @@ int pl_pg_server_start(pl_pg_server_t *srv, char *why, size_t why_len)
         return -1;
     }
     snprintf(initdb, sizeof initdb, "%s/initdb", bin);
-    snprintf(postgres, sizeof postgres, "%s/postgres", bin);
     snprintf(data, sizeof data, "%s/data", srv->dir);
     snprintf(log_path, sizeof log_path, "%s/postgres.log", srv->dir);
     //  initdb's own fsyncs only protect a cluster we throw away; the server keeps fsync on.
@@ -206,29 +264,9 @@ int pl_pg_server_start(pl_pg_server_t *srv, char *why, size_t why_len)
         return -1;
     }
     srv->port = s_free_port();
-    snprintf(port, sizeof port, "%d", srv->port);
     snprintf(srv->url, sizeof srv->url, "postgresql://postgres@127.0.0.1:%d", srv->port);
-    char *const postgres_argv[] = {postgres,
-                                   "-D",
-                                   data,
-                                   "-p",
-                                   port,
-                                   "-k",
-                                   srv->dir,
-                                   "-c",
-                                   "listen_addresses=127.0.0.1",
-                                   "-c",
-                                   "max_connections=200",
-                                   "-c",
-                                   "shared_buffers=16MB",
-                                   NULL};
-    if ((srv->pid = s_spawn(srv, postgres_argv, log_path)) < 0) {
-        srv->pid = 0;
-        snprintf(why, why_len, "cannot start postgres: %s", strerror(errno));
-        pl_pg_server_stop(srv);
-        return -1;
-    }
-    if (s_wait_ready(srv, why, why_len)) {
+    snprintf(srv->bin, sizeof srv->bin, "%s", bin);
+    if (s_launch(srv, why, why_len)) {
         pl_pg_server_stop(srv);
         return -1;
     }
@@ -237,12 +275,7 @@ int pl_pg_server_start(pl_pg_server_t *srv, char *why, size_t why_len)
 
 void pl_pg_server_stop(pl_pg_server_t *srv)
 {
-    if (srv->pid > 0) {
-        //  SIGINT is a fast shutdown: sessions are ended, nothing is waited for.
-        kill(srv->pid, SIGINT);
-        s_wait_exit(srv->pid, PL_PG_STOP_TIMEOUT_MS);
-        srv->pid = 0;
-    }
+    s_halt(srv);
     if (srv->dir[0])
         pl_tmp_dir_remove(srv->dir);
     srv->dir[0] = '\0';

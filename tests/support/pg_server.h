@@ -31,6 +31,7 @@ typedef struct {
     int port;      //  its TCP port on 127.0.0.1
     char dir[128]; //  the temporary directory: data/, the socket, postgres.log
     char url[192]; //  postgresql://postgres@127.0.0.1:<port>
+    char bin[128]; //  the server\'s binaries
     uid_t uid;     //  who runs it (postgres when the tests run as root)
     gid_t gid;
 } pl_pg_server_t;
@@ -42,6 +43,11 @@ int pl_pg_server_start(pl_pg_server_t *srv, char *why, size_t why_len);
 //  Stops the server (a fast shutdown, SIGKILL past the timeout) and removes its
 //  directory. Harmless on a server that never started.
 void pl_pg_server_stop(pl_pg_server_t *srv);
+
+//  Stops the postmaster of a running server, keeping its data and port (a database
+//  lost while parley runs), and starts it again. Return 0 or -1.
+int pl_pg_server_pause(pl_pg_server_t *srv);
+int pl_pg_server_resume(pl_pg_server_t *srv);
 
 //  Creates a fresh, empty database in the server at server_url and writes its URL
 //  into url (size bytes). Returns 0, or -1 with the reason on stderr.
