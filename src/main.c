@@ -1,8 +1,10 @@
 /*  parley's entry point: reads the configuration, starts the server, and waits for
     SIGINT or SIGTERM to stop it gracefully. The signals are blocked in every thread
     and taken here with sigwait, so no handler runs in the middle of anyone's work.
-    `parley import-contents FILE` runs that subcommand instead (import_contents.h). */
+    `parley import-contents FILE` and `parley copy-store` run those subcommands
+    instead (import_contents.h, copy_store.h). */
 #include "parley/config.h"
+#include "parley/copy_store.h"
 #include "parley/import_contents.h"
 #include "parley/log.h"
 #include "parley/server.h"
@@ -18,10 +20,14 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "import-contents") == 0)
         return pl_import_contents_main(argc - 1, argv + 1, environ);
+    if (argc >= 2 && strcmp(argv[1], "copy-store") == 0)
+        return pl_copy_store_main(argc - 1, argv + 1, environ);
     if (pl_config_wants_help(argc, argv)) {
         pl_config_print_help(stdout);
         printf("\nSubcommands:\n  parley import-contents FILE.jsonl [options]\n"
-               "      load a catalogue of contents into the store (--help for more)\n");
+               "      load a catalogue of contents into the store (--help for more)\n"
+               "  parley copy-store [options]\n"
+               "      copy the SQLite store of data_dir into postgres_url (--help for more)\n");
         return 0;
     }
     pl_config_t cfg;

@@ -147,3 +147,56 @@ Test(e2e_store, a_node_that_loses_postgres_refuses_writes_and_serves_again_when_
     pl_server_cleanup(&srv);
     pl_pg_server_stop(&pg);
 }
+
+//  --------------------------------------------------------------------------------
+//  copy-store: a node moved from SQLite to PostgreSQL
+
+//  Runs `parley copy-store` from data_dir into url; expects status and line in
+//  its output.
+static void s_copy_store(const char *data_dir, const char *url, const char *line)
+{
+    const char *args[] = {"copy-store", "--data-dir", data_dir, "--postgres-url", url, NULL};
+    char *out = NULL, *err = NULL;
+    int status = pl_parley_run(args, 30000, &out, &err);
+    cr_assert_eq(status, 0, "copy-store exited %d:\n%s%s", status, out, err);
+    cr_assert(strstr(out, line), "no '%s' in:\n%s", line, out);
+    free(out);
+    free(err);
+}
+
+Test(e2e_store, a_node_copied_to_postgres_answers_as_before, .timeout = 90)
+{
+    pl_pg_server_t pg;
+    char why[512];
+    if (pl_pg_server_start(&pg, why, sizeof why))
+        cr_skip_test("SKIPPED: PostgreSQL tests: %s", why);
+    char url[256];
+    cr_assert_eq(pl_pg_database_new(pg.url, url, sizeof url), 0);
+    pl_server_t srv = {0};
+    cr_assert_eq(pl_server_start(&srv, NULL), 0, "parley did not start on SQLite");
+    pl_api_use_port(srv.port);
+    pl_api_user_t alice = pl_api_signup("Alice");
+    int64_t room = pl_api_new_room(alice.token), seq = 0;
+    cr_assert_eq(s_publish(&srv, alice.token, room, "one", &seq), 201);
+    json_t *before = pl_api_json("GET", "/api/rooms", alice.token, NULL, 200);
+    cr_assert_eq(pl_server_stop(&srv), 0);
+
+    s_copy_store(srv.data_dir, url, "messages: copied 1, 1 in SQLite, 1 in PostgreSQL");
+    s_copy_store(srv.data_dir, url, "messages: copied 0, 1 in SQLite, 1 in PostgreSQL");
+
+    //  The same data dir (its JWT key, so alice's token) on the copied store.
+    const char *args[] = {"--store", "postgres", "--postgres-url", url, NULL};
+    cr_assert_eq(pl_server_start(&srv, args), 0, "parley did not start on PostgreSQL");
+    pl_api_use_port(srv.port);
+    json_t *after = pl_api_json("GET", "/api/rooms", alice.token, NULL, 200);
+    cr_assert(json_equal(before, after), "before %s\nafter  %s", pl_api_show(before),
+              pl_api_show(after));
+    cr_assert_eq(s_publish(&srv, alice.token, room, "two", &seq), 201);
+    cr_assert_eq(seq, 2);
+    json_decref(before);
+    json_decref(after);
+    pl_api_user_free(&alice);
+    cr_expect_eq(pl_server_stop(&srv), 0, "parley did not exit cleanly");
+    pl_server_cleanup(&srv);
+    pl_pg_server_stop(&pg);
+}
