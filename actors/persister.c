@@ -100,6 +100,7 @@ typedef struct {
     zsock_t *notifier; //  owned: outlet to the notifier
     zsock_t **rooms;   //  owned: outlets to the room shards
     int room_shards;
+    pl_status_t failure; //  why the last attempt to commit failed (UNAVAILABLE: no store)
 } self_t;
 
 static void s_self_destroy(self_t **self_p)
@@ -488,8 +489,11 @@ static bool s_leaves_advances(const pl_msg_t *msg)
 //  Applies the batch and commits it; true when committed.
 static bool s_apply_and_commit(self_t *self, int count)
 {
-    if (self->store->ops->begin(self->store) != PL_STATUS_OK)
+    pl_status_t status = self->store->ops->begin(self->store);
+    if (status != PL_STATUS_OK) {
+        self->failure = status;
         return false;
+    }
     self->advance_count = 0;
     self->undo_count = 0;
     bool ok = true;
@@ -499,8 +503,11 @@ static bool s_apply_and_commit(self_t *self, int count)
         if (ok)
             s_apply(self, &self->batch[i].msg, &self->outcomes[i]);
     }
-    if (ok && s_write_advances(self) && self->store->ops->commit(self->store) == PL_STATUS_OK)
+    status =
+        ok && s_write_advances(self) ? self->store->ops->commit(self->store) : PL_STATUS_INTERNAL;
+    if (status == PL_STATUS_OK)
         return true;
+    self->failure = status;
     self->store->ops->rollback(self->store);
     s_undo_broken(self);
     return false;
@@ -529,7 +536,7 @@ static int s_commit_batch(self_t *self)
     for (int i = 0; i < count; i++) {
         outcome_t *out = &self->outcomes[i];
         if (!committed) {
-            out->status = PL_STATUS_INTERNAL, out->member_id = 0;
+            out->status = self->failure, out->member_id = 0;
             if (out->route == TO_ROOM_STORED)
                 s_break_at_earliest(self, out->room_id, out->seq);
         }
@@ -550,6 +557,17 @@ static void s_on_inbox(void *self)
     s_commit_batch(self);
 }
 
+//  After $TERM the actors the persister answers have stopped (the server stops them
+//  first), and a send to one that is gone would wait forever: a PUSH socket with no
+//  peer blocks. From then on what cannot be delivered at once is dropped.
+static void s_stop_waiting_for_actors(self_t *self)
+{
+    zsock_set_sndtimeo(self->creator, 0);
+    zsock_set_sndtimeo(self->notifier, 0);
+    for (int i = 0; i < self->room_shards; i++)
+        zsock_set_sndtimeo(self->rooms[i], 0);
+}
+
 void pl_persister_actor(zsock_t *pipe, void *args_arg)
 {
     pl_persister_args_t *args = args_arg;
@@ -558,7 +576,9 @@ void pl_persister_actor(zsock_t *pipe, void *args_arg)
     if (!pl_actor_ready(pipe, self != NULL, &args->failed))
         return;
     pl_actor_loop(pipe, self->inbox, s_on_inbox, self);
-    //  Flush: whatever was queued before the stop is still committed and answered.
+    //  Flush: whatever was queued before the stop is still committed, and answered
+    //  where someone still listens.
+    s_stop_waiting_for_actors(self);
     while (s_commit_batch(self) > 0)
         ;
     s_self_destroy(&self);
