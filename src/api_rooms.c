@@ -253,6 +253,8 @@ static void s_room_refusal(pl_req_t *req, pl_status_t status)
     else if (status == PL_STATUS_FORBIDDEN)
         pl_http_error(req->conn, 403, "forbidden", "you are not a member of room %" PRId64,
                       req->path_id);
+    else if (status == PL_STATUS_UNAVAILABLE)
+        pl_http_error(req->conn, 503, "unavailable", "the store cannot be reached: try again");
     else
         pl_http_error(req->conn, 500, "internal", "the room could not take the request");
 }

@@ -5,6 +5,7 @@
     it. The store backends' behaviour is the contract suite's (test_store,
     test_search) and every other end-to-end suite's, which run on both backends. */
 #include "api.h"
+#include "fixtures.h"
 #include "http_client.h"
 #include "pg_server.h"
 #include "server_proc.h"
@@ -102,15 +103,22 @@ static bool s_until_healthz(const pl_server_t *srv, int want)
     return false;
 }
 
+//  Starts a PostgreSQL server of the test's own (it stops and starts it, or the
+//  suite has none) and makes a database in it; skips the test when it cannot.
+static void s_start_postgres(pl_pg_server_t *pg, char *url, size_t size)
+{
+    char why[512];
+    if (pl_pg_server_start(pg, why, sizeof why))
+        cr_skip_test("SKIPPED: PostgreSQL tests: %s", why);
+    cr_assert_eq(pl_pg_database_new(pg->url, url, size), 0);
+}
+
 Test(e2e_store, a_node_that_loses_postgres_refuses_writes_and_serves_again_when_it_returns,
      .timeout = 90)
 {
     pl_pg_server_t pg;
-    char why[512];
-    if (pl_pg_server_start(&pg, why, sizeof why))
-        cr_skip_test("SKIPPED: PostgreSQL tests: %s", why);
     char url[256];
-    cr_assert_eq(pl_pg_database_new(pg.url, url, sizeof url), 0);
+    s_start_postgres(&pg, url, sizeof url);
     pl_server_t srv = {0};
     const char *args[] = {"--store", "postgres", "--postgres-url", url, NULL};
     cr_assert_eq(pl_server_start(&srv, args), 0, "parley did not start");
@@ -123,8 +131,23 @@ Test(e2e_store, a_node_that_loses_postgres_refuses_writes_and_serves_again_when_
 
     cr_assert_eq(pl_pg_server_pause(&pg), 0);
     cr_assert(s_until_healthz(&srv, 503), "/healthz did not turn 503 without the database");
-    //  A write is refused, never acknowledged, while the database is away.
-    cr_assert_neq(s_publish(&srv, alice.token, room, "during", &seq), 201);
+    //  A write is refused, never acknowledged, while the database is away: over
+    //  HTTP 503 unavailable, over WebSocket an error frame with that code.
+    cr_assert_eq(s_publish(&srv, alice.token, room, "during", &seq), 503);
+    int upgrade = 0;
+    pl_ws_t *ws = pl_fx_ws_connect(srv.port, alice.token, &upgrade);
+    cr_assert_not_null(ws, "upgrade failed with HTTP %d", upgrade);
+    char send[128];
+    snprintf(send, sizeof send,
+             "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"ws\",\"body\":\"during\"}",
+             (long long)room);
+    cr_assert_eq(pl_ws_send_text(ws, send, strlen(send)), 0);
+    json_t *error = pl_ws_recv_type(ws, "error", RECOVERY_MS);
+    cr_assert_not_null(error, "no error frame for a send without the database");
+    cr_assert_str_eq(pl_api_str(error, "code"), "unavailable", "%s", pl_api_show(error));
+    cr_assert_null(pl_ws_recv_type(ws, "ack", 200), "a send was acknowledged");
+    json_decref(error);
+    pl_ws_close(&ws);
 
     cr_assert_eq(pl_pg_server_resume(&pg), 0);
     cr_assert(s_until_healthz(&srv, 200), "/healthz did not come back without a restart");
@@ -167,11 +190,8 @@ static void s_copy_store(const char *data_dir, const char *url, const char *line
 Test(e2e_store, a_node_copied_to_postgres_answers_as_before, .timeout = 90)
 {
     pl_pg_server_t pg;
-    char why[512];
-    if (pl_pg_server_start(&pg, why, sizeof why))
-        cr_skip_test("SKIPPED: PostgreSQL tests: %s", why);
     char url[256];
-    cr_assert_eq(pl_pg_database_new(pg.url, url, sizeof url), 0);
+    s_start_postgres(&pg, url, sizeof url);
     pl_server_t srv = {0};
     cr_assert_eq(pl_server_start(&srv, NULL), 0, "parley did not start on SQLite");
     pl_api_use_port(srv.port);

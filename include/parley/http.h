@@ -120,7 +120,8 @@ int pl_http_ask(pl_req_t *req, pl_ingress_t *to, pl_msg_t *request, uint64_t *wa
 
 //  Sends a request to the persister and waits for its REPLY (status and id, copied
 //  to *reply). The request's waiter and req_id fields are passed as pointers into
-//  it. Returns 0, or -1 after answering 500 when no reply came in time.
+//  it. Returns 0, or -1 after answering 500 when no reply came in time, or 503
+//  unavailable when the store could not be reached.
 int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
                     uint64_t *req_id_field, pl_msg_reply_t *reply);
 

@@ -272,6 +272,11 @@ json_t *pl__pg_col_json_text(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
 }
 
+pl_status_t pl__pg_failure(const pl__pg_t *self)
+{
+    return PQstatus(self->conn) == CONNECTION_BAD ? PL_STATUS_UNAVAILABLE : PL_STATUS_INTERNAL;
+}
+
 static void s_log_failure(pl__pg_t *self, const char *what, const PGresult *res)
 {
     const char *message = res ? PQresultErrorMessage(res) : "";
@@ -427,26 +432,20 @@ pl_status_t pl__pg_write_message(pl__pg_t *self, const pl__pg_params_t *params)
 PGresult *pl__pg_query(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_params_t *params,
                        pl_status_t *status)
 {
-    PGresult *res;
-    *status = PL_STATUS_INTERNAL;
+    PGresult *res = NULL;
     if (self->pipelined) {
-        if (self->failed || !s_send(self, id, params))
-            return NULL;
-        res = s_drain(self, true);
-        if (!res)
-            return NULL;
-    } else {
-        if (!pl__pg_connected(self))
-            return NULL;
+        if (!self->failed && s_send(self, id, params))
+            res = s_drain(self, true);
+    } else if (pl__pg_connected(self)) {
         res = PQexecPrepared(self->conn, s_statement_names[id], params->count, params->values,
                              params->lengths, params->formats, 0);
         if (!s_result_ok(res)) {
             s_log_failure(self, s_statement_names[id], res);
             PQclear(res);
-            return NULL;
+            res = NULL;
         }
     }
-    *status = PL_STATUS_OK;
+    *status = res ? PL_STATUS_OK : pl__pg_failure(self);
     return res;
 }
 
@@ -478,7 +477,7 @@ pl_status_t pl__pg_write(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_param
 {
     if (!self->pipelined)
         return pl__pg_exec(self, id, params, NULL);
-    return !self->failed && s_send(self, id, params) ? PL_STATUS_OK : PL_STATUS_INTERNAL;
+    return !self->failed && s_send(self, id, params) ? PL_STATUS_OK : pl__pg_failure(self);
 }
 
 pl_status_t pl__pg_exec_pair(pl__pg_t *self, pl__pg_stmt_id_t id, int64_t a, int64_t b)
@@ -544,13 +543,13 @@ static pl_status_t s_begin(pl_store_t *base)
     pl__pg_t *self = (pl__pg_t *)base;
     if (self->pipelined || !pl__pg_connected(self) || PQenterPipelineMode(self->conn) != 1) {
         pl_error("postgres: cannot begin: %s", PQerrorMessage(self->conn));
-        return PL_STATUS_INTERNAL;
+        return pl__pg_failure(self);
     }
     self->pipelined = true;
     self->failed = false;
     self->pending = 0;
     s_drop_queued(self);
-    return s_send_text(self, "BEGIN") ? PL_STATUS_OK : PL_STATUS_INTERNAL;
+    return s_send_text(self, "BEGIN") ? PL_STATUS_OK : pl__pg_failure(self);
 }
 
 //  Ends the transaction with text (COMMIT or ROLLBACK) and leaves pipeline mode.
@@ -568,7 +567,7 @@ static pl_status_t s_end(pl__pg_t *self, const char *text)
     self->pipelined = false;
     self->pending = 0;
     s_drop_queued(self);
-    return ended && !self->failed ? PL_STATUS_OK : PL_STATUS_INTERNAL;
+    return ended && !self->failed ? PL_STATUS_OK : pl__pg_failure(self);
 }
 
 static pl_status_t s_commit(pl_store_t *base)

@@ -168,6 +168,10 @@ void pl__pg_int_or_null(pl__pg_params_t *params, int64_t value);
 //  and statements included); while the server stays away, attempts back off.
 bool pl__pg_connected(pl__pg_t *self);
 
+//  How a statement that failed is answered: UNAVAILABLE when the connection is
+//  gone, else INTERNAL.
+pl_status_t pl__pg_failure(const pl__pg_t *self);
+
 //  Runs a statement and returns its result, which the caller PQclears; NULL on
 //  failure (logged), with *status INTERNAL.
 PGresult *pl__pg_query(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_params_t *params,
