@@ -289,10 +289,10 @@ static bool s_result_ok(const PGresult *res)
     return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
 }
 
-//  Reads the results of every statement sent since the last sync, then the sync's.
-//  Returns the last statement's result when keep_last (the caller PQclears it), else
-//  NULL. A statement that failed marks the transaction failed.
-static PGresult *s_drain(pl__pg_t *self, bool keep_last)
+//  Syncs, then reads the results of every statement sent since the last sync and
+//  the sync's. Returns the last statement's result (the caller PQclears it), or NULL
+//  when a statement failed, which marks the transaction failed.
+static PGresult *s_drain(pl__pg_t *self)
 {
     PGresult *last = NULL;
     bool broken = PQpipelineSync(self->conn) != 1;
@@ -302,11 +302,12 @@ static PGresult *s_drain(pl__pg_t *self, bool keep_last)
             broken = true;
             break;
         }
-        if (!s_result_ok(res) && PQresultStatus(res) != PGRES_PIPELINE_ABORTED) {
-            s_log_failure(self, "in a pipelined transaction", res);
+        if (!s_result_ok(res)) {
+            //  The statements after a failed one are only reported aborted.
+            if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED)
+                s_log_failure(self, "in a pipelined transaction", res);
             self->failed = true;
-        } else if (!s_result_ok(res))
-            self->failed = true;
+        }
         PQclear(last);
         last = res;
         //  Each statement's results end with a NULL.
@@ -323,7 +324,7 @@ static PGresult *s_drain(pl__pg_t *self, bool keep_last)
         self->failed = true;
         self->pending = 0;
     }
-    if (!keep_last || self->failed) {
+    if (self->failed) {
         PQclear(last);
         return NULL;
     }
@@ -435,7 +436,7 @@ PGresult *pl__pg_query(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_params_
     PGresult *res = NULL;
     if (self->pipelined) {
         if (!self->failed && s_send(self, id, params))
-            res = s_drain(self, true);
+            res = s_drain(self);
     } else if (pl__pg_connected(self)) {
         res = PQexecPrepared(self->conn, s_statement_names[id], params->count, params->values,
                              params->lengths, params->formats, 0);
@@ -558,7 +559,7 @@ static pl_status_t s_end(pl__pg_t *self, const char *text)
 {
     if (!self->pipelined)
         return PL_STATUS_INTERNAL;
-    PGresult *res = s_send_text(self, text) ? s_drain(self, true) : NULL;
+    PGresult *res = s_send_text(self, text) ? s_drain(self) : NULL;
     //  COMMIT of a transaction a failure aborted answers ROLLBACK.
     bool ended = res && strcmp(PQcmdStatus(res), text) == 0;
     PQclear(res);
