@@ -339,6 +339,12 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
         free(ids);
         break;
     }
+    case PL_MSG_UPLOAD_STORE: {
+        const pl_msg_upload_store_t *m = &msg->as.upload_store;
+        out->waiter = m->waiter, out->req_id = m->req_id;
+        out->status = ops->upload_put(store, m->name, m->mime, m->bytes);
+        break;
+    }
     default:
         pl_error("persister: unexpected %s", pl_msg_name(msg->type));
         out->route = TO_NOBODY;

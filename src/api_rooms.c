@@ -278,8 +278,7 @@ static void s_publish(pl_req_t *req)
     const char *field;
     const char *problem = pl_check_message(kind.ptr, kind.len, text.ptr, text.len, url.ptr, url.len,
                                            (size_t)req->app->config->max_message_chars, &field);
-    if (!problem && url.ptr &&
-        (problem = pl_uploads_check_url(req->app->config->data_dir, url.ptr, url.len)))
+    if (!problem && url.ptr && (problem = pl_http_check_upload_url(req->app, url)))
         field = "url";
     if (problem) {
         pl_http_error(req->conn, 400, "bad_request", "%s: %s", field, problem);

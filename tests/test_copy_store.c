@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static char s_dir[64];
 static char s_url[256];
@@ -76,6 +77,27 @@ static void s_populate(pl_store_t *store)
     s_ok(ops->notification_put(store, &note), "notification");
 }
 
+//  An upload's name, and a file of that name in <data_dir>/uploads.
+#define UPLOAD_NAME "00000000000000000000000000000000000000000000000000000000000000aa.png"
+static const char s_upload_bytes[] = "\x89PNG\r\n\x1a\n\0 not really a picture";
+
+static void s_write_upload(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/uploads", s_dir);
+    cr_assert_eq(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/uploads/" UPLOAD_NAME, s_dir);
+    FILE *file = fopen(path, "wb");
+    cr_assert_not_null(file);
+    cr_assert_eq(fwrite(s_upload_bytes, 1, sizeof s_upload_bytes, file), sizeof s_upload_bytes);
+    fclose(file);
+    //  A temporary file a crash left is no upload.
+    snprintf(path, sizeof path, "%s/uploads/tmp-left-behind", s_dir);
+    file = fopen(path, "wb");
+    cr_assert_not_null(file);
+    fclose(file);
+}
+
 static void s_setup(void)
 {
     const char *server = pl_pg_suite_url();
@@ -85,6 +107,7 @@ static void s_setup(void)
     s_sqlite = pl_store_sqlite_open(s_dir, true, err, sizeof err);
     cr_assert_not_null(s_sqlite, "%s", err);
     s_populate(s_sqlite);
+    s_write_upload();
 }
 
 static void s_teardown(void)
@@ -235,6 +258,20 @@ Test(copy_store, a_second_run_copies_nothing)
     s_expect_copy(0, "messages: copied 5");
     s_expect_copy(0, "messages: copied 0, 5 in SQLite, 5 in PostgreSQL");
     s_expect_copy(0, "users: copied 0, 2 in SQLite, 2 in PostgreSQL");
+    s_expect_copy(0, "uploads: copied 0, 1 files, 1 in PostgreSQL");
+}
+
+Test(copy_store, uploads_are_copied_for_every_node_to_serve)
+{
+    s_expect_copy(0, "uploads: copied 1, 1 files, 1 in PostgreSQL");
+    pl_store_t *postgres = s_open_postgres(false);
+    char *bytes = NULL;
+    size_t len = 0;
+    s_ok(postgres->ops->upload_get(postgres, pl_str_of(UPLOAD_NAME), &bytes, &len), "upload");
+    cr_assert_eq(len, sizeof s_upload_bytes);
+    cr_assert_eq(memcmp(bytes, s_upload_bytes, len), 0);
+    free(bytes);
+    pl_store_close(&postgres);
 }
 
 Test(copy_store, a_run_after_a_partial_copy_completes_it)

@@ -221,3 +221,62 @@ Test(e2e_store, a_node_copied_to_postgres_answers_as_before)
     pl_server_cleanup(&srv);
     pl_pg_server_stop(&pg);
 }
+
+//  --------------------------------------------------------------------------------
+//  Uploads on a store nodes share
+
+Test(e2e_store, any_node_serves_any_upload_and_takes_it_in_an_image_message)
+{
+    pl_pg_server_t pg;
+    char url[256];
+    s_start_postgres(&pg, url, sizeof url);
+    //  Two nodes, one database, each its own data dir: no shared filesystem. They
+    //  share the JWT key, as a cluster's nodes do.
+    const char *args[] = {"--store", "postgres",     "--postgres-url",
+                          url,       "--jwt-secret", "a-key-every-node-of-this-cluster-shares",
+                          NULL};
+    pl_server_t a = {0}, b = {0};
+    cr_assert_eq(pl_server_start(&a, args), 0, "node a did not start");
+    cr_assert_eq(pl_server_start(&b, args), 0, "node b did not start");
+    pl_api_use_port(a.port);
+    pl_api_user_t alice = pl_api_signup("Alice");
+    int64_t room = pl_api_new_room(alice.token);
+    char headers[512];
+    snprintf(headers, sizeof headers, "Content-Type: image/png\r\nAuthorization: Bearer %s\r\n",
+             alice.token);
+    pl_http_response_t r;
+    cr_assert_eq(pl_http_request(a.port, "POST", "/api/uploads", headers, (const char *)pl_fx_png,
+                                 pl_fx_png_len, &r),
+                 0);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    char upload[128];
+    snprintf(upload, sizeof upload, "%s", json_string_value(json_object_get(r.json, "url")));
+    pl_http_response_free(&r);
+
+    //  Node b has no file of it, and serves it from the store.
+    cr_assert_eq(pl_http_request(b.port, "GET", upload, NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pl_http_header(&r, "Content-Type"), "image/png");
+    cr_assert_eq(r.body_len, pl_fx_png_len);
+    cr_assert_eq(memcmp(r.body, pl_fx_png, pl_fx_png_len), 0);
+    pl_http_response_free(&r);
+    //  And takes it in an image message.
+    char path[64], body[256];
+    snprintf(path, sizeof path, "/api/rooms/%lld/messages", (long long)room);
+    snprintf(body, sizeof body, "{\"kind\":\"image\",\"url\":\"%s\"}", upload);
+    cr_assert_eq(pl_http_json(b.port, "POST", path, alice.token, body, &r), 0);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    pl_http_response_free(&r);
+    //  A url no node stored is still refused.
+    snprintf(body, sizeof body, "{\"kind\":\"image\",\"url\":\"/uploads/%064d.png\"}", 0);
+    cr_assert_eq(pl_http_json(b.port, "POST", path, alice.token, body, &r), 0);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    pl_http_response_free(&r);
+
+    pl_api_user_free(&alice);
+    cr_expect_eq(pl_server_stop(&a), 0, "node a did not exit cleanly");
+    cr_expect_eq(pl_server_stop(&b), 0, "node b did not exit cleanly");
+    pl_server_cleanup(&a);
+    pl_server_cleanup(&b);
+    pl_pg_server_stop(&pg);
+}

@@ -940,3 +940,46 @@ STORE_TEST(a_rolled_back_batch_of_messages_leaves_nothing)
     cr_assert_eq(pl_store_suite_sql_int("SELECT count(*) FROM messages"), 3);
     pl_store_close(&store);
 }
+
+//  --------------------------------------------------------------------------------
+//  Uploads
+
+Test(store_postgres, uploads_are_kept_by_name_for_every_node)
+{
+    pl_store_t *writer = s_open(true);
+    static const char bytes[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR with a NUL inside";
+    pl_str_t name =
+        pl_str_of("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.png");
+    pl_str_t body = {bytes, sizeof bytes};
+    cr_assert_eq(writer->ops->upload_put(writer, name, pl_str_of("image/png"), body), PL_STATUS_OK);
+    //  The same name again changes nothing.
+    cr_assert_eq(writer->ops->upload_put(writer, name, pl_str_of("image/png"), pl_str_of("other")),
+                 PL_STATUS_OK);
+    pl_store_t *reader = s_open(false);
+    char *got = NULL;
+    size_t len = 0;
+    cr_assert_eq(reader->ops->upload_get(reader, name, &got, &len), PL_STATUS_OK);
+    cr_assert_eq(len, sizeof bytes);
+    cr_assert_eq(memcmp(got, bytes, len), 0);
+    free(got);
+    cr_assert_eq(reader->ops->upload_get(reader, name, NULL, NULL), PL_STATUS_OK);
+    cr_assert_eq(reader->ops->upload_get(reader, pl_str_of("missing.png"), NULL, NULL),
+                 PL_STATUS_NOT_FOUND);
+    cr_assert_eq(reader->ops->upload_get(reader, pl_str_of("missing.png"), &got, &len),
+                 PL_STATUS_NOT_FOUND);
+    pl_store_close(&reader);
+    pl_store_close(&writer);
+}
+
+Test(store_sqlite, uploads_are_left_to_the_files_of_the_node)
+{
+    pl_store_t *writer = s_open(true);
+    pl_str_t name = pl_str_of("upload.png");
+    cr_assert_eq(writer->ops->upload_put(writer, name, pl_str_of("image/png"), pl_str_of("x")),
+                 PL_STATUS_OK);
+    char *got = NULL;
+    size_t len = 0;
+    cr_assert_eq(writer->ops->upload_get(writer, name, &got, &len), PL_STATUS_NOT_FOUND);
+    cr_assert_null(got);
+    pl_store_close(&writer);
+}

@@ -5,9 +5,10 @@
     messages, read pointers and notifications are copied with their ids, table by
     table in dependency order, a chunk of rows per transaction. A row already there
     (same key) is left as it is, so a second run copies nothing and a run after an
-    interruption copies what the first did not reach. The id sequences are then
-    moved past the ids copied, and the rows of each table are counted on both sides.
-    Uploads stay in <data_dir>/uploads, which the nodes must share for now. */
+    interruption copies what the first did not reach. The upload files of
+    <data_dir>/uploads follow, the same way. The id sequences are then moved past the
+    ids copied, and the rows of each table (and the uploads) are counted on both
+    sides. */
 #ifndef PARLEY_COPY_STORE_H
 #define PARLEY_COPY_STORE_H
 

@@ -125,6 +125,10 @@ int pl_http_ask(pl_req_t *req, pl_ingress_t *to, pl_msg_t *request, uint64_t *wa
 int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
                     uint64_t *req_id_field, pl_msg_reply_t *reply);
 
+//  Returns NULL when url names an upload this node can serve (its file, or the
+//  store's copy), else the reason for a bad_request naming the url field.
+const char *pl_http_check_upload_url(pl_app_t *app, pl_str_t url);
+
 //  Sends {"type":"room","room":Room} (as user_id sees it) to every connection of
 //  user_id: a room of theirs appeared or they joined one. Call it before answering:
 //  the writers then hear of it before of any connection the client opens after

@@ -181,6 +181,16 @@ typedef struct {
     //  a reader too.
     pl_status_t (*next_id)(pl_store_t *self, int64_t *id);
 
+    //  Uploads, named "<sha256>.<ext>". Keeps an upload's bytes where the backend
+    //  keeps uploads itself, so that every node serves them (PostgreSQL); a second
+    //  put of a name changes nothing. SQLite's one node keeps them as the files in
+    //  <data_dir>/uploads, and its put does nothing.
+    pl_status_t (*upload_put)(pl_store_t *self, pl_str_t name, pl_str_t mime, pl_str_t bytes);
+    //  An upload's bytes as a new buffer (free() it) of *len bytes; with bytes NULL,
+    //  only whether it is there. NOT_FOUND when the store keeps none of that name
+    //  (SQLite: always).
+    pl_status_t (*upload_get)(pl_store_t *self, pl_str_t name, char **bytes, size_t *len);
+
     //  OK when the store answers now (GET /healthz asks); a lost connection is
     //  re-established first, no more often than a backoff allows.
     pl_status_t (*ping)(pl_store_t *self);

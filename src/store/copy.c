@@ -8,9 +8,12 @@
 #include "parley/config.h"
 #include "parley/log.h"
 #include "parley/store.h"
+#include "parley/uploads.h"
 #include "postgres.h"
 #include "sqlite.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +122,64 @@ static bool s_copy_table(sqlite3 *db, PGconn *conn, const table_t *table, FILE *
     return false;
 }
 
+//  Reads a whole upload file into a new buffer; NULL when it cannot.
+static char *s_read_file(const char *path, size_t *len)
+{
+    FILE *file = fopen(path, "rbe");
+    char *bytes = NULL;
+    long size = -1;
+    if (file && fseek(file, 0, SEEK_END) == 0 && (size = ftell(file)) >= 0 &&
+        fseek(file, 0, SEEK_SET) == 0 && (bytes = malloc((size_t)size + 1)) &&
+        fread(bytes, 1, (size_t)size, file) != (size_t)size) {
+        free(bytes);
+        bytes = NULL;
+    }
+    if (file)
+        fclose(file);
+    *len = bytes ? (size_t)size : 0;
+    return bytes;
+}
+
+//  Copies every upload file of <data_dir>/uploads (a temporary one has no upload's
+//  name and is passed over); *files counts them, *copied those the target lacked.
+static bool s_copy_uploads(const char *data_dir, PGconn *conn, FILE *report, int64_t *files,
+                           int64_t *copied)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/" PL_UPLOADS_DIR, data_dir);
+    DIR *listing = opendir(dir);
+    if (!listing)
+        return errno == ENOENT; //  a data dir that never took an upload
+    bool ok = true;
+    for (struct dirent *entry; ok && (entry = readdir(listing));) {
+        const pl_image_type_t *type = pl_upload_name_type(entry->d_name, strlen(entry->d_name));
+        if (!type)
+            continue;
+        char path[4400];
+        size_t len = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+        char *bytes = s_read_file(path, &len);
+        const char *values[] = {entry->d_name, type->mime, bytes};
+        const int lengths[] = {0, 0, (int)len}, formats[] = {0, 0, 1};
+        PGresult *res = bytes ? PQexecParams(conn,
+                                             "INSERT INTO uploads (name, mime, bytes)"
+                                             " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                                             3, NULL, values, lengths, formats, 0)
+                              : NULL;
+        ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (ok) {
+            (*files)++;
+            *copied += strtoll(PQcmdTuples(res), NULL, 10);
+        } else
+            fprintf(report, "copy-store: upload %s: %s\n", entry->d_name,
+                    res ? PQresultErrorMessage(res) : "cannot be read");
+        PQclear(res);
+        free(bytes);
+    }
+    closedir(listing);
+    return ok;
+}
+
 //  Moves the target's id sequences past every id copied, so new rows (and
 //  notification ids and versions) never take one of them.
 static bool s_move_sequences(PGconn *conn, FILE *report)
@@ -171,6 +232,17 @@ int pl_copy_store(const char *data_dir, const char *postgres_url, FILE *report)
         if (here != there)
             rc = 1;
     }
+    int64_t files = 0, copied = 0, there = -1;
+    if (rc >= 0 && (!s_copy_uploads(data_dir, conn, report, &files, &copied) ||
+                    !s_pg(conn, "SELECT count(*) FROM uploads", 0, NULL, report, &there)))
+        rc = -1;
+    else if (rc >= 0) {
+        fprintf(report,
+                "uploads: copied %" PRId64 ", %" PRId64 " files, %" PRId64 " in PostgreSQL%s\n",
+                copied, files, there, files == there ? "" : " (they differ)");
+        if (files != there)
+            rc = 1;
+    }
     if (rc >= 0 && !s_move_sequences(conn, report))
         rc = -1;
     pl_store_close(&target);
@@ -185,8 +257,8 @@ static void s_usage(FILE *out)
                  "  postgres_url: users, contents, likes, follows, rooms, members,\n"
                  "  messages, read pointers and notifications, with their ids. Rows\n"
                  "  already there are kept, so it may be run again, or after an\n"
-                 "  interruption, and copies only what is missing. Uploads stay in\n"
-                 "  <data_dir>/uploads.\n"
+                 "  interruption, and copies only what is missing; then the uploads\n"
+                 "  of <data_dir>/uploads.\n"
                  "  Exit status: 0 copied and every table counted equal on both sides,\n"
                  "  1 a store failed or counts differ, 2 usage.\n\n");
 }

@@ -142,6 +142,13 @@ static const char *const s_migrations[] = {
     "CREATE INDEX notifications_by_version ON notifications (user_id, version);"
     "CREATE INDEX notifications_unread ON notifications (user_id) WHERE NOT read;"
     "CREATE SEQUENCE notification_ids;",
+
+    //  2: uploads, so that any node serves any upload without a shared filesystem.
+    "CREATE TABLE uploads ("
+    "  name text PRIMARY KEY,"
+    "  mime text NOT NULL,"
+    "  bytes bytea NOT NULL"
+    ");",
 };
 #define MIGRATION_COUNT ((int)(sizeof s_migrations / sizeof s_migrations[0]))
 

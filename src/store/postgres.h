@@ -114,7 +114,11 @@
                            " WHERE user_id = $1 AND version > $2 ORDER BY version LIMIT $3")       \
     X(NOTIFICATIONS_UNREAD, "SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT read")  \
     X(NOTIFICATIONS_OPEN, "SELECT id, user_id, room_id, count FROM notifications"                  \
-                          " WHERE NOT read AND room_id IS NOT NULL")
+                          " WHERE NOT read AND room_id IS NOT NULL")                               \
+    X(UPLOAD_PUT, "INSERT INTO uploads (name, mime, bytes) VALUES ($1, $2, $3)"                    \
+                  " ON CONFLICT (name) DO NOTHING")                                                \
+    X(UPLOAD_GET, "SELECT bytes FROM uploads WHERE name = $1")                                     \
+    X(UPLOAD_EXISTS, "SELECT 1 FROM uploads WHERE name = $1")
 
 typedef enum {
 #define PL__PG_STMT_ENUM(name, sql) PL__PG_##name,

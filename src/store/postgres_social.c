@@ -235,6 +235,36 @@ static pl_status_t s_content_search(pl_store_t *base, pl_str_t query, pl_str_t k
     return pl__pg_rows((pl__pg_t *)base, id, &params, pl__pg_content, false, out);
 }
 
+static pl_status_t s_upload_put(pl_store_t *base, pl_str_t name, pl_str_t mime, pl_str_t bytes)
+{
+    pl__pg_params_t params = {0};
+    pl__pg_str(&params, name);
+    pl__pg_str(&params, mime);
+    pl__pg_str(&params, bytes);
+    return pl__pg_write((pl__pg_t *)base, PL__PG_UPLOAD_PUT, &params);
+}
+
+static pl_status_t s_upload_get(pl_store_t *base, pl_str_t name, char **bytes, size_t *len)
+{
+    pl__pg_params_t params = {0};
+    pl__pg_str(&params, name);
+    PGresult *res;
+    pl_status_t status = pl__pg_row(
+        (pl__pg_t *)base, bytes ? PL__PG_UPLOAD_GET : PL__PG_UPLOAD_EXISTS, &params, &res);
+    if (status != PL_STATUS_OK || !bytes) {
+        PQclear(res);
+        return status;
+    }
+    //  bytea comes back as text ("\x" and hex); libpq turns it back into bytes.
+    unsigned char *raw = PQunescapeBytea((const unsigned char *)pl__pg_col_text(res, 0, 0), len);
+    PQclear(res);
+    *bytes = raw ? malloc(*len ? *len : 1) : NULL;
+    if (*bytes)
+        memcpy(*bytes, raw, *len);
+    PQfreemem(raw);
+    return *bytes ? PL_STATUS_OK : PL_STATUS_INTERNAL;
+}
+
 void pl__pg_social_ops(pl_store_ops_t *ops)
 {
     ops->follow_add = s_follow_add;
@@ -247,4 +277,6 @@ void pl__pg_social_ops(pl_store_ops_t *ops)
     ops->notifications_open = s_notifications_open;
     ops->next_id = s_next_id;
     ops->content_search = s_content_search;
+    ops->upload_put = s_upload_put;
+    ops->upload_get = s_upload_get;
 }

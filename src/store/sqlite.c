@@ -358,6 +358,17 @@ static pl_status_t s_follow_stats(pl_store_t *base, int64_t user_id, int64_t vie
     return PL_STATUS_OK;
 }
 
+//  Uploads are the files in <data_dir>/uploads (see store.h).
+static pl_status_t s_upload_put(pl_store_t *base, pl_str_t name, pl_str_t mime, pl_str_t bytes)
+{
+    return PL_STATUS_OK;
+}
+
+static pl_status_t s_upload_get(pl_store_t *base, pl_str_t name, char **bytes, size_t *len)
+{
+    return PL_STATUS_NOT_FOUND;
+}
+
 //  The file is this process's to open: nothing to lose or reach again.
 static pl_status_t s_ping(pl_store_t *base)
 {
@@ -388,6 +399,8 @@ static pl_store_ops_t s_ops = {
     .user_find = s_user_find,
     .follow_stats = s_follow_stats,
     .ping = s_ping,
+    .upload_put = s_upload_put,
+    .upload_get = s_upload_get,
 };
 
 static pthread_once_t s_ops_once = PTHREAD_ONCE_INIT;
