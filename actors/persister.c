@@ -46,6 +46,8 @@
 #include <string.h>
 
 #define COMMIT_ATTEMPTS 4
+//  Longest a send of an outcome to another actor may wait (see s_tell).
+#define ACTOR_SEND_TIMEOUT_MS 1000
 
 typedef enum {
     TO_NOBODY,
@@ -126,6 +128,16 @@ static void s_self_destroy(self_t **self_p)
     *self_p = NULL;
 }
 
+//  Bounds how long a send to another actor waits (see s_tell); after $TERM the
+//  actors it answers have stopped, and what cannot go at once is dropped.
+static void s_bound_sends(self_t *self, int timeout_ms)
+{
+    zsock_set_sndtimeo(self->creator, timeout_ms);
+    zsock_set_sndtimeo(self->notifier, timeout_ms);
+    for (int i = 0; i < self->room_shards; i++)
+        zsock_set_sndtimeo(self->rooms[i], timeout_ms);
+}
+
 static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
 {
     self_t *self = calloc(1, sizeof *self);
@@ -158,6 +170,8 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
         pl_room_inbox_name(i, name, sizeof name);
         ok = (self->rooms[i] = pl_actor_outlet(name)) != NULL;
     }
+    if (ok)
+        s_bound_sends(self, ACTOR_SEND_TIMEOUT_MS);
     if (!ok) {
         if (!args->error[0])
             snprintf(args->error, sizeof args->error, "persister: cannot start");
@@ -351,6 +365,19 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
     }
 }
 
+//  Sends an outcome to another actor. A send that cannot go within
+//  ACTOR_SEND_TIMEOUT_MS is dropped (logged): its actor has stopped (the server stops
+//  the rooms, the creator and the notifier before the persister, and a PUSH with no
+//  peer blocks for ever), or is PL_ACTOR_HWM messages behind. Either way the others
+//  are not waited for any more, so a stop takes one timeout, not one per outcome.
+static void s_tell(self_t *self, zsock_t *outlet, const pl_msg_t *msg)
+{
+    if (pl_msg_send(zsock_resolve(outlet), msg) == 0)
+        return;
+    pl_warn("persister: %s dropped: its actor is gone or far behind", pl_msg_name(msg->type));
+    s_bound_sends(self, 0);
+}
+
 //  Tells every room of a member that their profile changed, with their new User.
 //  (Joins and departures are told by the HTTP handler that asked for them, through
 //  the same socket the member's next request will take, so none can overtake it.)
@@ -370,7 +397,7 @@ static void s_notify_member(self_t *self, const outcome_t *out)
         pl_msg_t msg = {
             .type = PL_MSG_ROOM_MEMBER,
             .as.room_member = {rooms[i], out->member_id, PL_MEMBER_UPDATED, pl_str_of(text)}};
-        pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(rooms[i], self->room_shards)]), &msg);
+        s_tell(self, self->rooms[pl_room_shard(rooms[i], self->room_shards)], &msg);
     }
     free(text);
     free(rooms);
@@ -386,12 +413,12 @@ static void s_deliver(self_t *self, const outcome_t *out)
             pl_waiter_post(out->waiter, &reply);
         break;
     case TO_CREATOR:
-        pl_msg_send(zsock_resolve(self->creator), &reply);
+        s_tell(self, self->creator, &reply);
         break;
     case TO_NOTIFIER: {
         pl_msg_t stored = {.type = PL_MSG_NOTIFICATION_STORED,
                            .as.notification_stored = {out->id, out->status}};
-        pl_msg_send(zsock_resolve(self->notifier), &stored);
+        s_tell(self, self->notifier, &stored);
         break;
     }
     case TO_ROOM_STORED: //  told in runs (s_note_stored)
@@ -406,8 +433,7 @@ static void s_send_run(self_t *self, const run_t *run)
 {
     pl_msg_t stored = {.type = PL_MSG_MESSAGE_STORED,
                        .as.message_stored = {run->room_id, run->first, run->last, run->status}};
-    pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(run->room_id, self->room_shards)]),
-                &stored);
+    s_tell(self, self->rooms[pl_room_shard(run->room_id, self->room_shards)], &stored);
 }
 
 //  Adds a stored message to its room's run; a message that does not continue the run
@@ -563,17 +589,6 @@ static void s_on_inbox(void *self)
     s_commit_batch(self);
 }
 
-//  After $TERM the actors the persister answers have stopped (the server stops them
-//  first), and a send to one that is gone would wait forever: a PUSH socket with no
-//  peer blocks. From then on what cannot be delivered at once is dropped.
-static void s_stop_waiting_for_actors(self_t *self)
-{
-    zsock_set_sndtimeo(self->creator, 0);
-    zsock_set_sndtimeo(self->notifier, 0);
-    for (int i = 0; i < self->room_shards; i++)
-        zsock_set_sndtimeo(self->rooms[i], 0);
-}
-
 void pl_persister_actor(zsock_t *pipe, void *args_arg)
 {
     pl_persister_args_t *args = args_arg;
@@ -584,7 +599,7 @@ void pl_persister_actor(zsock_t *pipe, void *args_arg)
     pl_actor_loop(pipe, self->inbox, s_on_inbox, self);
     //  Flush: whatever was queued before the stop is still committed, and answered
     //  where someone still listens.
-    s_stop_waiting_for_actors(self);
+    s_bound_sends(self, 0);
     while (s_commit_batch(self) > 0)
         ;
     s_self_destroy(&self);
