@@ -898,6 +898,9 @@ STORE_TEST(a_batch_of_messages_commits_whole_and_reads_back_in_order)
     s_store_messages(store, room, user, 5, 5); //  a second store changes nothing
     cr_assert_eq(store->ops->room_advance(store, room, COUNT, 1000 + COUNT), PL_STATUS_OK);
     cr_assert_eq(store->ops->read_advance(store, room, user, COUNT), PL_STATUS_OK);
+    //  Pointers never move back, even within one transaction.
+    cr_assert_eq(store->ops->room_advance(store, room, 3, 3), PL_STATUS_OK);
+    cr_assert_eq(store->ops->read_advance(store, room, user, 3), PL_STATUS_OK);
     cr_assert_eq(store->ops->commit(store), PL_STATUS_OK);
 
     pl_store_t *reader = s_open(false);
@@ -919,6 +922,7 @@ STORE_TEST(a_batch_of_messages_commits_whole_and_reads_back_in_order)
     cr_assert_eq(reader->ops->room_get(reader, room, user, &got), PL_STATUS_OK);
     cr_assert_eq(json_integer_value(json_object_get(got, "last_seq")), COUNT);
     cr_assert_eq(json_integer_value(json_object_get(got, "unread")), 0);
+    cr_assert_eq(pl_store_suite_sql_int("SELECT last_activity FROM rooms"), 1000 + COUNT);
     json_decref(got);
     pl_store_close(&reader);
     pl_store_close(&store);

@@ -360,7 +360,7 @@ static bool s_send_prepared(pl__pg_t *self, const char *name, const pl__pg_param
 }
 
 //  Forgets the queued messages (libpq has copied what it sent).
-static void s_drop_queued(pl__pg_t *self)
+static void s_drop_queued_messages(pl__pg_t *self)
 {
     for (int i = 0; i < self->queued_count; i++) {
         free(self->queued_strings[i]);
@@ -369,8 +369,76 @@ static void s_drop_queued(pl__pg_t *self)
     self->queued_count = 0;
 }
 
+//  Adds a row to rows; false when out of memory.
+static bool s_rows_add(pl__pg_int_rows_t *rows, int64_t a, int64_t b, int64_t c)
+{
+    const int64_t row[3] = {a, b, c};
+    for (int col = 0; col < 3; col++) {
+        //  A number, its separator, and the closing brace s_rows_send adds.
+        size_t need = rows->len[col] + 24;
+        if (need > rows->cap[col]) {
+            size_t cap = need * 2 > 256 ? need * 2 : 256;
+            char *grown = realloc(rows->text[col], cap);
+            if (!grown)
+                return false;
+            rows->text[col] = grown, rows->cap[col] = cap;
+        }
+        rows->len[col] +=
+            (size_t)snprintf(rows->text[col] + rows->len[col], rows->cap[col] - rows->len[col],
+                             "%c%" PRId64, rows->rows ? ',' : '{', row[col]);
+    }
+    rows->rows++;
+    return true;
+}
+
+static void s_rows_clear(pl__pg_int_rows_t *rows)
+{
+    rows->rows = 0;
+    rows->len[0] = rows->len[1] = rows->len[2] = 0;
+}
+
+//  Forgets everything the transaction queued.
+static void s_drop_queued(pl__pg_t *self)
+{
+    s_drop_queued_messages(self);
+    s_rows_clear(&self->room_advances);
+    s_rows_clear(&self->read_advances);
+}
+
+//  Sends the rows as the three array parameters of id, if there are any.
+static bool s_rows_send(pl__pg_t *self, pl__pg_int_rows_t *rows, pl__pg_stmt_id_t id)
+{
+    if (rows->rows == 0)
+        return true;
+    pl__pg_params_t params = {0};
+    for (int col = 0; col < 3; col++) {
+        snprintf(rows->text[col] + rows->len[col], rows->cap[col] - rows->len[col], "}");
+        pl__pg_literal(&params, rows->text[col]);
+    }
+    bool sent = s_send_prepared(self, s_statement_names[id], &params);
+    s_rows_clear(rows);
+    return sent;
+}
+
+pl_status_t pl__pg_write_advance(pl__pg_t *self, pl__pg_stmt_id_t id, int64_t a, int64_t b,
+                                 int64_t c)
+{
+    if (!self->pipelined || self->failed) {
+        pl__pg_params_t params = {0};
+        pl__pg_int(&params, a);
+        pl__pg_int(&params, b);
+        pl__pg_int(&params, c);
+        return pl__pg_write(self, id, &params);
+    }
+    if (s_rows_add(id == PL__PG_ROOM_ADVANCE ? &self->room_advances : &self->read_advances, a, b,
+                   c))
+        return PL_STATUS_OK;
+    self->failed = true;
+    return PL_STATUS_INTERNAL;
+}
+
 //  Sends the queued messages: a full set as one statement, fewer one by one.
-static bool s_send_queued(pl__pg_t *self)
+static bool s_send_queued_messages(pl__pg_t *self)
 {
     int count = self->queued_count;
     bool sent = true;
@@ -378,7 +446,7 @@ static bool s_send_queued(pl__pg_t *self)
         for (int i = 0; sent && i < count; i++)
             sent =
                 s_send_prepared(self, s_statement_names[PL__PG_MESSAGE_INSERT], &self->queued[i]);
-        s_drop_queued(self);
+        s_drop_queued_messages(self);
         return sent;
     }
     enum { PARAMS = PL__PG_MESSAGE_ROWS * 8 };
@@ -394,11 +462,19 @@ static bool s_send_queued(pl__pg_t *self)
         self,
         PQsendQueryPrepared(self->conn, MESSAGE_INSERT_MANY, PARAMS, values, lengths, formats, 0),
         MESSAGE_INSERT_MANY);
-    s_drop_queued(self);
+    s_drop_queued_messages(self);
     return sent;
 }
 
-//  Sends a statement into the pipeline, after the messages queued before it.
+//  Sends what the transaction has queued: messages, then pointer moves.
+static bool s_send_queued(pl__pg_t *self)
+{
+    return s_send_queued_messages(self) &&
+           s_rows_send(self, &self->room_advances, PL__PG_ROOM_ADVANCES) &&
+           s_rows_send(self, &self->read_advances, PL__PG_READ_ADVANCES);
+}
+
+//  Sends a statement into the pipeline, after what was queued before it.
 static bool s_send(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_params_t *params)
 {
     return s_send_queued(self) && s_send_prepared(self, s_statement_names[id], params);
@@ -680,6 +756,10 @@ static void s_close(pl_store_t *base)
 {
     pl__pg_t *self = (pl__pg_t *)base;
     s_drop_queued(self);
+    for (int col = 0; col < 3; col++) {
+        free(self->room_advances.text[col]);
+        free(self->read_advances.text[col]);
+    }
     PQfinish(self->conn);
     free(self);
 }

@@ -80,6 +80,15 @@
                     " last_activity = greatest(last_activity, $3) WHERE id = $1")                  \
     X(READ_ADVANCE, "UPDATE members SET last_read_seq = greatest(last_read_seq, $3)"               \
                     " WHERE room_id = $1 AND user_id = $2")                                        \
+    X(ROOM_ADVANCES, "UPDATE rooms r SET last_seq = greatest(r.last_seq, v.seq),"                  \
+                     " last_activity = greatest(r.last_activity, v.ts) FROM (SELECT id,"           \
+                     " max(seq) AS seq, max(ts) AS ts FROM unnest($1::bigint[], $2::bigint[],"     \
+                     " $3::bigint[]) AS t(id, seq, ts) GROUP BY id) v WHERE r.id = v.id")          \
+    X(READ_ADVANCES, "UPDATE members m SET last_read_seq = greatest(m.last_read_seq, v.seq)"       \
+                     " FROM (SELECT room_id, user_id, max(seq) AS seq FROM unnest($1::bigint[],"   \
+                     " $2::bigint[], $3::bigint[]) AS t(room_id, user_id, seq)"                    \
+                     " GROUP BY room_id, user_id) v"                                               \
+                     " WHERE m.room_id = v.room_id AND m.user_id = v.user_id")                     \
     X(ROOM_GET, "SELECT r.id, r.kind, r.title, r.content_id, r.dm_low, r.dm_high, r.last_seq,"     \
                 " r.created_at, (SELECT count(*) FROM members WHERE room_id = r.id)"               \
                 " FROM rooms r WHERE r.id = $1")                                                   \
@@ -141,6 +150,14 @@ typedef struct {
 //  Messages one multi-row insert stores (MESSAGE_INSERT's 8 parameters each).
 #define PL__PG_MESSAGE_ROWS 64
 
+//  Rows of three integers for a statement that takes them as three arrays: each
+//  column a "{1,2,3}" literal being written.
+typedef struct {
+    char *text[3]; //  owned
+    size_t len[3], cap[3];
+    int rows;
+} pl__pg_int_rows_t;
+
 typedef struct {
     pl_store_t base;
     PGconn *conn;
@@ -158,6 +175,9 @@ typedef struct {
     pl__pg_params_t queued[PL__PG_MESSAGE_ROWS];
     char *queued_strings[PL__PG_MESSAGE_ROWS]; //  owned: each row's strings, copied
     int queued_count;
+    //  Pointer moves of the open transaction not sent yet: one statement each, sent
+    //  with the queued messages (the greatest seq of a room or member wins).
+    pl__pg_int_rows_t room_advances, read_advances;
 } pl__pg_t;
 
 void pl__pg_int(pl__pg_params_t *params, int64_t value);
@@ -197,6 +217,11 @@ pl_status_t pl__pg_write(pl__pg_t *self, pl__pg_stmt_id_t id, const pl__pg_param
 
 //  pl__pg_write of MESSAGE_INSERT, whose rows a transaction sends many at a time.
 pl_status_t pl__pg_write_message(pl__pg_t *self, const pl__pg_params_t *params);
+
+//  pl__pg_write of ROOM_ADVANCE or READ_ADVANCE (a, b, c), whose rows a transaction
+//  sends in one statement each (ROOM_ADVANCES, READ_ADVANCES).
+pl_status_t pl__pg_write_advance(pl__pg_t *self, pl__pg_stmt_id_t id, int64_t a, int64_t b,
+                                 int64_t c);
 
 //  Runs a statement binding (a, b) and reports NOT_FOUND when it changed no row.
 pl_status_t pl__pg_exec_pair(pl__pg_t *self, pl__pg_stmt_id_t id, int64_t a, int64_t b);

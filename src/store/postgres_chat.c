@@ -246,24 +246,14 @@ static pl_status_t s_message_insert(pl_store_t *base, const pl_message_row_t *m)
     return pl__pg_write_message((pl__pg_t *)base, &params);
 }
 
-//  Advances rooms.last_seq/last_activity or members.last_read_seq: three int64s.
-static pl_status_t s_advance(pl__pg_t *self, pl__pg_stmt_id_t id, int64_t a, int64_t b, int64_t c)
-{
-    pl__pg_params_t params = {0};
-    pl__pg_int(&params, a);
-    pl__pg_int(&params, b);
-    pl__pg_int(&params, c);
-    return pl__pg_write(self, id, &params);
-}
-
 static pl_status_t s_room_advance(pl_store_t *base, int64_t room_id, int64_t seq, int64_t ts)
 {
-    return s_advance((pl__pg_t *)base, PL__PG_ROOM_ADVANCE, room_id, seq, ts);
+    return pl__pg_write_advance((pl__pg_t *)base, PL__PG_ROOM_ADVANCE, room_id, seq, ts);
 }
 
 static pl_status_t s_read_advance(pl_store_t *base, int64_t room_id, int64_t user_id, int64_t seq)
 {
-    return s_advance((pl__pg_t *)base, PL__PG_READ_ADVANCE, room_id, user_id, seq);
+    return pl__pg_write_advance((pl__pg_t *)base, PL__PG_READ_ADVANCE, room_id, user_id, seq);
 }
 
 //  The message of a room with seq, or JSON null.
