@@ -987,3 +987,29 @@ Test(store_sqlite, uploads_are_left_to_the_files_of_the_node)
     cr_assert_null(got);
     pl_store_close(&writer);
 }
+
+//  --------------------------------------------------------------------------------
+//  The notification counter
+
+STORE_TEST(next_id_grows_and_goes_on_past_what_was_stored_after_a_restart)
+{
+    pl_store_t *writer = s_open(true);
+    int64_t user = s_insert(writer, "nina", "Nina", 1);
+    pl_store_t *reader = s_open(false);
+    int64_t first = 0, second = 0, third = 0;
+    cr_assert_eq(reader->ops->next_id(reader, &first), PL_STATUS_OK);
+    cr_assert_eq(reader->ops->next_id(reader, &second), PL_STATUS_OK);
+    cr_assert_gt(first, 0);
+    cr_assert_gt(second, first);
+    //  A notification stored under them, as the notifier does: id, then a version.
+    pl_notification_row_t row = {
+        first, second, user, 0, 1, 5, pl_str_of("follow"), pl_str_of("{\"kind\":\"follow\"}")};
+    cr_assert_eq(writer->ops->notification_put(writer, &row), PL_STATUS_OK);
+    pl_store_close(&reader);
+    //  A new connection (a restarted node) goes on past both.
+    reader = s_open(false);
+    cr_assert_eq(reader->ops->next_id(reader, &third), PL_STATUS_OK);
+    cr_assert_gt(third, second);
+    pl_store_close(&reader);
+    pl_store_close(&writer);
+}

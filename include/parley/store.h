@@ -176,9 +176,9 @@ typedef struct {
     pl_status_t (*notifications_open)(pl_store_t *self, pl_open_notification_t **out,
                                       size_t *count);
     //  The next number of the one counter that hands out notification ids and
-    //  versions: greater than every id and version stored, and than every number it
-    //  handed out before, to whichever node asked (so it lives in the store). Works on
-    //  a reader too.
+    //  versions: greater than every number it handed out before, to whichever node
+    //  asked (so it lives in the store), and so than every id and version stored.
+    //  Works on a reader too.
     pl_status_t (*next_id)(pl_store_t *self, int64_t *id);
 
     //  Uploads, named "<sha256>.<ext>". Keeps an upload's bytes where the backend
