@@ -80,7 +80,7 @@ typedef struct {
     int64_t sweep_ms;   //  how often to look for silent connections and due heartbeats
     int64_t next_sweep; //  when to look next
     bool terminated;
-    bool drained; //  a graceful stop has closed every connection: close new ones too
+    bool drained;           //  a graceful stop has closed every connection: close new ones too
     uint64_t frames_queued; //  this batch's, counted into the metrics once per batch
 } self_t;
 

@@ -40,7 +40,7 @@ static self_t *s_self_new(pl_loader_args_t *args)
     self->window = args->window;
     self->inbox = pl_actor_inbox(PL_LOADER_INBOX);
     self->rooms = calloc((size_t)args->room_shards, sizeof *self->rooms);
-    self->store = pl_store_sqlite_open(args->data_dir, false, err, sizeof err);
+    self->store = pl_store_open(&args->store, false, err, sizeof err);
     bool ok = self->inbox && self->rooms && self->store;
     if (!self->store)
         pl_error("loader: %s", err);

@@ -70,8 +70,7 @@ typedef struct {
     zsock_t *persister; //  owned: outlet
     zsock_t **writers;  //  owned: outlets, one per writer shard
     int writer_count;
-    pl_store_t *reader;  //  owned: replays, likers, profiles
-    int64_t last_id;     //  the highest notification id or version handed out
+    pl_store_t *reader;  //  owned: replays, likers, profiles, ids and versions
     pl_idmap_t *streams; //  user id -> open SSE streams per writer shard (int32_t[], owned)
     pl_idmap_t *open;    //  user id -> pl_idmap_t (owned): room id -> open_t (owned)
     pl_idmap_t *news;    //  room id -> news_t (owned)
@@ -172,13 +171,24 @@ static open_t *s_open(self_t *self, int64_t user_id, int64_t room_id, bool creat
     return open;
 }
 
+//  The next notification id or version from the store's counter, or 0 when the
+//  store cannot give one (the notification is then not written).
+static int64_t s_next_id(self_t *self)
+{
+    int64_t id = 0;
+    if (self->reader->ops->next_id(self->reader, &id) != PL_STATUS_OK) {
+        pl_error("notifier: the store handed out no notification id");
+        return 0;
+    }
+    return id;
+}
+
 //  Loads the unread notifications about rooms, so that they go on coalescing.
 static bool s_load_open(self_t *self)
 {
     pl_open_notification_t *rows;
     size_t count;
-    if (self->reader->ops->notifications_open(self->reader, &rows, &count, &self->last_id) !=
-        PL_STATUS_OK)
+    if (self->reader->ops->notifications_open(self->reader, &rows, &count) != PL_STATUS_OK)
         return false;
     bool ok = true;
     for (size_t i = 0; ok && i < count; i++) {
@@ -207,7 +217,7 @@ static self_t *s_self_new(pl_notifier_args_t *args)
     self->inbox = pl_actor_inbox(PL_NOTIFIER_INBOX);
     self->persister = pl_actor_outlet(PL_PERSISTER_INBOX);
     self->writers = calloc((size_t)args->writer_count, sizeof *self->writers);
-    self->reader = pl_store_sqlite_open(args->data_dir, false, err, sizeof err);
+    self->reader = pl_store_open(&args->store, false, err, sizeof err);
     self->streams = pl_idmap_new();
     self->open = pl_idmap_new();
     self->news = pl_idmap_new();
@@ -325,8 +335,9 @@ static void s_notify_follow(self_t *self, const pl_msg_notify_follow_t *m)
     if (actor) {
         pl_jw_t *jw = s_body_begin(self, "follow", text, url, pl_now_ms(), actor);
         pl_jw_object_end(jw);
-        int64_t id = ++self->last_id;
-        s_write(self, id, id, m->followee_id, "follow", 0, 1, pl_jw_text(jw, NULL));
+        int64_t id = s_next_id(self);
+        if (id)
+            s_write(self, id, id, m->followee_id, "follow", 0, 1, pl_jw_text(jw, NULL));
     }
     free(actor);
 }
@@ -359,8 +370,9 @@ static void s_notify_room_created(self_t *self, const pl_msg_notify_room_created
         pl_jw_key(jw, "content");
         pl_jw_raw(jw, content_json, strlen(content_json));
         pl_jw_object_end(jw);
-        int64_t id = ++self->last_id;
-        s_write(self, id, id, likers[i], "room_created", m->room_id, 1, pl_jw_text(jw, NULL));
+        int64_t id = s_next_id(self);
+        if (id)
+            s_write(self, id, id, likers[i], "room_created", m->room_id, 1, pl_jw_text(jw, NULL));
     }
     free(content_json);
     free(actor);
@@ -453,8 +465,8 @@ static void s_notify_message(self_t *self, const pl_msg_notify_message_t *m)
         open_t *open = s_open(self, user_id, m->room_id, true);
         if (!open)
             continue;
-        if (!open->id)
-            open->id = ++self->last_id;
+        if (!open->id && !(open->id = s_next_id(self)))
+            continue;
         open->count++;
         s_mark_dirty(self, open, user_id, m->room_id);
     }
@@ -510,10 +522,12 @@ static void s_write_dirty(self_t *self)
         news_t *news = pl_idmap_get(self->news, (uint64_t)key.room_id);
         if (!open || !open->dirty || open->in_flight || !news)
             continue;
+        int64_t version = open->written ? s_next_id(self) : open->id;
+        if (!version)
+            continue;
         self->budget -= 1.0;
         open->dirty = false;
         open->in_flight = true;
-        int64_t version = open->written ? ++self->last_id : open->id;
         open->written = true;
         s_write(self, open->id, version, key.user_id, news->is_dm ? "dm" : "group_message",
                 key.room_id, open->count, s_open_body(self, open, key.room_id, news));

@@ -47,6 +47,8 @@
 #include <string.h>
 
 #define COMMIT_ATTEMPTS 4
+//  Longest a send of an outcome to another actor may wait (see s_tell).
+#define ACTOR_SEND_TIMEOUT_MS 1000
 
 typedef enum {
     TO_NOBODY,
@@ -101,6 +103,7 @@ typedef struct {
     zsock_t *notifier; //  owned: outlet to the notifier
     zsock_t **rooms;   //  owned: outlets to the room shards
     int room_shards;
+    pl_status_t failure; //  why the last attempt to commit failed (UNAVAILABLE: no store)
 } self_t;
 
 static void s_self_destroy(self_t **self_p)
@@ -126,6 +129,16 @@ static void s_self_destroy(self_t **self_p)
     *self_p = NULL;
 }
 
+//  Bounds how long a send to another actor waits (see s_tell); after $TERM the
+//  actors it answers have stopped, and what cannot go at once is dropped.
+static void s_bound_sends(self_t *self, int timeout_ms)
+{
+    zsock_set_sndtimeo(self->creator, timeout_ms);
+    zsock_set_sndtimeo(self->notifier, timeout_ms);
+    for (int i = 0; i < self->room_shards; i++)
+        zsock_set_sndtimeo(self->rooms[i], timeout_ms);
+}
+
 static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
 {
     self_t *self = calloc(1, sizeof *self);
@@ -146,7 +159,7 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
     self->rooms = calloc((size_t)args->room_shards, sizeof *self->rooms);
     self->broken = pl_idmap_new();
     self->undo = calloc((size_t)args->batch_max, sizeof *self->undo);
-    self->store = pl_store_sqlite_open(args->data_dir, true, args->error, sizeof args->error);
+    self->store = pl_store_open(&args->store, true, args->error, sizeof args->error);
     self->inbox = pl_actor_inbox(PL_PERSISTER_INBOX);
     self->creator = pl_actor_outlet(PL_CREATOR_INBOX);
     self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
@@ -158,6 +171,8 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
         pl_room_inbox_name(i, name, sizeof name);
         ok = (self->rooms[i] = pl_actor_outlet(name)) != NULL;
     }
+    if (ok)
+        s_bound_sends(self, ACTOR_SEND_TIMEOUT_MS);
     if (!ok) {
         if (!args->error[0])
             snprintf(args->error, sizeof args->error, "persister: cannot start");
@@ -339,10 +354,29 @@ static void s_apply(self_t *self, const pl_msg_t *msg, outcome_t *out)
         free(ids);
         break;
     }
+    case PL_MSG_UPLOAD_STORE: {
+        const pl_msg_upload_store_t *m = &msg->as.upload_store;
+        out->waiter = m->waiter, out->req_id = m->req_id;
+        out->status = ops->upload_put(store, m->name, m->mime, m->bytes);
+        break;
+    }
     default:
         pl_error("persister: unexpected %s", pl_msg_name(msg->type));
         out->route = TO_NOBODY;
     }
+}
+
+//  Sends an outcome to another actor. A send that cannot go within
+//  ACTOR_SEND_TIMEOUT_MS is dropped (logged): its actor has stopped (the server stops
+//  the rooms, the creator and the notifier before the persister, and a PUSH with no
+//  peer blocks for ever), or is PL_ACTOR_HWM messages behind. Either way the others
+//  are not waited for any more, so a stop takes one timeout, not one per outcome.
+static void s_tell(self_t *self, zsock_t *outlet, const pl_msg_t *msg)
+{
+    if (pl_msg_send(zsock_resolve(outlet), msg) == 0)
+        return;
+    pl_warn("persister: %s dropped: its actor is gone or far behind", pl_msg_name(msg->type));
+    s_bound_sends(self, 0);
 }
 
 //  Tells every room of a member that their profile changed, with their new User.
@@ -364,7 +398,7 @@ static void s_notify_member(self_t *self, const outcome_t *out)
         pl_msg_t msg = {
             .type = PL_MSG_ROOM_MEMBER,
             .as.room_member = {rooms[i], out->member_id, PL_MEMBER_UPDATED, pl_str_of(text)}};
-        pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(rooms[i], self->room_shards)]), &msg);
+        s_tell(self, self->rooms[pl_room_shard(rooms[i], self->room_shards)], &msg);
     }
     free(text);
     free(rooms);
@@ -380,12 +414,12 @@ static void s_deliver(self_t *self, const outcome_t *out)
             pl_waiter_post(out->waiter, &reply);
         break;
     case TO_CREATOR:
-        pl_msg_send(zsock_resolve(self->creator), &reply);
+        s_tell(self, self->creator, &reply);
         break;
     case TO_NOTIFIER: {
         pl_msg_t stored = {.type = PL_MSG_NOTIFICATION_STORED,
                            .as.notification_stored = {out->id, out->status}};
-        pl_msg_send(zsock_resolve(self->notifier), &stored);
+        s_tell(self, self->notifier, &stored);
         break;
     }
     case TO_ROOM_STORED: //  told in runs (s_note_stored)
@@ -400,8 +434,7 @@ static void s_send_run(self_t *self, const run_t *run)
 {
     pl_msg_t stored = {.type = PL_MSG_MESSAGE_STORED,
                        .as.message_stored = {run->room_id, run->first, run->last, run->status}};
-    pl_msg_send(zsock_resolve(self->rooms[pl_room_shard(run->room_id, self->room_shards)]),
-                &stored);
+    s_tell(self, self->rooms[pl_room_shard(run->room_id, self->room_shards)], &stored);
 }
 
 //  Adds a stored message to its room's run; a message that does not continue the run
@@ -489,8 +522,11 @@ static bool s_leaves_advances(const pl_msg_t *msg)
 //  Applies the batch and commits it; true when committed.
 static bool s_apply_and_commit(self_t *self, int count)
 {
-    if (self->store->ops->begin(self->store) != PL_STATUS_OK)
+    pl_status_t status = self->store->ops->begin(self->store);
+    if (status != PL_STATUS_OK) {
+        self->failure = status;
         return false;
+    }
     self->advance_count = 0;
     self->undo_count = 0;
     bool ok = true;
@@ -500,8 +536,11 @@ static bool s_apply_and_commit(self_t *self, int count)
         if (ok)
             s_apply(self, &self->batch[i].msg, &self->outcomes[i]);
     }
-    if (ok && s_write_advances(self) && self->store->ops->commit(self->store) == PL_STATUS_OK)
+    status =
+        ok && s_write_advances(self) ? self->store->ops->commit(self->store) : PL_STATUS_INTERNAL;
+    if (status == PL_STATUS_OK)
         return true;
+    self->failure = status;
     self->store->ops->rollback(self->store);
     s_undo_broken(self);
     return false;
@@ -550,7 +589,7 @@ static int s_commit_batch(self_t *self)
     for (int i = 0; i < count; i++) {
         outcome_t *out = &self->outcomes[i];
         if (!committed) {
-            out->status = PL_STATUS_INTERNAL, out->member_id = 0;
+            out->status = self->failure, out->member_id = 0;
             if (out->route == TO_ROOM_STORED)
                 s_break_at_earliest(self, out->room_id, out->seq);
         }
@@ -579,7 +618,9 @@ void pl_persister_actor(zsock_t *pipe, void *args_arg)
     if (!pl_actor_ready(pipe, self != NULL, &args->failed))
         return;
     pl_actor_loop(pipe, self->inbox, s_on_inbox, self);
-    //  Flush: whatever was queued before the stop is still committed and answered.
+    //  Flush: whatever was queued before the stop is still committed, and answered
+    //  where someone still listens.
+    s_bound_sends(self, 0);
     while (s_commit_batch(self) > 0)
         ;
     s_self_destroy(&self);

@@ -913,12 +913,16 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
         sent_t *sent = s_sent_of(room, p.sender_id, pl_str_of(p.client_id), &key);
         if (sent && sent->seq == p.seq)
             pl_idmap_remove(room->sent, key);
+        bool unavailable = status == PL_STATUS_UNAVAILABLE;
         for (size_t i = 0; i < p.target_count; i++) {
             if (p.targets[i].conn_id)
                 s_send_error(self, p.targets[i].conn_id,
                              s_send_name(pl_str_of(p.targets[i].ref), pl_str_of(p.client_id)),
-                             "internal", "the message could not be stored");
-            s_answer(p.targets[i].waiter, p.targets[i].req_id, PL_STATUS_INTERNAL, 0, NULL);
+                             unavailable ? "unavailable" : "internal",
+                             unavailable ? "the store cannot be reached: try again"
+                                         : "the message could not be stored");
+            s_answer(p.targets[i].waiter, p.targets[i].req_id,
+                     unavailable ? PL_STATUS_UNAVAILABLE : PL_STATUS_INTERNAL, 0, NULL);
         }
         s_pending_clear(&p);
         return;

@@ -91,8 +91,8 @@ static void s_content_room(pl_req_t *req)
     }
     if (reply.created & PL_REPLY_MEMBER_ADDED)
         pl_http_member_event(req, reply.id, req->user_id, PL_MEMBER_JOINED);
-    pl_http_reply(req->conn, reply.created & PL_REPLY_ROOM_CREATED ? 201 : 200, room, NULL);
     pl_http_room_notice(req, reply.id, req->user_id);
+    pl_http_reply(req->conn, reply.created & PL_REPLY_ROOM_CREATED ? 201 : 200, room, NULL);
 }
 
 //  Answers a like or unlike the store refused as NOT_FOUND: the content does not

@@ -121,11 +121,11 @@ static void s_dm(pl_req_t *req)
         pl_http_error(req->conn, 500, "internal", "the room could not be made");
         return;
     }
-    s_reply_room(req, reply.id, reply.created);
     if (reply.created) {
         pl_http_room_notice(req, reply.id, req->path_id);
         pl_http_room_notice(req, reply.id, req->user_id);
     }
+    s_reply_room(req, reply.id, reply.created);
 }
 
 //  Join (join true) or leave a group room.
@@ -167,9 +167,9 @@ static void s_membership(pl_req_t *req, bool join)
         if (!join || (reply.created & PL_REPLY_MEMBER_ADDED))
             pl_http_member_event(req, req->path_id, req->user_id,
                                  join ? PL_MEMBER_JOINED : PL_MEMBER_LEFT);
-        pl_http_reply(req->conn, 204, NULL, NULL);
         if (join)
             pl_http_room_notice(req, req->path_id, req->user_id);
+        pl_http_reply(req->conn, 204, NULL, NULL);
     } else if (reply.status == PL_STATUS_NOT_FOUND)
         pl_http_error(req->conn, 403, "forbidden", "you are not a member of room %" PRId64,
                       req->path_id);
@@ -253,6 +253,8 @@ static void s_room_refusal(pl_req_t *req, pl_status_t status)
     else if (status == PL_STATUS_FORBIDDEN)
         pl_http_error(req->conn, 403, "forbidden", "you are not a member of room %" PRId64,
                       req->path_id);
+    else if (status == PL_STATUS_UNAVAILABLE)
+        pl_http_error(req->conn, 503, "unavailable", "the store cannot be reached: try again");
     else
         pl_http_error(req->conn, 500, "internal", "the room could not take the request");
 }
@@ -276,8 +278,7 @@ static void s_publish(pl_req_t *req)
     const char *field;
     const char *problem = pl_check_message(kind.ptr, kind.len, text.ptr, text.len, url.ptr, url.len,
                                            (size_t)req->app->config->max_message_chars, &field);
-    if (!problem && url.ptr &&
-        (problem = pl_uploads_check_url(req->app->config->data_dir, url.ptr, url.len)))
+    if (!problem && url.ptr && (problem = pl_http_check_upload_url(req->app, url)))
         field = "url";
     if (problem) {
         pl_http_error(req->conn, 400, "bad_request", "%s: %s", field, problem);

@@ -9,7 +9,12 @@
     image of the declared type gets 415 too: RFC 9110 allows 415 for a format found
     by inspecting the data, and to a client both mean "not an image type you take".
     Answers given before the body was read whole say Connection: close. Every path
-    that does not commit destroys the upload, which removes its temporary file. */
+    that does not commit destroys the upload, which removes its temporary file.
+
+    The file is this node's copy. The bytes then go to the store too (UPLOAD_STORE
+    through the persister, answered after the commit), which keeps them where every
+    node can serve them when it is shared (PostgreSQL); an upload this node has no
+    file of is served, and accepted in an image message, from the store. */
 #include "parley/http.h"
 
 #include "parley/log.h"
@@ -31,7 +36,7 @@
 //  An answer refusing an upload, decided before it is sent: the temporary file goes
 //  first, so a client holding the answer finds nothing left behind.
 typedef struct {
-    int status;
+    int status; //  0: the answer has been given
     const char *code;
     char message[160];
     bool close; //  given before the body was read whole
@@ -96,6 +101,41 @@ static int s_read_body(pl_req_t *req, const pl_image_type_t *type, pl_upload_t *
     return 0;
 }
 
+//  Reads the committed file of url back and hands its bytes to the store; 0, or -1
+//  with the answer to give in refusal.
+static int s_keep_in_store(pl_req_t *req, const char *url, const pl_image_type_t *type,
+                           refusal_t *refusal)
+{
+    const char *name = url + sizeof PL_UPLOADS_URL_PREFIX - 1;
+    char path[PATH_MAX];
+    struct stat st;
+    char *bytes = NULL;
+    int fd = -1;
+    if (snprintf(path, sizeof path, "%s/" PL_UPLOADS_DIR "/%s", req->app->config->data_dir, name) <
+        (int)sizeof path)
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool read_whole = fd >= 0 && fstat(fd, &st) == 0 && (bytes = malloc((size_t)st.st_size + 1)) &&
+                      read(fd, bytes, (size_t)st.st_size) == st.st_size;
+    if (fd >= 0)
+        close(fd);
+    pl_msg_t msg = {.type = PL_MSG_UPLOAD_STORE,
+                    .as.upload_store = {.name = pl_str_of(name),
+                                        .mime = pl_str_of(type->mime),
+                                        .bytes = {bytes, read_whole ? (uint32_t)st.st_size : 0}}};
+    pl_msg_reply_t reply;
+    int rc = -1;
+    if (!read_whole)
+        pl_error("uploads: cannot read %s back for the store", path);
+    //  pl_http_persist has answered when it fails: nothing is left to say.
+    else if (pl_http_persist(req, &msg, &msg.as.upload_store.waiter, &msg.as.upload_store.req_id,
+                             &reply))
+        refusal->status = 0;
+    else
+        rc = reply.status == PL_STATUS_OK ? 0 : -1;
+    free(bytes);
+    return rc;
+}
+
 static void s_upload(pl_req_t *req)
 {
     const pl_config_t *cfg = req->app->config;
@@ -128,13 +168,19 @@ static void s_upload(pl_req_t *req)
     }
     pl_upload_destroy(&upload);
     free(chunk);
+    if (stored && s_keep_in_store(req, url, type, &refusal)) {
+        stored = false;
+        refusal.close = false;
+    }
     if (stored) {
         pl_info("uploads: user %" PRId64 " stored %s (%" PRIu64 " bytes)", req->user_id, url, size);
         pl_http_reply(
             req->conn, 201,
             json_pack("{s:s, s:s, s:I}", "url", url, "type", type->mime, "bytes", (json_int_t)size),
             NULL);
-    } else if (refusal.close)
+    } else if (refusal.status == 0)
+        return; //  answered already (the store did not answer in time, or was away)
+    else if (refusal.close)
         pl_http_error_close(req->conn, refusal.status, refusal.code, "%s", refusal.message);
     else
         pl_http_error(req->conn, refusal.status, refusal.code, "%s", refusal.message);
@@ -160,6 +206,41 @@ static void s_send_file(struct mg_connection *conn, int fd, uint64_t length, con
     free(chunk);
 }
 
+//  Serves an upload this node has no file of from the store; -1 when it has none.
+static int s_serve_from_store(pl_req_t *req, const pl_image_type_t *type)
+{
+    char *bytes = NULL;
+    size_t len = 0;
+    pl_store_t *reader = pl_store_pool_take(req->app->readers);
+    pl_status_t status = reader->ops->upload_get(
+        reader, (pl_str_t){req->path_name, (uint32_t)req->path_name_len}, &bytes, &len);
+    pl_store_pool_give(req->app->readers, reader);
+    if (status != PL_STATUS_OK)
+        return -1;
+    if (pl_http_write_head(req->conn, 200, type->mime, len, UPLOAD_CACHE_CONTROL,
+                           "X-Content-Type-Options: nosniff\r\n") == 0 &&
+        strcmp(req->info->request_method, "HEAD") != 0)
+        mg_write(req->conn, bytes, len);
+    free(bytes);
+    return 0;
+}
+
+const char *pl_http_check_upload_url(pl_app_t *app, pl_str_t url)
+{
+    const char *problem = pl_uploads_check_url(app->config->data_dir, url.ptr, url.len);
+    if (!problem)
+        return NULL;
+    size_t prefix = sizeof PL_UPLOADS_URL_PREFIX - 1;
+    //  Not on this node's disk: maybe another node's, in the store they share.
+    if (!pl_upload_url_type(url.ptr, url.len))
+        return problem;
+    pl_store_t *reader = pl_store_pool_take(app->readers);
+    pl_status_t status = reader->ops->upload_get(
+        reader, (pl_str_t){url.ptr + prefix, url.len - (uint32_t)prefix}, NULL, NULL);
+    pl_store_pool_give(app->readers, reader);
+    return status == PL_STATUS_OK ? NULL : problem;
+}
+
 //  GET or HEAD /uploads/{name}.
 static void s_serve(pl_req_t *req)
 {
@@ -174,7 +255,8 @@ static void s_serve(pl_req_t *req)
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
             close(fd);
-        pl_http_error(req->conn, 404, "not_found", "no such upload");
+        if (!type || s_serve_from_store(req, type))
+            pl_http_error(req->conn, 404, "not_found", "no such upload");
         return;
     }
     if (pl_http_write_head(req->conn, 200, type->mime, (uint64_t)st.st_size, UPLOAD_CACHE_CONTROL,

@@ -194,6 +194,14 @@ int pl_backup_main(int argc, char *const *argv, char *const *envp)
         return 2;
     }
     pl_config_start_logging(&cfg);
+    if (strcmp(cfg.store, "sqlite") != 0) {
+        fprintf(stderr,
+                "parley backup: copies the embedded SQLite store; with store = %s, back "
+                "up the database with its own tools (pg_dump)\n",
+                cfg.store);
+        pl_config_clear(&cfg);
+        return 2;
+    }
     int rc = pl_backup(cfg.data_dir, argv[1], stdout, err, sizeof err);
     if (rc)
         fprintf(stderr, "parley %s\n", err);

@@ -277,6 +277,14 @@ int pl_config_load(pl_config_t *cfg, int argc, char *const *argv, char *const *e
         snprintf(err, err_len, "access_log: '%s' is not on or off", cfg->access_log);
         return -1;
     }
+    if (strcmp(cfg->store, "sqlite") != 0 && strcmp(cfg->store, "postgres") != 0) {
+        snprintf(err, err_len, "store: '%s' is not sqlite or postgres", cfg->store);
+        return -1;
+    }
+    if (strcmp(cfg->store, "postgres") == 0 && !cfg->postgres_url[0]) {
+        snprintf(err, err_len, "postgres_url: store = postgres needs a connection URI");
+        return -1;
+    }
     if (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < 32) {
         snprintf(err, err_len, "jwt_secret: must be at least 32 characters");
         return -1;

@@ -226,8 +226,13 @@ int pl_http_ask(pl_req_t *req, pl_ingress_t *to, pl_msg_t *request, uint64_t *wa
 int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
                     uint64_t *req_id_field, pl_msg_reply_t *reply)
 {
-    return pl_http_ask(req, req->app->persister, request, waiter_field, req_id_field,
-                       PL_HTTP_ACTOR_TIMEOUT_MS, "unavailable", reply, NULL);
+    if (pl_http_ask(req, req->app->persister, request, waiter_field, req_id_field,
+                    PL_HTTP_ACTOR_TIMEOUT_MS, "unavailable", reply, NULL))
+        return -1;
+    if (reply->status != PL_STATUS_UNAVAILABLE)
+        return 0;
+    pl_http_error(req->conn, 503, "unavailable", "the store cannot be reached: try again");
+    return -1;
 }
 
 int pl_http_int_field(pl_req_t *req, json_t *body, const char *name, bool required, int64_t min,

@@ -194,8 +194,12 @@ struct mg_context *pl_http_start(pl_app_t *app, int *port, char *err, size_t err
 static void s_healthz(pl_req_t *req)
 {
     bool draining = atomic_load(&req->app->draining);
-    pl_http_reply(req->conn, draining ? 503 : 200,
-                  json_pack("{s:s, s:i}", "status", draining ? "draining" : "ok", "connections",
+    pl_store_t *reader = pl_store_pool_take(req->app->readers);
+    bool store_ok = reader->ops->ping(reader) == PL_STATUS_OK;
+    pl_store_pool_give(req->app->readers, reader);
+    const char *status = draining ? "draining" : store_ok ? "ok" : "store_unavailable";
+    pl_http_reply(req->conn, draining || !store_ok ? 503 : 200,
+                  json_pack("{s:s, s:i}", "status", status, "connections",
                             atomic_load(&req->app->open_streams)),
                   NULL);
 }

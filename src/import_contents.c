@@ -214,7 +214,9 @@ int pl_import_contents_main(int argc, char *const *argv, char *const *envp)
     FILE *in = fopen(path, "re");
     if (!in)
         fprintf(stderr, "parley import-contents: cannot open %s: %s\n", path, strerror(errno));
-    else if (!(store = pl_store_sqlite_open(cfg.data_dir, true, err, sizeof err)))
+    else if (!(store =
+                   pl_store_open(&(pl_store_config_t){cfg.store, cfg.data_dir, cfg.postgres_url},
+                                 true, err, sizeof err)))
         fprintf(stderr, "parley import-contents: %s\n", err);
     else {
         pl_import_counts_t counts;

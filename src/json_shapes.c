@@ -1,6 +1,10 @@
 /*  JSON shapes of PROTOCOL.md. */
 #include "parley/json_shapes.h"
 
+#include "parley/log.h"
+
+#include <inttypes.h>
+
 json_t *pl_json_user(const pl_user_t *user)
 {
     return json_pack("{s:I, s:s, s:s, s:o, s:I}", "id", (json_int_t)user->id, "username",
@@ -18,8 +22,9 @@ json_t *pl_json_notification(int64_t id, bool read, const char *body)
 {
     json_t *notification = json_loads(body, 0, NULL);
     if (!json_is_object(notification)) {
+        pl_warn("store: notification %" PRId64 " has a malformed body", id);
         json_decref(notification);
-        return NULL;
+        notification = json_object();
     }
     json_object_set_new(notification, "id", json_integer((json_int_t)id));
     json_object_set_new(notification, "read", json_boolean(read));

@@ -2,10 +2,12 @@
     SIGINT or SIGTERM to stop it gracefully. The signals are blocked in every thread
     and taken here with sigwait, so no handler runs in the middle of anyone's work.
     Subcommands instead: `parley import-contents FILE` (import_contents.h), `parley
-    backup DEST` (backup.h), `parley check-config`, which loads the configuration as
-    the server would, prints it and exits, and `parley --version`. */
+    copy-store` (copy_store.h), `parley backup DEST` (backup.h), `parley
+    check-config`, which loads the configuration as the server would, prints it and
+    exits, and `parley --version`. */
 #include "parley/backup.h"
 #include "parley/config.h"
+#include "parley/copy_store.h"
 #include "parley/import_contents.h"
 #include "parley/log.h"
 #include "parley/server.h"
@@ -22,6 +24,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "import-contents") == 0)
         return pl_import_contents_main(argc - 1, argv + 1, environ);
+    if (argc >= 2 && strcmp(argv[1], "copy-store") == 0)
+        return pl_copy_store_main(argc - 1, argv + 1, environ);
     if (argc >= 2 && strcmp(argv[1], "backup") == 0)
         return pl_backup_main(argc - 1, argv + 1, environ);
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -32,6 +36,8 @@ int main(int argc, char **argv)
         pl_config_print_help(stdout);
         printf("\nSubcommands:\n  parley import-contents FILE.jsonl [options]\n"
                "      load a catalogue of contents into the store (--help for more)\n"
+               "  parley copy-store [options]\n"
+               "      copy the SQLite store of data_dir into postgres_url (--help for more)\n"
                "  parley backup DEST [options]\n"
                "      copy the node's database, uploads and JWT key into DEST, while it runs\n"
                "  parley check-config [options]\n"

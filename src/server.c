@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,10 +120,16 @@ static int s_usable_cpus(void)
 }
 
 //  Starts the persister: it opens the store and migrates it, so it goes first.
+//  The store every actor and the reader pool open (the strings are cfg's).
+static pl_store_config_t s_store_config(const pl_config_t *cfg)
+{
+    return (pl_store_config_t){cfg->store, cfg->data_dir, cfg->postgres_url};
+}
+
 static int s_start_persister(pl_server_t *self, char *err, size_t err_len)
 {
     const pl_config_t *cfg = self->app.config;
-    self->persister_args = (pl_persister_args_t){.data_dir = cfg->data_dir,
+    self->persister_args = (pl_persister_args_t){.store = s_store_config(cfg),
                                                  .batch_max = (int)cfg->persist_batch_max,
                                                  .room_shards = self->app.room_count};
     self->persister = pl_actor_start("persister", pl_persister_actor, &self->persister_args);
@@ -151,12 +158,13 @@ static int s_start_shards(pl_server_t *self)
         s_calloc(&self->writers, (size_t)app->writer_count, sizeof *self->writers) ||
         s_calloc(&app->writers, (size_t)app->writer_count, sizeof *app->writers))
         return -1;
-    self->loader_args = (pl_loader_args_t){
-        .data_dir = cfg->data_dir, .room_shards = app->room_count, .window = cfg->recovery_window};
+    self->loader_args = (pl_loader_args_t){.store = s_store_config(cfg),
+                                           .room_shards = app->room_count,
+                                           .window = cfg->recovery_window};
     self->loader = pl_actor_start("loader", pl_loader_actor, &self->loader_args);
     if (!self->loader || self->loader_args.failed)
         return -1;
-    self->notifier_args = (pl_notifier_args_t){.data_dir = cfg->data_dir,
+    self->notifier_args = (pl_notifier_args_t){.store = s_store_config(cfg),
                                                .writer_count = app->writer_count,
                                                .writes_per_s = cfg->notify_writes_per_s};
     self->notifier = pl_actor_start("notifier", pl_notifier_actor, &self->notifier_args);
@@ -241,12 +249,18 @@ static int s_start(pl_server_t *self, char *err, size_t err_len)
         snprintf(err, err_len, "password_hash_*: libsodium refused this cost");
         return -1;
     }
-    //  The actors open the data directory; the key file and the uploads go in it after.
+    //  The data directory holds the key file and the uploads whichever the store
+    //  (and parley.db with SQLite, whose writer would make it too).
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_len, "data_dir: cannot create %s: %s", cfg->data_dir, strerror(errno));
+        return -1;
+    }
     if (!(app->waiters = pl_waiters_new()) || s_start_actors(self, err, err_len) ||
         s_load_jwt_key(app, err, err_len) || pl_uploads_prepare(cfg->data_dir, err, err_len))
         return -1;
     int readers = cfg->http_threads < 32 ? (int)cfg->http_threads : 32;
-    if (!(app->readers = pl_store_pool_new(cfg->data_dir, readers, err, err_len)))
+    pl_store_config_t store = s_store_config(cfg);
+    if (!(app->readers = pl_store_pool_new(&store, readers, err, err_len)))
         return -1;
     if (cfg->metrics_listen[0] &&
         !(self->metrics_http = pl_http_start_metrics(app, &self->metrics_port, err, err_len)))

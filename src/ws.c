@@ -216,8 +216,7 @@ static void s_send_fields(request_t *r, const pl_send_request_t *f)
     if (!problem)
         problem = pl_check_message(f->kind.ptr, f->kind.len, f->body.ptr, f->body.len, f->url.ptr,
                                    f->url.len, (size_t)r->app->config->max_message_chars, &field);
-    if (!problem && f->url.ptr &&
-        (problem = pl_uploads_check_url(r->app->config->data_dir, f->url.ptr, f->url.len)))
+    if (!problem && f->url.ptr && (problem = pl_http_check_upload_url(r->app, f->url)))
         field = "url";
     if (problem) {
         s_reject(r, "bad_request", "%s: %s", field, problem);

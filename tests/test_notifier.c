@@ -34,8 +34,8 @@ static int64_t s_add_user(const char *name, const char *display_name)
 //  Starts the notifier with a budget of writes_per_s (0: none).
 static void s_start_notifier_with(int64_t writes_per_s)
 {
-    s_args =
-        (pl_notifier_args_t){.data_dir = s_dir, .writer_count = 1, .writes_per_s = writes_per_s};
+    s_args = (pl_notifier_args_t){
+        .store = {.data_dir = s_dir}, .writer_count = 1, .writes_per_s = writes_per_s};
     s_notifier = zactor_new(pl_notifier_actor, &s_args);
     cr_assert(s_notifier);
     cr_assert_not(s_args.failed, "the notifier did not start");

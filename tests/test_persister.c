@@ -20,8 +20,8 @@ static int s_room_shards; //  0 unless a test plays a room shard
 
 static void s_start(void)
 {
-    s_args =
-        (pl_persister_args_t){.data_dir = s_dir, .batch_max = 64, .room_shards = s_room_shards};
+    s_args = (pl_persister_args_t){
+        .store = {.data_dir = s_dir}, .batch_max = 64, .room_shards = s_room_shards};
     s_persister = zactor_new(pl_persister_actor, &s_args);
     cr_assert(s_persister);
     cr_assert_not(s_args.failed, "persister failed: %s", s_args.error);
@@ -192,7 +192,8 @@ Test(persister, update_reports_a_missing_user)
 Test(persister, refuses_to_start_on_an_unusable_data_dir)
 {
     s_stop();
-    pl_persister_args_t bad = {.data_dir = "/proc/parley-cannot-be-here", .batch_max = 8};
+    pl_persister_args_t bad = {.store = {.data_dir = "/proc/parley-cannot-be-here"},
+                               .batch_max = 8};
     zactor_t *actor = zactor_new(pl_persister_actor, &bad);
     cr_assert(actor);
     cr_assert(bad.failed);

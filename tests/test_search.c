@@ -1,14 +1,18 @@
-/*  Tests for the full-text search of contents (store_sqlite_search.c and migration 3
-    of store_sqlite.c), each against a fresh temporary data directory: ranking,
-    prefixes, folding, the kind filter, listing without words, that any text is a
-    valid query, that the index follows every change to contents, that a database
-    made before search existed is indexed when it is upgraded, and that two writers
-    (a server and an import) may open the same new or old database at once. */
+/*  Tests for the full-text search of contents, part of the store contract suite:
+    each runs against both backends (tests/support/store_suite.h), as
+    search_sqlite::<name> (src/store/sqlite_search.c, FTS5) and search_postgres::<name>
+    (src/store/postgres_social.c, tsvector): ranking, prefixes, folding, the kind
+    filter, listing without words, that any text is a valid query, that the index
+    follows every change to contents, and that two writers (a server and an import,
+    or two nodes) may open the same new store at once. What only SQLite has, a
+    database made before search existed, is search_sqlite only. */
+#define PL_PG_SUITE_ALWAYS
 #include "parley/store.h"
 
 #include "fixtures.h"
 #include "hostile_queries.h"
-#include "tmp_dir.h"
+#include "pg_suite.h"
+#include "store_suite.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -20,30 +24,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static char s_dir[64];
+TestSuite(search_sqlite, .init = pl_store_suite_sqlite, .fini = pl_store_suite_teardown,
+          .timeout = 30);
+TestSuite(search_postgres, .init = pl_store_suite_postgres, .fini = pl_store_suite_teardown,
+          .timeout = 30);
 
-static void s_setup(void)
-{
-    cr_assert_eq(pl_tmp_dir_make(s_dir, sizeof s_dir, "parley-search-"), 0);
-}
-
-static void s_teardown(void)
-{
-    cr_assert_eq(pl_tmp_dir_remove(s_dir), 0);
-}
-
-TestSuite(search, .init = s_setup, .fini = s_teardown, .timeout = 30);
+#define SEARCH_TEST(name) PL_STORE_TEST(search, name)
 
 //  --------------------------------------------------------------------------------
 //  Helpers
-
-static pl_store_t *s_open_in(const char *dir)
-{
-    char err[512] = "";
-    pl_store_t *store = pl_store_sqlite_open(dir, true, err, sizeof err);
-    cr_assert_not_null(store, "opening the writer in %s: %s", dir, err);
-    return store;
-}
 
 static int64_t s_add(pl_store_t *store, const char *kind, const char *title,
                      const char *description)
@@ -91,9 +80,9 @@ static void s_expect_titles(pl_store_t *store, const char *query, const char *ki
 //  --------------------------------------------------------------------------------
 //  Matching and ranking
 
-Test(search, a_title_match_ranks_above_a_description_match)
+SEARCH_TEST(a_title_match_ranks_above_a_description_match)
 {
-    pl_store_t *store = s_open_in(s_dir);
+    pl_store_t *store = pl_store_suite_open(true);
     //  The description-only match is newer and says the word twice: only the rank
     //  can put the title first.
     s_add(store, "book", "Gardens", "A quiet book.");
@@ -103,9 +92,9 @@ Test(search, a_title_match_ranks_above_a_description_match)
     pl_store_close(&store);
 }
 
-Test(search, every_word_must_match_and_the_last_is_a_prefix)
+SEARCH_TEST(every_word_must_match_and_the_last_is_a_prefix)
 {
-    pl_store_t *store = s_open_in(s_dir);
+    pl_store_t *store = pl_store_suite_open(true);
     s_add(store, "movie", "The Matrix", "A hacker learns the truth.");
     //  bm25 prefers the shorter row when both match alike: The Matrix comes first.
     s_add(store, "movie", "The Matrix Reloaded", "The hacker returns with his friends.");
@@ -118,9 +107,9 @@ Test(search, every_word_must_match_and_the_last_is_a_prefix)
     pl_store_close(&store);
 }
 
-Test(search, case_and_accents_are_folded)
+SEARCH_TEST(case_and_accents_are_folded)
 {
-    pl_store_t *store = s_open_in(s_dir);
+    pl_store_t *store = pl_store_suite_open(true);
     s_add(store, "movie", "Amélie", "Une serveuse à Montmartre.");
     s_add(store, "book", "Преступление и наказание", "Раскольников.");
     s_add(store, "movie", "千と千尋の神隠し", "Spirited Away.");
@@ -134,9 +123,9 @@ Test(search, case_and_accents_are_folded)
     pl_store_close(&store);
 }
 
-Test(search, kind_filters_searches_and_listings)
+SEARCH_TEST(kind_filters_searches_and_listings)
 {
-    pl_store_t *store = s_open_in(s_dir);
+    pl_store_t *store = pl_store_suite_open(true);
     s_add(store, "movie", "Dune", "Desert planet, the film.");
     s_add(store, "book", "Dune", "Desert planet, the novel.");
     s_add(store, "book", "Emma", "A matchmaker.");
@@ -150,9 +139,9 @@ Test(search, kind_filters_searches_and_listings)
     pl_store_close(&store);
 }
 
-Test(search, without_words_the_newest_are_listed)
+SEARCH_TEST(without_words_the_newest_are_listed)
 {
-    pl_store_t *store = s_open_in(s_dir);
+    pl_store_t *store = pl_store_suite_open(true);
     s_add(store, "movie", "First", "");
     s_add(store, "book", "Second", "");
     s_add(store, "movie", "Third", "");
@@ -165,9 +154,9 @@ Test(search, without_words_the_newest_are_listed)
     pl_store_close(&store);
 }
 
-Test(search, results_are_contents_with_likes_and_limited)
+SEARCH_TEST(results_are_contents_with_likes_and_limited)
 {
-    pl_store_t *store = s_open_in(s_dir);
+    pl_store_t *store = pl_store_suite_open(true);
     int64_t ids[5];
     for (int i = 0; i < 5; i++)
         ids[i] = s_add(store, "movie", "Same words", "repeated");
@@ -193,9 +182,9 @@ Test(search, results_are_contents_with_likes_and_limited)
 //  --------------------------------------------------------------------------------
 //  Any input is a valid query
 
-Test(search, hostile_queries_return_ok)
+SEARCH_TEST(hostile_queries_return_ok)
 {
-    pl_store_t *store = s_open_in(s_dir);
+    pl_store_t *store = pl_store_suite_open(true);
     s_add(store, "book", "Dune", "The spice must flow AND NOT stop.");
     s_add(store, "movie", "Title: the movie", "NEAR the end (of it) ^ - * \"quoted\" 'single'");
     for (size_t i = 0; i < PL_HOSTILE_QUERY_COUNT; i++) {
@@ -222,9 +211,9 @@ Test(search, hostile_queries_return_ok)
     pl_store_close(&store);
 }
 
-Test(search, huge_queries_return_ok)
+SEARCH_TEST(huge_queries_return_ok)
 {
-    pl_store_t *store = s_open_in(s_dir);
+    pl_store_t *store = pl_store_suite_open(true);
     s_add(store, "book", "Dune", "Desert.");
     size_t len = 10 * 1024;
     char *text = malloc(len);
@@ -250,35 +239,37 @@ Test(search, huge_queries_return_ok)
 //  --------------------------------------------------------------------------------
 //  The index follows the table
 
-Test(search, the_index_follows_updates_and_deletes)
+SEARCH_TEST(the_index_follows_updates_and_deletes)
 {
-    pl_store_t *store = s_open_in(s_dir);
+    pl_store_t *store = pl_store_suite_open(true);
     int64_t id = s_add(store, "movie", "Before", "old words");
     s_add(store, "movie", "Kept", "stays");
-    //  parley never edits or deletes a content yet; the triggers must still keep the
-    //  index right when something does.
-    char path[128], sql[256];
-    snprintf(path, sizeof path, "%s/parley.db", s_dir);
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
+    //  parley never edits or deletes a content yet; the index (SQLite's triggers,
+    //  PostgreSQL's generated column) must still follow when something does.
+    char sql[256];
     snprintf(sql, sizeof sql,
              "UPDATE contents SET title = 'After', description = 'new words' WHERE id = %lld",
              (long long)id);
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    pl_store_suite_sql(sql);
     s_expect_titles(store, "before", NULL, NULL);
     s_expect_titles(store, "old", NULL, NULL);
     s_expect_titles(store, "after new", NULL, "After", NULL);
     snprintf(sql, sizeof sql, "DELETE FROM contents WHERE id = %lld", (long long)id);
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    pl_store_suite_sql(sql);
     s_expect_titles(store, "after", NULL, NULL);
     s_expect_titles(store, "stays", NULL, "Kept", NULL);
+    pl_store_close(&store);
+}
+
+Test(search_sqlite, the_fts_index_matches_the_table)
+{
+    pl_store_t *store = pl_store_suite_open(true);
+    int64_t id = s_add(store, "movie", "Before", "old words");
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE contents SET title = 'After' WHERE id = %lld", (long long)id);
+    pl_store_suite_sql(sql);
     //  FTS5's own check: the index matches the table row for row.
-    cr_assert_eq(sqlite3_exec(db,
-                              "INSERT INTO contents_fts (contents_fts) VALUES ('integrity-check')",
-                              NULL, NULL, NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
+    pl_store_suite_sql("INSERT INTO contents_fts (contents_fts) VALUES ('integrity-check')");
     pl_store_close(&store);
 }
 
@@ -309,10 +300,10 @@ static void s_make_v2_database(const char *dir)
     sqlite3_close(db);
 }
 
-Test(search, upgrading_indexes_the_contents_already_there)
+Test(search_sqlite, upgrading_indexes_the_contents_already_there)
 {
-    s_make_v2_database(s_dir);
-    pl_store_t *store = s_open_in(s_dir);
+    s_make_v2_database(pl_store_suite_dir());
+    pl_store_t *store = pl_store_suite_open(true);
     s_expect_titles(store, "metropolis", NULL, "Metropolis", NULL);
     s_expect_titles(store, "provincial", NULL, "Middlemarch", NULL);
     s_expect_titles(store, "m", "book", "Middlemarch", NULL);
@@ -325,10 +316,10 @@ Test(search, upgrading_indexes_the_contents_already_there)
     pl_store_close(&store);
 }
 
-static void *s_open_writer(void *dir)
+static void *s_open_writer(void *where)
 {
     char err[512] = "";
-    pl_store_t *store = pl_store_sqlite_open(dir, true, err, sizeof err);
+    pl_store_t *store = pl_store_open(where, true, err, sizeof err);
     bool opened = store != NULL;
     if (!opened)
         fprintf(stderr, "opening a writer: %s\n", err);
@@ -336,30 +327,55 @@ static void *s_open_writer(void *dir)
     return (void *)(intptr_t)opened;
 }
 
-//  An import opening its writer while a server's opens, on a new data dir or one to
-//  upgrade: both must open (entering WAL mode and migrating take turns), and whichever
-//  migrates, the other must see it done rather than run the migration again.
-Test(search, writers_opening_at_once_both_open_and_migrate_once)
+//  Opens two writers of where at once and checks that both open and that the store
+//  is then usable.
+static void s_open_two_writers(const pl_store_config_t *where, const char *round)
 {
-    for (int round = 0; round < 24; round++) {
-        bool upgrade = round % 2 == 1;
-        char dir[128];
-        snprintf(dir, sizeof dir, "%s/%d", s_dir, round);
-        cr_assert_eq(mkdir(dir, 0700), 0);
-        if (upgrade)
-            s_make_v2_database(dir);
-        pthread_t threads[2];
-        for (int i = 0; i < 2; i++)
-            cr_assert_eq(pthread_create(&threads[i], NULL, s_open_writer, dir), 0);
-        for (int i = 0; i < 2; i++) {
-            void *opened = NULL;
-            pthread_join(threads[i], &opened);
-            cr_assert(opened, "round %d (%s): a writer could not open", round,
-                      upgrade ? "upgrade" : "new");
-        }
-        pl_store_t *store = s_open_in(dir);
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, s_open_writer, (void *)where), 0);
+    for (int i = 0; i < 2; i++) {
+        void *opened = NULL;
+        pthread_join(threads[i], &opened);
+        cr_assert(opened, "%s: a writer could not open", round);
+    }
+}
+
+//  An import opening its writer while a server's opens, or two nodes starting at once:
+//  both must open (SQLite's WAL switch and migrations take turns, PostgreSQL's
+//  migrations hold an advisory lock), and whichever migrates, the other must see it
+//  done rather than run the migration again.
+SEARCH_TEST(writers_opening_at_once_on_a_new_store_both_open_and_migrate_once)
+{
+    for (int round = 0; round < 12; round++) {
+        pl_store_config_t where;
+        pl_store_suite_other(&where);
+        char name[32];
+        snprintf(name, sizeof name, "round %d", round);
+        s_open_two_writers(&where, name);
+        pl_store_t *store = pl_store_suite_open_at(&where, true);
+        s_add(store, "movie", "Metropolis", "");
         json_t *found = s_search(store, "metropolis", NULL);
-        cr_assert_eq(json_array_size(found), upgrade ? 1 : 0);
+        cr_assert_eq(json_array_size(found), 1);
+        json_decref(found);
+        pl_store_close(&store);
+    }
+}
+
+//  The same on an old SQLite database that both must upgrade.
+Test(search_sqlite, writers_opening_at_once_on_an_old_database_both_open_and_upgrade_once)
+{
+    for (int round = 0; round < 12; round++) {
+        pl_store_config_t where;
+        pl_store_suite_other(&where);
+        cr_assert_eq(mkdir(where.data_dir, 0700), 0);
+        s_make_v2_database(where.data_dir);
+        char name[32];
+        snprintf(name, sizeof name, "round %d", round);
+        s_open_two_writers(&where, name);
+        pl_store_t *store = pl_store_suite_open_at(&where, true);
+        json_t *found = s_search(store, "metropolis", NULL);
+        cr_assert_eq(json_array_size(found), 1);
         json_decref(found);
         pl_store_close(&store);
     }

@@ -1,7 +1,12 @@
-/*  Tests for the SQLite store (store_sqlite.c) and the reader pool (store_pool.c),
-    each against a fresh temporary data directory. The test checks the database
-    file itself through a SQLite connection of its own. */
+/*  The store contract suite: every behavioural test of the store interface runs
+    against both backends (tests/support/store_suite.h), as store_sqlite::<name> and
+    store_postgres::<name>. Tests of what only SQLite has (its file, its data dir)
+    are store_sqlite only, and those of the PostgreSQL connection store_postgres
+    only. The tests look at the database itself through a connection of their own. */
+#define PL_PG_SUITE_ALWAYS
 #include "parley/store.h"
+#include "pg_suite.h"
+#include "store_suite.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -16,34 +21,23 @@
 #include <time.h>
 #include <unistd.h>
 
-static char s_dir[64];
-static char s_db_path[128];
+//  One timeout for every suite (Criterion 2.4 leaks a little, which ASAN reports,
+//  when tests that run in parallel have different ones).
+TestSuite(store_sqlite, .init = pl_store_suite_sqlite, .fini = pl_store_suite_teardown,
+          .timeout = 20);
+TestSuite(store_postgres, .init = pl_store_suite_postgres, .fini = pl_store_suite_teardown,
+          .timeout = 20);
 
-static void s_setup(void)
-{
-    strcpy(s_dir, "/tmp/parley-store-XXXXXX");
-    cr_assert_not_null(mkdtemp(s_dir));
-    snprintf(s_db_path, sizeof s_db_path, "%s/parley.db", s_dir);
-}
+TestSuite(store_url, .timeout = 20);
 
-static void s_teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(store, .init = s_setup, .fini = s_teardown, .timeout = 10);
+#define STORE_TEST(name) PL_STORE_TEST(store, name)
 
 //  --------------------------------------------------------------------------------
 //  Helpers
 
 static pl_store_t *s_open(bool writer)
 {
-    char err[512] = "";
-    pl_store_t *store = pl_store_sqlite_open(s_dir, writer, err, sizeof err);
-    cr_assert_not_null(store, "opening a %s: %s", writer ? "writer" : "reader", err);
-    return store;
+    return pl_store_suite_open(writer);
 }
 
 //  Opens and expects a refusal with a reason; returns the reason (static storage).
@@ -51,28 +45,20 @@ static const char *s_open_refused(bool writer)
 {
     static char err[512];
     err[0] = '\0';
-    pl_store_t *store = pl_store_sqlite_open(s_dir, writer, err, sizeof err);
+    pl_store_t *store = pl_store_open(pl_store_suite_where(), writer, err, sizeof err);
     cr_assert_null(store, "a %s was opened", writer ? "writer" : "reader");
     cr_assert_gt(strlen(err), 0, "refused without a reason");
     return err;
 }
 
-//  The test's own connection to parley.db.
+//  The test's own connection to parley.db (SQLite-only tests).
 static sqlite3 *s_db(void)
 {
+    char path[128];
+    snprintf(path, sizeof path, "%s/parley.db", pl_store_suite_dir());
     sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open_v2(s_db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-                 SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     return db;
-}
-
-static void s_exec(sqlite3 *db, const char *sql)
-{
-    char *message = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &message);
-    cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, message ? message : "?");
-    sqlite3_free(message);
 }
 
 static int64_t s_query_int(sqlite3 *db, const char *sql)
@@ -94,10 +80,43 @@ static void s_query_text(sqlite3 *db, const char *sql, char *out, size_t size)
     sqlite3_finalize(stmt);
 }
 
+//  The schema version this build migrates the test's backend to, and the one its
+//  database records.
+static int s_current_version(void)
+{
+    return pl_store_suite_is_postgres() ? pl_store_postgres_schema_version()
+                                        : pl_store_sqlite_schema_version();
+}
+
+static int64_t s_recorded_version(void)
+{
+    return pl_store_suite_sql_int(pl_store_suite_is_postgres()
+                                      ? "SELECT max(version) FROM parley_schema"
+                                      : "PRAGMA user_version");
+}
+
+static void s_record_version(int version)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql,
+             pl_store_suite_is_postgres() ? "UPDATE parley_schema SET version = %d"
+                                          : "PRAGMA user_version = %d",
+             version);
+    pl_store_suite_sql(sql);
+}
+
 static bool s_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+//  Whether the test's data dir holds parley.db.
+static bool s_db_exists(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/parley.db", pl_store_suite_dir());
+    return s_file_exists(path);
 }
 
 static int64_t s_insert(pl_store_t *store, const char *username, const char *display_name,
@@ -141,12 +160,12 @@ static void s_expect_no_user(pl_store_t *store, const char *username)
 //  --------------------------------------------------------------------------------
 //  Opening and migrating
 
-Test(store, writer_creates_the_database_at_the_current_version)
+Test(store_sqlite, writer_creates_the_database_at_the_current_version)
 {
     cr_assert_geq(pl_store_sqlite_schema_version(), 1);
-    cr_assert_not(s_file_exists(s_db_path));
+    cr_assert_not(s_db_exists());
     pl_store_t *store = s_open(true);
-    cr_assert(s_file_exists(s_db_path), "no parley.db in %s", s_dir);
+    cr_assert(s_db_exists(), "no parley.db in %s", pl_store_suite_dir());
 
     sqlite3 *db = s_db();
     cr_assert_eq(s_query_int(db, "PRAGMA user_version"), pl_store_sqlite_schema_version());
@@ -159,10 +178,10 @@ Test(store, writer_creates_the_database_at_the_current_version)
     cr_assert_null(store);
 }
 
-Test(store, writer_creates_a_missing_data_dir)
+Test(store_sqlite, writer_creates_a_missing_data_dir)
 {
     char sub[128];
-    snprintf(sub, sizeof sub, "%s/data", s_dir);
+    snprintf(sub, sizeof sub, "%s/data", pl_store_suite_dir());
     char err[512] = "";
     pl_store_t *store = pl_store_sqlite_open(sub, true, err, sizeof err);
     cr_assert_not_null(store, "%s", err);
@@ -172,11 +191,11 @@ Test(store, writer_creates_a_missing_data_dir)
     pl_store_close(&store);
 }
 
-Test(store, unusable_data_dir_is_refused)
+Test(store_sqlite, unusable_data_dir_is_refused)
 {
     //  A data_dir that is a file, and one whose parent does not exist.
     char path[128];
-    snprintf(path, sizeof path, "%s/plain-file", s_dir);
+    snprintf(path, sizeof path, "%s/plain-file", pl_store_suite_dir());
     FILE *file = fopen(path, "w");
     cr_assert_not_null(file);
     fclose(file);
@@ -184,13 +203,13 @@ Test(store, unusable_data_dir_is_refused)
     cr_assert_null(pl_store_sqlite_open(path, true, err, sizeof err));
     cr_assert_gt(strlen(err), 0);
 
-    snprintf(path, sizeof path, "%s/no/such/dir", s_dir);
+    snprintf(path, sizeof path, "%s/no/such/dir", pl_store_suite_dir());
     err[0] = '\0';
     cr_assert_null(pl_store_sqlite_open(path, true, err, sizeof err));
     cr_assert_gt(strlen(err), 0);
 }
 
-Test(store, reopening_keeps_rows_and_does_not_migrate_again)
+STORE_TEST(reopening_keeps_rows_and_does_not_migrate_again)
 {
     pl_store_t *store = s_open(true);
     int64_t id = s_insert(store, "alice", "Alice", 1000);
@@ -202,66 +221,52 @@ Test(store, reopening_keeps_rows_and_does_not_migrate_again)
         s_expect_user(store, id, "alice", "Alice", "", 1000);
         pl_store_close(&store);
     }
-    sqlite3 *db = s_db();
-    cr_assert_eq(s_query_int(db, "PRAGMA user_version"), pl_store_sqlite_schema_version());
-    cr_assert_eq(s_query_int(db, "SELECT count(*) FROM users"), 1);
-    sqlite3_close(db);
+    cr_assert_eq(s_recorded_version(), s_current_version());
+    cr_assert_eq(pl_store_suite_sql_int("SELECT count(*) FROM users"), 1);
 }
 
-Test(store, newer_schema_is_refused)
+STORE_TEST(newer_schema_is_refused)
 {
     pl_store_t *store = s_open(true);
     pl_store_close(&store);
-    sqlite3 *db = s_db();
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", pl_store_sqlite_schema_version() + 1);
-    s_exec(db, sql);
-    sqlite3_close(db);
+    s_record_version(s_current_version() + 1);
 
     const char *err = s_open_refused(true);
     cr_assert(strstr(err, "version") || strstr(err, "schema"), "reason '%s'", err);
     s_open_refused(false);
-    //  And the file was left as it was.
-    db = s_db();
-    cr_assert_eq(s_query_int(db, "PRAGMA user_version"), pl_store_sqlite_schema_version() + 1);
-    sqlite3_close(db);
+    //  And the database was left as it was.
+    cr_assert_eq(s_recorded_version(), s_current_version() + 1);
 }
 
-Test(store, reader_without_a_database_is_refused)
+Test(store_sqlite, reader_without_a_database_is_refused)
 {
     s_open_refused(false);
-    cr_assert_not(s_file_exists(s_db_path), "a reader created parley.db");
+    cr_assert_not(s_db_exists(), "a reader created parley.db");
 }
 
-Test(store, reader_before_migration_is_refused)
+STORE_TEST(reader_before_migration_is_refused)
 {
-    //  parley.db exists but no writer has migrated it.
-    sqlite3 *db = s_db();
-    s_exec(db, "CREATE TABLE unrelated (x INTEGER)");
-    sqlite3_close(db);
+    //  The database exists but no writer has migrated it.
+    pl_store_suite_sql("CREATE TABLE unrelated (x INTEGER)");
     s_open_refused(false);
     char err[512];
-    pl_store_pool_t *pool = pl_store_pool_new(s_dir, 2, err, sizeof err);
+    pl_store_pool_t *pool = pl_store_pool_new(pl_store_suite_where(), 2, err, sizeof err);
     cr_assert_null(pool, "a pool opened on an unmigrated database");
     cr_assert_gt(strlen(err), 0);
 }
 
-Test(store, reader_on_an_older_schema_is_refused)
+STORE_TEST(reader_on_an_older_schema_is_refused)
 {
     //  A database an older build wrote: its tables are there, but this build's writer
     //  has not yet brought it up to date.
     pl_store_t *writer = s_open(true);
     s_insert(writer, "olga", "Olga", 1);
     pl_store_close(&writer);
-    sqlite3 *db = s_db();
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", pl_store_sqlite_schema_version() - 1);
-    s_exec(db, sql);
-    sqlite3_close(db);
+    s_record_version(s_current_version() - 1);
     s_open_refused(false);
 }
 
-Test(store, reader_after_migration_opens)
+STORE_TEST(reader_after_migration_opens)
 {
     pl_store_t *writer = s_open(true);
     pl_store_t *reader = s_open(false);
@@ -275,7 +280,7 @@ Test(store, reader_after_migration_opens)
 //  --------------------------------------------------------------------------------
 //  Users
 
-Test(store, user_insert_get_find)
+STORE_TEST(user_insert_get_find)
 {
     pl_store_t *store = s_open(true);
     int64_t a = s_insert(store, "alice", "Alice A.", 1700000000000);
@@ -297,7 +302,7 @@ Test(store, user_insert_get_find)
     pl_store_close(&store);
 }
 
-Test(store, strings_go_in_as_views_not_c_strings)
+STORE_TEST(strings_go_in_as_views_not_c_strings)
 {
     //  The persister passes views into a message frame: not NUL-terminated.
     pl_store_t *store = s_open(true);
@@ -319,7 +324,7 @@ Test(store, strings_go_in_as_views_not_c_strings)
     pl_store_close(&store);
 }
 
-Test(store, largest_valid_values_round_trip)
+STORE_TEST(largest_valid_values_round_trip)
 {
     pl_store_t *store = s_open(true);
     char username[PL_USERNAME_MAX + 1];
@@ -342,7 +347,7 @@ Test(store, largest_valid_values_round_trip)
     pl_store_close(&store);
 }
 
-Test(store, user_update_changes_only_given_fields)
+STORE_TEST(user_update_changes_only_given_fields)
 {
     pl_store_t *store = s_open(true);
     int64_t id = s_insert(store, "dave", "Dave", 1);
@@ -372,7 +377,7 @@ Test(store, user_update_changes_only_given_fields)
     pl_store_close(&store);
 }
 
-Test(store, user_update_of_a_missing_user)
+STORE_TEST(user_update_of_a_missing_user)
 {
     pl_store_t *store = s_open(true);
     int64_t id = s_insert(store, "fred", "Fred", 1);
@@ -384,7 +389,7 @@ Test(store, user_update_of_a_missing_user)
     pl_store_close(&store);
 }
 
-Test(store, follow_stats)
+STORE_TEST(follow_stats)
 {
     pl_store_t *store = s_open(true);
     int64_t a = s_insert(store, "anna", "Anna", 1);
@@ -398,15 +403,11 @@ Test(store, follow_stats)
     cr_assert_eq(stats.following, 0);
     cr_assert_not(stats.followed_by_viewer);
 
-    //  The store has no follow operation yet: write the rows directly.
-    sqlite3 *db = s_db();
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO follows (follower_id, followee_id, created_at) VALUES"
-             " (%ld, %ld, 1), (%ld, %ld, 1), (%ld, %ld, 1)",
-             (long)b, (long)a, (long)c, (long)a, (long)a, (long)c);
-    s_exec(db, sql);
-    sqlite3_close(db);
+    cr_assert_eq(store->ops->follow_add(store, b, a, 1), PL_STATUS_OK);
+    cr_assert_eq(store->ops->follow_add(store, c, a, 1), PL_STATUS_OK);
+    cr_assert_eq(store->ops->follow_add(store, a, c, 1), PL_STATUS_OK);
+    cr_assert_eq(store->ops->follow_add(store, a, c, 2), PL_STATUS_CONFLICT, "twice");
+    cr_assert_eq(store->ops->follow_add(store, a, 999, 2), PL_STATUS_CONFLICT, "no such user");
 
     //  a: followed by b and c, follows c.
     cr_assert_eq(store->ops->follow_stats(store, a, b, &stats), PL_STATUS_OK);
@@ -458,7 +459,7 @@ static int64_t s_likes(pl_store_t *store, int64_t content_id)
     return likes;
 }
 
-Test(store, likes_are_added_once_and_removed_once)
+STORE_TEST(likes_are_added_once_and_removed_once)
 {
     pl_store_t *store = s_open(true);
     int64_t a = s_insert(store, "lia", "Lia", 1), b = s_insert(store, "leo", "Leo", 1);
@@ -484,7 +485,7 @@ Test(store, likes_are_added_once_and_removed_once)
     pl_store_close(&store);
 }
 
-Test(store, content_find_matches_kind_title_and_year_exactly)
+STORE_TEST(content_find_matches_kind_title_and_year_exactly)
 {
     pl_store_t *store = s_open(true);
     int64_t dune = s_content(store, "book", "Dune", 1965);
@@ -512,7 +513,7 @@ Test(store, content_find_matches_kind_title_and_year_exactly)
 //  --------------------------------------------------------------------------------
 //  Transactions
 
-Test(store, duplicate_username_is_a_conflict_outside_a_transaction)
+STORE_TEST(duplicate_username_is_a_conflict_outside_a_transaction)
 {
     pl_store_t *store = s_open(true);
     int64_t id = s_insert(store, "gina", "Gina", 1);
@@ -528,7 +529,7 @@ Test(store, duplicate_username_is_a_conflict_outside_a_transaction)
     pl_store_close(&store);
 }
 
-Test(store, conflict_leaves_the_transaction_usable)
+STORE_TEST(conflict_leaves_the_transaction_usable)
 {
     pl_store_t *store = s_open(true);
     cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
@@ -545,17 +546,16 @@ Test(store, conflict_leaves_the_transaction_usable)
     s_expect_user(store, second, "hugo", "Hugo", "", 3);
     //  And durably: a fresh connection sees exactly those two.
     pl_store_close(&store);
-    sqlite3 *db = s_db();
-    cr_assert_eq(s_query_int(db, "SELECT count(*) FROM users"), 2);
-    cr_assert_eq(s_query_int(db, "SELECT count(*) FROM users WHERE display_name = 'Impostor'"), 0);
-    sqlite3_close(db);
+    cr_assert_eq(pl_store_suite_sql_int("SELECT count(*) FROM users"), 2);
+    cr_assert_eq(
+        pl_store_suite_sql_int("SELECT count(*) FROM users WHERE display_name = 'Impostor'"), 0);
     pl_store_t *reader = s_open(false);
     s_expect_user(reader, first, "hana", "Hana", "", 1);
     s_expect_user(reader, second, "hugo", "Hugo", "", 3);
     pl_store_close(&reader);
 }
 
-Test(store, rollback_discards)
+STORE_TEST(rollback_discards)
 {
     pl_store_t *store = s_open(true);
     int64_t kept = s_insert(store, "ivan", "Ivan", 1);
@@ -574,7 +574,7 @@ Test(store, rollback_discards)
     pl_store_close(&store);
 }
 
-Test(store, commit_or_rollback_without_begin_fails)
+STORE_TEST(commit_or_rollback_without_begin_fails)
 {
     pl_store_t *store = s_open(true);
     cr_assert_neq(store->ops->commit(store), PL_STATUS_OK);
@@ -584,7 +584,7 @@ Test(store, commit_or_rollback_without_begin_fails)
     pl_store_close(&store);
 }
 
-Test(store, reader_sees_committed_rows_only)
+STORE_TEST(reader_sees_committed_rows_only)
 {
     pl_store_t *writer = s_open(true);
     pl_store_t *reader = s_open(false);
@@ -608,7 +608,7 @@ Test(store, reader_sees_committed_rows_only)
     pl_store_close(&writer);
 }
 
-Test(store, reader_cannot_write)
+STORE_TEST(reader_cannot_write)
 {
     pl_store_t *writer = s_open(true);
     pl_store_t *reader = s_open(false);
@@ -627,12 +627,12 @@ Test(store, reader_cannot_write)
 static pl_store_pool_t *s_pool(int size)
 {
     char err[512] = "";
-    pl_store_pool_t *pool = pl_store_pool_new(s_dir, size, err, sizeof err);
+    pl_store_pool_t *pool = pl_store_pool_new(pl_store_suite_where(), size, err, sizeof err);
     cr_assert_not_null(pool, "%s", err);
     return pool;
 }
 
-Test(store, pool_readers_work)
+STORE_TEST(pool_readers_work)
 {
     pl_store_t *writer = s_open(true);
     int64_t id = s_insert(writer, "mona", "Mona", 1);
@@ -691,7 +691,7 @@ static char s_thread_state(pid_t tid)
     return paren && paren[1] == ' ' ? paren[2] : '?';
 }
 
-Test(store, pool_lends_each_reader_to_one_borrower_at_a_time)
+STORE_TEST(pool_lends_each_reader_to_one_borrower_at_a_time)
 {
     enum { N = 3 };
     pl_store_t *writer = s_open(true);
@@ -796,7 +796,7 @@ static void *s_borrower(void *arg)
     return NULL;
 }
 
-Test(store, pool_under_contention)
+STORE_TEST(pool_under_contention)
 {
     pl_store_t *writer = s_open(true);
     static stress_t stress;
@@ -816,5 +816,200 @@ Test(store, pool_under_contention)
     cr_assert_eq(atomic_load(&stress.overlaps), 0, "a reader had two borrowers at once");
     cr_assert_eq(atomic_load(&stress.strangers), 0, "the pool lent an unknown or broken reader");
     pl_store_pool_destroy(&stress.pool);
+    pl_store_close(&writer);
+}
+
+//  --------------------------------------------------------------------------------
+//  PostgreSQL: connection failures and the password
+
+Test(store_postgres, an_unreachable_server_is_refused_naming_it_without_the_password)
+{
+    //  Port 1 on loopback: nothing listens there.
+    pl_store_config_t where = {
+        "postgres", pl_store_suite_dir(),
+        "postgresql://parley:s3cret-pw@127.0.0.1:1/parley?connect_timeout=2"};
+    char err[512] = "";
+    cr_assert_null(pl_store_open(&where, true, err, sizeof err));
+    cr_assert(strstr(err, "postgresql://parley:***@127.0.0.1:1/parley"), "err '%s'", err);
+    cr_assert_null(strstr(err, "s3cret"), "the password leaked: '%s'", err);
+}
+
+Test(store_url, urls_are_shown_without_their_password)
+{
+    static const char *const cases[][2] = {
+        {"postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"},
+        {"postgresql://u@h/db", "postgresql://u@h/db"},
+        {"postgres://u:p@ss@h/db?sslmode=require", "postgres://u:***@h/db?sslmode=require"},
+        {"postgresql://h/db?user=u&password=pw&x=1", "postgresql://h/db?user=u&password=***&x=1"},
+        {"host=h user=u password=pw dbname=d", "host=h user=u password=*** dbname=d"},
+        {"password=pw", "password=***"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char shown[128];
+        pl_store_url_redact(cases[i][0], shown, sizeof shown);
+        cr_assert_str_eq(shown, cases[i][1]);
+    }
+    char tiny[8];
+    pl_store_url_redact("postgresql://u:pw@h/db", tiny, sizeof tiny);
+    cr_assert_lt(strlen(tiny), sizeof tiny);
+    cr_assert_null(strstr(tiny, "pw"));
+}
+
+//  --------------------------------------------------------------------------------
+//  Messages in a batch (the persister's transaction)
+
+//  A room of a new content with one member; returns the room, the member in *user.
+static int64_t s_room_with_member(pl_store_t *store, int64_t *user)
+{
+    *user = s_insert(store, "mia", "Mia", 1);
+    int64_t content = s_content(store, "movie", "Batch", 2001);
+    int64_t room = 0;
+    bool created = false, added = false;
+    cr_assert_eq(store->ops->room_ensure_group(store, content, 1, &room, &created), PL_STATUS_OK);
+    cr_assert(created);
+    cr_assert_eq(store->ops->member_add(store, room, *user, 1, &added), PL_STATUS_OK);
+    cr_assert(added);
+    return room;
+}
+
+//  Stores messages first..last of room in the open transaction.
+static void s_store_messages(pl_store_t *store, int64_t room, int64_t user, int first, int last)
+{
+    for (int seq = first; seq <= last; seq++) {
+        char body[32];
+        snprintf(body, sizeof body, "message %d", seq);
+        pl_message_row_t row = {
+            room,     seq, user, 1000 + seq, pl_str_of("c"), pl_str_of("text"), pl_str_of(body),
+            {NULL, 0}};
+        cr_assert_eq(store->ops->message_insert(store, &row), PL_STATUS_OK);
+    }
+}
+
+STORE_TEST(a_batch_of_messages_commits_whole_and_reads_back_in_order)
+{
+    pl_store_t *store = s_open(true);
+    int64_t user;
+    int64_t room = s_room_with_member(store, &user);
+    //  More than one multi-row insert's worth, and not a multiple of it.
+    enum { COUNT = 150 };
+    cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
+    s_store_messages(store, room, user, 1, COUNT);
+    s_store_messages(store, room, user, 5, 5); //  a second store changes nothing
+    cr_assert_eq(store->ops->room_advance(store, room, COUNT, 1000 + COUNT), PL_STATUS_OK);
+    cr_assert_eq(store->ops->read_advance(store, room, user, COUNT), PL_STATUS_OK);
+    //  Pointers never move back, even within one transaction.
+    cr_assert_eq(store->ops->room_advance(store, room, 3, 3), PL_STATUS_OK);
+    cr_assert_eq(store->ops->read_advance(store, room, user, 3), PL_STATUS_OK);
+    cr_assert_eq(store->ops->commit(store), PL_STATUS_OK);
+
+    pl_store_t *reader = s_open(false);
+    json_t *page = NULL;
+    bool more = true;
+    cr_assert_eq(reader->ops->messages_page(reader, room, 0, INT64_MAX, 200, true, &page, &more),
+                 PL_STATUS_OK);
+    cr_assert_not(more);
+    cr_assert_eq(json_array_size(page), COUNT);
+    for (size_t i = 0; i < COUNT; i++) {
+        json_t *message = json_array_get(page, i);
+        char body[32];
+        snprintf(body, sizeof body, "message %zu", i + 1);
+        cr_assert_eq(json_integer_value(json_object_get(message, "seq")), (json_int_t)i + 1);
+        cr_assert_str_eq(json_string_value(json_object_get(message, "body")), body);
+    }
+    json_decref(page);
+    json_t *got = NULL;
+    cr_assert_eq(reader->ops->room_get(reader, room, user, &got), PL_STATUS_OK);
+    cr_assert_eq(json_integer_value(json_object_get(got, "last_seq")), COUNT);
+    cr_assert_eq(json_integer_value(json_object_get(got, "unread")), 0);
+    cr_assert_eq(pl_store_suite_sql_int("SELECT last_activity FROM rooms"), 1000 + COUNT);
+    json_decref(got);
+    pl_store_close(&reader);
+    pl_store_close(&store);
+}
+
+STORE_TEST(a_rolled_back_batch_of_messages_leaves_nothing)
+{
+    pl_store_t *store = s_open(true);
+    int64_t user;
+    int64_t room = s_room_with_member(store, &user);
+    cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
+    s_store_messages(store, room, user, 1, 70);
+    cr_assert_eq(store->ops->rollback(store), PL_STATUS_OK);
+    cr_assert_eq(pl_store_suite_sql_int("SELECT count(*) FROM messages"), 0);
+    //  And the connection goes on: the same seqs store in the next transaction.
+    cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
+    s_store_messages(store, room, user, 1, 3);
+    cr_assert_eq(store->ops->commit(store), PL_STATUS_OK);
+    cr_assert_eq(pl_store_suite_sql_int("SELECT count(*) FROM messages"), 3);
+    pl_store_close(&store);
+}
+
+//  --------------------------------------------------------------------------------
+//  Uploads
+
+Test(store_postgres, uploads_are_kept_by_name_for_every_node)
+{
+    pl_store_t *writer = s_open(true);
+    static const char bytes[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR with a NUL inside";
+    pl_str_t name =
+        pl_str_of("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.png");
+    pl_str_t body = {bytes, sizeof bytes};
+    cr_assert_eq(writer->ops->upload_put(writer, name, pl_str_of("image/png"), body), PL_STATUS_OK);
+    //  The same name again changes nothing.
+    cr_assert_eq(writer->ops->upload_put(writer, name, pl_str_of("image/png"), pl_str_of("other")),
+                 PL_STATUS_OK);
+    pl_store_t *reader = s_open(false);
+    char *got = NULL;
+    size_t len = 0;
+    cr_assert_eq(reader->ops->upload_get(reader, name, &got, &len), PL_STATUS_OK);
+    cr_assert_eq(len, sizeof bytes);
+    cr_assert_eq(memcmp(got, bytes, len), 0);
+    free(got);
+    cr_assert_eq(reader->ops->upload_get(reader, name, NULL, NULL), PL_STATUS_OK);
+    cr_assert_eq(reader->ops->upload_get(reader, pl_str_of("missing.png"), NULL, NULL),
+                 PL_STATUS_NOT_FOUND);
+    cr_assert_eq(reader->ops->upload_get(reader, pl_str_of("missing.png"), &got, &len),
+                 PL_STATUS_NOT_FOUND);
+    pl_store_close(&reader);
+    pl_store_close(&writer);
+}
+
+Test(store_sqlite, uploads_are_left_to_the_files_of_the_node)
+{
+    pl_store_t *writer = s_open(true);
+    pl_str_t name = pl_str_of("upload.png");
+    cr_assert_eq(writer->ops->upload_put(writer, name, pl_str_of("image/png"), pl_str_of("x")),
+                 PL_STATUS_OK);
+    char *got = NULL;
+    size_t len = 0;
+    cr_assert_eq(writer->ops->upload_get(writer, name, &got, &len), PL_STATUS_NOT_FOUND);
+    cr_assert_null(got);
+    pl_store_close(&writer);
+}
+
+//  --------------------------------------------------------------------------------
+//  The notification counter
+
+STORE_TEST(next_id_grows_and_goes_on_past_what_was_stored_after_a_restart)
+{
+    pl_store_t *writer = s_open(true);
+    int64_t user = s_insert(writer, "nina", "Nina", 1);
+    pl_store_t *reader = s_open(false);
+    int64_t first = 0, second = 0, third = 0;
+    cr_assert_eq(reader->ops->next_id(reader, &first), PL_STATUS_OK);
+    cr_assert_eq(reader->ops->next_id(reader, &second), PL_STATUS_OK);
+    cr_assert_gt(first, 0);
+    cr_assert_gt(second, first);
+    //  A notification stored under them, as the notifier does: id, then a version.
+    pl_notification_row_t row = {
+        first, second, user, 0, 1, 5, pl_str_of("follow"), pl_str_of("{\"kind\":\"follow\"}")};
+    cr_assert_eq(writer->ops->notification_put(writer, &row), PL_STATUS_OK);
+    pl_store_close(&reader);
+    //  A new connection (a restarted node) goes on past both.
+    reader = s_open(false);
+    cr_assert_eq(reader->ops->next_id(reader, &third), PL_STATUS_OK);
+    cr_assert_gt(third, second);
+    pl_store_close(&reader);
     pl_store_close(&writer);
 }

@@ -22,6 +22,10 @@
     X(STR, log_level, "info", 0, 0, "debug, info, warn or error")                                  \
     X(STR, log_format, "text", 0, 0, "text, or json: one JSON object per line")                    \
     X(STR, access_log, "off", 0, 0, "on: a log line per HTTP request (method, route, status...)")  \
+    X(STR, store, "sqlite", 0, 0,                                                                  \
+      "sqlite (one node, <data_dir>/parley.db) or postgres (shared by nodes, postgres_url)")       \
+    X(STR, postgres_url, "", 0, 0,                                                                 \
+      "with store = postgres: libpq URI, e.g. postgresql://parley@127.0.0.1:5432/parley")          \
     X(STR, jwt_secret, "", 0, 0,                                                                   \
       "HS256 key, at least 32 characters; empty: generated once into <data_dir>/jwt.secret")       \
     X(INT, token_ttl_s, "604800", 60, 31536000, "lifetime of a login token in seconds")            \

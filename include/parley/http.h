@@ -173,12 +173,19 @@ int pl_http_ask(pl_req_t *req, pl_ingress_t *to, pl_msg_t *request, uint64_t *wa
 //  Sends a request to the persister and waits for its REPLY (status and id, copied
 //  to *reply). The request's waiter and req_id fields are passed as pointers into
 //  it. Returns 0, or -1 after answering 503 unavailable when no reply came in time
-//  (the store or an actor is stuck: the client may retry).
+//  (the store or an actor is stuck) or the store could not be reached: the client
+//  may retry.
 int pl_http_persist(pl_req_t *req, pl_msg_t *request, uint64_t *waiter_field,
                     uint64_t *req_id_field, pl_msg_reply_t *reply);
 
+//  Returns NULL when url names an upload this node can serve (its file, or the
+//  store's copy), else the reason for a bad_request naming the url field.
+const char *pl_http_check_upload_url(pl_app_t *app, pl_str_t url);
+
 //  Sends {"type":"room","room":Room} (as user_id sees it) to every connection of
-//  user_id: a room of theirs appeared or they joined one.
+//  user_id: a room of theirs appeared or they joined one. Call it before answering:
+//  the writers then hear of it before of any connection the client opens after
+//  the answer, which must not get a frame about what it never missed.
 void pl_http_room_notice(pl_req_t *req, int64_t room_id, int64_t user_id);
 
 //  Tells a room's actor that user_id joined or left it (pl_member_event_t), through

@@ -11,8 +11,9 @@
 //  User: {"id", "username", "display_name", "avatar_url" (null when none), "created_at"}.
 json_t *pl_json_user(const pl_user_t *user);
 
-//  Notification: the stored body (a JSON object) with "id" and "read" put back.
-//  NULL when body is not a JSON object.
+//  Notification: the stored body (a JSON object) with "id" and "read" put back. A
+//  body that is not a JSON object (written by hand?) is shown, with a warning, as an
+//  empty notification rather than breaking a listing. NULL only when out of memory.
 json_t *pl_json_notification(int64_t id, bool read, const char *body);
 
 //  {"error": {"code", "message"}}.

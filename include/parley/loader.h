@@ -6,13 +6,15 @@
 #ifndef PARLEY_LOADER_H
 #define PARLEY_LOADER_H
 
+#include "parley/store.h"
+
 #include <czmq.h>
 #include <stdatomic.h>
 
 #define PL_LOADER_INBOX "loader"
 
 typedef struct {
-    const char *data_dir;
+    pl_store_config_t store;
     int room_shards;
     int64_t window; //  recent messages per room (recovery_window)
     atomic_bool failed;

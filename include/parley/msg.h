@@ -87,6 +87,7 @@
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(BIN, ids) F(I64, all)
 #define PL_MSG_STREAM_OPEN(F)  F(U64, conn_id) F(I64, user_id) F(I64, last_event_id) F(BIN, head)
 #define PL_MSG_STREAM_CLOSE(F) F(U64, conn_id) F(I64, user_id)
+#define PL_MSG_UPLOAD_STORE(F) F(U64, waiter) F(U64, req_id) F(STR, name) F(STR, mime) F(BIN, bytes)
 
 //  X(NAME, name, what it asks for)
 #define PL_MSG_CATALOGUE(X)                                                                        \
@@ -136,7 +137,8 @@
       "mark notifications read (ids: i64 array, or all); notifier, then persister REPLY")          \
     X(STREAM_OPEN, stream_open,                                                                    \
       "an SSE stream opened: its response head, then a replay after last_event_id (-1: none)")     \
-    X(STREAM_CLOSE, stream_close, "an SSE stream of a user closed")
+    X(STREAM_CLOSE, stream_close, "an SSE stream of a user closed")                                \
+    X(UPLOAD_STORE, upload_store, "persist an upload's bytes where the store keeps them; REPLY")
 
 typedef enum {
 #define PL__MSG_ENUM(NAME, name, doc) PL_MSG_##NAME,

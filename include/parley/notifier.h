@@ -32,6 +32,8 @@
 #ifndef PARLEY_NOTIFIER_H
 #define PARLEY_NOTIFIER_H
 
+#include "parley/store.h"
+
 #include <czmq.h>
 #include <stdatomic.h>
 
@@ -42,7 +44,7 @@
 #define PL_NOTIFIER_REPLAY_MAX 1000
 
 typedef struct {
-    const char *data_dir;
+    pl_store_config_t store;
     int writer_count;
     int64_t writes_per_s; //  notify_writes_per_s: their budget (0: none, for tests)
     atomic_bool failed;

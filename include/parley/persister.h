@@ -7,6 +7,8 @@
 #ifndef PARLEY_PERSISTER_H
 #define PARLEY_PERSISTER_H
 
+#include "parley/store.h"
+
 #include <czmq.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -14,7 +16,7 @@
 #define PL_PERSISTER_INBOX "persister"
 
 typedef struct {
-    const char *data_dir;
+    pl_store_config_t store;
     int batch_max;
     int room_shards; //  room actors it reports committed messages and members to
     //  Set by the actor before it signals ready: true when the store could not open.

@@ -1,9 +1,12 @@
 /*  The store: parley's system of record, behind a table of functions so the SQLite
-    backend (the embedded default) and a MongoDB backend serve the same callers.
+    backend (the embedded default, src/store/sqlite*.c) and the PostgreSQL backend
+    (src/store/postgres*.c, the store a cluster's nodes share) serve the same callers.
+    pl_store_open picks the backend from a pl_store_config_t; nothing else knows
+    which one is in use.
 
     A pl_store_t is one connection, used by one thread at a time. Exactly one writer
-    connection exists, owned by the persister actor; it opens first and brings the
-    schema up to date. Everyone else reads through a pl_store_pool_t of reader
+    connection exists per node, owned by the persister actor; it opens first and
+    brings the schema up to date. Everyone else reads through a pl_store_pool_t of reader
     connections. Strings going in are pl_str_t views; strings coming out are copied
     into the caller's fixed-size structs, whose bounds the edge validation enforces. */
 #ifndef PARLEY_STORE_H
@@ -169,10 +172,28 @@ typedef struct {
                                        int64_t limit,
                                        void (*each)(void *arg, int64_t version, json_t *n),
                                        void *arg);
-    //  The unread notifications about rooms (as a new array, free() it) and the
-    //  highest id or version ever handed out.
-    pl_status_t (*notifications_open)(pl_store_t *self, pl_open_notification_t **out, size_t *count,
-                                      int64_t *max_id);
+    //  The unread notifications about rooms, as a new array (free() it).
+    pl_status_t (*notifications_open)(pl_store_t *self, pl_open_notification_t **out,
+                                      size_t *count);
+    //  The next number of the one counter that hands out notification ids and
+    //  versions: greater than every number it handed out before, to whichever node
+    //  asked (so it lives in the store), and so than every id and version stored.
+    //  Works on a reader too.
+    pl_status_t (*next_id)(pl_store_t *self, int64_t *id);
+
+    //  Uploads, named "<sha256>.<ext>". Keeps an upload's bytes where the backend
+    //  keeps uploads itself, so that every node serves them (PostgreSQL); a second
+    //  put of a name changes nothing. SQLite's one node keeps them as the files in
+    //  <data_dir>/uploads, and its put does nothing.
+    pl_status_t (*upload_put)(pl_store_t *self, pl_str_t name, pl_str_t mime, pl_str_t bytes);
+    //  An upload's bytes as a new buffer (free() it) of *len bytes; with bytes NULL,
+    //  only whether it is there. NOT_FOUND when the store keeps none of that name
+    //  (SQLite: always).
+    pl_status_t (*upload_get)(pl_store_t *self, pl_str_t name, char **bytes, size_t *len);
+
+    //  OK when the store answers now (GET /healthz asks); a lost connection is
+    //  re-established first, no more often than a backoff allows.
+    pl_status_t (*ping)(pl_store_t *self);
 
     //  Loads what a room actor needs, with up to `window` recent messages.
     pl_status_t (*room_state)(pl_store_t *self, int64_t room_id, int64_t window,
@@ -183,12 +204,34 @@ struct pl_store {
     const pl_store_ops_t *ops;
 };
 
-//  Opens a connection to the SQLite store in data_dir (created if missing). A writer
-//  connection applies pending migrations. Returns NULL with a reason in err.
+//  Which store to open: the options store, data_dir and postgres_url.
+typedef struct {
+    const char *backend;      //  "sqlite" (also when NULL) or "postgres"
+    const char *data_dir;     //  sqlite: the directory of parley.db
+    const char *postgres_url; //  postgres: a libpq connection URI or key=value string
+} pl_store_config_t;
+
+//  Opens a connection to the configured store. A writer connection brings the schema
+//  up to date first; a reader is refused before that. Returns NULL with a reason in
+//  err, which never holds a password.
+pl_store_t *pl_store_open(const pl_store_config_t *where, bool writer, char *err, size_t err_len);
+
+//  Opens a connection to the SQLite store in data_dir (created if missing).
 pl_store_t *pl_store_sqlite_open(const char *data_dir, bool writer, char *err, size_t err_len);
 
 //  The schema version this build migrates to.
 int pl_store_sqlite_schema_version(void);
+
+//  Opens a connection to the PostgreSQL database at url. A writer migrates under an
+//  advisory lock, so nodes starting at once migrate once.
+pl_store_t *pl_store_postgres_open(const char *url, bool writer, char *err, size_t err_len);
+
+//  The schema version this build migrates a PostgreSQL database to.
+int pl_store_postgres_schema_version(void);
+
+//  Writes url into out (size bytes) with its password, if any, replaced by "***":
+//  the form of a url fit for a log line or an error.
+void pl_store_url_redact(const char *url, char *out, size_t size);
 
 static inline void pl_store_close(pl_store_t **self_p)
 {
@@ -200,7 +243,8 @@ static inline void pl_store_close(pl_store_t **self_p)
 typedef struct pl_store_pool pl_store_pool_t;
 
 //  Opens `size` reader connections. Returns NULL with a reason in err.
-pl_store_pool_t *pl_store_pool_new(const char *data_dir, int size, char *err, size_t err_len);
+pl_store_pool_t *pl_store_pool_new(const pl_store_config_t *where, int size, char *err,
+                                   size_t err_len);
 void pl_store_pool_destroy(pl_store_pool_t **self_p);
 
 //  Borrows a reader, waiting while all are in use; give it back with pl_store_pool_give.

@@ -24,6 +24,9 @@ typedef enum {
     PL_STATUS_INTERNAL,  //  the backend failed; logged where it happened
     PL_STATUS_FORBIDDEN, //  the caller may not do this (e.g. not a member)
     PL_STATUS_INVALID,   //  the request is not allowed in this state (e.g. leave a DM)
+    //  The store cannot be reached now (its server went away); nothing was done, and
+    //  the same request may succeed later. Answered as 503 / "unavailable".
+    PL_STATUS_UNAVAILABLE,
 } pl_status_t;
 
 //  Flags in a REPLY's `created` for room and membership requests.

@@ -2,6 +2,9 @@
     test in its own process), started by the suite's .init and stopped by its .fini,
     which also fails the test if the server did not exit cleanly (a sanitizer build
     exits non-zero on a report); the report hooks below make that failure count.
+    With PL_TEST_STORE=postgres (ctest's <suite>_postgres entries) the same tests
+    run against PostgreSQL: pg_suite.h starts the suite's server, and each parley
+    gets a database of its own (server_proc.h).
     Include once, in the suite's file:
 
         TestSuite(name, .init = pl_e2e_setup, .fini = pl_e2e_teardown, .timeout = 120); */
@@ -9,6 +12,7 @@
 #define PARLEY_TEST_E2E_SUITE_H
 
 #include "api.h"
+#include "pg_suite.h"
 #include "server_proc.h"
 
 #include <criterion/criterion.h>
@@ -44,12 +48,17 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 //  a fresh one after pl_e2e_setup. The api.h helpers talk to it from then on.
 static inline void pl_e2e_start(const char *const *args)
 {
-    cr_assert_eq(pl_server_start(&s_srv, args), 0, "parley did not start");
+    if (pl_server_start(&s_srv, args) != 0) {
+        pl_server_dump_log(&s_srv);
+        cr_assert_fail("parley did not start");
+    }
     pl_api_use_port(s_srv.port);
 }
 
 static inline void pl_e2e_setup(void)
 {
+    if (pl_pg_suite_wanted())
+        pl_pg_suite_url();
     memset(&s_srv, 0, sizeof s_srv);
     pl_e2e_start(NULL);
 }

@@ -16,6 +16,8 @@
  */
 #include "server_proc.h"
 
+#include "pg_server.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -268,6 +270,34 @@ static int s_prepare_dir(pl_server_t *srv)
     return n > 0 && (size_t)n < sizeof srv->log_path ? 0 : -1;
 }
 
+bool pl_server_store_is_postgres(void)
+{
+    const char *store = getenv("PL_TEST_STORE");
+    return store && strcmp(store, "postgres") == 0;
+}
+
+//  Against PostgreSQL: gives the server a fresh database of the suite's server the
+//  first time it starts (a restart keeps it, as it keeps data_dir), and names it in
+//  the environment, which the server and pl_parley_run's subcommands read as an
+//  operator's would (PARLEY_STORE, PARLEY_POSTGRES_URL).
+static int s_prepare_database(pl_server_t *srv)
+{
+    if (!pl_server_store_is_postgres())
+        return 0;
+    const char *server = getenv(PL_PG_SERVER_ENV);
+    if (!server) {
+        fprintf(stderr, "server_proc: PL_TEST_STORE=postgres but no PostgreSQL server\n");
+        return -1;
+    }
+    if (!srv->postgres_url[0] &&
+        pl_pg_database_new(server, srv->postgres_url, sizeof srv->postgres_url)) {
+        srv->postgres_url[0] = '\0';
+        return -1;
+    }
+    return setenv("PARLEY_STORE", "postgres", 1) ||
+           setenv("PARLEY_POSTGRES_URL", srv->postgres_url, 1);
+}
+
 //  Builds the argv of the server; the strings are borrowed. Caller frees the
 //  array.
 static char **s_build_argv(const pl_server_t *srv, const char *const *extra_args)
@@ -333,7 +363,7 @@ int pl_server_start(pl_server_t *srv, const char *const *extra_args)
     if (!srv || srv->pid != 0 || srv->thread_live_)
         return -1;
     srv->port = 0;
-    if (s_prepare_dir(srv) < 0)
+    if (s_prepare_dir(srv) < 0 || s_prepare_database(srv) < 0)
         return -1;
 
     int log_fd = open(srv->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -448,6 +478,10 @@ void pl_server_cleanup(pl_server_t *srv)
     srv->data_dir[0] = '\0';
     srv->log_path[0] = '\0';
     srv->owns_dir_ = false;
+    const char *server = getenv(PL_PG_SERVER_ENV);
+    if (srv->postgres_url[0] && server)
+        pl_pg_database_drop(server, srv->postgres_url);
+    srv->postgres_url[0] = '\0';
 }
 
 void pl_server_dump_log(const pl_server_t *srv)

@@ -30,6 +30,9 @@ typedef struct {
     int port;           //  the port parsed from the log line, 0 until ready
     char data_dir[256]; //  the data dir; keep it across stop/start to restart
     char log_path[300]; //  <data_dir>/server.log
+    //  Against PostgreSQL (PL_TEST_STORE=postgres), the server's database; kept
+    //  across restarts like data_dir, dropped by pl_server_cleanup.
+    char postgres_url[256];
     //  Private: the stderr reader thread and what it reports.
     bool owns_dir_;    //  data_dir was made by pl_server_start
     bool thread_live_; //  reader thread started and not yet joined
@@ -44,6 +47,12 @@ typedef struct {
     bool exited_; //  the child has exited (or its output ended)
     int ready_port_;
 } pl_server_t;
+
+//  True when the suite runs against PostgreSQL (PL_TEST_STORE=postgres): each
+//  server then gets a fresh database in the suite's PostgreSQL server
+//  (tests/support/pg_suite.h), named to it and to pl_parley_run's subcommands
+//  through PARLEY_STORE and PARLEY_POSTGRES_URL in this process's environment.
+bool pl_server_store_is_postgres(void);
 
 //  True if the parley binary (PARLEY_BINARY) exists and is executable, so a
 //  test can print SKIPPED instead of failing when it has not been built.

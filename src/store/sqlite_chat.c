@@ -1,7 +1,7 @@
 /*  The SQLite backend's chat operations: contents and their likes, rooms, members and
     messages. Reads build PROTOCOL.md's JSON shapes straight from the rows, so every
     endpoint that shows a Content, a Room or a Message shows the same one. */
-#include "store_sqlite.h"
+#include "sqlite.h"
 
 #include "parley/json_shapes.h"
 #include "parley/log.h"

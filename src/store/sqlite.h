@@ -1,4 +1,4 @@
-/*  Internal to the SQLite backend (store_sqlite*.c): the connection struct and every
+/*  Internal to the SQLite backend (src/store/sqlite*.c): the connection struct and every
     prepared statement, declared once in PL__SQLITE_STATEMENTS. Statements are
     prepared once per connection when it opens. Not part of the store interface. */
 #ifndef PARLEY_STORE_SQLITE_INTERNAL_H
@@ -113,6 +113,8 @@ typedef struct {
     pl_store_t base;
     sqlite3 *db;
     sqlite3_stmt *stmts[PL__STMT_COUNT];
+    int64_t last_id; //  the last number next_id handed out, once last_id_loaded
+    bool last_id_loaded;
 } pl__sqlite_t;
 
 //  The statement, reset and with its bindings cleared, ready to bind and step.
@@ -142,12 +144,12 @@ pl_status_t pl__sqlite_ids(pl__sqlite_t *self, sqlite3_stmt *stmt, int64_t **ids
 //  A Content from the current row of a statement selecting PL__CONTENT_COLUMNS.
 json_t *pl__sqlite_content(sqlite3_stmt *stmt);
 
-//  The chat half of the backend (store_sqlite_chat.c), filling the ops table.
+//  The chat half of the backend (sqlite_chat.c), filling the ops table.
 void pl__sqlite_chat_ops(pl_store_ops_t *ops);
 
-//  Follows, likers and notifications (store_sqlite_social.c), filling the ops table.
+//  Follows, likers and notifications (sqlite_social.c), filling the ops table.
 void pl__sqlite_social_ops(pl_store_ops_t *ops);
-//  Full-text search over contents (store_sqlite_search.c), filling the ops table.
+//  Full-text search over contents (sqlite_search.c), filling the ops table.
 void pl__sqlite_search_ops(pl_store_ops_t *ops);
 
 #endif

@@ -2,12 +2,11 @@
     and the notifications the notifier actor stores. Notification rows keep the
     rendered Notification (body), so a listing, a replay and a live push all show
     the same object. */
-#include "store_sqlite.h"
+#include "sqlite.h"
 
 #include "parley/json_shapes.h"
 #include "parley/log.h"
 
-#include <inttypes.h>
 #include <stdlib.h>
 
 static pl_status_t s_follow_add(pl_store_t *base, int64_t follower_id, int64_t followee_id,
@@ -71,19 +70,12 @@ static pl_status_t s_notifications_read(pl_store_t *base, int64_t user_id, const
     return PL_STATUS_OK;
 }
 
-//  A Notification from a row (id, read, body). A body that is not JSON (written by
-//  hand?) is shown as an empty notification rather than breaking the listing.
+//  A Notification from a row (id, read, body).
 static json_t *s_notification(sqlite3_stmt *stmt)
 {
-    int64_t id = sqlite3_column_int64(stmt, 0);
-    bool read = sqlite3_column_int(stmt, 1) != 0;
     const char *body = (const char *)sqlite3_column_text(stmt, 2);
-    json_t *notification = pl_json_notification(id, read, body ? body : "");
-    if (!notification) {
-        pl_warn("sqlite: notification %" PRId64 " has a malformed body", id);
-        notification = pl_json_notification(id, read, "{}");
-    }
-    return notification;
+    return pl_json_notification(sqlite3_column_int64(stmt, 0), sqlite3_column_int(stmt, 1) != 0,
+                                body ? body : "");
 }
 
 static pl_status_t s_notifications_page(pl_store_t *base, int64_t user_id, int64_t before,
@@ -125,18 +117,12 @@ static pl_status_t s_notifications_after(pl_store_t *base, int64_t user_id, int6
 }
 
 static pl_status_t s_notifications_open(pl_store_t *base, pl_open_notification_t **out,
-                                        size_t *count, int64_t *max_id)
+                                        size_t *count)
 {
     pl__sqlite_t *self = (pl__sqlite_t *)base;
     *out = NULL;
     *count = 0;
-    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_NOTIFICATION_MAX_ID);
-    pl_status_t status = pl__sqlite_row(self, stmt);
-    if (status != PL_STATUS_OK)
-        return status == PL_STATUS_NOT_FOUND ? PL_STATUS_INTERNAL : status;
-    *max_id = sqlite3_column_int64(stmt, 0);
-    sqlite3_reset(stmt);
-    stmt = pl__sqlite_stmt(self, PL__STMT_NOTIFICATIONS_OPEN);
+    sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_NOTIFICATIONS_OPEN);
     size_t capacity = 0;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -161,6 +147,24 @@ static pl_status_t s_notifications_open(pl_store_t *base, pl_open_notification_t
     return PL_STATUS_INTERNAL;
 }
 
+//  One node writes a SQLite store, and only its notifier asks: the counter starts
+//  past the greatest version stored and then counts in this connection's memory.
+static pl_status_t s_next_id(pl_store_t *base, int64_t *id)
+{
+    pl__sqlite_t *self = (pl__sqlite_t *)base;
+    if (!self->last_id_loaded) {
+        sqlite3_stmt *stmt = pl__sqlite_stmt(self, PL__STMT_NOTIFICATION_MAX_ID);
+        pl_status_t status = pl__sqlite_row(self, stmt);
+        if (status != PL_STATUS_OK)
+            return status == PL_STATUS_NOT_FOUND ? PL_STATUS_INTERNAL : status;
+        self->last_id = sqlite3_column_int64(stmt, 0);
+        self->last_id_loaded = true;
+        sqlite3_reset(stmt);
+    }
+    *id = ++self->last_id;
+    return PL_STATUS_OK;
+}
+
 void pl__sqlite_social_ops(pl_store_ops_t *ops)
 {
     ops->follow_add = s_follow_add;
@@ -171,4 +175,5 @@ void pl__sqlite_social_ops(pl_store_ops_t *ops)
     ops->notifications_page = s_notifications_page;
     ops->notifications_after = s_notifications_after;
     ops->notifications_open = s_notifications_open;
+    ops->next_id = s_next_id;
 }
