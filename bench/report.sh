@@ -86,6 +86,13 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
        | row(">= 100k durably acked msgs/s across many rooms (ack p99)";
              "\($ro | rng(.acks_per_s; kfmt)) acked/s, ack p99 \($ro | rng(.lat_ack_us.p99 / 1000; fmt)) ms (\($ro[0].conns) users, rooms of \($ro[0].group))";
              ($a >= 100000))),
+      ([inputs_all[] | select(.test == "rooms")] as $sq
+       | [inputs_all[] | select(.test == "rooms_pg")] as $pg
+       | select(($sq | length > 0) and ($pg | length > 0))
+       | ($sq | stat(.acks_per_s) | .med) as $sa | ($pg | stat(.acks_per_s) | .med) as $pa
+       | row("PostgreSQL store >= 0.5x the durably acked msgs/s of SQLite (same rooms run)";
+             "PostgreSQL \($pa | kfmt), SQLite \($sa | kfmt): **\(ratio($pa; $sa) | fmt)x**, ack p99 \($pg | rng(.lat_ack_us.p99 / 1000; fmt)) ms";
+             (ratio($pa; $sa) >= 0.5))),
       ([inputs_all[] | select(.test == "limit")] as $l | select($l | length > 0) | $l[0] as $x
        | row(">= 19,000 connections held at <= 40 KB RSS each";
              "\($x.ready) held; \($x.rss_kib_per_conn | fmt) KiB/conn added after start, \($x.rss_kib_total_per_conn | fmt) KiB/conn in all (idle server \($x.rss_kib_before / 1024 | fmt) MiB)";
@@ -145,13 +152,16 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
       | "| \($n)\(if $t == "limit" then " (limit \($x[0].ready))" else "" end) | \($s) | \($x | rng(.connects_per_s; kfmt)) | \($x | rng(.lat_connect_us.p99 / 1000; fmt)) | \([$x[].failed] | add) | \([$x[].refused_503] | add) | \($x | rng(.rss_kib_per_conn; fmt)) | \($x | rng(.rss_kib_total_per_conn; fmt)) |"
     '
     echo
-    echo "## Rooms (parley only: durable acks)"
+    echo "## Rooms (parley only: durable acks, on each store)"
     echo
-    echo "| users | room size | window | acked/s | deliveries/s | ack p50 ms | ack p99 ms | deliver p99 ms | server CPU % |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "PostgreSQL runs on the server's CPU beside parley (its CPU is not in the server column)."
+    echo
+    echo "| store | users | room size | window | acked/s | deliveries/s | ack p50 ms | ack p99 ms | deliver p99 ms | server CPU % |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     jqr '
-      [inputs_all[] | select(.test == "rooms")] as $x | select($x | length > 0)
-      | "| \($x[0].conns) | \($x[0].group) | \($x[0].window) | \($x | rng(.acks_per_s; kfmt)) | \($x | rng(.deliveries_per_s; kfmt)) | \($x | stat(.lat_ack_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_ack_us.p99 / 1000; fmt)) | \($x | stat(.lat_deliver_us.p99 / 1000) | .med | fmt) | \($x | stat(.server_cpu_pct) | .med | fmt) |"
+      ("rooms", "rooms_pg") as $t
+      | [inputs_all[] | select(.test == $t)] as $x | select($x | length > 0)
+      | "| \(if $t == "rooms" then "SQLite" else "PostgreSQL" end) | \($x[0].conns) | \($x[0].group) | \($x[0].window) | \($x | rng(.acks_per_s; kfmt)) | \($x | rng(.deliveries_per_s; kfmt)) | \($x | stat(.lat_ack_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_ack_us.p99 / 1000; fmt)) | \($x | stat(.lat_deliver_us.p99 / 1000) | .med | fmt) | \($x | stat(.server_cpu_pct) | .med | fmt) |"
     '
     echo
     echo "## Notifications (parley only: pushes to SSE streams)"
