@@ -91,6 +91,13 @@ extern const size_t pl_http_route_table_count;
 //  the port actually bound.
 struct mg_context *pl_http_start_metrics(pl_app_t *app, int *port, char *err, size_t err_len);
 
+//  The route of the API's tables for method and path, with the path's {id} and {name}
+//  stored in req (path_id, path_name, path_name_len), or NULL. *path_known says
+//  whether some route has that path (another method: 405, rather than 404). Pure: it
+//  reads nothing of req but writes those fields.
+const pl_route_t *pl_route_find(const char *method, const char *path, pl_req_t *req,
+                                bool *path_known);
+
 //  Starts civetweb on cfg->listen with the routes and the /ws endpoint. Returns NULL
 //  with a reason in err. *port receives the port actually bound.
 struct mg_context *pl_http_start(pl_app_t *app, int *port, char *err, size_t err_len);
