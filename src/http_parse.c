@@ -11,13 +11,15 @@
 //  The most bytes a decoded integer parameter may take, its NUL included.
 #define DECODED_MAX 32
 
-//  True when text (NUL-terminated) is a decimal integer within [min, max], in *out.
-static bool s_integer(const char *text, int64_t min, int64_t max, int64_t *out)
+//  True when the len bytes at text (a NUL after them) are all of a decimal integer
+//  within [min, max], in *out. A NUL inside a decoded value ("5%00x") ends strtoll's
+//  reading early, so the length is checked, not *end.
+static bool s_integer(const char *text, size_t len, int64_t min, int64_t max, int64_t *out)
 {
     char *end;
     errno = 0;
     long long value = strtoll(text, &end, 10);
-    if (errno || end == text || *end || value < min || value > max)
+    if (errno || end == text || end != text + len || value < min || value > max)
         return false;
     *out = value;
     return true;
@@ -29,7 +31,7 @@ int pl_query_int(const char *query, const char *name, int64_t min, int64_t max, 
     int n = query ? mg_get_var(query, strlen(query), name, text, sizeof text) : -1;
     if (n == -1)
         return 0;
-    return n > 0 && s_integer(text, min, max, out) ? 1 : -1;
+    return n > 0 && s_integer(text, (size_t)n, min, max, out) ? 1 : -1;
 }
 
 int pl_last_event_id(const char *header, const char *query, int64_t *id)
@@ -37,13 +39,22 @@ int pl_last_event_id(const char *header, const char *query, int64_t *id)
     *id = -1;
     char decoded[DECODED_MAX];
     const char *text = header;
-    if (!text && query &&
-        mg_get_var(query, strlen(query), "last_event_id", decoded, sizeof decoded) >= 0)
-        text = decoded;
-    if (!text || !*text)
+    size_t len = header ? strlen(header) : 0;
+    if (!header && query) {
+        int n = mg_get_var(query, strlen(query), "last_event_id", decoded, sizeof decoded);
+        //  -2: too long for the buffer, which is too long for any id, as in the header.
+        if (n == -2)
+            return -1;
+        if (n >= 0) {
+            text = decoded;
+            len = (size_t)n;
+        }
+    }
+    if (!text || len == 0)
         return 0;
     //  strtoll would take a sign or leading blanks; an id is digits only.
-    if (*text < '0' || *text > '9' || !s_integer(text, 0, INT64_MAX, id)) {
+    if (len >= DECODED_MAX || *text < '0' || *text > '9' ||
+        !s_integer(text, len, 0, INT64_MAX, id)) {
         *id = -1;
         return -1;
     }
