@@ -140,7 +140,6 @@ int pl_ws_request_parse_json(pl_ws_request_t *self, const char *data, size_t len
     json_t *type = json_object_get(self->tree, "type");
     if (!json_is_string(type))
         return s_refuse(self, "type: is required and must be a string");
-    //  By length: "ping\u0000x" is not ping.
     pl_str_t name = s_view(type);
     for (int i = 0; i < PL_WS__COUNT; i++) {
         if (name.len != strlen(s_types[i].name) || memcmp(name.ptr, s_types[i].name, name.len))
