@@ -4,8 +4,9 @@
     no NUL after it, goes through each check a body field takes (username, password,
     display_name, avatar_url, title, description, a content's kind, client_id); the
     object through pl_check_content (POST /api/contents and import-contents) and
-    pl_check_string_member; and its kind, body and url through pl_check_message
-    (POST /api/rooms/{id}/messages). A value a check accepts must keep the rule the
+    pl_check_string_member; its kind, body and url through pl_check_message
+    (POST /api/rooms/{id}/messages); and its ids or all through pl_check_read_marks
+    (POST /api/notifications/read). A value a check accepts must keep the rule the
     check promises. */
 #include "fuzz.h"
 
@@ -115,6 +116,19 @@ static void s_check_content(const json_t *object)
     PL_FUZZ_CHECK(content.year >= 0 && content.year <= PL_YEAR_MAX);
 }
 
+static void s_check_read_marks(const json_t *object)
+{
+    pl_read_marks_t marks;
+    const char *field;
+    if (pl_check_read_marks(object, &marks, &field))
+        return;
+    PL_FUZZ_CHECK(field == NULL && marks.all == !marks.ids);
+    size_t n = json_array_size(marks.ids);
+    PL_FUZZ_CHECK(marks.all || (n >= 1 && n <= PL_READ_IDS_MAX));
+    for (size_t i = 0; i < n; i++)
+        PL_FUZZ_CHECK(json_integer_value(json_array_get(marks.ids, i)) >= 1);
+}
+
 int pl_fuzz_bodies(const uint8_t *data, size_t size)
 {
     json_error_t error;
@@ -139,6 +153,7 @@ int pl_fuzz_bodies(const uint8_t *data, size_t size)
     }
     s_check_content(object);
     s_check_message(object);
+    s_check_read_marks(object);
     json_decref(object);
     return 0;
 }
