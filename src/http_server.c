@@ -133,7 +133,7 @@ static void s_exit_thread(const struct mg_context *ctx, int thread_type, void *p
 {
     pl_thread_t *thread = pointer;
     if (thread) {
-        free(thread->ws_partial);
+        pl_ws_assembly_free(&thread->ws_partial);
         free(thread->ws_rooms);
     }
     free(thread);

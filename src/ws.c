@@ -247,7 +247,7 @@ static void s_release(pl_app_t *app, pl_thread_t *t)
     if (!t->ws_active)
         return;
     t->ws_active = false;
-    t->ws_partial_len = 0;
+    pl_ws_assembly_reset(&t->ws_partial);
     atomic_fetch_sub(&app->open_streams, 1);
 }
 
@@ -280,7 +280,7 @@ static int s_accept(struct mg_connection *conn, pl_app_t *app)
     t->ws_active = true;
     t->ws_id = atomic_fetch_add(&app->last_stream_id, 1) + 1;
     t->ws_user_id = user_id;
-    t->ws_partial_len = 0;
+    pl_ws_assembly_reset(&t->ws_partial);
     t->ws_room_count = 0;
     t->ws_forgotten = false;
     t->ws_tokens = (double)app->config->rate_limit_burst;
@@ -347,16 +347,6 @@ static void s_forget_in_writer(pl_app_t *app, pl_thread_t *t)
         pl_error("ws: writer did not release connection %" PRIu64, t->ws_id);
 }
 
-//  Appends a fragment to the message being reassembled; false when out of memory.
-static bool s_append_partial(pl_thread_t *t, const char *data, size_t len, size_t limit)
-{
-    if (!t->ws_partial && !(t->ws_partial = malloc(limit)))
-        return false;
-    memcpy(t->ws_partial + t->ws_partial_len, data, len);
-    t->ws_partial_len += len;
-    return true;
-}
-
 static int s_on_data(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)
 {
     pl_app_t *app = cbdata;
@@ -374,33 +364,26 @@ static int s_on_data(struct mg_connection *conn, int bits, char *data, size_t le
     }
     if (opcode == MG_WEBSOCKET_OPCODE_PING || opcode == MG_WEBSOCKET_OPCODE_PONG)
         return 1;
-    bool continuation = opcode == MG_WEBSOCKET_OPCODE_CONTINUATION;
-    if (continuation != (t->ws_partial_len > 0)) {
-        s_close_with(conn, CLOSE_PROTOCOL_ERROR, "unexpected continuation");
+    pl_ws_message_t message;
+    switch (pl_ws_assembly_add(&t->ws_partial, opcode, fin, data, len,
+                               (size_t)app->config->max_frame_bytes, &message)) {
+    case PL_WS_FRAGMENT_KEPT:
+        return 1;
+    case PL_WS_FRAME_OUT_OF_ORDER:
+        s_close_with(conn, CLOSE_PROTOCOL_ERROR, "fragments out of order");
         return 0;
-    }
-    size_t limit = (size_t)app->config->max_frame_bytes;
-    if (t->ws_partial_len + len > limit) {
+    case PL_WS_MESSAGE_TOO_BIG:
         s_close_with(conn, CLOSE_TOO_BIG, "message too big");
         return 0;
-    }
-    if (continuation || !fin) {
-        if (!continuation)
-            t->ws_partial_opcode = opcode;
-        if (!s_append_partial(t, data, len, limit)) {
-            s_close_with(conn, CLOSE_TOO_BIG, "out of memory");
-            return 0;
-        }
-        if (!fin)
-            return 1;
-        opcode = t->ws_partial_opcode;
-        data = t->ws_partial;
-        len = t->ws_partial_len;
-        t->ws_partial_len = 0;
+    case PL_WS_OUT_OF_MEMORY:
+        s_close_with(conn, CLOSE_TOO_BIG, "out of memory");
+        return 0;
+    case PL_WS_MESSAGE_READY:
+        break;
     }
     pl_metrics_count(PL_COUNTER_WS_MESSAGES_IN, 1);
-    if (opcode == MG_WEBSOCKET_OPCODE_TEXT)
-        s_dispatch(app, t, data, len);
+    if (message.opcode == MG_WEBSOCKET_OPCODE_TEXT)
+        s_dispatch(app, t, message.data, message.len);
     else
         s_send_error(app, t, (pl_str_t){NULL, 0}, "bad_request",
                      "only text frames carrying JSON are accepted");

@@ -13,6 +13,7 @@
 #include "parley/client_addr.h"
 #include "parley/origin.h"
 #include "parley/validate.h"
+#include "parley/ws_assembly.h"
 
 #include <civetweb.h>
 #include <jansson.h>
@@ -36,10 +37,8 @@ typedef struct {
     bool ws_forgotten; //  its writer has let go of it (CONN_CLOSE answered)
     uint64_t ws_id;
     int64_t ws_user_id;
-    char *ws_partial; //  a fragmented message being reassembled
-    size_t ws_partial_len;
-    int ws_partial_opcode;
-    int64_t *ws_rooms; //  rooms this connection subscribed to, to leave them on close
+    pl_ws_assembly_t ws_partial; //  a fragmented message being reassembled
+    int64_t *ws_rooms;           //  rooms this connection subscribed to, to leave them on close
     size_t ws_room_count, ws_room_capacity;
     double ws_tokens; //  rate limit: a token bucket refilled rate_limit_per_s
     int64_t ws_tokens_at;
