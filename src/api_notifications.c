@@ -9,8 +9,6 @@
 
 #define PAGE_DEFAULT 20
 #define PAGE_MAX     100
-//  Most ids one request may mark read.
-#define READ_IDS_MAX 1000
 
 static void s_list(pl_req_t *req)
 {
@@ -34,30 +32,18 @@ static void s_list(pl_req_t *req)
         NULL);
 }
 
-//  Reads "ids" into a new array of *count ids; -1 after answering 400.
-static int s_read_ids(pl_req_t *req, json_t *ids, int64_t **out, size_t *count)
+//  Copies the ids that pl_check_read_marks took into a new array of *count ids;
+//  -1 after answering 500.
+static int s_copy_ids(pl_req_t *req, const json_t *ids, int64_t **out, size_t *count)
 {
     size_t n = json_array_size(ids);
-    if (!json_is_array(ids) || n == 0 || n > READ_IDS_MAX) {
-        pl_http_error(req->conn, 400, "bad_request", "ids: must be an array of 1-%d ids",
-                      READ_IDS_MAX);
-        return -1;
-    }
     *out = malloc(n * sizeof **out);
     if (!*out) {
         pl_http_error(req->conn, 500, "internal", "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        json_t *id = json_array_get(ids, i);
-        if (!json_is_integer(id) || json_integer_value(id) < 1) {
-            pl_http_error(req->conn, 400, "bad_request", "ids: element %zu is not an id", i);
-            free(*out);
-            *out = NULL;
-            return -1;
-        }
-        (*out)[i] = json_integer_value(id);
-    }
+    for (size_t i = 0; i < n; i++)
+        (*out)[i] = json_integer_value(json_array_get(ids, i));
     *count = n;
     return 0;
 }
@@ -67,25 +53,22 @@ static void s_mark_read(pl_req_t *req)
     json_t *body = pl_http_read_json(req);
     if (!body)
         return;
-    json_t *all = json_object_get(body, "all");
-    json_t *ids_json = json_object_get(body, "ids");
     int64_t *ids = NULL;
     size_t count = 0;
-    if (all && !json_is_boolean(all)) {
-        pl_http_error(req->conn, 400, "bad_request", "all: must be true or false");
+    pl_read_marks_t marks;
+    const char *field, *problem = pl_check_read_marks(body, &marks, &field);
+    if (problem) {
+        pl_http_error(req->conn, 400, "bad_request", "%s%s%s", field ? field : "",
+                      field ? ": " : "", problem);
         goto done;
     }
-    if (!json_is_true(all) && !ids_json) {
-        pl_http_error(req->conn, 400, "bad_request", "expected ids or \"all\": true");
-        goto done;
-    }
-    if (!json_is_true(all) && s_read_ids(req, ids_json, &ids, &count))
+    if (marks.ids && s_copy_ids(req, marks.ids, &ids, &count))
         goto done;
     pl_msg_t msg = {
         .type = PL_MSG_NOTIFICATIONS_READ,
         .as.notifications_read = {.user_id = req->user_id,
                                   .ids = {(const char *)ids, (uint32_t)(count * sizeof *ids)},
-                                  .all = json_is_true(all)}};
+                                  .all = marks.all}};
     pl_msg_reply_t reply;
     if (pl_http_ask(req, req->app->notifier, &msg, &msg.as.notifications_read.waiter,
                     &msg.as.notifications_read.req_id, PL_HTTP_ACTOR_TIMEOUT_MS, "unavailable",

@@ -65,8 +65,7 @@ static int s_read_body(pl_req_t *req, const pl_image_type_t *type, pl_upload_t *
                        refusal_t *refusal)
 {
     uint64_t limit = (uint64_t)req->app->config->upload_max_bytes;
-    uint8_t head[PL_IMAGE_SNIFF_BYTES];
-    size_t head_len = 0;
+    pl_image_head_t head = {.len = 0};
     int got;
     //  Reads one byte past the limit, to tell a body of exactly the limit from a
     //  larger chunked one.
@@ -77,10 +76,8 @@ static int s_read_body(pl_req_t *req, const pl_image_type_t *type, pl_upload_t *
         if (pl_upload_size(upload) + (uint64_t)got > limit)
             return s_refuse(refusal, 413, "payload_too_large", true,
                             "the body is over %" PRIu64 " bytes", limit);
-        bool sniffing = head_len < sizeof head;
-        while (head_len < sizeof head && (int)head_len < got)
-            head[head_len] = (uint8_t)chunk[head_len], head_len++;
-        if (sniffing && head_len == sizeof head && !pl_image_matches(type, head, head_len))
+        if (pl_image_head_add(&head, chunk, (size_t)got) &&
+            !pl_image_matches(type, head.bytes, head.len))
             return s_refuse(refusal, 415, "unsupported_media_type", true,
                             "the body is not an image of type %s", type->mime);
         if (pl_upload_write(upload, chunk, (size_t)got))
@@ -95,7 +92,7 @@ static int s_read_body(pl_req_t *req, const pl_image_type_t *type, pl_upload_t *
     if (pl_upload_size(upload) == 0)
         return s_refuse(refusal, 400, "bad_request", false, "the body is empty");
     //  A body shorter than the sniffing window is judged on what there is.
-    if (head_len < sizeof head && !pl_image_matches(type, head, head_len))
+    if (head.len < sizeof head.bytes && !pl_image_matches(type, head.bytes, head.len))
         return s_refuse(refusal, 415, "unsupported_media_type", false,
                         "the body is not an image of type %s", type->mime);
     return 0;

@@ -94,7 +94,9 @@ static char *s_trim(char *s)
 }
 
 //  Applies a "key = value" file; '#' starts a comment line. A missing file is an error:
-//  the operator named it.
+//  the operator named it. Each line is read whole, however long: read in pieces, the
+//  tail of a long comment would be a line of its own. A NUL byte is refused rather
+//  than taken for the end of the line.
 static int s_apply_file(pl_config_t *cfg, const char *path, char *err, size_t err_len)
 {
     FILE *file = fopen(path, "r");
@@ -102,16 +104,23 @@ static int s_apply_file(pl_config_t *cfg, const char *path, char *err, size_t er
         snprintf(err, err_len, "config: cannot open %s: %s", path, strerror(errno));
         return -1;
     }
-    char line[4096];
+    char *line = NULL;
+    size_t size = 0;
+    ssize_t len;
     int line_no = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, file)) {
+    while (rc == 0 && (len = getline(&line, &size, file)) >= 0) {
         line_no++;
+        char source[300];
+        snprintf(source, sizeof source, "%s:%d", path, line_no);
+        if (memchr(line, '\0', (size_t)len)) {
+            snprintf(err, err_len, "config: %s: a NUL byte in the line", source);
+            rc = -1;
+            break;
+        }
         char *text = s_trim(line);
         if (*text == '\0' || *text == '#')
             continue;
         char *eq = strchr(text, '=');
-        char source[300];
-        snprintf(source, sizeof source, "%s:%d", path, line_no);
         if (!eq) {
             snprintf(err, err_len, "config: %s: expected 'key = value'", source);
             rc = -1;
@@ -127,6 +136,7 @@ static int s_apply_file(pl_config_t *cfg, const char *path, char *err, size_t er
         }
         rc = s_set(cfg, opt, s_trim(eq + 1), source, err, err_len);
     }
+    free(line);
     //  fopen succeeds on a directory; only the read fails.
     if (rc == 0 && ferror(file)) {
         snprintf(err, err_len, "config: cannot read %s: %s", path, strerror(errno));

@@ -2,12 +2,12 @@
     parameters, and answers with JSON or the error object. */
 #include "parley/http.h"
 
+#include "parley/http_parse.h"
 #include "parley/json_shapes.h"
 #include "parley/jwt.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -261,23 +261,13 @@ int pl_http_int_field(pl_req_t *req, json_t *body, const char *name, bool requir
 int pl_http_query_int(pl_req_t *req, const char *name, int64_t min, int64_t max, int64_t *out,
                       bool *present)
 {
-    const char *query = req->info->query_string;
-    char text[32];
-    bool ignored;
-    present = present ? present : &ignored;
-    *present = false;
-    int n = query ? mg_get_var(query, strlen(query), name, text, sizeof text) : -1;
-    if (n == -1)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    long long value = n > 0 ? strtoll(text, &end, 10) : 0;
-    if (n <= 0 || errno || *end || value < min || value > max) {
+    int found = pl_query_int(req->info->query_string, name, min, max, out);
+    if (present)
+        *present = found == 1;
+    if (found < 0) {
         pl_http_error(req->conn, 400, "bad_request",
                       "%s: must be an integer from %" PRId64 " to %" PRId64, name, min, max);
         return -1;
     }
-    *out = value;
-    *present = true;
     return 0;
 }

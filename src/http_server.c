@@ -53,30 +53,41 @@ static bool s_path_matches(const char *pattern, const char *path, pl_req_t *req)
     return *pattern == '\0' && *path == '\0';
 }
 
+const pl_route_t *pl_route_find(const char *method, const char *path, pl_req_t *req,
+                                bool *path_known)
+{
+    *path_known = false;
+    for (size_t t = 0; t < pl_http_route_table_count; t++) {
+        for (const pl_route_t *route = pl_http_route_tables[t]; route->method; route++) {
+            if (!s_path_matches(route->pattern, path, req))
+                continue;
+            *path_known = true;
+            if (strcmp(route->method, method) == 0)
+                return route;
+        }
+    }
+    return NULL;
+}
+
 //  Finds the route of a request and answers it; returns the route's pattern, or "-"
 //  when none matched.
 static const char *s_answer(pl_req_t *req)
 {
     struct mg_connection *conn = req->conn;
     const struct mg_request_info *info = req->info;
-    bool path_known = false;
-    for (size_t t = 0; t < pl_http_route_table_count; t++) {
-        for (const pl_route_t *route = pl_http_route_tables[t]; route->method; route++) {
-            if (!s_path_matches(route->pattern, info->local_uri, req))
-                continue;
-            path_known = true;
-            if (strcmp(route->method, info->request_method) != 0)
-                continue;
-            pl_auth_t auth = route->needs_auth ? pl_http_authenticate(conn, req->app, &req->user_id)
-                                               : PL_AUTH_OK;
-            if (auth != PL_AUTH_OK) {
-                req->user_id = 0; //  the access log names no user it refused
-                pl_http_refuse_auth(conn, auth, false);
-            } else {
-                route->handler(req);
-            }
-            return route->pattern;
+    bool path_known;
+    const pl_route_t *route =
+        pl_route_find(info->request_method, info->local_uri, req, &path_known);
+    if (route) {
+        pl_auth_t auth =
+            route->needs_auth ? pl_http_authenticate(conn, req->app, &req->user_id) : PL_AUTH_OK;
+        if (auth != PL_AUTH_OK) {
+            req->user_id = 0; //  the access log names no user it refused
+            pl_http_refuse_auth(conn, auth, false);
+        } else {
+            route->handler(req);
         }
+        return route->pattern;
     }
     if (path_known)
         pl_http_error(conn, 405, "method_not_allowed", "%s is not allowed on %s",
@@ -122,7 +133,7 @@ static void s_exit_thread(const struct mg_context *ctx, int thread_type, void *p
 {
     pl_thread_t *thread = pointer;
     if (thread) {
-        free(thread->ws_partial);
+        pl_ws_assembly_free(&thread->ws_partial);
         free(thread->ws_rooms);
     }
     free(thread);

@@ -9,6 +9,7 @@
     down), or a graceful stop. */
 #include "parley/http.h"
 
+#include "parley/http_parse.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
 #include "parley/notifier.h"
@@ -27,24 +28,11 @@
 //  it). Returns 0 with *id (-1 when absent), or -1 after answering 400.
 static int s_last_event_id(pl_req_t *req, int64_t *id)
 {
-    *id = -1;
-    char query[32];
-    const char *text = mg_get_header(req->conn, "Last-Event-ID");
-    if (!text && req->info->query_string &&
-        mg_get_var(req->info->query_string, strlen(req->info->query_string), "last_event_id", query,
-                   sizeof query) >= 0)
-        text = query;
-    if (!text || !*text)
-        return 0;
-    char *end;
-    errno = 0;
-    long long value = strtoll(text, &end, 10);
-    if (errno || *end || value < 0 || *text < '0' || *text > '9') {
+    if (pl_last_event_id(mg_get_header(req->conn, "Last-Event-ID"), req->info->query_string, id)) {
         pl_http_error(req->conn, 400, "bad_request",
                       "Last-Event-ID: must be the id of a notification");
         return -1;
     }
-    *id = value;
     return 0;
 }
 

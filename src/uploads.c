@@ -76,6 +76,17 @@ bool pl_image_matches(const pl_image_type_t *type, const uint8_t *head, size_t l
     return false;
 }
 
+bool pl_image_head_add(pl_image_head_t *head, const void *piece, size_t len)
+{
+    size_t missing = sizeof head->bytes - head->len;
+    if (missing == 0)
+        return false;
+    size_t taken = len < missing ? len : missing;
+    memcpy(head->bytes + head->len, piece, taken);
+    head->len += taken;
+    return head->len == sizeof head->bytes;
+}
+
 const pl_image_type_t *pl_upload_name_type(const char *name, size_t len)
 {
     if (len < PL_UPLOAD_HASH_HEX + 2 || name[PL_UPLOAD_HASH_HEX] != '.')

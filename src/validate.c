@@ -152,6 +152,36 @@ const char *pl_check_content(const json_t *object, pl_content_input_t *out, cons
     return NULL;
 }
 
+//  A number as the text of a string literal.
+#define S_TEXT(n)   #n
+#define S_NUMBER(n) S_TEXT(n)
+
+const char *pl_check_read_marks(const json_t *object, pl_read_marks_t *out, const char **field)
+{
+    const json_t *all = json_object_get(object, "all"), *ids = json_object_get(object, "ids");
+    *out = (pl_read_marks_t){json_is_true(all), NULL};
+    *field = "all";
+    if (all && !json_is_boolean(all))
+        return "must be true or false";
+    *field = NULL;
+    if (out->all)
+        return NULL;
+    if (!ids)
+        return "expected ids or \"all\": true";
+    *field = "ids";
+    size_t n = json_array_size(ids);
+    if (!json_is_array(ids) || n == 0 || n > PL_READ_IDS_MAX)
+        return "must be an array of 1-" S_NUMBER(PL_READ_IDS_MAX) " ids";
+    for (size_t i = 0; i < n; i++) {
+        const json_t *id = json_array_get(ids, i);
+        if (!json_is_integer(id) || json_integer_value(id) < 1)
+            return "must hold only ids (positive integers)";
+    }
+    out->ids = ids;
+    *field = NULL;
+    return NULL;
+}
+
 const char *pl_check_client_id(const char *text, size_t len)
 {
     if (len < 1 || len > PL_CLIENT_ID_MAX)

@@ -15,9 +15,8 @@
 #include "parley/metrics.h"
 #include "parley/peer_sockets.h"
 #include "parley/room.h"
-#include "parley/send_scan.h"
 #include "parley/uploads.h"
-#include "parley/validate.h"
+#include "parley/ws_request.h"
 
 #include <stdarg.h>
 
@@ -74,8 +73,7 @@ static void s_close_with(struct mg_connection *conn, int code, const char *reaso
 typedef struct {
     pl_app_t *app;
     pl_thread_t *t;
-    json_t *request; //  NULL for a send taken by the fast path (send_scan.h)
-    pl_str_t ref;    //  the request's ref, else its client_id, else none (ptr NULL)
+    const pl_ws_request_t *request;
 } request_t;
 
 static void s_reject(const request_t *r, const char *code, const char *fmt, ...)
@@ -83,42 +81,12 @@ static void s_reject(const request_t *r, const char *code, const char *fmt, ...)
 
 static void s_reject(const request_t *r, const char *code, const char *fmt, ...)
 {
-    char message[160];
+    char message[PL_WS_ERROR_MAX];
     va_list args;
     va_start(args, fmt);
     vsnprintf(message, sizeof message, fmt, args);
     va_end(args);
-    s_send_error(r->app, r->t, r->ref, code, message);
-}
-
-//  Reads an integer field within [min, max]; absent is allowed when !required.
-//  Returns 1 when present, 0 when absent, -1 after rejecting the request.
-static int s_int(const request_t *r, const char *name, bool required, int64_t min, int64_t *out)
-{
-    json_t *value = json_object_get(r->request, name);
-    if (!value && !required)
-        return 0;
-    if (!json_is_integer(value) || json_integer_value(value) < min) {
-        s_reject(r, "bad_request", "%s: must be an integer of at least %" PRId64, name, min);
-        return -1;
-    }
-    *out = json_integer_value(value);
-    return 1;
-}
-
-//  Reads an optional string field; -1 after rejecting a non-string.
-static int s_str(const request_t *r, const char *name, pl_str_t *out)
-{
-    json_t *value = json_object_get(r->request, name);
-    *out = (pl_str_t){NULL, 0};
-    if (!value || json_is_null(value))
-        return 0;
-    if (!json_is_string(value)) {
-        s_reject(r, "bad_request", "%s: must be a string", name);
-        return -1;
-    }
-    *out = (pl_str_t){json_string_value(value), (uint32_t)json_string_length(value)};
-    return 0;
+    s_send_error(r->app, r->t, r->request->error_ref, code, message);
 }
 
 static pl_ingress_t *s_room_of(const pl_app_t *app, int64_t room_id)
@@ -142,24 +110,20 @@ static bool s_take_token(const pl_app_t *app, pl_thread_t *t)
     return true;
 }
 
-static void s_ping(request_t *r)
+static void s_ping(const request_t *r)
 {
     json_t *pong = json_pack("{s:s}", "type", "pong");
-    s_set_ref(pong, r->ref);
+    s_set_ref(pong, r->request->error_ref);
     s_send(r->app, r->t, pong);
 }
 
-static void s_subscribe(request_t *r)
+static void s_subscribe(const request_t *r)
 {
-    int64_t room, since = -1;
-    pl_str_t ref;
-    if (s_int(r, "room", true, 1, &room) < 0 || s_int(r, "since", false, 0, &since) < 0 ||
-        s_str(r, "ref", &ref) < 0)
-        return;
+    const pl_ws_request_t *q = r->request;
     pl_thread_t *t = r->t;
     bool known = false;
     for (size_t i = 0; i < t->ws_room_count; i++)
-        known |= t->ws_rooms[i] == room;
+        known |= t->ws_rooms[i] == q->room;
     if (!known) {
         if (t->ws_room_count == MAX_SUBSCRIPTIONS) {
             s_reject(r, "bad_request", "room: at most %d subscriptions per connection",
@@ -176,11 +140,11 @@ static void s_subscribe(request_t *r)
             t->ws_rooms = grown;
             t->ws_room_capacity = capacity;
         }
-        t->ws_rooms[t->ws_room_count++] = room;
+        t->ws_rooms[t->ws_room_count++] = q->room;
     }
     pl_msg_t msg = {.type = PL_MSG_ROOM_SUBSCRIBE,
-                    .as.room_subscribe = {t->ws_id, t->ws_user_id, room, since, ref}};
-    pl_ingress_send(s_room_of(r->app, room), &msg);
+                    .as.room_subscribe = {t->ws_id, t->ws_user_id, q->room, q->since, q->ref}};
+    pl_ingress_send(s_room_of(r->app, q->room), &msg);
 }
 
 //  Tells a room this connection is gone from it.
@@ -191,12 +155,10 @@ static void s_leave_room(const pl_app_t *app, const pl_thread_t *t, int64_t room
     pl_ingress_send(s_room_of(app, room), &msg);
 }
 
-static void s_unsubscribe(request_t *r)
+static void s_unsubscribe(const request_t *r)
 {
-    int64_t room;
-    if (s_int(r, "room", true, 1, &room) < 0)
-        return;
     pl_thread_t *t = r->t;
+    int64_t room = r->request->room;
     for (size_t i = 0; i < t->ws_room_count; i++) {
         if (t->ws_rooms[i] == room) {
             t->ws_rooms[i] = t->ws_rooms[--t->ws_room_count];
@@ -206,20 +168,14 @@ static void s_unsubscribe(request_t *r)
     }
 }
 
-//  The part of a send both parsers share: validates the fields, takes a token and
-//  hands the message to its room. Errors carry r's ref.
-static void s_send_fields(request_t *r, const pl_send_request_t *f)
+//  A send whose fields passed ws_request.h's checks: checks that its upload exists,
+//  takes a token and hands the message to its room.
+static void s_send_message(const request_t *r)
 {
-    const char *problem =
-        f->client_id.ptr ? pl_check_client_id(f->client_id.ptr, f->client_id.len) : NULL;
-    const char *field = "client_id";
-    if (!problem)
-        problem = pl_check_message(f->kind.ptr, f->kind.len, f->body.ptr, f->body.len, f->url.ptr,
-                                   f->url.len, (size_t)r->app->config->max_message_chars, &field);
-    if (!problem && f->url.ptr && (problem = pl_http_check_upload_url(r->app, f->url)))
-        field = "url";
+    const pl_send_request_t *f = &r->request->send;
+    const char *problem = f->url.ptr ? pl_http_check_upload_url(r->app, f->url) : NULL;
     if (problem) {
-        s_reject(r, "bad_request", "%s: %s", field, problem);
+        s_reject(r, "bad_request", "url: %s", problem);
         return;
     }
     if (!s_take_token(r->app, r->t)) {
@@ -239,39 +195,21 @@ static void s_send_fields(request_t *r, const pl_send_request_t *f)
     pl_ingress_send(s_room_of(r->app, f->room), &msg);
 }
 
-//  A send that the fast path declined, read from jansson's tree.
-static void s_send_message(request_t *r)
+static void s_read(const request_t *r)
 {
-    pl_send_request_t f;
-    if (s_int(r, "room", true, 1, &f.room) < 0 || s_str(r, "client_id", &f.client_id) < 0 ||
-        s_str(r, "kind", &f.kind) < 0 || s_str(r, "body", &f.body) < 0 ||
-        s_str(r, "url", &f.url) < 0 || s_str(r, "ref", &f.ref) < 0)
-        return;
-    s_send_fields(r, &f);
-}
-
-static void s_read(request_t *r)
-{
-    int64_t room, seq;
-    pl_str_t ref;
-    if (s_int(r, "room", true, 1, &room) < 0 || s_int(r, "seq", true, 0, &seq) < 0 ||
-        s_str(r, "ref", &ref) < 0)
-        return;
+    const pl_ws_request_t *q = r->request;
     pl_msg_t msg = {.type = PL_MSG_ROOM_READ,
                     .as.room_read = {.conn_id = r->t->ws_id,
                                      .user_id = r->t->ws_user_id,
-                                     .room_id = room,
-                                     .seq = seq,
-                                     .ref = ref}};
-    pl_ingress_send(s_room_of(r->app, room), &msg);
+                                     .room_id = q->room,
+                                     .seq = q->seq,
+                                     .ref = q->ref}};
+    pl_ingress_send(s_room_of(r->app, q->room), &msg);
 }
 
-static void s_typing(request_t *r)
+static void s_typing(const request_t *r)
 {
-    int64_t room;
-    pl_str_t ref;
-    if (s_int(r, "room", true, 1, &room) < 0 || s_str(r, "ref", &ref) < 0)
-        return;
+    const pl_ws_request_t *q = r->request;
     //  Typing fans out to the whole room: it shares the sender's budget.
     if (!s_take_token(r->app, r->t)) {
         s_reject(r, "rate_limited", "more than %" PRId64 " events per second",
@@ -279,54 +217,28 @@ static void s_typing(request_t *r)
         return;
     }
     pl_msg_t msg = {.type = PL_MSG_ROOM_TYPING,
-                    .as.room_typing = {r->t->ws_id, r->t->ws_user_id, room, ref}};
-    pl_ingress_send(s_room_of(r->app, room), &msg);
+                    .as.room_typing = {r->t->ws_id, r->t->ws_user_id, q->room, q->ref}};
+    pl_ingress_send(s_room_of(r->app, q->room), &msg);
 }
 
-static const struct {
-    const char *type;
-    void (*handler)(request_t *r);
-} s_handlers[] = {
-    {"ping", s_ping},         {"subscribe", s_subscribe}, {"unsubscribe", s_unsubscribe},
-    {"send", s_send_message}, {"read", s_read},           {"typing", s_typing},
+static void (*const s_handlers[PL_WS__COUNT])(const request_t *r) = {
+    [PL_WS_PING] = s_ping,
+    [PL_WS_SUBSCRIBE] = s_subscribe,
+    [PL_WS_UNSUBSCRIBE] = s_unsubscribe,
+    [PL_WS_SEND] = s_send_message,
+    [PL_WS_READ] = s_read,
+    [PL_WS_TYPING] = s_typing,
 };
 
 //  Handles one complete text message from the client.
 static void s_dispatch(pl_app_t *app, pl_thread_t *t, const char *data, size_t len)
 {
-    //  Most frames are plain sends: those skip jansson's tree (send_scan.h).
-    pl_send_request_t send;
-    if (pl_send_scan(data, len, &send)) {
-        request_t r = {app, t, NULL, send.ref.ptr ? send.ref : send.client_id};
-        s_send_fields(&r, &send);
-        return;
-    }
-    json_error_t error;
-    json_t *request = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
-    if (!json_is_object(request)) {
-        s_send_error(app, t, (pl_str_t){NULL, 0}, "bad_request",
-                     request ? "a request must be a JSON object" : "malformed JSON");
-        json_decref(request);
-        return;
-    }
-    json_t *ref = json_object_get(request, "ref");
-    if (!json_is_string(ref))
-        ref = json_object_get(request, "client_id");
-    request_t r = {app, t, request, {NULL, 0}};
-    if (json_is_string(ref))
-        r.ref = (pl_str_t){json_string_value(ref), (uint32_t)json_string_length(ref)};
-    const char *type = json_string_value(json_object_get(request, "type"));
-    size_t i = 0;
-    while (type && i < sizeof s_handlers / sizeof s_handlers[0] &&
-           strcmp(type, s_handlers[i].type) != 0)
-        i++;
-    if (!type)
-        s_reject(&r, "bad_request", "type: is required and must be a string");
-    else if (i == sizeof s_handlers / sizeof s_handlers[0])
-        s_reject(&r, "bad_request", "type: unknown request type '%.40s'", type);
+    pl_ws_request_t request;
+    if (pl_ws_request_parse(&request, data, len, (size_t)app->config->max_message_chars) == 0)
+        s_handlers[request.type](&(request_t){app, t, &request});
     else
-        s_handlers[i].handler(&r);
-    json_decref(request);
+        s_send_error(app, t, request.error_ref, request.code, request.message);
+    pl_ws_request_release(&request);
 }
 
 //  Gives back the connection slot of the WebSocket this thread served.
@@ -335,7 +247,7 @@ static void s_release(pl_app_t *app, pl_thread_t *t)
     if (!t->ws_active)
         return;
     t->ws_active = false;
-    t->ws_partial_len = 0;
+    pl_ws_assembly_reset(&t->ws_partial);
     atomic_fetch_sub(&app->open_streams, 1);
 }
 
@@ -368,7 +280,7 @@ static int s_accept(struct mg_connection *conn, pl_app_t *app)
     t->ws_active = true;
     t->ws_id = atomic_fetch_add(&app->last_stream_id, 1) + 1;
     t->ws_user_id = user_id;
-    t->ws_partial_len = 0;
+    pl_ws_assembly_reset(&t->ws_partial);
     t->ws_room_count = 0;
     t->ws_forgotten = false;
     t->ws_tokens = (double)app->config->rate_limit_burst;
@@ -435,16 +347,6 @@ static void s_forget_in_writer(pl_app_t *app, pl_thread_t *t)
         pl_error("ws: writer did not release connection %" PRIu64, t->ws_id);
 }
 
-//  Appends a fragment to the message being reassembled; false when out of memory.
-static bool s_append_partial(pl_thread_t *t, const char *data, size_t len, size_t limit)
-{
-    if (!t->ws_partial && !(t->ws_partial = malloc(limit)))
-        return false;
-    memcpy(t->ws_partial + t->ws_partial_len, data, len);
-    t->ws_partial_len += len;
-    return true;
-}
-
 static int s_on_data(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)
 {
     pl_app_t *app = cbdata;
@@ -462,33 +364,26 @@ static int s_on_data(struct mg_connection *conn, int bits, char *data, size_t le
     }
     if (opcode == MG_WEBSOCKET_OPCODE_PING || opcode == MG_WEBSOCKET_OPCODE_PONG)
         return 1;
-    bool continuation = opcode == MG_WEBSOCKET_OPCODE_CONTINUATION;
-    if (continuation != (t->ws_partial_len > 0)) {
-        s_close_with(conn, CLOSE_PROTOCOL_ERROR, "unexpected continuation");
+    pl_ws_message_t message;
+    switch (pl_ws_assembly_add(&t->ws_partial, opcode, fin, data, len,
+                               (size_t)app->config->max_frame_bytes, &message)) {
+    case PL_WS_FRAGMENT_KEPT:
+        return 1;
+    case PL_WS_FRAME_OUT_OF_ORDER:
+        s_close_with(conn, CLOSE_PROTOCOL_ERROR, "fragments out of order");
         return 0;
-    }
-    size_t limit = (size_t)app->config->max_frame_bytes;
-    if (t->ws_partial_len + len > limit) {
+    case PL_WS_MESSAGE_TOO_BIG:
         s_close_with(conn, CLOSE_TOO_BIG, "message too big");
         return 0;
-    }
-    if (continuation || !fin) {
-        if (!continuation)
-            t->ws_partial_opcode = opcode;
-        if (!s_append_partial(t, data, len, limit)) {
-            s_close_with(conn, CLOSE_TOO_BIG, "out of memory");
-            return 0;
-        }
-        if (!fin)
-            return 1;
-        opcode = t->ws_partial_opcode;
-        data = t->ws_partial;
-        len = t->ws_partial_len;
-        t->ws_partial_len = 0;
+    case PL_WS_OUT_OF_MEMORY:
+        s_close_with(conn, CLOSE_TOO_BIG, "out of memory");
+        return 0;
+    case PL_WS_MESSAGE_READY:
+        break;
     }
     pl_metrics_count(PL_COUNTER_WS_MESSAGES_IN, 1);
-    if (opcode == MG_WEBSOCKET_OPCODE_TEXT)
-        s_dispatch(app, t, data, len);
+    if (message.opcode == MG_WEBSOCKET_OPCODE_TEXT)
+        s_dispatch(app, t, message.data, message.len);
     else
         s_send_error(app, t, (pl_str_t){NULL, 0}, "bad_request",
                      "only text frames carrying JSON are accepted");

@@ -381,6 +381,42 @@ Test(config, long_file_value_is_not_silently_truncated)
     free(text);
 }
 
+//  Seen while writing the config fuzz target (the fuzzer, its inputs at most 4 KiB,
+//  did not reach it): lines were read in 4096-byte pieces, so the tail of a longer
+//  comment line was read as a line of its own, and applied.
+Test(config, the_tail_of_a_long_comment_is_still_a_comment)
+{
+    //  4095 bytes, what one 4096-byte fgets took, then what read as a line of its own.
+    size_t n = 4094;
+    char *text = malloc(n + 64);
+    cr_assert_not_null(text);
+    text[0] = '#';
+    memset(text + 1, ' ', n);
+    strcpy(text + 1 + n, "log_level = debug\n");
+    const char *path = s_write_file("comment.conf", text);
+    load_t load;
+    s_load(&load, NULL, 2, "--config", path);
+    s_expect_ok(&load, "a long comment line");
+    cr_assert_str_eq(load.cfg.log_level, "info", "a comment set log_level");
+    pl_config_clear(&load.cfg);
+    free(text);
+}
+
+Test(config, a_nul_byte_in_a_file_line_is_refused)
+{
+    const char text[] = "log_level = warn\0debug\n";
+    const char *path = s_write_file("nul.conf", "");
+    FILE *file = fopen(path, "w");
+    cr_assert_not_null(file);
+    cr_assert_eq(fwrite(text, 1, sizeof text - 1, file), sizeof text - 1);
+    cr_assert_eq(fclose(file), 0);
+    load_t load;
+    s_load(&load, NULL, 2, "--config", path);
+    cr_assert_eq(load.rc, -1, "a line with a NUL byte was taken");
+    cr_assert(strstr(load.err, "NUL") && strstr(load.err, path), "error: %s", load.err);
+    pl_config_clear(&load.cfg);
+}
+
 //  --------------------------------------------------------------------------------
 //  Bad values, from every layer
 

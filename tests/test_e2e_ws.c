@@ -144,6 +144,22 @@ Test(e2e_ws, fragmented_messages_are_reassembled)
     pl_ws_close(&ws);
 }
 
+//  RFC 6455 lets any fragment be empty, the first included (Autobahn's case 6.1.2
+//  sends a message as three empty fragments).
+Test(e2e_ws, a_message_whose_first_fragment_is_empty_is_reassembled)
+{
+    pl_ws_t *ws = s_connect();
+    const char *ping = "{\"type\":\"ping\",\"ref\":\"p2\"}";
+    cr_assert_eq(pl_ws_send_frame(ws, PL_WS_TEXT, "", 0, false), 0);
+    cr_assert_eq(pl_ws_send_frame(ws, PL_WS_CONTINUATION, "", 0, false), 0);
+    cr_assert_eq(pl_ws_send_frame(ws, PL_WS_CONTINUATION, ping, strlen(ping), true), 0);
+    json_t *frame = pl_ws_recv_json(ws, 5000);
+    cr_assert(frame, "no answer to a message whose first fragment was empty");
+    cr_assert_str_eq(json_string_value(json_object_get(frame, "ref")), "p2");
+    json_decref(frame);
+    pl_ws_close(&ws);
+}
+
 Test(e2e_ws, a_message_over_64_kib_closes_with_1009)
 {
     pl_ws_t *ws = s_connect();

@@ -125,6 +125,27 @@ Test(uploads, magic_bytes_prove_the_declared_type_only)
     cr_assert_not(s_matches("image/png", "\x89PNG\r\n\x1a\r\0\0\0\r", 12));
 }
 
+//  Found by the upload_sniff fuzz target: a piece after a short first one was read from
+//  the head's offset instead of its own start, so a body that arrived in small pieces
+//  was judged on the wrong bytes.
+Test(uploads, the_head_of_a_body_is_its_first_bytes_however_it_is_cut)
+{
+    static const char png[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    static const size_t cuts[][3] = {{1, 4, 13}, {3, 5, 9}, {11, 1, 5}, {12, 5, 0}, {17, 0, 0}};
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        pl_image_head_t head = {.len = 0};
+        size_t at = 0, completions = 0;
+        for (size_t i = 0; i < 3 && cuts[c][i]; i++) {
+            completions += pl_image_head_add(&head, png + at, cuts[c][i]);
+            at += cuts[c][i];
+        }
+        cr_assert_eq(completions, 1, "cut %zu", c);
+        cr_assert_eq(head.len, PL_IMAGE_SNIFF_BYTES, "cut %zu", c);
+        cr_assert_eq(memcmp(head.bytes, png, PL_IMAGE_SNIFF_BYTES), 0, "cut %zu", c);
+        cr_assert(pl_image_matches(pl_image_type_of_mime("image/png"), head.bytes, head.len));
+    }
+}
+
 Test(uploads, upload_names_are_a_lowercase_sha256_and_a_known_extension)
 {
     static const char *const good[] = {HASH ".png", HASH ".jpg", HASH ".gif", HASH ".webp"};

@@ -458,3 +458,68 @@ Test(validate, message_kind_is_read_by_its_length)
     cr_assert_str_eq(s_message("text", 4, "eleven char", NULL, &field), "is too long");
     cr_assert_str_eq(field, "body");
 }
+
+//  --- POST /api/notifications/read ---------------------------------------------------
+
+//  pl_check_read_marks on a JSON text: the reason, with *field and *marks.
+static const char *s_read_marks(const char *text, pl_read_marks_t *marks, const char **field)
+{
+    json_t *body = json_loads(text, 0, NULL);
+    cr_assert_not_null(body, "%s", text);
+    const char *problem = pl_check_read_marks(body, marks, field);
+    if (marks->ids)
+        cr_assert_eq(marks->ids, json_object_get(body, "ids"));
+    json_decref(body);
+    return problem;
+}
+
+Test(validate, read_marks_take_ids_or_all)
+{
+    pl_read_marks_t marks;
+    const char *field;
+    cr_assert_null(s_read_marks("{\"ids\":[1,2,9007199254740993]}", &marks, &field));
+    cr_assert(!marks.all && marks.ids && field == NULL);
+    cr_assert_null(s_read_marks("{\"all\":true,\"ids\":\"ignored\"}", &marks, &field));
+    cr_assert(marks.all && !marks.ids);
+    cr_assert_null(s_read_marks("{\"all\":false,\"ids\":[3]}", &marks, &field));
+    cr_assert(!marks.all && marks.ids);
+}
+
+Test(validate, read_marks_refused_name_the_member)
+{
+    static const struct {
+        const char *body, *field;
+    } refused[] = {
+        {"{}", NULL},
+        {"{\"all\":false}", NULL},
+        {"{\"all\":1}", "all"},
+        {"{\"ids\":[]}", "ids"},
+        {"{\"ids\":{}}", "ids"},
+        {"{\"ids\":[1,0]}", "ids"},
+        {"{\"ids\":[1,\"2\"]}", "ids"},
+        {"{\"ids\":[1.0]}", "ids"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        pl_read_marks_t marks;
+        const char *field = "unset";
+        cr_assert_not_null(s_read_marks(refused[i].body, &marks, &field), "%s", refused[i].body);
+        if (refused[i].field)
+            cr_assert_str_eq(field, refused[i].field, "%s", refused[i].body);
+        else
+            cr_assert_null(field, "%s", refused[i].body);
+    }
+}
+
+Test(validate, read_marks_take_at_most_the_limit)
+{
+    json_t *ids = json_array();
+    for (int i = 1; i <= PL_READ_IDS_MAX; i++)
+        json_array_append_new(ids, json_integer(i));
+    json_t *body = json_pack("{s:o}", "ids", ids);
+    pl_read_marks_t marks;
+    const char *field;
+    cr_assert_null(pl_check_read_marks(body, &marks, &field));
+    json_array_append_new(ids, json_integer(1));
+    cr_assert_str_eq(pl_check_read_marks(body, &marks, &field), "must be an array of 1-1000 ids");
+    json_decref(body);
+}

@@ -13,6 +13,7 @@
 #include "parley/client_addr.h"
 #include "parley/origin.h"
 #include "parley/validate.h"
+#include "parley/ws_assembly.h"
 
 #include <civetweb.h>
 #include <jansson.h>
@@ -36,10 +37,8 @@ typedef struct {
     bool ws_forgotten; //  its writer has let go of it (CONN_CLOSE answered)
     uint64_t ws_id;
     int64_t ws_user_id;
-    char *ws_partial; //  a fragmented message being reassembled
-    size_t ws_partial_len;
-    int ws_partial_opcode;
-    int64_t *ws_rooms; //  rooms this connection subscribed to, to leave them on close
+    pl_ws_assembly_t ws_partial; //  a fragmented message being reassembled
+    int64_t *ws_rooms;           //  rooms this connection subscribed to, to leave them on close
     size_t ws_room_count, ws_room_capacity;
     double ws_tokens; //  rate limit: a token bucket refilled rate_limit_per_s
     int64_t ws_tokens_at;
@@ -90,6 +89,13 @@ extern const size_t pl_http_route_table_count;
 //  port then answers 404 for it). Returns NULL with a reason in err. *port receives
 //  the port actually bound.
 struct mg_context *pl_http_start_metrics(pl_app_t *app, int *port, char *err, size_t err_len);
+
+//  The route of the API's tables for method and path, with the path's {id} and {name}
+//  stored in req (path_id, path_name, path_name_len), or NULL. *path_known says
+//  whether some route has that path (another method: 405, rather than 404). Pure: it
+//  reads nothing of req but writes those fields.
+const pl_route_t *pl_route_find(const char *method, const char *path, pl_req_t *req,
+                                bool *path_known);
 
 //  Starts civetweb on cfg->listen with the routes and the /ws endpoint. Returns NULL
 //  with a reason in err. *port receives the port actually bound.

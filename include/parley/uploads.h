@@ -44,6 +44,16 @@ const pl_image_type_t *pl_image_type_of_mime(const char *content_type);
 //  len is PL_IMAGE_SNIFF_BYTES, or less only when the whole body is shorter.
 bool pl_image_matches(const pl_image_type_t *type, const uint8_t *head, size_t len);
 
+//  The first PL_IMAGE_SNIFF_BYTES of a body that arrives in pieces.
+typedef struct {
+    uint8_t bytes[PL_IMAGE_SNIFF_BYTES];
+    size_t len;
+} pl_image_head_t;
+
+//  Keeps the bytes of the next piece of a body (len bytes) that head still lacks.
+//  Returns true when this piece completed head: the body can be judged now.
+bool pl_image_head_add(pl_image_head_t *head, const void *piece, size_t len);
+
 //  The type of an upload name "<64 lowercase hex>.<ext>", or NULL for anything else
 //  (so a name that passes cannot climb out of the uploads directory).
 const pl_image_type_t *pl_upload_name_type(const char *name, size_t len);

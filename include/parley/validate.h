@@ -65,6 +65,20 @@ typedef struct {
 //  or the reason with *field naming the member at fault.
 const char *pl_check_content(const json_t *object, pl_content_input_t *out, const char **field);
 
+//  Most ids one POST /api/notifications/read may mark read.
+#define PL_READ_IDS_MAX 1000
+
+//  What POST /api/notifications/read marks read.
+typedef struct {
+    bool all;          //  every notification of the caller ({"all": true})
+    const json_t *ids; //  else 1-PL_READ_IDS_MAX ids (positive integers), inside the body
+} pl_read_marks_t;
+
+//  Checks the body of POST /api/notifications/read, {"ids": [...]} or {"all": true}
+//  (with all true, ids are not looked at). Returns NULL with *out, or the reason with
+//  *field naming the member at fault (NULL when the body names neither).
+const char *pl_check_read_marks(const json_t *object, pl_read_marks_t *out, const char **field);
+
 //  A client_id: 1-64 printable ASCII characters.
 const char *pl_check_client_id(const char *text, size_t len);
 
