@@ -42,7 +42,7 @@ typedef enum {
     SK_E_HTTP,         //  an HTTP answer other than the one expected, server up
     SK_E_HTTP_ORDER,   //  an HTTP page of messages out of order or with a hole
     SK_E_UNACKED,      //  sends still unacked when the drain ended
-    SK_E_BEHIND,       //  connections short of their room's last seq when the drain ended
+    SK_E_BEHIND,       //  connections down, or short of their room's last seq, at the end
     SK_E_ACK_LOST,     //  an acked message not in the store at its seq
     SK_E_SEEN_LOST,    //  a delivered message not in the store at its seq
     SK_E_STORE_GAP,    //  a seq missing from the store between 1 and the last
@@ -55,7 +55,7 @@ typedef enum {
 #define SK_FIRST_ERROR SK_E_LOST
 extern const char *const sk_kind_names[SK_COUNT];
 
-//  A client_id's hash, so a log entry is 16 bytes however long the id.
+//  A client_id's hash, so a log entry is small however long the id.
 uint64_t sk_id_hash(const char *s, size_t n);
 
 typedef struct {
@@ -69,7 +69,8 @@ typedef struct {
     size_t len, cap;
 } sk_log_t;
 
-bool sk_log_add(sk_log_t *log, int room, int64_t seq, uint64_t id);
+//  Appends; aborts when out of memory (a log with holes would pass unmade checks).
+void sk_log_add(sk_log_t *log, int room, int64_t seq, uint64_t id);
 
 #define SK_SPAN 5 //  RSS and fd samples (one a second) averaged into one figure
 

@@ -163,6 +163,9 @@ static void *s_main(void *arg)
         else
             s_rooms(w, room);
     }
+    if (w->publishing)
+        sk_error(w->counts, SK_E_UNACKED, "a publish over HTTP never answered (room %d)",
+                 w->pub_room);
     bn_http_close(&w->h);
     free(w->joined);
     free(w);
