@@ -130,7 +130,6 @@ typedef struct {
     uint64_t sent, outstanding;
     bool sse;                //  an SSE notification stream, not a WebSocket
     bool paused;             //  not read (a slow reader): the server's queue must fill
-    int rcvbuf;              //  SO_RCVBUF set before connecting; 0: the kernel's
     int close_code;          //  of the server's close frame; 0: none seen
     _Atomic uint64_t last_t; //  sse: send time of the newest message it was told of
 } bn_conn_t;

@@ -144,8 +144,6 @@ static void s_start_connect(bn_thread_t *t, bn_conn_t *c)
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (c->rcvbuf) //  before connect(), so the window it offers is small from the start
-        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &c->rcvbuf, sizeof c->rcvbuf);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->run->o->port)};
     inet_pton(AF_INET, BN_HOST, &addr.sin_addr);
     if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) {

@@ -27,7 +27,7 @@
 #define CLOSE_WAIT_S  5  //  an asked-for close must come this soon after reading again
 #define OVERSIZE      ((1u << 16) + 1) //  past the default max_frame_bytes (64 KiB)
 #define BACKLOG       400 //  messages a slow reader asks for at once: in the default window
-#define BACKLOG_ASKS  40  //  how many times it asks when it stops reading
+#define BACKLOG_ASKS  60  //  how many times it asks: ~8 MB, past the kernel's buffers
 #define BACKOFF_MIN_S 0.2
 #define BACKOFF_MAX_S 0.5
 
@@ -159,10 +159,7 @@ static uint64_t s_after(bn_thread_t *t, uint64_t now, double lo_s, double hi_s)
 
 static void s_on_create(bn_conn_t *c)
 {
-    sk_peer_t *p = s_peer(c);
-    c->sse = p->role == R_SSE;
-    if (p->role == R_SLOW)
-        c->rcvbuf = 4096; //  so the kernel's buffers fill in seconds, not minutes
+    c->sse = s_peer(c)->role == R_SSE;
 }
 
 static void s_on_open(bn_conn_t *c)
