@@ -38,7 +38,7 @@ static inline uint64_t bn_now_ns(void)
 // ---------------------------------------------------------------- options (opts.c)
 
 typedef enum { BN_PARLEY, BN_RAW } bn_proto_t;
-typedef enum { BN_FANOUT, BN_ROOMS, BN_CONNECT } bn_scenario_t;
+typedef enum { BN_FANOUT, BN_ROOMS, BN_CONNECT, BN_SOAK } bn_scenario_t;
 
 typedef struct {
     bn_scenario_t scenario;
@@ -64,6 +64,16 @@ typedef struct {
     bool allow_refused; //  503 refusals are expected (connect past the limit)
     bool pace_echo;     //  fanout: a send is outstanding until the sender's own copy arrives
     bool sse_receivers; //  fanout: members but the sender listen on SSE notification streams
+    //  soak: the server it starts, kills and restarts (see soak.c).
+    const char *server_bin; //  parley, started on a free port
+    char **server_args;     //  more of its flags (after "--"), server_nargs of them
+    int server_nargs;
+    int server_cpu;    //  pin the started server to this CPU; -1: inherit
+    double kill_every; //  mean seconds between kill -9s; 0: none
+    double warmup;     //  seconds after each start before RSS and fds are the baseline
+    double rss_limit;  //  most RSS growth after warm-up, percent (fds: always 5 %)
+    double http_rate;  //  HTTP reads, publishes, joins and leaves per second
+    bool late_retries; //  slow readers stop reading with sends unacked (retried much later)
 } bn_opts_t;
 
 int bn_opts_parse(bn_opts_t *o, int argc, char **argv);
@@ -119,11 +129,16 @@ typedef struct {
     bool want_out;    //  registered for EPOLLOUT: c->out holds unsent bytes
     uint64_t sent, outstanding;
     bool sse;                //  an SSE notification stream, not a WebSocket
+    bool paused;             //  not read (a slow reader): the server's queue must fill
+    int close_code;          //  of the server's close frame; 0: none seen
     _Atomic uint64_t last_t; //  sse: send time of the newest message it was told of
 } bn_conn_t;
 
 //  What a scenario does with its connections; every callback runs on c->th's thread.
+//  A scenario with on_fail and on_lost judges failed connects and lost connections
+//  itself; without them each one is also counted as an error.
 typedef struct {
+    void (*on_create)(bn_conn_t *c);                        //  before any thread starts
     void (*on_open)(bn_conn_t *c);                          //  upgraded
     void (*on_text)(bn_conn_t *c, const char *s, size_t n); //  a complete text message
     void (*on_fail)(bn_conn_t *c, int http_status);         //  refused or broken before open
@@ -167,16 +182,24 @@ struct bn_run {
     _Atomic uint64_t start_ns, stop_ns;
     _Atomic uint64_t last_sent_t; //  fanout: send time in the body of the last message sent
     uint64_t connect_start_ns;
+    void *ctx; //  the scenario's own state
 };
 
 int bn_run_start(bn_run_t *run); //  spawns the threads; they start connecting
 void bn_run_join(bn_run_t *run); //  sets DONE and waits for the threads
+//  Connects a closed connection again (on its thread), past the --concurrency bound.
+void bn_conn_open(bn_conn_t *c);
+//  Stops (or resumes) reading c, so the server's queue for it fills up.
+void bn_conn_pause(bn_conn_t *c, bool paused);
 void bn_conn_send_text(bn_conn_t *c, const char *s, size_t n, bool flush);
 void bn_conn_flush(bn_conn_t *c);
 void bn_conn_close(bn_conn_t *c);
 void bn_stat_error(bn_thread_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // ---------------------------------------------------------------- WebSocket (ws.c)
+
+//  xorshift64*: masks, keys and the soak's random choices need no more.
+uint64_t bn_rand(uint64_t *state);
 
 //  Writes the upgrade request for path into c->out and remembers the expected accept.
 void bn_ws_handshake(bn_conn_t *c, const char *path);
@@ -235,6 +258,9 @@ void bn_frame_parse(const char *s, size_t n, bn_frame_t *fr);
 void bn_deliver(bn_conn_t *c, const bn_frame_t *fr, size_t bytes);
 //  Queues one message from c (flushed when flush): parley "send" or a raw frame.
 void bn_send_message(bn_conn_t *c, uint64_t now, bool flush);
+//  Queues parley "send" number n of c, first sent at t_ns: a retry repeats both, so
+//  its client_id (c<idx>.<n>.<t_ns>) is the same.
+void bn_send_parley(bn_conn_t *c, uint64_t n, uint64_t t_ns, bool flush);
 //  The send time carried by an ack's client_id (or a raw frame's t); 0 if none.
 uint64_t bn_sent_ns_of(const bn_frame_t *fr);
 void bn_subscribe(bn_conn_t *c);
@@ -245,6 +271,7 @@ bool bn_error_frame(bn_conn_t *c, const bn_frame_t *fr);
 //  proc.c: the server's CPU time in clock ticks and RSS in KiB; -1 when unknown.
 int64_t bn_proc_cpu_ticks(int pid);
 int64_t bn_proc_rss_kib(int pid);
+int64_t bn_proc_fds(int pid); //  open file descriptors
 double bn_self_cpu_s(void);
 
 //  report.c: the results of one run, printed as a table and a JSON line.
@@ -262,12 +289,17 @@ typedef struct {
 
 void bn_result_collect(bn_run_t *run, bn_result_t *r);
 void bn_report(const bn_opts_t *o, const bn_result_t *r);
+struct json_t;
+void bn_print_json(struct json_t *j); //  one compact line on stdout; takes j
 bool bn_result_ok(const bn_opts_t *o, const bn_result_t *r);
 
 //  scenarios: each runs a whole measurement and fills r.
 int bn_fanout(bn_run_t *run, bn_result_t *r);
 int bn_rooms(bn_run_t *run, bn_result_t *r);
 int bn_connect(bn_run_t *run, bn_result_t *r);
+//  soak.c: the whole soak (server, setup, load, faults, checks, report); returns the
+//  exit status.
+int bn_soak(bn_opts_t *o);
 
 //  monitor.c: the main thread's waits while threads work.
 typedef struct {

@@ -33,7 +33,8 @@ void bn_stat_error(bn_thread_t *t, const char *fmt, ...)
 
 static void s_watch(bn_conn_t *c, bool want_out)
 {
-    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = c};
+    struct epoll_event ev = {.events = (c->paused ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0),
+                             .data.ptr = c};
     epoll_ctl(c->th->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
@@ -50,6 +51,16 @@ void bn_conn_close(bn_conn_t *c)
     free(c->msg);
     c->in = c->out = c->msg = NULL;
     c->in_len = c->in_cap = c->out_len = c->out_off = c->out_cap = c->msg_len = c->msg_cap = 0;
+    c->msg_opcode = 0;
+    c->want_out = c->paused = false; //  a connection opened again starts clean
+}
+
+void bn_conn_pause(bn_conn_t *c, bool paused)
+{
+    if (c->fd < 0 || c->paused == paused)
+        return;
+    c->paused = paused;
+    s_watch(c, c->want_out);
 }
 
 void bn_conn_flush(bn_conn_t *c)
@@ -123,6 +134,7 @@ static void s_start_connect(bn_thread_t *t, bn_conn_t *c)
 {
     c->started_ns = bn_now_ns();
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    c->close_code = 0;
     t->inflight++;
     c->state = BN_CONNECTING;
     if (c->fd < 0) {
@@ -135,7 +147,8 @@ static void s_start_connect(bn_thread_t *t, bn_conn_t *c)
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->run->o->port)};
     inet_pton(AF_INET, BN_HOST, &addr.sin_addr);
     if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) {
-        bn_stat_error(t, "connect: %s", strerror(errno));
+        if (!t->run->h->on_fail)
+            bn_stat_error(t, "connect: %s", strerror(errno));
         close(c->fd);
         c->fd = -1;
         s_fail(c, -1);
@@ -151,7 +164,8 @@ static void s_connected(bn_conn_t *c)
     socklen_t len = sizeof err;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err) {
-        bn_stat_error(c->th, "connect: %s", strerror(err));
+        if (!c->th->run->h->on_fail)
+            bn_stat_error(c->th, "connect: %s", strerror(err));
         s_fail(c, -1);
         return;
     }
@@ -193,7 +207,7 @@ static void s_readable(bn_conn_t *c)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            if (c->state == BN_OPEN && BN_GET(t->run->phase) < BN_PH_DONE)
+            if (c->state == BN_OPEN && !t->run->h->on_lost && BN_GET(t->run->phase) < BN_PH_DONE)
                 bn_stat_error(t, "conn %d closed by the server", c->idx);
             s_fail(c, -1);
             return;
@@ -205,7 +219,7 @@ static void s_readable(bn_conn_t *c)
             if (rc == 1)
                 continue;
             if (rc != 0) {
-                if (rc != 503)
+                if (rc != 503 && !t->run->h->on_fail)
                     bn_stat_error(t, "conn %d: upgrade answered %d", c->idx, rc);
                 s_fail(c, rc);
                 return;
@@ -225,6 +239,11 @@ static void s_readable(bn_conn_t *c)
         if ((size_t)r < READ_CHUNK)
             return;
     }
+}
+
+void bn_conn_open(bn_conn_t *c)
+{
+    s_start_connect(c->th, c);
 }
 
 static void *s_thread_main(void *arg)
@@ -294,6 +313,8 @@ int bn_run_start(bn_run_t *run)
                          .room = run->users[i].room,
                          .sse = o->sse_receivers && i > 0};
         t->conns[t->nconns++] = c;
+        if (run->h->on_create)
+            run->h->on_create(c);
     }
     run->connect_start_ns = bn_now_ns();
     atomic_store(&run->phase, BN_PH_CONNECT);

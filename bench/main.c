@@ -1,6 +1,7 @@
 /*  parley-bench's entry point: parses the command line, raises the fd limit, runs
     setup (users, rooms, memberships) and the chosen scenario against 127.0.0.1,
-    prints the report, and exits 0 only when the run verified. */
+    prints the report, and exits 0 only when the run verified. The soak does all of
+    that itself, around a server it starts. */
 #include "bench.h"
 
 #include <signal.h>
@@ -22,6 +23,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "parley-bench: warning: fd limit %llu is below %d connections\n",
                     (unsigned long long)rl.rlim_cur, o.conns);
     }
+    if (o.scenario == BN_SOAK) //  it starts the server first, then sets up
+        return bn_soak(&o);
     bn_user_t *users = bn_setup(&o);
     if (!users)
         return 1;

@@ -18,6 +18,9 @@ static void s_usage(FILE *to)
             "  rooms    N users in rooms of K members, each sending --rate msg/s\n"
             "           (or keeping --window sends in flight when --rate 0)\n"
             "  connect  connect and subscribe N clients as fast as possible, hold --duration s\n"
+            "  soak     a day's mix for --duration s: rooms of K members sending at --rate,\n"
+            "           reconnects with since, slow readers, bad frames, SSE streams, HTTP\n"
+            "           reads, publishes, joins and leaves; checks the store at the end\n"
             "Options:\n"
             "  --port P             server port on " BN_HOST " (required)\n"
             "  --protocol parley|raw  raw: ws://host:port/, no auth, broadcast-all peers\n"
@@ -44,6 +47,19 @@ static void s_usage(FILE *to)
             "  --connect-timeout S  give up connecting after S seconds (default 120)\n"
             "  --drain-timeout S    wait S seconds for the last deliveries (default 10)\n"
             "  --allow-refused      503 refusals do not fail the run (connect past the limit)\n"
+            "  --server-bin PATH    soak: start this parley (flags after --) on a free port and\n"
+            "                       a new data dir, instead of using the one on --port\n"
+            "  --server-cpu C       soak: pin the server it starts to CPU C\n"
+            "  --kill-every S       soak: kill -9 and restart the server every S s on average\n"
+            "                       (uniformly 0.5 S to 1.5 S apart; needs --server-bin)\n"
+            "  --warmup S           soak: after each start, RSS and fds from S s on must stay\n"
+            "                       within 5 %% (default 20)\n"
+            "  --rss-limit P        soak: RSS may grow P %% after warm-up (default 5); a soak\n"
+            "                       shorter than the store's page cache takes to fill needs more\n"
+            "  --http-rate R        soak: HTTP reads, publishes, joins, leaves per s (default 20)\n"
+            "  --late-retries       soak: slow readers stop reading with sends unacked, so they\n"
+            "                       send them again only after their cut, thousands of messages\n"
+            "                       later (by default they wait for their acks first)\n"
             "  --json               print one JSON line after the table\n"
             "  --quiet              print only the JSON line\n"
             "Exit status: 0 when the run verified (no gaps, dups, missing deliveries or\n"
@@ -73,7 +89,11 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
                      .concurrency = 256,
                      .setup_conns = 8,
                      .connect_timeout = 120,
-                     .drain_timeout = 10};
+                     .drain_timeout = 10,
+                     .server_cpu = -1,
+                     .warmup = 20,
+                     .rss_limit = 5,
+                     .http_rate = 20};
     if (argc < 2 || argv[1][0] == '-') {
         s_usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
         return -1;
@@ -84,23 +104,43 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
         o->scenario = BN_ROOMS;
     else if (strcmp(argv[1], "connect") == 0)
         o->scenario = BN_CONNECT;
+    else if (strcmp(argv[1], "soak") == 0)
+        o->scenario = BN_SOAK;
     else {
         fprintf(stderr, "parley-bench: unknown scenario '%s'\n", argv[1]);
         return -1;
     }
-    static const struct option longs[] = {
-        {"port", 1, 0, 'p'},          {"protocol", 1, 0, 'P'},
-        {"conns", 1, 0, 'n'},         {"group", 1, 0, 'k'},
-        {"threads", 1, 0, 't'},       {"window", 1, 0, 'w'},
-        {"rate", 1, 0, 'r'},          {"burst", 1, 0, 'b'},
-        {"duration", 1, 0, 'd'},      {"body-bytes", 1, 0, 's'},
-        {"concurrency", 1, 0, 'c'},   {"setup-conns", 1, 0, 'S'},
-        {"server-pid", 1, 0, 'x'},    {"cache", 1, 0, 'C'},
-        {"label", 1, 0, 'l'},         {"connect-timeout", 1, 0, 'T'},
-        {"drain-timeout", 1, 0, 'D'}, {"json", 0, 0, 'j'},
-        {"quiet", 0, 0, 'q'},         {"pace", 1, 0, 'e'},
-        {"receivers", 1, 0, 'R'},     {"allow-refused", 0, 0, 'a'},
-        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option longs[] = {{"port", 1, 0, 'p'},
+                                          {"protocol", 1, 0, 'P'},
+                                          {"conns", 1, 0, 'n'},
+                                          {"group", 1, 0, 'k'},
+                                          {"threads", 1, 0, 't'},
+                                          {"window", 1, 0, 'w'},
+                                          {"rate", 1, 0, 'r'},
+                                          {"burst", 1, 0, 'b'},
+                                          {"duration", 1, 0, 'd'},
+                                          {"body-bytes", 1, 0, 's'},
+                                          {"concurrency", 1, 0, 'c'},
+                                          {"setup-conns", 1, 0, 'S'},
+                                          {"server-pid", 1, 0, 'x'},
+                                          {"cache", 1, 0, 'C'},
+                                          {"label", 1, 0, 'l'},
+                                          {"connect-timeout", 1, 0, 'T'},
+                                          {"drain-timeout", 1, 0, 'D'},
+                                          {"json", 0, 0, 'j'},
+                                          {"quiet", 0, 0, 'q'},
+                                          {"pace", 1, 0, 'e'},
+                                          {"receivers", 1, 0, 'R'},
+                                          {"allow-refused", 0, 0, 'a'},
+                                          {"server-bin", 1, 0, 'B'},
+                                          {"server-cpu", 1, 0, 'U'},
+                                          {"kill-every", 1, 0, 'K'},
+                                          {"warmup", 1, 0, 'W'},
+                                          {"http-rate", 1, 0, 'H'},
+                                          {"late-retries", 0, 0, 'L'},
+                                          {"rss-limit", 1, 0, 'M'},
+                                          {"help", 0, 0, 'h'},
+                                          {0, 0, 0, 0}};
     optind = 2;
     int opt;
     double v;
@@ -184,6 +224,27 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
             else
                 ok = strcmp(optarg, "ws") == 0;
             break;
+        case 'B':
+            o->server_bin = optarg;
+            break;
+        case 'U':
+            ok = s_num(optarg, 0, 1023, &v) && ((o->server_cpu = (int)v), true);
+            break;
+        case 'K':
+            ok = s_num(optarg, 1, 3600, &o->kill_every);
+            break;
+        case 'W':
+            ok = s_num(optarg, 0, 3600, &o->warmup);
+            break;
+        case 'H':
+            ok = s_num(optarg, 0.1, 1000, &o->http_rate);
+            break;
+        case 'L':
+            o->late_retries = true;
+            break;
+        case 'M':
+            ok = s_num(optarg, 0, 1000, &o->rss_limit);
+            break;
         case 'h':
             s_usage(stdout);
             return -1;
@@ -195,8 +256,29 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
             return -1;
         }
     }
-    if (optind != argc || !o->port) {
+    if (o->server_bin) { //  the rest of the command line is the server's
+        o->server_args = argv + optind;
+        o->server_nargs = argc - optind;
+        optind = argc;
+    }
+    if (optind != argc || (!o->port && !o->server_bin)) {
         fprintf(stderr, "parley-bench: --port is required (see --help)\n");
+        return -1;
+    }
+    if (o->server_bin && o->scenario != BN_SOAK) {
+        fprintf(stderr, "parley-bench: only soak starts a server\n");
+        return -1;
+    }
+    if (o->kill_every > 0 && o->scenario != BN_SOAK) {
+        fprintf(stderr, "parley-bench: --kill-every is for soak\n");
+        return -1;
+    }
+    if (o->scenario == BN_SOAK && o->rate == 0)
+        o->rate = 20; //  the server's default limit: senders run at it
+    if (o->scenario == BN_SOAK &&
+        (o->proto == BN_RAW || o->group < 5 || o->conns % o->group || !o->server_bin)) {
+        fprintf(stderr, "parley-bench: soak needs --server-bin, --protocol parley, and --conns "
+                        "a multiple of a --group of at least 5 (one member per role)\n");
         return -1;
     }
     if (o->window < 0)

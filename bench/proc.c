@@ -1,7 +1,9 @@
-/*  Reads a process's CPU time and resident memory from /proc, and the generator's own
-    CPU time, so every run says how busy the server (and the generator) was. */
+/*  Reads a process's CPU time, resident memory and open file descriptors from /proc,
+    and the generator's own CPU time, so every run says how busy the server (and the
+    generator) was, and a soak whether the server leaks. */
 #include "bench.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,4 +58,20 @@ double bn_self_cpu_s(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+int64_t bn_proc_fds(int pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int64_t n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
 }

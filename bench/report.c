@@ -153,6 +153,11 @@ void bn_report(const bn_opts_t *o, const bn_result_t *r)
     json_object_set_new(j, "healthz_status", json_integer(r->healthz_status));
     json_object_set_new(j, "first_error", json_string(r->first_error));
     json_object_set_new(j, "verified", json_boolean(ok));
+    bn_print_json(j);
+}
+
+void bn_print_json(struct json_t *j)
+{
     char *text = json_dumps(j, JSON_COMPACT);
     if (text)
         printf("%s\n", text);

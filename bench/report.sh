@@ -197,6 +197,12 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
         echo "![send to deliver latency](results/latency.png)"
         echo
     fi
+    # The soak is not part of a compare sitting (it runs for half an hour on its own):
+    # its figures are kept in results/soak.md and carried into every RESULTS.md.
+    if [ -s "$ROOT/bench/results/soak.md" ]; then
+        cat "$ROOT/bench/results/soak.md"
+        echo
+    fi
     echo "## Exact commands"
     echo
     echo "Servers (each started, measured and stopped in turn):"

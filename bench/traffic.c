@@ -60,29 +60,37 @@ void bn_deliver(bn_conn_t *c, const bn_frame_t *fr, size_t bytes)
 void bn_send_message(bn_conn_t *c, uint64_t now, bool flush)
 {
     const bn_opts_t *o = c->th->run->o;
-    char buf[PAD_MAX + 400];
-    int n;
-    pthread_once(&s_pad_once, s_pad_init);
     c->sent++;
     c->outstanding++;
-    if (o->proto == BN_RAW) {
-        size_t pad = (size_t)o->body_bytes + RAW_EXTRA_PAD;
-        n = snprintf(buf, sizeof buf, "{\"seq\":%llu,\"t\":%llu,\"p\":\"%.*s\"}",
+    BN_ADD(c->th->st.sent, 1);
+    if (o->proto == BN_PARLEY) {
+        bn_send_parley(c, c->sent, now, flush);
+        return;
+    }
+    char buf[PAD_MAX + 400];
+    pthread_once(&s_pad_once, s_pad_init);
+    size_t pad = (size_t)o->body_bytes + RAW_EXTRA_PAD;
+    int n = snprintf(buf, sizeof buf, "{\"seq\":%llu,\"t\":%llu,\"p\":\"%.*s\"}",
                      (unsigned long long)c->sent, (unsigned long long)now,
                      (int)(pad < PAD_MAX ? pad : PAD_MAX), s_pad);
-    } else {
-        char head[40];
-        int hn = snprintf(head, sizeof head, "t=%llu;", (unsigned long long)now);
-        size_t pad = (size_t)o->body_bytes > (size_t)hn ? (size_t)o->body_bytes - (size_t)hn : 0;
-        n = snprintf(buf, sizeof buf,
-                     "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"c%d.%llu.%llu\","
-                     "\"body\":\"%s%.*s\"}",
-                     (long long)c->room, c->idx, (unsigned long long)c->sent,
-                     (unsigned long long)now, head, (int)(pad < PAD_MAX ? pad : PAD_MAX), s_pad);
-    }
-    BN_ADD(c->th->st.sent, 1);
     if (n > 0 && (size_t)n < sizeof buf)
         bn_conn_send_text(c, buf, (size_t)n, flush);
+}
+
+void bn_send_parley(bn_conn_t *c, uint64_t n, uint64_t t_ns, bool flush)
+{
+    const bn_opts_t *o = c->th->run->o;
+    char buf[PAD_MAX + 400], head[40];
+    pthread_once(&s_pad_once, s_pad_init);
+    int hn = snprintf(head, sizeof head, "t=%llu;", (unsigned long long)t_ns);
+    size_t pad = (size_t)o->body_bytes > (size_t)hn ? (size_t)o->body_bytes - (size_t)hn : 0;
+    int len = snprintf(buf, sizeof buf,
+                       "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"c%d.%llu.%llu\","
+                       "\"body\":\"%s%.*s\"}",
+                       (long long)c->room, c->idx, (unsigned long long)n, (unsigned long long)t_ns,
+                       head, (int)(pad < PAD_MAX ? pad : PAD_MAX), s_pad);
+    if (len > 0 && (size_t)len < sizeof buf)
+        bn_conn_send_text(c, buf, (size_t)len, flush);
 }
 
 uint64_t bn_sent_ns_of(const bn_frame_t *fr)

@@ -9,9 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-static uint64_t s_rand(uint64_t *state)
+uint64_t bn_rand(uint64_t *state)
 {
-    //  xorshift64*: masks and keys need no more.
     uint64_t x = *state;
     x ^= x >> 12;
     x ^= x << 25;
@@ -38,7 +37,7 @@ static bool s_reserve(char **buf, size_t *cap, size_t need)
 void bn_ws_handshake(bn_conn_t *c, const char *path)
 {
     uint8_t nonce[16];
-    uint64_t a = s_rand(&c->th->rng), b = s_rand(&c->th->rng);
+    uint64_t a = bn_rand(&c->th->rng), b = bn_rand(&c->th->rng);
     memcpy(nonce, &a, 8);
     memcpy(nonce + 8, &b, 8);
     char key[32];
@@ -103,7 +102,7 @@ size_t bn_ws_frame(uint8_t *buf, int opcode, const char *payload, size_t len, ui
         for (int i = 7; i >= 0; i--)
             buf[h++] = (uint8_t)((uint64_t)len >> (8 * i));
     }
-    uint32_t mask32 = (uint32_t)s_rand(rng);
+    uint32_t mask32 = (uint32_t)bn_rand(rng);
     uint8_t mask[4];
     memcpy(mask, &mask32, 4);
     memcpy(buf + h, mask, 4);
@@ -167,6 +166,7 @@ int bn_ws_read_frames(bn_conn_t *c, const bn_handlers_t *h)
         at += head + len;
         if (opcode >= 8) {
             if (opcode == 8) { //  close: echo the status code, then we are done
+                c->close_code = len >= 2 ? (uint8_t)payload[0] << 8 | (uint8_t)payload[1] : 1005;
                 s_control(c, 8, payload, len >= 2 ? 2 : 0);
                 rc = -1;
                 break;
