@@ -19,6 +19,7 @@
 
 #include "parley/actor.h"
 #include "parley/clock.h"
+#include "parley/cluster.h"
 #include "parley/conn.h"
 #include "parley/idmap.h"
 #include "parley/json_shapes.h"
@@ -69,6 +70,7 @@ typedef struct {
     zsock_t *inbox;     //  owned
     zsock_t *persister; //  owned: outlet
     zsock_t **writers;  //  owned: outlets, one per writer shard
+    zsock_t *bridge;    //  owned: outlet, in a cluster (streams on other nodes), else NULL
     int writer_count;
     pl_store_t *reader;  //  owned: replays, likers, profiles, ids and versions
     pl_idmap_t *streams; //  user id -> open SSE streams per writer shard (int32_t[], owned)
@@ -144,6 +146,7 @@ static void s_self_destroy(self_t **self_p)
     zsock_destroy(&self->persister);
     for (int i = 0; self->writers && i < self->writer_count; i++)
         zsock_destroy(&self->writers[i]);
+    zsock_destroy(&self->bridge);
     free(self->writers);
     free(self->dirty);
     pl_jw_release(&self->jw);
@@ -222,8 +225,10 @@ static self_t *s_self_new(pl_notifier_args_t *args)
     self->open = pl_idmap_new();
     self->news = pl_idmap_new();
     self->flights = pl_idmap_new();
+    if (pl_cluster_self())
+        self->bridge = pl_actor_outlet(PL_BRIDGE_INBOX);
     bool ok = self->inbox && self->persister && self->writers && self->reader && self->streams &&
-              self->open && self->news && self->flights;
+              self->open && self->news && self->flights && (self->bridge || !pl_cluster_self());
     if (!self->reader)
         pl_error("notifier: %s", err);
     for (int i = 0; ok && i < args->writer_count; i++) {
@@ -243,7 +248,7 @@ static void s_push(self_t *self, const flight_t *flight, int64_t id)
 {
     const char *body = flight->body;
     const int32_t *shards = pl_idmap_get(self->streams, (uint64_t)flight->user_id);
-    if (!shards || body[0] != '{' || body[1] == '}')
+    if ((!shards && !self->bridge) || body[0] != '{' || body[1] == '}')
         return;
     size_t size = strlen(body) + 64;
     char *json = malloc(size);
@@ -252,9 +257,12 @@ static void s_push(self_t *self, const flight_t *flight, int64_t id)
     char *event = json ? pl_sse_event(flight->version, json) : NULL;
     pl_msg_t msg = {.type = PL_MSG_CONN_USER_EVENT,
                     .as.conn_user_event = {flight->user_id, pl_str_of(event)}};
-    for (int w = 0; event && w < self->writer_count; w++)
+    for (int w = 0; event && shards && w < self->writer_count; w++)
         if (shards[w])
             pl_msg_send(zsock_resolve(self->writers[w]), &msg);
+    //  The user's streams on other nodes: their writers know them.
+    if (event && self->bridge)
+        pl_msg_send(zsock_resolve(self->bridge), &msg);
     free(event);
     free(json);
 }

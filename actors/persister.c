@@ -33,6 +33,7 @@
 
 #include "parley/actor.h"
 #include "parley/clock.h"
+#include "parley/cluster.h"
 #include "parley/creator.h"
 #include "parley/idmap.h"
 #include "parley/json_shapes.h"
@@ -102,6 +103,7 @@ typedef struct {
     zsock_t *creator;  //  owned: outlet to the creation-queue worker
     zsock_t *notifier; //  owned: outlet to the notifier
     zsock_t **rooms;   //  owned: outlets to the room shards
+    zsock_t *bridge;   //  owned: outlet, in a cluster (rooms of other nodes), else NULL
     int room_shards;
     pl_status_t failure; //  why the last attempt to commit failed (UNAVAILABLE: no store)
 } self_t;
@@ -118,6 +120,7 @@ static void s_self_destroy(self_t **self_p)
     for (int i = 0; self->rooms && i < self->room_shards; i++)
         zsock_destroy(&self->rooms[i]);
     free(self->rooms);
+    zsock_destroy(&self->bridge);
     free(self->batch);
     free(self->outcomes);
     free(self->advances);
@@ -137,6 +140,8 @@ static void s_bound_sends(self_t *self, int timeout_ms)
     zsock_set_sndtimeo(self->notifier, timeout_ms);
     for (int i = 0; i < self->room_shards; i++)
         zsock_set_sndtimeo(self->rooms[i], timeout_ms);
+    if (self->bridge)
+        zsock_set_sndtimeo(self->bridge, timeout_ms);
 }
 
 static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
@@ -163,9 +168,11 @@ static self_t *s_self_new(zsock_t *pipe, pl_persister_args_t *args)
     self->inbox = pl_actor_inbox(PL_PERSISTER_INBOX);
     self->creator = pl_actor_outlet(PL_CREATOR_INBOX);
     self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
+    if (pl_cluster_self())
+        self->bridge = pl_actor_outlet(PL_BRIDGE_INBOX);
     bool ok = self->batch && self->outcomes && self->advances && self->runs && self->run_slots &&
               self->rooms && self->broken && self->undo && self->store && self->inbox &&
-              self->creator && self->notifier;
+              self->creator && self->notifier && (self->bridge || !pl_cluster_self());
     for (int i = 0; ok && i < args->room_shards; i++) {
         char name[32];
         pl_room_inbox_name(i, name, sizeof name);
@@ -398,7 +405,10 @@ static void s_notify_member(self_t *self, const outcome_t *out)
         pl_msg_t msg = {
             .type = PL_MSG_ROOM_MEMBER,
             .as.room_member = {rooms[i], out->member_id, PL_MEMBER_UPDATED, pl_str_of(text)}};
-        s_tell(self, self->rooms[pl_room_shard(rooms[i], self->room_shards)], &msg);
+        s_tell(self,
+               pl_cluster_owns(rooms[i]) ? self->rooms[pl_room_shard(rooms[i], self->room_shards)]
+                                         : self->bridge,
+               &msg);
     }
     free(text);
     free(rooms);

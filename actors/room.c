@@ -14,6 +14,7 @@
 
 #include "parley/actor.h"
 #include "parley/clock.h"
+#include "parley/cluster.h"
 #include "parley/conn.h"
 #include "parley/idmap.h"
 #include "parley/json_writer.h"
@@ -87,10 +88,13 @@ typedef struct {
     pl_idmap_t *sent; //  client key -> sent_t (owned by sent_ring)
     sent_t *sent_ring;
     size_t sent_head, sent_count;
+    //  Being handed to another node (ROOM_RELEASE): requests wait in held_back.
+    bool releasing;
+    struct deferred *held_back;
 } room_t;
 
 //  Requests for a room whose state the loader is fetching, in arrival order.
-typedef struct {
+typedef struct deferred {
     pl_msg_frame_t *frames; //  owned
     size_t count, capacity;
 } deferred_t;
@@ -100,6 +104,7 @@ typedef struct {
     zsock_t *persister; //  owned: outlet
     zsock_t *notifier;  //  owned: outlet
     zsock_t *loader;    //  owned: outlet
+    zsock_t *bridge;    //  owned: outlet, in a cluster (else NULL)
     zsock_t **writers;  //  owned: outlets, one per writer shard
     int writer_count;
     int shard;
@@ -110,6 +115,7 @@ typedef struct {
     int64_t presence_max_members;
     uint64_t **fanout; //  scratch: connection ids per writer shard
     size_t *fanout_count, fanout_capacity;
+    uint64_t *remote;      //  scratch: connection ids on other nodes (fanout_capacity)
     int64_t *notice_users; //  scratch: (user id, unread) pairs for room notices
     uint64_t *notice_exclude;
     size_t notice_capacity;
@@ -137,9 +143,13 @@ static void s_pending_clear(pending_t *p)
     free(p->client_id);
 }
 
+static void s_deferred_free(deferred_t *deferred);
+
 static void s_room_free(uint64_t id, void *value, void *arg)
 {
     room_t *room = value;
+    if (room->held_back)
+        s_deferred_free(room->held_back);
     if (room->members)
         pl_idmap_each(room->members, s_member_free, NULL);
     pl_idmap_destroy(&room->members);
@@ -171,7 +181,10 @@ static void s_send_text(self_t *self, uint64_t conn_id, const char *text)
 {
     pl_msg_t msg = {.type = PL_MSG_CONN_SEND,
                     .as.conn_send = {.conn_id = conn_id, .text = pl_str_of(text)}};
-    pl_msg_send(zsock_resolve(self->writers[conn_id % (uint64_t)self->writer_count]), &msg);
+    zsock_t *to = pl_cluster_is_remote(conn_id)
+                      ? self->bridge
+                      : self->writers[conn_id % (uint64_t)self->writer_count];
+    pl_msg_send(zsock_resolve(to), &msg);
 }
 
 //  Sends one frame (stolen) to one connection.
@@ -207,10 +220,43 @@ typedef struct {
 
 static const rider_t s_no_rider = {0, NULL};
 
+//  Sends the connections of other nodes their part of a broadcast: one CONN_FANOUT
+//  per node through the bridge, which splits it over that node's writers.
+static void s_broadcast_remote(self_t *self, const room_t *room, const char *text, size_t len,
+                               size_t count, rider_t rider, int64_t seq)
+{
+    bool rider_remote = rider.conn_id && pl_cluster_is_remote(rider.conn_id);
+    while (count || rider_remote) {
+        int node = count ? pl_cluster_node_of(self->remote[0]) : pl_cluster_node_of(rider.conn_id);
+        //  Those of `node` move to the front; the rest stay behind for the next turn.
+        size_t mine = 0;
+        for (size_t i = 0; i < count; i++)
+            if (pl_cluster_node_of(self->remote[i]) == node) {
+                uint64_t id = self->remote[i];
+                self->remote[i] = self->remote[mine];
+                self->remote[mine++] = id;
+            }
+        bool rides = rider_remote && pl_cluster_node_of(rider.conn_id) == node;
+        pl_msg_t msg = {
+            .type = PL_MSG_CONN_FANOUT,
+            .as.conn_fanout = {{(const char *)self->remote, (uint32_t)(mine * sizeof(uint64_t))},
+                               {text, (uint32_t)len},
+                               rides ? rider.conn_id : 0,
+                               pl_str_of(rides ? rider.text : ""),
+                               room->id,
+                               seq}};
+        pl_msg_send(zsock_resolve(self->bridge), &msg);
+        rider_remote &= !rides;
+        memmove(self->remote, self->remote + mine, (count - mine) * sizeof *self->remote);
+        count -= mine;
+    }
+}
+
 //  Sends the same text to every subscriber but `except` (0: none): one CONN_FANOUT
-//  per writer shard that has any of them or the rider.
+//  per writer shard that has any of them or the rider, and one per other node.
+//  seq is the message's, or 0 for other frames.
 static void s_broadcast_text(self_t *self, const room_t *room, const char *text, uint64_t except,
-                             rider_t rider)
+                             rider_t rider, int64_t seq)
 {
     if (room->sub_count > self->fanout_capacity) {
         for (int w = 0; w < self->writer_count; w++) {
@@ -222,19 +268,35 @@ static void s_broadcast_text(self_t *self, const room_t *room, const char *text,
             }
             self->fanout[w] = grown;
         }
+        uint64_t *grown = realloc(self->remote, room->sub_count * sizeof *grown);
+        if (!grown) {
+            if (rider.conn_id)
+                s_send_text(self, rider.conn_id, rider.text);
+            return;
+        }
+        self->remote = grown;
         self->fanout_capacity = room->sub_count;
     }
     for (int w = 0; w < self->writer_count; w++)
         self->fanout_count[w] = 0;
+    size_t remote_count = 0;
     for (size_t i = 0; i < room->sub_count; i++) {
         uint64_t conn_id = room->subs[i].conn_id;
         if (conn_id == except)
             continue;
+        if (pl_cluster_is_remote(conn_id)) {
+            self->remote[remote_count++] = conn_id;
+            continue;
+        }
         int w = (int)(conn_id % (uint64_t)self->writer_count);
         self->fanout[w][self->fanout_count[w]++] = conn_id;
     }
-    int rider_writer = rider.conn_id ? (int)(rider.conn_id % (uint64_t)self->writer_count) : -1;
     size_t len = strlen(text);
+    if (remote_count || (rider.conn_id && pl_cluster_is_remote(rider.conn_id)))
+        s_broadcast_remote(self, room, text, len, remote_count, rider, seq);
+    int rider_writer = rider.conn_id && !pl_cluster_is_remote(rider.conn_id)
+                           ? (int)(rider.conn_id % (uint64_t)self->writer_count)
+                           : -1;
     for (int w = 0; w < self->writer_count; w++) {
         bool rides = w == rider_writer;
         if (self->fanout_count[w] == 0 && !rides)
@@ -244,7 +306,9 @@ static void s_broadcast_text(self_t *self, const room_t *room, const char *text,
                                             (uint32_t)(self->fanout_count[w] * sizeof(uint64_t))},
                                            {text, (uint32_t)len},
                                            rides ? rider.conn_id : 0,
-                                           pl_str_of(rides ? rider.text : "")}};
+                                           pl_str_of(rides ? rider.text : ""),
+                                           room->id,
+                                           seq}};
         pl_msg_send(zsock_resolve(self->writers[w]), &msg);
     }
 }
@@ -253,7 +317,7 @@ static void s_broadcast(self_t *self, const room_t *room, json_t *frame, uint64_
 {
     char *text = s_dump(frame);
     if (text)
-        s_broadcast_text(self, room, text, except, s_no_rider);
+        s_broadcast_text(self, room, text, except, s_no_rider, 0);
     free(text);
 }
 
@@ -482,6 +546,10 @@ static void s_subscribe(self_t *self, const pl_msg_room_subscribe_t *m)
     bool already = false;
     for (size_t i = 0; i < room->sub_count; i++)
         already |= room->subs[i].conn_id == m->conn_id;
+    //  A subscription handed over from a room's previous node: the client asked
+    //  nothing and was told nothing, and its presence was announced there already.
+    if (m->moved && already)
+        return;
     if (!already) {
         if (room->sub_count == room->sub_capacity) {
             size_t capacity = room->sub_capacity ? room->sub_capacity * 2 : 8;
@@ -495,7 +563,7 @@ static void s_subscribe(self_t *self, const pl_msg_room_subscribe_t *m)
         }
         room->subs[room->sub_count++] = (sub_t){m->conn_id, m->user_id};
         member->sub_marks += pl_conn_mark(m->conn_id);
-        if (member->online++ == 0)
+        if (member->online++ == 0 && !m->moved)
             s_presence(self, room, m->user_id, true, m->conn_id);
     }
     //  Recovery: the window holds the latest committed seqs, with a gap where a store
@@ -513,7 +581,10 @@ static void s_subscribe(self_t *self, const pl_msg_room_subscribe_t *m)
         json_object_set_new(reply, "recovered", json_boolean(recovered));
     if (m->ref.ptr)
         json_object_set_new(reply, "ref", json_stringn(m->ref.ptr, m->ref.len));
-    s_send(self, m->conn_id, reply);
+    if (m->moved)
+        json_decref(reply);
+    else
+        s_send(self, m->conn_id, reply);
     if (!replay || !recovered)
         return;
     size_t missed = 0;
@@ -781,6 +852,8 @@ static void s_send_notice(self_t *self, const room_t *room, const char *text, si
             pl_str_of(text)}};
     for (int w = 0; text && w < self->writer_count; w++)
         pl_msg_send(zsock_resolve(self->writers[w]), &msg);
+    if (text && self->bridge)
+        pl_msg_send(zsock_resolve(self->bridge), &msg);
 }
 
 //  How every "message" frame built by s_send_message begins.
@@ -889,6 +962,8 @@ static void s_survey_member(uint64_t id, void *value, void *arg)
     survey->absent |= member->online == 0 && (int64_t)id != survey->sender_id;
 }
 
+static void s_hand_over(self_t *self, room_t *room);
+
 //  The persister committed (or failed) the oldest pending send of a room, seq.
 static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t status)
 {
@@ -925,6 +1000,8 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
                      unavailable ? PL_STATUS_UNAVAILABLE : PL_STATUS_INTERNAL, 0, NULL);
         }
         s_pending_clear(&p);
+        if (room->releasing && room->pending_count == 0)
+            s_hand_over(self, room);
         return;
     }
     room->stored_seq = p.seq;
@@ -940,7 +1017,7 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
     rider_t rider = s_no_rider;
     if (first < p.target_count && (rider.text = s_ack_text(self, &p, &p.targets[first], room->id)))
         rider.conn_id = p.targets[first].conn_id;
-    s_broadcast_text(self, room, p.frame, 0, rider);
+    s_broadcast_text(self, room, p.frame, 0, rider, p.seq);
     char *body = NULL;
     for (size_t i = 0; i < p.target_count; i++) {
         const target_t *target = &p.targets[i];
@@ -953,13 +1030,17 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
     free(body);
     survey_t survey = {p.sender_id, false, false};
     pl_idmap_each(room->members, s_survey_member, &survey);
-    if (survey.unsubscribed)
+    //  The marks count this node's connections only: in a cluster, members may have
+    //  unsubscribed connections elsewhere, which the notice's writers tell apart.
+    if (survey.unsubscribed || self->bridge)
         s_notify_members(self, room, p.frame);
     if (survey.absent)
         s_notify_absent(self, room, &p);
     s_window_push(room, self->window, p.seq, p.frame);
     p.frame = NULL;
     s_pending_clear(&p);
+    if (room->releasing && room->pending_count == 0)
+        s_hand_over(self, room);
 }
 
 //  The persister committed (or failed) a room's pending sends seq..last, the oldest.
@@ -1059,6 +1140,69 @@ static void s_deferred_free(deferred_t *deferred)
     free(deferred);
 }
 
+//  Passes requests that this actor will not serve to the bridge, which takes them
+//  to the room's node, in their order.
+static void s_pass_on(self_t *self, deferred_t *deferred)
+{
+    for (size_t i = 0; deferred && i < deferred->count; i++)
+        zmq_msg_send(&deferred->frames[i].frame, zsock_resolve(self->bridge), 0);
+    if (deferred)
+        s_deferred_free(deferred);
+}
+
+//  --- handing a room to another node ----------------------------------------------
+
+//  Its sends are all stored: the subscribers go to the room's new node, which
+//  replays from the seq they have, then the lease is given up and the requests
+//  that waited follow.
+static void s_hand_over(self_t *self, room_t *room)
+{
+    for (size_t i = 0; i < room->sub_count; i++) {
+        pl_msg_t msg = {
+            .type = PL_MSG_ROOM_SUBSCRIBE,
+            .as.room_subscribe = {
+                room->subs[i].conn_id, room->subs[i].user_id, room->id, room->stored_seq, {0}, 1}};
+        pl_msg_send(zsock_resolve(self->bridge), &msg);
+    }
+    pl_msg_t released = {.type = PL_MSG_ROOM_RELEASED, .as.room_released = {room->id}};
+    pl_msg_send(zsock_resolve(self->bridge), &released);
+    pl_debug("room %" PRId64 ": handed over at seq %" PRId64 " with %zu subscriber(s)", room->id,
+             room->stored_seq, room->sub_count);
+    deferred_t *held_back = room->held_back;
+    room->held_back = NULL;
+    pl_idmap_remove(self->rooms, (uint64_t)room->id);
+    s_room_free(0, room, NULL);
+    s_pass_on(self, held_back);
+}
+
+static void s_release(self_t *self, int64_t room_id)
+{
+    room_t *room = pl_idmap_get(self->rooms, (uint64_t)room_id);
+    if (!room) {
+        pl_msg_t released = {.type = PL_MSG_ROOM_RELEASED, .as.room_released = {room_id}};
+        pl_msg_send(zsock_resolve(self->bridge), &released);
+        return;
+    }
+    room->releasing = true;
+    if (room->pending_count == 0)
+        s_hand_over(self, room);
+}
+
+typedef struct {
+    self_t *self;
+    int node;
+} node_gone_t;
+
+static void s_forget_node(uint64_t id, void *value, void *arg)
+{
+    (void)id;
+    node_gone_t *gone = arg;
+    room_t *room = value;
+    for (size_t i = room->sub_count; i-- > 0;)
+        if (pl_cluster_node_of(room->subs[i].conn_id) == gone->node)
+            s_unsubscribe(gone->self, room, room->subs[i].conn_id);
+}
+
 static void s_free_deferred(uint64_t id, void *value, void *arg)
 {
     s_deferred_free(value);
@@ -1070,6 +1214,10 @@ static void s_loaded(self_t *self, const pl_msg_room_loaded_t *m)
 {
     deferred_t *deferred = pl_idmap_remove(self->loading, (uint64_t)m->room_id);
     pl_status_t status = (pl_status_t)m->status;
+    if (status == PL_STATUS_MOVED) {
+        s_pass_on(self, deferred);
+        return;
+    }
     if (status == PL_STATUS_OK) {
         json_t *state = json_loadb(m->state.ptr, m->state.len, 0, NULL);
         status = state ? s_adopt(self, m->room_id, state) : PL_STATUS_INTERNAL;
@@ -1116,10 +1264,17 @@ static bool s_defer(self_t *self, pl_msg_frame_t *in)
 {
     bool loads;
     int64_t room_id = s_request_room(&in->msg, &loads);
-    if (!room_id || pl_idmap_get(self->rooms, (uint64_t)room_id))
+    if (!room_id)
         return false;
-    deferred_t *deferred = pl_idmap_get(self->loading, (uint64_t)room_id);
-    if (!deferred) {
+    room_t *room = pl_idmap_get(self->rooms, (uint64_t)room_id);
+    deferred_t *deferred;
+    if (room) {
+        if (!room->releasing)
+            return false;
+        if (!room->held_back && !(room->held_back = calloc(1, sizeof *room->held_back)))
+            return false;
+        deferred = room->held_back;
+    } else if (!(deferred = pl_idmap_get(self->loading, (uint64_t)room_id))) {
         if (!loads)
             return false;
         deferred = calloc(1, sizeof *deferred);
@@ -1127,8 +1282,9 @@ static bool s_defer(self_t *self, pl_msg_frame_t *in)
             free(deferred);
             return false;
         }
+        //  In a cluster the bridge takes the room's lease before the loader reads it.
         pl_msg_t load = {.type = PL_MSG_ROOM_LOAD, .as.room_load = {room_id, self->shard}};
-        pl_msg_send(zsock_resolve(self->loader), &load);
+        pl_msg_send(zsock_resolve(self->bridge ? self->bridge : self->loader), &load);
     }
     if (deferred->count == deferred->capacity) {
         size_t capacity = deferred->capacity ? deferred->capacity * 2 : 8;
@@ -1181,6 +1337,15 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
     case PL_MSG_ROOM_LOADED:
         s_loaded(self, &msg->as.room_loaded);
         break;
+    case PL_MSG_ROOM_RELEASE:
+        if (self->bridge)
+            s_release(self, msg->as.room_release.room_id);
+        break;
+    case PL_MSG_NODE_GONE: {
+        node_gone_t gone = {self, (int)msg->as.node_gone.node};
+        pl_idmap_each(self->rooms, s_forget_node, &gone);
+        break;
+    }
     default:
         pl_error("room: unexpected %s", pl_msg_name(msg->type));
     }
@@ -1217,6 +1382,7 @@ static void s_self_destroy(self_t **self_p)
     free(self->writers);
     free(self->fanout);
     free(self->fanout_count);
+    free(self->remote);
     free(self->notice_users);
     free(self->notice_exclude);
     pl_jw_release(&self->jw);
@@ -1224,6 +1390,7 @@ static void s_self_destroy(self_t **self_p)
     zsock_destroy(&self->persister);
     zsock_destroy(&self->notifier);
     zsock_destroy(&self->loader);
+    zsock_destroy(&self->bridge);
     free(self);
     *self_p = NULL;
 }
@@ -1249,8 +1416,11 @@ static self_t *s_self_new(pl_room_args_t *args)
     self->writers = calloc((size_t)args->writer_count, sizeof *self->writers);
     self->fanout = calloc((size_t)args->writer_count, sizeof *self->fanout);
     self->fanout_count = calloc((size_t)args->writer_count, sizeof *self->fanout_count);
+    if (pl_cluster_self())
+        self->bridge = pl_actor_outlet(PL_BRIDGE_INBOX);
     bool ok = self->inbox && self->persister && self->loader && self->notifier && self->rooms &&
-              self->loading && self->writers && self->fanout && self->fanout_count;
+              self->loading && self->writers && self->fanout && self->fanout_count &&
+              (self->bridge || !pl_cluster_self());
     for (int w = 0; ok && w < args->writer_count; w++) {
         char writer[32];
         pl_conn_inbox_name(w, writer, sizeof writer);

@@ -2,6 +2,7 @@
     queue bounds, thread names) in one place. */
 #include "parley/actor.h"
 
+#include "parley/cluster.h"
 #include "parley/log.h"
 #include "parley/tsan.h"
 
@@ -169,7 +170,7 @@ int pl_ingress_request(pl_ingress_t *to, pl_waiter_t *waiter, pl_msg_t *request,
                        uint64_t *waiter_field, uint64_t *req_id_field, int timeout_ms,
                        pl_msg_frame_t *reply)
 {
-    *waiter_field = (uint64_t)(uintptr_t)waiter;
+    *waiter_field = pl_cluster_tag((uint64_t)(uintptr_t)waiter);
     *req_id_field = pl_waiter_arm(waiter);
     if (pl_ingress_send(to, request))
         return -1;

@@ -61,6 +61,9 @@ void pl_http_room_notice(pl_req_t *req, int64_t room_id, int64_t user_id)
         .as.conn_room_notice = {{(const char *)pair, sizeof pair}, {NULL, 0}, pl_str_of(text)}};
     for (int w = 0; text && w < req->app->writer_count; w++)
         pl_ingress_send(req->app->writers[w], &msg);
+    //  The user's connections on other nodes.
+    if (text && req->app->bridge)
+        pl_ingress_send(req->app->bridge, &msg);
     free(text);
 }
 
@@ -78,7 +81,7 @@ void pl_http_member_event(pl_req_t *req, int64_t room_id, int64_t user_id, int e
     pl_msg_t msg = {.type = PL_MSG_ROOM_MEMBER,
                     .as.room_member = {room_id, user_id, event, pl_str_of(text)}};
     if (text)
-        pl_ingress_send(req->app->rooms[pl_room_shard(room_id, req->app->room_count)], &msg);
+        pl_ingress_send(pl_app_room_ingress(req->app, room_id), &msg);
     free(text);
 }
 
@@ -261,7 +264,7 @@ static void s_room_refusal(pl_req_t *req, pl_status_t status)
 
 static pl_ingress_t *s_room_actor(const pl_req_t *req)
 {
-    return req->app->rooms[pl_room_shard(req->path_id, req->app->room_count)];
+    return pl_app_room_ingress(req->app, req->path_id);
 }
 
 static void s_publish(pl_req_t *req)

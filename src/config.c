@@ -295,6 +295,21 @@ int pl_config_load(pl_config_t *cfg, int argc, char *const *argv, char *const *e
         snprintf(err, err_len, "postgres_url: store = postgres needs a connection URI");
         return -1;
     }
+    if (cfg->node_id && !cfg->redis_url[0]) {
+        snprintf(err, err_len, "redis_url: a cluster node (node_id %" PRId64 ") needs Redis",
+                 cfg->node_id);
+        return -1;
+    }
+    if (cfg->node_id && strcmp(cfg->store, "postgres") != 0) {
+        snprintf(err, err_len,
+                 "store: a cluster node needs store = postgres (with postgres_url), the store "
+                 "every node shares; SQLite is one node's own file");
+        return -1;
+    }
+    if (cfg->node_id && cfg->cluster_node_ttl_ms < 2 * cfg->cluster_heartbeat_ms) {
+        snprintf(err, err_len, "cluster_node_ttl_ms: must be at least twice cluster_heartbeat_ms");
+        return -1;
+    }
     if (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < 32) {
         snprintf(err, err_len, "jwt_secret: must be at least 32 characters");
         return -1;

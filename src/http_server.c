@@ -6,6 +6,7 @@
     stops answering everyone. So the pool is max_connections (WebSockets and SSE
     streams, which hold a worker for their lifetime) plus http_threads kept for plain
     requests, and upgrades past max_connections are refused with 503 (ws.c). */
+#include "parley/bridge.h"
 #include "parley/http.h"
 
 #include "parley/log.h"
@@ -208,11 +209,25 @@ static void s_healthz(pl_req_t *req)
     pl_store_t *reader = pl_store_pool_take(req->app->readers);
     bool store_ok = reader->ops->ping(reader) == PL_STATUS_OK;
     pl_store_pool_give(req->app->readers, reader);
-    const char *status = draining ? "draining" : store_ok ? "ok" : "store_unavailable";
-    pl_http_reply(req->conn, draining || !store_ok ? 503 : 200,
-                  json_pack("{s:s, s:i}", "status", status, "connections",
-                            atomic_load(&req->app->open_streams)),
-                  NULL);
+    bool clustered = req->app->bridge != NULL;
+    bool redis_ok = !clustered || pl_bridge_redis_up();
+    const char *status = draining    ? "draining"
+                         : !store_ok ? "store_unavailable"
+                         : !redis_ok ? "redis_unavailable"
+                                     : "ok";
+    json_t *body = json_pack("{s:s, s:i}", "status", status, "connections",
+                             atomic_load(&req->app->open_streams));
+    if (clustered) {
+        uint16_t live[PL_CLUSTER_MAX_NODES];
+        int count = pl_cluster_live(live);
+        json_t *nodes = json_array();
+        for (int i = 0; i < count; i++)
+            json_array_append_new(nodes, json_integer(live[i]));
+        json_object_set_new(body, "node_id", json_integer(pl_cluster_self()));
+        json_object_set_new(body, "nodes", nodes);
+        json_object_set_new(body, "redis", json_string(redis_ok ? "up" : "down"));
+    }
+    pl_http_reply(req->conn, draining || !store_ok || !redis_ok ? 503 : 200, body, NULL);
 }
 
 const pl_route_t pl_health_routes[] = {

@@ -1,6 +1,7 @@
 /*  Server lifecycle (see server.h for the order and why). */
 #include "parley/server.h"
 
+#include "parley/bridge.h"
 #include "parley/conn.h"
 #include "parley/creator.h"
 #include "parley/http.h"
@@ -43,6 +44,8 @@ struct pl_server {
     zactor_t *notifier;
     pl_conn_args_t *writer_args;
     zactor_t **writers;
+    pl_bridge_args_t bridge_args;
+    zactor_t *bridge; //  in a cluster
     struct mg_context *http;
     int port;
     struct mg_context *metrics_http; //  serving metrics_listen, when set
@@ -202,6 +205,37 @@ static int s_start_shards(pl_server_t *self)
     return 0;
 }
 
+//  Joins the cluster: the bridge reaches Redis, makes sure no live node has this
+//  node_id, and reads the live nodes before anything is served.
+static int s_start_bridge(pl_server_t *self, char *err, size_t err_len)
+{
+    const pl_config_t *cfg = self->app.config;
+    pl_bridge_args_t *args = &self->bridge_args;
+    char why[256];
+    if (pl_redis_parse_url(cfg->redis_url, &args->redis, why, sizeof why)) {
+        snprintf(err, err_len, "redis_url: %s", why);
+        return -1;
+    }
+    args->node_id = (int)cfg->node_id;
+    args->prefix = cfg->redis_prefix;
+    args->heartbeat_ms = (int)cfg->cluster_heartbeat_ms;
+    args->node_ttl_ms = (int)cfg->cluster_node_ttl_ms;
+    args->lease_ms = (int)cfg->cluster_lease_ms;
+    args->room_count = self->app.room_count;
+    args->writer_count = self->app.writer_count;
+    self->bridge = pl_actor_start("bridge", pl_bridge_actor, args);
+    if (!self->bridge || args->failed) {
+        snprintf(err, err_len, "cluster: %s", args->error[0] ? args->error : "cannot start");
+        return -1;
+    }
+    if (!(self->app.bridge = pl_ingress_new(PL_BRIDGE_INBOX)))
+        return -1;
+    pl_cluster_set_bridge(self->app.bridge);
+    pl_info("cluster: node %d joined through Redis at %s:%d", args->node_id, args->redis.host,
+            args->redis.port);
+    return 0;
+}
+
 static int s_start_actors(pl_server_t *self, char *err, size_t err_len)
 {
     if (s_start_persister(self, err, err_len))
@@ -210,7 +244,7 @@ static int s_start_actors(pl_server_t *self, char *err, size_t err_len)
         snprintf(err, err_len, "could not start the actors");
         return -1;
     }
-    return 0;
+    return self->app.config->node_id ? s_start_bridge(self, err, err_len) : 0;
 }
 
 static int s_start(pl_server_t *self, char *err, size_t err_len)
@@ -224,6 +258,8 @@ static int s_start(pl_server_t *self, char *err, size_t err_len)
     }
     app->password_cost = (pl_password_cost_t){(unsigned long long)cfg->password_hash_ops,
                                               (size_t)cfg->password_hash_mem_kib};
+    pl_cluster_init((int)cfg->node_id);
+    atomic_store(&app->last_stream_id, pl_cluster_tag(0));
     int cpus = s_usable_cpus();
     sem_init(&app->hash_slots, 0, (unsigned)cpus);
     //  Shards on one CPU only take turns, and each turn costs a switch and a colder cache:
@@ -357,6 +393,9 @@ void pl_server_stop(pl_server_t **self_p)
     if (self->metrics_http)
         s_stop_http(self->metrics_http, app->config->metrics_listen, self->metrics_port);
     if (self->http) {
+        //  Rooms go to the other nodes while their subscribers are still connected.
+        if (self->bridge && zstr_send(self->bridge, "DRAIN") == 0)
+            zsock_wait(self->bridge);
         pl_info("stopping: closing %d connections", atomic_load(&app->open_streams));
         s_drain_writers(self);
         s_stop_http(self->http, app->config->listen, self->port);
@@ -381,6 +420,10 @@ void pl_server_stop(pl_server_t **self_p)
     pl_ingress_destroy(&app->persister);
     pl_actor_stop(&self->persister, &self->persister_args);
     pl_debug("stopping: persister stopped");
+    //  Last, since every actor may send to it (replies to other nodes' waiters too).
+    pl_cluster_set_bridge(NULL);
+    pl_ingress_destroy(&app->bridge);
+    pl_actor_stop(&self->bridge, &self->bridge_args);
     pl_store_pool_destroy(&app->readers);
     pl_throttle_destroy(&app->login_fails_by_user);
     pl_throttle_destroy(&app->login_fails_by_addr);

@@ -1,6 +1,8 @@
 /*  Waiters: a mutex, a condition variable and one reply slot each. */
 #include "parley/waiter.h"
 
+#include "parley/cluster.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +115,9 @@ int pl_waiter_wait(pl_waiter_t *self, uint64_t req_id, int timeout_ms, pl_msg_fr
 
 int pl_waiter_post(uint64_t waiter, const pl_msg_t *reply)
 {
-    pl_waiter_t *self = (pl_waiter_t *)(uintptr_t)waiter;
+    if (pl_cluster_is_remote(waiter))
+        return pl_cluster_reply(waiter, reply);
+    pl_waiter_t *self = (pl_waiter_t *)(uintptr_t)(waiter & PL_CLUSTER_LOCAL_MASK);
     msgpack_sbuffer buf;
     msgpack_sbuffer_init(&buf);
     if (pl_msg_encode(reply, &buf)) {

@@ -91,7 +91,7 @@ static void s_reject(const request_t *r, const char *code, const char *fmt, ...)
 
 static pl_ingress_t *s_room_of(const pl_app_t *app, int64_t room_id)
 {
-    return app->rooms[pl_room_shard(room_id, app->room_count)];
+    return pl_app_room_ingress(app, room_id);
 }
 
 //  Takes one token from the connection's bucket; false when it is empty.

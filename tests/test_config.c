@@ -254,6 +254,18 @@ Test(config, flag_values_may_contain_equals_and_be_empty)
     pl_config_clear(&load.cfg);
 }
 
+//  What an option needs beside it to be valid alone: a cluster node's id needs
+//  Redis and the shared store. Flags, NULL-terminated.
+static const char *const s_cluster_companions[] = {
+    "--redis-url=redis://127.0.0.1", "--store=postgres",
+    "--postgres-url=postgresql://127.0.0.1/parley", NULL};
+
+static const char *const *s_companions(const char *key)
+{
+    static const char *const none[] = {NULL, NULL, NULL, NULL};
+    return strcmp(key, "node_id") == 0 ? s_cluster_companions : none;
+}
+
 Test(config, every_option_settable_by_every_layer)
 {
     //  Each INT option to its max via file, its min via env, and min+1 via flag.
@@ -264,8 +276,10 @@ Test(config, every_option_settable_by_every_layer)
         char line[128], var[128], flag[128];
         snprintf(line, sizeof line, "%s = %lld\n", row->key, row->max);
         const char *path = s_write_file("all.conf", line);
+        const char *const *more = s_companions(row->key);
+        int extra = more[0] ? 3 : 0;
         load_t load;
-        s_load(&load, NULL, 2, "--config", path);
+        s_load(&load, NULL, 2 + extra, "--config", path, more[0], more[1], more[2]);
         s_expect_ok(&load, row->key);
         pl_config_clear(&load.cfg);
 
@@ -273,7 +287,7 @@ Test(config, every_option_settable_by_every_layer)
         for (char *p = var; *p != '='; p++)
             *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
         char *env[] = {var, NULL};
-        s_load(&load, env, 0);
+        s_load(&load, env, extra, more[0], more[1], more[2]);
         s_expect_ok(&load, var);
         pl_config_clear(&load.cfg);
 
@@ -281,7 +295,7 @@ Test(config, every_option_settable_by_every_layer)
         for (char *p = flag + 2; *p != '='; p++)
             if (*p == '_')
                 *p = '-';
-        s_load(&load, env, 1, flag);
+        s_load(&load, env, 1 + extra, flag, more[0], more[1], more[2]);
         s_expect_ok(&load, flag);
         pl_config_clear(&load.cfg);
     }
@@ -493,11 +507,13 @@ Test(config, integer_bounds_are_inclusive)
         char min_flag[128], max_flag[128];
         snprintf(min_flag, sizeof min_flag, "--%s=%lld", row->key, row->min);
         snprintf(max_flag, sizeof max_flag, "--%s=%lld", row->key, row->max);
+        const char *const *more = s_companions(row->key);
+        int extra = more[0] ? 3 : 0;
         load_t load;
-        s_load(&load, NULL, 1, min_flag);
+        s_load(&load, NULL, 1 + extra, min_flag, more[0], more[1], more[2]);
         s_expect_ok(&load, min_flag);
         pl_config_clear(&load.cfg);
-        s_load(&load, NULL, 1, max_flag);
+        s_load(&load, NULL, 1 + extra, max_flag, more[0], more[1], more[2]);
         s_expect_ok(&load, max_flag);
         pl_config_clear(&load.cfg);
     }
@@ -764,5 +780,41 @@ Test(config, load_twice_after_clear)
     s_load(&load, NULL, 2, "--data-dir", "/two");
     s_expect_ok(&load, "second load");
     cr_assert_str_eq(load.cfg.data_dir, "/two");
+    pl_config_clear(&load.cfg);
+}
+
+//  --------------------------------------------------------------------------------
+//  A cluster node
+
+Test(config, a_cluster_node_needs_redis_and_the_shared_store)
+{
+    load_t load;
+    s_load(&load, NULL, 1, "--node-id=3");
+    s_expect_error(&load, "redis_url", "a node_id without redis_url");
+    s_load(&load, NULL, 2, "--node-id=3", "--redis-url=redis://127.0.0.1");
+    s_expect_error(&load, "store", "a cluster node on SQLite");
+    cr_assert(strstr(load.err, "postgres"), "'%s' does not say what to use", load.err);
+    s_load(&load, NULL, 6, "--node-id=3", "--redis-url=redis://127.0.0.1", "--store=postgres",
+           "--postgres-url=postgresql://127.0.0.1/parley", "--cluster-heartbeat-ms=1000",
+           "--cluster-node-ttl-ms=1500");
+    s_expect_error(&load, "cluster_node_ttl_ms", "a node TTL shorter than two heartbeats");
+    s_load(&load, NULL, 1, "--node-id=1024");
+    s_expect_error(&load, "node_id", "a node_id past 1023");
+}
+
+Test(config, the_redis_password_is_never_printed)
+{
+    load_t load;
+    s_load(&load, NULL, 4, "--node-id=1", "--redis-url=redis://:hunter2-secret@10.0.0.5:6379/2",
+           "--store=postgres", "--postgres-url=postgresql://127.0.0.1/parley");
+    s_expect_ok(&load, "a cluster node");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    pl_config_print(&load.cfg, out);
+    fclose(out);
+    cr_assert_null(strstr(text, "hunter2"), "the password was printed: %s", text);
+    cr_assert(strstr(text, "10.0.0.5"), "the Redis host is not shown");
+    free(text);
     pl_config_clear(&load.cfg);
 }

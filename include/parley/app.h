@@ -7,8 +7,10 @@
 
 #include "parley/actor.h"
 #include "parley/clock.h"
+#include "parley/cluster.h"
 #include "parley/config.h"
 #include "parley/password.h"
+#include "parley/room.h"
 #include "parley/store.h"
 #include "parley/throttle.h"
 #include "parley/waiter.h"
@@ -40,11 +42,21 @@ typedef struct {
     int writer_count;
     pl_ingress_t **rooms; //  one per room shard
     int room_count;
+    pl_ingress_t *bridge; //  in a cluster: to the bridge actor (rooms of other nodes); else NULL
     pl_ingress_t *creator;
     pl_ingress_t *notifier;
     atomic_int open_streams;         //  WebSockets and SSE streams held now
     _Atomic uint64_t last_stream_id; //  ids of WebSockets and SSE streams (writer keys)
     atomic_bool draining;            //  true once a graceful stop has begun
 } pl_app_t;
+
+//  Where a request for a room goes: its room shard here, or the bridge when another
+//  node of the cluster owns it.
+static inline pl_ingress_t *pl_app_room_ingress(const pl_app_t *app, int64_t room_id)
+{
+    if (app->bridge && !pl_cluster_owns(room_id))
+        return app->bridge;
+    return app->rooms[pl_room_shard(room_id, app->room_count)];
+}
 
 #endif

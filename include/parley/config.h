@@ -81,7 +81,19 @@
     X(INT, auth_throttle_window_s, "900", 1, 86400,                                                \
       "the sliding window of the login and sign-up limits, in seconds")                            \
     X(INT, auth_throttle_entries, "4096", 16, 1048576,                                             \
-      "usernames or addresses each login and sign-up limit remembers; the stalest are forgotten")
+      "usernames or addresses each login and sign-up limit remembers; the stalest are forgotten")  \
+    X(INT, node_id, "0", 0, 1023,                                                                  \
+      "this node's id in a cluster (1-1023, unique per node); 0: a single node, no Redis")         \
+    X(STR, redis_url, "", 0, 0,                                                                    \
+      "with node_id: the Redis that joins the nodes, redis://[:password@]host[:port][/db]")        \
+    X(STR, redis_prefix, "parley:", 0, 0,                                                          \
+      "prefix of every Redis key and channel, so that clusters may share one Redis")               \
+    X(INT, cluster_heartbeat_ms, "250", 20, 10000,                                                 \
+      "how often a node renews its presence in Redis and reads the live nodes")                    \
+    X(INT, cluster_node_ttl_ms, "3000", 100, 600000,                                               \
+      "a node silent this long is taken for dead and its rooms move to the others")                \
+    X(INT, cluster_lease_ms, "5000", 100, 600000,                                                  \
+      "lifetime of a room's lease; a dead node's rooms wait at most this long for a new owner")
 
 #define PL_CONFIG_FIELD_STR(key)                        char *key;
 #define PL_CONFIG_FIELD_INT(key)                        int64_t key;

@@ -36,7 +36,8 @@
 #define PL_MSG_CONN_SEND(F)        F(U64, conn_id) F(BIN, text)
 #define PL_MSG_CONN_DRAIN(F)       F(U64, waiter) F(U64, req_id) F(I64, close_code)
 #define PL_MSG_CONN_ROOM_NOTICE(F) F(BIN, users) F(BIN, exclude) F(STR, room)
-#define PL_MSG_CONN_FANOUT(F)      F(BIN, conn_ids) F(BIN, text) F(U64, ack_conn) F(BIN, ack)
+#define PL_MSG_CONN_FANOUT(F)                                                                      \
+    F(BIN, conn_ids) F(BIN, text) F(U64, ack_conn) F(BIN, ack) F(I64, room_id) F(I64, seq)
 #define PL_MSG_CONTENT_CREATE(F)                                                                   \
     F(U64, waiter) F(U64, req_id) F(STR, kind) F(STR, title) F(NSTR, description) F(I64, year)
 #define PL_MSG_ROOM_ENSURE_GROUP(F) F(U64, req_id) F(I64, content_id)
@@ -55,7 +56,7 @@
     F(U64, waiter) F(U64, req_id) F(I64, room_id) F(I64, user_id) F(I64, seq)
 #define PL_MSG_GROUP_ROOM(F) F(U64, waiter) F(U64, req_id) F(I64, content_id) F(I64, user_id)
 #define PL_MSG_ROOM_SUBSCRIBE(F)                                                                   \
-    F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(I64, since) F(NSTR, ref)
+    F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(I64, since) F(NSTR, ref) F(I64, moved)
 #define PL_MSG_ROOM_UNSUBSCRIBE(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(NSTR, ref)
 #define PL_MSG_ROOM_SEND(F)                                                                        \
     F(U64, conn_id)                                                                                \
@@ -87,7 +88,12 @@
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(BIN, ids) F(I64, all)
 #define PL_MSG_STREAM_OPEN(F)  F(U64, conn_id) F(I64, user_id) F(I64, last_event_id) F(BIN, head)
 #define PL_MSG_STREAM_CLOSE(F) F(U64, conn_id) F(I64, user_id)
-#define PL_MSG_UPLOAD_STORE(F) F(U64, waiter) F(U64, req_id) F(STR, name) F(STR, mime) F(BIN, bytes)
+#define PL_MSG_NODE_REPLY(F)                                                                       \
+    F(U64, waiter) F(U64, req_id) F(I64, status) F(I64, id) F(I64, created) F(NSTR, body)
+#define PL_MSG_ROOM_RELEASE(F)  F(I64, room_id)
+#define PL_MSG_ROOM_RELEASED(F) F(I64, room_id)
+#define PL_MSG_NODE_GONE(F)     F(I64, node)
+#define PL_MSG_UPLOAD_STORE(F)  F(U64, waiter) F(U64, req_id) F(STR, name) F(STR, mime) F(BIN, bytes)
 
 //  X(NAME, name, what it asks for)
 #define PL_MSG_CATALOGUE(X)                                                                        \
@@ -138,7 +144,12 @@
     X(STREAM_OPEN, stream_open,                                                                    \
       "an SSE stream opened: its response head, then a replay after last_event_id (-1: none)")     \
     X(STREAM_CLOSE, stream_close, "an SSE stream of a user closed")                                \
-    X(UPLOAD_STORE, upload_store, "persist an upload's bytes where the store keeps them; REPLY")
+    X(UPLOAD_STORE, upload_store, "persist an upload's bytes where the store keeps them; REPLY")   \
+    X(NODE_REPLY, node_reply, "bridge: a REPLY for a waiter on the node its address names")        \
+    X(ROOM_RELEASE, room_release,                                                                  \
+      "room: hand this room to its new owner once its sends are stored")                           \
+    X(ROOM_RELEASED, room_released, "bridge: the room is handed over; give up its lease")          \
+    X(NODE_GONE, node_gone, "room: a node died; forget the subscriptions of its connections")
 
 typedef enum {
 #define PL__MSG_ENUM(NAME, name, doc) PL_MSG_##NAME,

@@ -27,6 +27,8 @@ typedef enum {
     //  The store cannot be reached now (its server went away); nothing was done, and
     //  the same request may succeed later. Answered as 503 / "unavailable".
     PL_STATUS_UNAVAILABLE,
+    //  A cluster's room is served by another node now: ask again through the bridge.
+    PL_STATUS_MOVED,
 } pl_status_t;
 
 //  Flags in a REPLY's `created` for room and membership requests.

@@ -40,4 +40,8 @@ int pl_net_write_or_readable(int fd, const void *buf, size_t len, int64_t deadli
 //  timeout.
 ssize_t pl_net_read_some(int fd, void *buf, size_t cap, int64_t deadline_ms);
 
+//  A port on 127.0.0.1 that nothing listens on now, or 0 (for servers the tests
+//  start that cannot pick their own and say which).
+int pl_net_free_port(void);
+
 #endif

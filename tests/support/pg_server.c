@@ -6,6 +6,8 @@
     runner leaves no server behind), and talks to it through libpq. */
 #include "pg_server.h"
 
+#include "net.h"
+
 #include "tmp_dir.h"
 
 #include <errno.h>
@@ -101,21 +103,6 @@ static int s_wait_exit(pid_t pid, int timeout_ms)
         }
         s_pause();
     }
-}
-
-//  A port on 127.0.0.1 that nothing listens on now, or 0.
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof address;
-    int port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&address, sizeof address) == 0 &&
-        getsockname(fd, (struct sockaddr *)&address, &len) == 0)
-        port = ntohs(address.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
 }
 
 //  Writes what, then the last line of the log at path, into why: the directory goes.
@@ -263,7 +250,7 @@ int pl_pg_server_start(pl_pg_server_t *srv, char *why, size_t why_len)
         pl_pg_server_stop(srv);
         return -1;
     }
-    srv->port = s_free_port();
+    srv->port = pl_net_free_port();
     snprintf(srv->url, sizeof srv->url, "postgresql://postgres@127.0.0.1:%d", srv->port);
     snprintf(srv->bin, sizeof srv->bin, "%s", bin);
     if (s_launch(srv, why, why_len)) {

@@ -1,0 +1,557 @@
+/*  End to end: a cluster of real parley nodes joined by a real Redis and sharing one
+    PostgreSQL (tests/support/cluster_suite.h), driven by WebSocket, SSE and HTTP
+    clients connected to different nodes: chat, presence, typing and reads across
+    nodes, HTTP publishing at any node, a room's requests forwarded to its owner,
+    notifications to a user's stream on another node, one room per content however
+    many callers on however many nodes, a node killed with -9 under traffic, a node
+    drained with SIGTERM, Redis restarted, and the configuration mistakes that must
+    stop a node at start-up. */
+#include "api.h"
+#include "cluster_suite.h"
+#include "fixtures.h"
+#include "http_client.h"
+#include "net.h"
+#include "sse_client.h"
+#include "ws_client.h"
+
+#include "parley/cluster.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FRAME_MS 8000
+
+TestSuite(e2e_cluster, .init = pl_cluster_setup, .fini = pl_cluster_teardown, .timeout = 180);
+
+//  --- helpers ------------------------------------------------------------------------
+
+typedef pl_api_user_t user_t;
+
+static pl_ws_t *s_connect(int node, const user_t *user)
+{
+    int status = 0;
+    pl_ws_t *ws = pl_fx_ws_connect(pl_cluster_port(node), user->token, &status);
+    cr_assert(ws, "upgrade at node %d failed with HTTP %d", node + 1, status);
+    return ws;
+}
+
+static void s_sendf(pl_ws_t *ws, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void s_sendf(pl_ws_t *ws, const char *fmt, ...)
+{
+    char text[4096];
+    va_list args;
+    va_start(args, fmt);
+    int len = vsnprintf(text, sizeof text, fmt, args);
+    va_end(args);
+    cr_assert(len > 0 && (size_t)len < sizeof text);
+    cr_assert_eq(pl_ws_send_text(ws, text, (size_t)len), 0, "could not send %s", text);
+}
+
+static void s_send(pl_ws_t *ws, int64_t room, const char *client_id, const char *body)
+{
+    s_sendf(ws, "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"%s\",\"body\":\"%s\"}",
+            (long long)room, client_id, body);
+}
+
+//  The next frame of type (others dropped); caller decrefs.
+static json_t *s_next(pl_ws_t *ws, const char *type)
+{
+    json_t *frame = pl_ws_recv_type(ws, type, FRAME_MS);
+    cr_assert(frame, "no %s frame", type);
+    return frame;
+}
+
+static json_t *s_subscribe(pl_ws_t *ws, int64_t room, int64_t since)
+{
+    if (since < 0)
+        s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld}", (long long)room);
+    else
+        s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"since\":%lld}", (long long)room,
+                (long long)since);
+    json_t *reply = s_next(ws, "subscribed");
+    cr_assert_eq(pl_api_int(reply, "room"), room, "%s", pl_api_show(reply));
+    return reply;
+}
+
+//  Receives the message frames first..last of room in order (other frames dropped).
+static void s_expect_messages(pl_ws_t *ws, int64_t room, int64_t first, int64_t last)
+{
+    for (int64_t seq = first; seq <= last; seq++) {
+        json_t *message = s_next(ws, "message");
+        cr_assert_eq(pl_api_int(message, "room"), room);
+        cr_assert_eq(pl_api_int(message, "seq"), seq, "got seq %lld, expected %lld",
+                     (long long)pl_api_int(message, "seq"), (long long)seq);
+        json_decref(message);
+    }
+}
+
+//  The room's stored messages as the history API of node sees them (caller decrefs).
+static json_t *s_history(int node, const user_t *user, int64_t room, int64_t after)
+{
+    pl_api_use_port(pl_cluster_port(node));
+    json_t *page = pl_api_json("GET",
+                               pl_api_fmt("/api/rooms/%lld/messages?after=%lld&limit=200",
+                                          (long long)room, (long long)after),
+                               user->token, NULL, 200);
+    json_t *messages = json_incref(json_object_get(page, "messages"));
+    json_decref(page);
+    return messages;
+}
+
+//  A group room made by owner at node 0 that the others joined (at node 1).
+static int64_t s_shared_room(const user_t *owner, const user_t *other)
+{
+    pl_api_use_port(pl_cluster_port(0));
+    int64_t room = pl_api_new_room(owner->token);
+    pl_api_use_port(pl_cluster_port(1));
+    pl_api_expect("POST", pl_api_fmt("/api/rooms/%lld/join", (long long)room), other->token, NULL,
+                  204, NULL);
+    return room;
+}
+
+//  The node (0-based) that owns a room while nodes 1..count are live.
+static int s_owner(int64_t room, int count)
+{
+    uint16_t nodes[PL_CLUSTER_NODES];
+    for (int i = 0; i < count; i++)
+        nodes[i] = (uint16_t)(i + 1);
+    return pl_cluster_owner_among(room, nodes, count) - 1;
+}
+
+//  A new shared room whose owner is node `owner` while nodes 1..count are live.
+static int64_t s_room_owned_by(const user_t *owner_user, const user_t *other, int owner, int count)
+{
+    for (int tries = 0; tries < 64; tries++) {
+        int64_t room = s_shared_room(owner_user, other);
+        if (s_owner(room, count) == owner)
+            return room;
+    }
+    cr_assert_fail("no room hashed to node %d in 64 tries", owner + 1);
+    return 0;
+}
+
+//  Waits until GET /healthz of node answers status (bounded, polled).
+static json_t *s_health_until(int node, int status)
+{
+    int64_t deadline = pl_net_now_ms() + 15000;
+    for (;;) {
+        pl_http_response_t r;
+        int rc = pl_http_json(pl_cluster_port(node), "GET", "/healthz", NULL, NULL, &r);
+        if (rc == 0 && r.status == status) {
+            json_t *json = json_incref(r.json);
+            pl_http_response_free(&r);
+            return json;
+        }
+        if (rc == 0)
+            pl_http_response_free(&r);
+        cr_assert(pl_net_now_ms() < deadline, "node %d's /healthz never answered %d", node + 1,
+                  status);
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+    }
+}
+
+//  Waits until node's /healthz lists exactly `count` live nodes.
+static void s_live_nodes_until(int node, size_t count)
+{
+    int64_t deadline = pl_net_now_ms() + 15000;
+    for (;;) {
+        json_t *health = s_health_until(node, 200);
+        size_t live = json_array_size(json_object_get(health, "nodes"));
+        json_decref(health);
+        if (live == count)
+            return;
+        cr_assert(pl_net_now_ms() < deadline, "node %d never saw %zu live nodes", node + 1, count);
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+    }
+}
+
+//  --- chat across nodes ------------------------------------------------------------
+
+Test(e2e_cluster, health_names_the_node_and_the_live_nodes)
+{
+    json_t *health = s_health_until(1, 200);
+    cr_assert_str_eq(pl_api_str(health, "status"), "ok");
+    cr_assert_eq(pl_api_int(health, "node_id"), 2);
+    cr_assert_str_eq(pl_api_str(health, "redis"), "up");
+    json_t *nodes = json_object_get(health, "nodes");
+    cr_assert_eq(json_array_size(nodes), 2, "%s", pl_api_show(health));
+    json_decref(health);
+}
+
+Test(e2e_cluster, messages_reach_subscribers_on_both_nodes_in_order_with_acks)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    //  One room owned by each node: both paths (local owner, forwarded) are exercised.
+    for (int owner = 0; owner < 2; owner++) {
+        int64_t room = s_room_owned_by(&alice, &bob, owner, 2);
+        pl_ws_t *a = s_connect(0, &alice), *b = s_connect(1, &bob);
+        json_decref(s_subscribe(a, room, -1));
+        json_decref(s_subscribe(b, room, -1));
+        const int count = 60;
+        for (int i = 1; i <= count; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "c-%d-%d", owner, i);
+            s_send(i % 2 ? a : b, room, id, "hello across nodes");
+        }
+        s_expect_messages(a, room, 1, count);
+        s_expect_messages(b, room, 1, count);
+        json_t *stored = s_history(owner == 0 ? 1 : 0, &alice, room, 0);
+        cr_assert_eq(json_array_size(stored), (size_t)count);
+        json_decref(stored);
+        pl_ws_close(&a);
+        pl_ws_close(&b);
+    }
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+Test(e2e_cluster, a_retry_at_the_other_node_is_acked_with_the_same_seq_and_stored_once)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    int64_t room = s_room_owned_by(&alice, &bob, 1, 2);
+    pl_ws_t *a1 = s_connect(0, &alice);
+    s_send(a1, room, "once", "exactly once");
+    json_t *ack = s_next(a1, "ack");
+    int64_t seq = pl_api_int(ack, "seq");
+    json_decref(ack);
+    pl_ws_t *a2 = s_connect(1, &alice);
+    s_send(a2, room, "once", "exactly once");
+    ack = s_next(a2, "ack");
+    cr_assert_eq(pl_api_int(ack, "seq"), seq, "a retry got a new seq: %s", pl_api_show(ack));
+    json_decref(ack);
+    json_t *stored = s_history(0, &alice, room, 0);
+    cr_assert_eq(json_array_size(stored), 1);
+    json_decref(stored);
+    pl_ws_close(&a1);
+    pl_ws_close(&a2);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+Test(e2e_cluster, presence_typing_and_reads_cross_nodes)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    int64_t room = s_room_owned_by(&alice, &bob, 0, 2);
+    pl_ws_t *a = s_connect(0, &alice);
+    json_decref(s_subscribe(a, room, -1));
+    pl_ws_t *b = s_connect(1, &bob);
+    json_t *subscribed = s_subscribe(b, room, -1);
+    //  Bob, on the other node, sees Alice online, and Alice sees Bob come online.
+    json_t *online = json_object_get(subscribed, "online");
+    cr_assert_eq(json_array_size(online), 2, "%s", pl_api_show(subscribed));
+    json_decref(subscribed);
+    json_t *presence = s_next(a, "presence");
+    cr_assert_eq(pl_api_int(presence, "user"), bob.id);
+    cr_assert(json_is_true(json_object_get(presence, "online")));
+    json_decref(presence);
+    s_sendf(b, "{\"type\":\"typing\",\"room\":%lld}", (long long)room);
+    json_t *typing = s_next(a, "typing");
+    cr_assert_eq(pl_api_int(typing, "user"), bob.id);
+    json_decref(typing);
+    s_send(a, room, "r1", "read me");
+    json_decref(s_next(b, "message"));
+    s_sendf(b, "{\"type\":\"read\",\"room\":%lld,\"seq\":1}", (long long)room);
+    json_t *read = s_next(a, "read");
+    cr_assert_eq(pl_api_int(read, "user"), bob.id);
+    cr_assert_eq(pl_api_int(read, "seq"), 1);
+    json_decref(read);
+    //  Bob's connection goes away: Alice sees him go offline.
+    pl_ws_close(&b);
+    presence = s_next(a, "presence");
+    cr_assert_eq(pl_api_int(presence, "user"), bob.id);
+    cr_assert(json_is_false(json_object_get(presence, "online")));
+    json_decref(presence);
+    pl_ws_close(&a);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+Test(e2e_cluster, http_publishes_at_either_node_reach_websockets_on_the_other)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    int64_t room = s_room_owned_by(&alice, &bob, 0, 2);
+    pl_ws_t *a = s_connect(0, &alice);
+    json_decref(s_subscribe(a, room, -1));
+    pl_api_use_port(pl_cluster_port(1));
+    json_t *message = pl_api_json("POST", pl_api_fmt("/api/rooms/%lld/messages", (long long)room),
+                                  bob.token, "{\"client_id\":\"h1\",\"body\":\"over http\"}", 201);
+    cr_assert_eq(pl_api_int(message, "seq"), 1);
+    cr_assert_str_eq(pl_api_str(message, "body"), "over http");
+    json_decref(message);
+    json_t *pushed = s_next(a, "message");
+    cr_assert_eq(pl_api_int(pushed, "seq"), 1);
+    json_decref(pushed);
+    pl_ws_close(&a);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+Test(e2e_cluster, a_room_notice_and_a_notification_reach_a_user_on_the_other_node)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    int64_t room = s_room_owned_by(&alice, &bob, 0, 2);
+    pl_ws_t *b = s_connect(1, &bob);
+    char headers[512];
+    snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\n", bob.token);
+    pl_sse_t *events = pl_sse_connect(pl_cluster_port(1), "/api/events", headers, NULL);
+    cr_assert(events, "no SSE stream at node 2");
+    pl_ws_t *a = s_connect(0, &alice);
+    json_decref(s_subscribe(a, room, -1));
+    s_send(a, room, "n1", "are you there?");
+    //  Bob is not subscribed: a room frame on his WebSocket, a notification on his stream.
+    json_t *notice = s_next(b, "room");
+    cr_assert_eq(pl_api_int(json_object_get(notice, "room"), "id"), room, "%s",
+                 pl_api_show(notice));
+    json_decref(notice);
+    char why[256] = "";
+    json_t *notification = pl_sse_next_notification(events, FRAME_MS, why, sizeof why);
+    cr_assert(notification, "no notification at node 2: %s", why);
+    cr_assert_str_eq(pl_api_str(notification, "kind"), "group_message");
+    json_decref(notification);
+    //  A follow made at node 1 reaches Bob's stream at node 2 too.
+    pl_api_use_port(pl_cluster_port(0));
+    pl_api_expect("POST", pl_api_fmt("/api/users/%lld/follow", (long long)bob.id), alice.token,
+                  NULL, 204, NULL);
+    for (;;) {
+        notification = pl_sse_next_notification(events, FRAME_MS, why, sizeof why);
+        cr_assert(notification, "no follow notification at node 2: %s", why);
+        bool follow = strcmp(pl_api_str(notification, "kind"), "follow") == 0;
+        json_decref(notification);
+        if (follow)
+            break;
+    }
+    pl_sse_close(&events);
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+//  --- one room per content ----------------------------------------------------------
+
+typedef struct {
+    int port;
+    int64_t content;
+    char *token;
+    int64_t room;
+} caller_t;
+
+static void *s_call_room(void *arg)
+{
+    caller_t *c = arg;
+    pl_http_response_t r;
+    char path[64];
+    snprintf(path, sizeof path, "/api/contents/%lld/room", (long long)c->content);
+    if (pl_http_json(c->port, "POST", path, c->token, NULL, &r) == 0) {
+        if (r.status == 200 || r.status == 201)
+            c->room = json_integer_value(json_object_get(r.json, "id"));
+        pl_http_response_free(&r);
+    }
+    return NULL;
+}
+
+Test(e2e_cluster, two_hundred_callers_on_two_nodes_get_one_room, .timeout = 240)
+{
+    enum { CALLERS = 200 };
+    static caller_t callers[CALLERS];
+    pthread_t threads[CALLERS];
+    user_t owner = pl_api_signup("Owner");
+    int64_t content = pl_api_content(owner.token, "Solaris");
+    for (int i = 0; i < CALLERS; i++) {
+        user_t user = pl_api_signup(NULL);
+        callers[i] = (caller_t){pl_cluster_port(i % 2), content, user.token, 0};
+    }
+    for (int i = 0; i < CALLERS; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, s_call_room, &callers[i]), 0);
+    for (int i = 0; i < CALLERS; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < CALLERS; i++) {
+        cr_assert_neq(callers[i].room, 0, "caller %d got no room", i);
+        cr_assert_eq(callers[i].room, callers[0].room, "caller %d got room %lld, not %lld", i,
+                     (long long)callers[i].room, (long long)callers[0].room);
+        free(callers[i].token);
+    }
+    pl_api_user_free(&owner);
+}
+
+//  --- failures ------------------------------------------------------------------------
+
+Test(e2e_cluster, a_node_killed_under_traffic_loses_no_acked_message_and_leaves_no_gap)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    //  The room lives on node 2, which dies; Alice stays on node 1 throughout.
+    int64_t room = s_room_owned_by(&alice, &bob, 1, 2);
+    pl_ws_t *a = s_connect(0, &alice);
+    pl_ws_t *b = s_connect(1, &bob);
+    json_decref(s_subscribe(a, room, -1));
+    json_decref(s_subscribe(b, room, -1));
+    int64_t acked = 0;
+    for (int i = 1; i <= 20; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "k-%d", i);
+        s_send(a, room, id, "before");
+        json_t *ack = s_next(a, "ack");
+        acked = pl_api_int(ack, "seq");
+        json_decref(ack);
+    }
+    pl_server_kill9(&s_cluster.nodes[1]);
+    pl_ws_abort(&b);
+    s_live_nodes_until(0, 1);
+    //  Sends during the take-over are acked or refused with a retryable error; each is
+    //  retried with its client_id until acked.
+    for (int i = 21; i <= 40; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "k-%d", i);
+        for (int attempt = 0;; attempt++) {
+            cr_assert_lt(attempt, 50, "send %s never acked", id);
+            s_send(a, room, id, "after");
+            json_t *frame = pl_ws_recv_json(a, FRAME_MS);
+            while (frame && !json_object_get(frame, "code") &&
+                   strcmp(json_string_value(json_object_get(frame, "type")), "ack") != 0) {
+                json_decref(frame);
+                frame = pl_ws_recv_json(a, FRAME_MS);
+            }
+            cr_assert(frame, "no answer to %s", id);
+            bool ok = strcmp(pl_api_str(frame, "type"), "ack") == 0;
+            if (ok) {
+                cr_assert_eq(pl_api_int(frame, "seq"), acked + 1, "%s", pl_api_show(frame));
+                acked++;
+            } else {
+                cr_assert_str_eq(pl_api_str(frame, "code"), "unavailable", "%s",
+                                 pl_api_show(frame));
+            }
+            json_decref(frame);
+            if (ok)
+                break;
+        }
+    }
+    //  Bob reconnects to node 1 and recovers every message after the last he saw.
+    pl_ws_t *b2 = s_connect(0, &bob);
+    json_decref(s_subscribe(b2, room, 20));
+    s_expect_messages(b2, room, 21, 40);
+    json_t *stored = s_history(0, &alice, room, 0);
+    cr_assert_eq(json_array_size(stored), 40);
+    for (size_t i = 0; i < 40; i++)
+        cr_assert_eq(pl_api_int(json_array_get(stored, i), "seq"), (int64_t)i + 1);
+    json_decref(stored);
+    pl_ws_close(&a);
+    pl_ws_close(&b2);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+Test(e2e_cluster, a_drained_node_hands_its_rooms_over_and_no_send_is_refused)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    int64_t room = s_room_owned_by(&alice, &bob, 1, 2);
+    pl_ws_t *a = s_connect(0, &alice);
+    pl_ws_t *b = s_connect(1, &bob);
+    json_decref(s_subscribe(a, room, -1));
+    json_decref(s_subscribe(b, room, -1));
+    for (int i = 1; i <= 10; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "d-%d", i);
+        s_send(a, room, id, "before the drain");
+        json_t *ack = s_next(a, "ack");
+        cr_assert_eq(pl_api_int(ack, "seq"), i);
+        json_decref(ack);
+    }
+    cr_assert_eq(pl_server_stop(&s_cluster.nodes[1]), 0, "node 2 did not drain cleanly");
+    //  Bob was told to go away (1001) and comes back at node 1.
+    char *data;
+    size_t len;
+    int code = 0;
+    while (pl_ws_recv(b, FRAME_MS, &data, &len, &code) > 0)
+        free(data);
+    cr_assert_eq(code, 1001, "node 2 closed with %d", code);
+    pl_ws_close(&b);
+    //  Alice's subscription was handed to node 1: she keeps getting her messages, and
+    //  none of her sends is refused.
+    for (int i = 11; i <= 20; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "d-%d", i);
+        s_send(a, room, id, "after the drain");
+        json_t *ack = s_next(a, "ack");
+        cr_assert_eq(pl_api_int(ack, "seq"), i, "%s", pl_api_show(ack));
+        json_decref(ack);
+    }
+    pl_ws_t *b2 = s_connect(0, &bob);
+    json_decref(s_subscribe(b2, room, 10));
+    s_expect_messages(b2, room, 11, 20);
+    pl_ws_close(&a);
+    pl_ws_close(&b2);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+Test(e2e_cluster, redis_lost_gives_clear_errors_and_the_cluster_heals_itself)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    int64_t room = s_room_owned_by(&alice, &bob, 1, 2);
+    pl_ws_t *a = s_connect(0, &alice);
+    json_decref(s_subscribe(a, room, -1));
+    s_send(a, room, "r-1", "before");
+    json_decref(s_next(a, "ack"));
+    pl_redis_server_stop(&s_cluster.redis);
+    json_decref(s_health_until(0, 503));
+    //  The room is on the other node: the send is refused, never acked.
+    s_send(a, room, "r-2", "meanwhile");
+    json_t *error = s_next(a, "error");
+    cr_assert_str_eq(pl_api_str(error, "code"), "unavailable", "%s", pl_api_show(error));
+    json_decref(error);
+    char why[256];
+    cr_assert_eq(pl_redis_server_start(&s_cluster.redis, why, sizeof why), 0, "%s", why);
+    json_decref(s_health_until(0, 200));
+    json_decref(s_health_until(1, 200));
+    s_live_nodes_until(0, 2);
+    //  Whole again: the retry is stored once, after the first message.
+    for (int attempt = 0;; attempt++) {
+        cr_assert_lt(attempt, 50, "the retry was never acked");
+        s_send(a, room, "r-2", "meanwhile");
+        json_t *frame = pl_ws_recv_json(a, FRAME_MS);
+        while (frame && strcmp(pl_api_str(frame, "type"), "ack") != 0 &&
+               strcmp(pl_api_str(frame, "type"), "error") != 0) {
+            json_decref(frame);
+            frame = pl_ws_recv_json(a, FRAME_MS);
+        }
+        cr_assert(frame);
+        bool acked = strcmp(pl_api_str(frame, "type"), "ack") == 0;
+        if (acked)
+            cr_assert_eq(pl_api_int(frame, "seq"), 2, "%s", pl_api_show(frame));
+        json_decref(frame);
+        if (acked)
+            break;
+        nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+    }
+    json_t *stored = s_history(1, &alice, room, 0);
+    cr_assert_eq(json_array_size(stored), 2);
+    json_decref(stored);
+    pl_ws_close(&a);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+//  --- configuration mistakes ------------------------------------------------------------
+
+Test(e2e_cluster, a_second_node_with_a_live_node_id_is_refused)
+{
+    pl_server_t twin = {0};
+    snprintf(twin.postgres_url, sizeof twin.postgres_url, "%s", s_cluster.nodes[0].postgres_url);
+    const char *args[] = {"--node-id", "2", "--redis-url", s_cluster.redis.url, NULL};
+    cr_assert_neq(pl_server_start(&twin, args), 0, "a second node 2 started");
+    FILE *log = fopen(twin.log_path, "r");
+    cr_assert(log);
+    char line[1024];
+    bool told = false;
+    while (fgets(line, sizeof line, log))
+        told |= strstr(line, "node_id 2 is already used by a live node") != NULL;
+    fclose(log);
+    cr_assert(told, "the log does not say that node_id 2 is taken");
+    twin.postgres_url[0] = '\0';
+    pl_server_cleanup(&twin);
+}
