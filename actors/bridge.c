@@ -550,6 +550,9 @@ static void s_renew(self_t *self)
 static void s_released(self_t *self, int64_t room_id)
 {
     free(pl_idmap_remove(self->held, (uint64_t)room_id));
+    //  What the room sent before (its last messages, its subscribers) must reach Redis
+    //  before the next owner can: Redis delivers in the order it executes.
+    s_flush(self);
     if (!self->cmd)
         return;
     char key[320];

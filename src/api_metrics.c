@@ -4,6 +4,7 @@
     server of its own, so the public port need not expose it. */
 #include "parley/http.h"
 
+#include "parley/bridge.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
 
@@ -29,6 +30,20 @@ static void s_scrape(struct mg_connection *conn, const pl_app_t *app)
             "# TYPE parley_draining gauge\nparley_draining %d\n",
             atomic_load(&app->open_streams), app->config->max_connections,
             atomic_load(&app->draining) ? 1 : 0);
+    if (app->bridge) {
+        uint16_t live[PL_CLUSTER_MAX_NODES];
+        fprintf(out,
+                "# HELP parley_bridge_messages_total catalogue messages crossing Redis\n"
+                "# TYPE parley_bridge_messages_total counter\n"
+                "parley_bridge_messages_total{direction=\"out\"} %" PRIu64 "\n"
+                "parley_bridge_messages_total{direction=\"in\"} %" PRIu64 "\n"
+                "# HELP parley_bridge_redis_up 1 while the bridge reaches Redis\n"
+                "# TYPE parley_bridge_redis_up gauge\nparley_bridge_redis_up %d\n"
+                "# HELP parley_cluster_nodes live nodes this node sees\n"
+                "# TYPE parley_cluster_nodes gauge\nparley_cluster_nodes %d\n",
+                pl_bridge_published(), pl_bridge_received(), pl_bridge_redis_up() ? 1 : 0,
+                pl_cluster_live(live));
+    }
     fclose(out);
     if (pl_http_write_head(conn, 200, "text/plain; version=0.0.4; charset=utf-8", len, "no-store",
                            NULL) == 0)

@@ -19,6 +19,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,20 @@ static void s_live_nodes_until(int node, size_t count)
     }
 }
 
+//  parley_bridge_messages_total{direction} of a node's /metrics.
+static long long s_bridge_messages(int node, const char *direction)
+{
+    pl_http_response_t r;
+    cr_assert_eq(pl_http_request(pl_cluster_port(node), "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    char name[96];
+    snprintf(name, sizeof name, "parley_bridge_messages_total{direction=\"%s\"} ", direction);
+    const char *line = r.body ? strstr(r.body, name) : NULL;
+    long long value = line ? strtoll(line + strlen(name), NULL, 10) : -1;
+    pl_http_response_free(&r);
+    cr_assert_geq(value, 0, "no %s in node %d's /metrics", name, node + 1);
+    return value;
+}
+
 //  --- chat across nodes ------------------------------------------------------------
 
 Test(e2e_cluster, health_names_the_node_and_the_live_nodes)
@@ -203,6 +218,11 @@ Test(e2e_cluster, messages_reach_subscribers_on_both_nodes_in_order_with_acks)
         json_t *stored = s_history(owner == 0 ? 1 : 0, &alice, room, 0);
         cr_assert_eq(json_array_size(stored), (size_t)count);
         json_decref(stored);
+        //  They crossed Redis: the node without the room forwarded its sends, and the
+        //  owner fanned out to the other's subscriber.
+        for (int node = 0; node < 2; node++)
+            cr_assert_gt(s_bridge_messages(node, "out"), 0, "node %d sent nothing over Redis",
+                         node + 1);
         pl_ws_close(&a);
         pl_ws_close(&b);
     }
@@ -377,6 +397,134 @@ Test(e2e_cluster, two_hundred_callers_on_two_nodes_get_one_room, .timeout = 240)
         free(callers[i].token);
     }
     pl_api_user_free(&owner);
+}
+
+//  --- rooms moving between nodes ----------------------------------------------------
+
+//  Rounds of traffic after the new node is live; before, traffic runs all along.
+enum { MOVE_ROOMS = 8, MOVE_ROUNDS_AFTER = 30, MOVE_ROUNDS_MAX = 5000 };
+
+typedef struct {
+    pl_ws_t *ws;
+    int64_t rooms[MOVE_ROOMS];
+    int64_t acked[MOVE_ROOMS]; //  the last seq acked per room
+    atomic_bool joined;        //  set once the new node has started
+    int rounds;                //  how many were sent
+    char failure[256];
+} mover_t;
+
+//  Sends a round of one message per room, then takes the answers; a send refused as
+//  unavailable is sent again with its client_id, as a client would.
+static void *s_move_traffic(void *arg)
+{
+    mover_t *m = arg;
+    int after = 0;
+    for (int round = 1; round <= MOVE_ROUNDS_MAX && after < MOVE_ROUNDS_AFTER && !m->failure[0];
+         round++) {
+        m->rounds = round;
+        after += atomic_load(&m->joined);
+        bool done[MOVE_ROOMS] = {false};
+        for (int attempt = 0; attempt < 100 && !m->failure[0]; attempt++) {
+            int waiting = 0;
+            for (int r = 0; r < MOVE_ROOMS; r++) {
+                if (done[r])
+                    continue;
+                char text[160];
+                int len = snprintf(text, sizeof text,
+                                   "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"m-%d-%d\","
+                                   "\"body\":\"moving\"}",
+                                   (long long)m->rooms[r], round, r);
+                pl_ws_send_text(m->ws, text, (size_t)len);
+                waiting++;
+            }
+            if (!waiting)
+                break;
+            while (waiting > 0) {
+                json_t *frame = pl_ws_recv_json(m->ws, FRAME_MS);
+                if (!frame) {
+                    snprintf(m->failure, sizeof m->failure, "round %d: an answer never came",
+                             round);
+                    break;
+                }
+                const char *type = json_string_value(json_object_get(frame, "type"));
+                if (type && strcmp(type, "ack") == 0) {
+                    int r = 0;
+                    while (r < MOVE_ROOMS &&
+                           m->rooms[r] != json_integer_value(json_object_get(frame, "room")))
+                        r++;
+                    int64_t seq = json_integer_value(json_object_get(frame, "seq"));
+                    if (r < MOVE_ROOMS && !done[r]) {
+                        if (seq != m->acked[r] + 1)
+                            snprintf(m->failure, sizeof m->failure,
+                                     "room %lld: acked seq %lld after %lld", (long long)m->rooms[r],
+                                     (long long)seq, (long long)m->acked[r]);
+                        m->acked[r] = seq;
+                        done[r] = true;
+                    }
+                    waiting--;
+                } else if (type && strcmp(type, "error") == 0) {
+                    const char *code = json_string_value(json_object_get(frame, "code"));
+                    if (!code || strcmp(code, "unavailable") != 0)
+                        snprintf(m->failure, sizeof m->failure, "an error that is no retry: %s",
+                                 pl_api_show(frame));
+                    waiting--;
+                }
+                json_decref(frame);
+            }
+        }
+    }
+    return NULL;
+}
+
+Test(e2e_cluster, rooms_moving_to_a_joining_node_show_no_gap_duplicate_or_reordering)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    mover_t mover = {.ws = s_connect(0, &alice)};
+    pl_ws_t *b = s_connect(1, &bob);
+    int moving = 0;
+    for (int r = 0; r < MOVE_ROOMS; r++) {
+        mover.rooms[r] = s_shared_room(&alice, &bob);
+        json_decref(s_subscribe(mover.ws, mover.rooms[r], -1));
+        json_decref(s_subscribe(b, mover.rooms[r], -1));
+        moving += s_owner(mover.rooms[r], 3) == 2;
+    }
+    cr_assert_gt(moving, 0, "no room hashes to the joining node: pick more rooms");
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, s_move_traffic, &mover), 0);
+    pl_cluster_start_node(2, NULL);
+    s_live_nodes_until(0, 3);
+    atomic_store(&mover.joined, true);
+    pthread_join(thread, NULL);
+    cr_assert_eq(mover.failure[0], '\0', "%s", mover.failure);
+    //  Bob saw every room's messages once each, in seq order, from whichever node.
+    int64_t seen[MOVE_ROOMS] = {0};
+    int64_t total = 0, expected = 0;
+    for (int r = 0; r < MOVE_ROOMS; r++)
+        expected += mover.acked[r];
+    while (total < expected) {
+        json_t *message = s_next(b, "message");
+        int64_t room = pl_api_int(message, "room"), seq = pl_api_int(message, "seq");
+        int r = 0;
+        while (r < MOVE_ROOMS && mover.rooms[r] != room)
+            r++;
+        cr_assert_lt(r, MOVE_ROOMS);
+        cr_assert_eq(seq, seen[r] + 1, "room %lld: seq %lld after %lld", (long long)room,
+                     (long long)seq, (long long)seen[r]);
+        seen[r] = seq;
+        json_decref(message);
+        total++;
+    }
+    for (int r = 0; r < MOVE_ROOMS; r++) {
+        cr_assert_eq(mover.acked[r], mover.rounds);
+        json_t *stored = s_history(2, &alice, mover.rooms[r], 0);
+        cr_assert_eq(json_array_size(stored), (size_t)mover.rounds, "room %lld holds %zu messages",
+                     (long long)mover.rooms[r], json_array_size(stored));
+        json_decref(stored);
+    }
+    pl_ws_close(&mover.ws);
+    pl_ws_close(&b);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
 }
 
 //  --- failures ------------------------------------------------------------------------
