@@ -662,6 +662,11 @@ static void s_view_changed(self_t *self, const uint16_t *nodes, int count)
 
 //  --- heartbeat ---------------------------------------------------------------------
 
+static int s_node_order(const void *a, const void *b)
+{
+    return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
 //  Renews this node's key and entry, and reads the live nodes. Returns 0, 1 when
 //  another process holds this node_id, or -1 when Redis failed.
 static int s_heartbeat(self_t *self)
@@ -699,6 +704,7 @@ static int s_heartbeat(self_t *self)
         freeReplyObject(replies[i]);
     if (rc)
         return rc;
+    qsort(nodes, (size_t)count, sizeof *nodes, s_node_order);
     bool changed = count != self->live_count;
     for (int i = 0; !changed && i < count; i++)
         changed = !s_has(self->live, self->live_count, nodes[i]);
