@@ -7,7 +7,9 @@
     On the wire a PUBLISH carries the sending node (2 bytes) and then records of
     [hops (1 byte), length (4 bytes), a catalogue message as msgpack]. Hops counts how
     often a room request was passed on because the node it reached no longer owned
-    the room (views change one heartbeat apart); past MAX_HOPS it is refused. */
+    the room. Views change up to a heartbeat apart, so a request passed on more than
+    once waits a heartbeat (parked) before it goes again, for the views to agree;
+    past MAX_HOPS it is refused. */
 #include "parley/bridge.h"
 
 #include "parley/actor.h"
@@ -25,7 +27,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 
-#define MAX_HOPS         4
+#define MAX_HOPS         6
 #define CLAIM_RETRY_MS   50
 #define BACKOFF_MIN_MS   100
 #define BACKOFF_MAX_MS   5000
@@ -33,6 +35,11 @@
 #define INBOX_BATCH      4096
 #define LEFT_MARK_MS     60000
 #define RECORD_HEAD      5 //  hops and length
+//  Longest a send to a local actor may wait. The bridge outlives the actors it feeds
+//  (they stop first, at shutdown), and a PUSH to an inbox that is gone would wait
+//  for ever; a live inbox full for this long is an overload, and the message is
+//  dropped.
+#define SEND_TIMEOUT_MS 1000
 
 //  Takes the key when free or already ours, and (re)sets its TTL: acquiring and
 //  renewing a lease, and keeping this node's key, are one script.
@@ -91,6 +98,15 @@ typedef struct {
     size_t count, cap;
 } track_t;
 
+//  A room request waiting for the views to agree (see the top of this file).
+typedef struct parked {
+    struct parked *next;
+    int64_t due_ms;
+    int hops;
+    size_t len;
+    uint8_t data[];
+} parked_t;
+
 typedef struct {
     pl_bridge_args_t *args;
     int self_node;
@@ -107,10 +123,15 @@ typedef struct {
     pl_idmap_t *held;                 //  room -> held_t
     pl_idmap_t *claims;               //  room -> claim_t
     pl_idmap_t *tracks;               //  room -> track_t
+    parked_t *parked, **parked_tail;  //  FIFO
     int64_t next_heartbeat, next_renew, next_claim, next_reconnect;
     int64_t last_renewed; //  when every held lease was last renewed
     int backoff_ms;
-    bool draining;
+    //  Draining: the node has left the live set for the others, and after a grace of
+    //  two heartbeats (for every view to drop it) leaves its own view too (leaving)
+    //  and hands its rooms over.
+    bool draining, leaving;
+    int64_t leave_at;
     int64_t drain_deadline;
     bool drain_signalled;
 } self_t;
@@ -164,6 +185,18 @@ static int64_t s_room_of(const pl_msg_t *msg)
     }
 }
 
+static void s_queue(self_t *self, int node, int hops, const void *data, size_t len);
+
+//  Queues a message built here for node.
+static void s_queue_msg(self_t *self, int node, const pl_msg_t *msg)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    if (pl_msg_encode(msg, &buf) == 0)
+        s_queue(self, node, 0, buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+}
+
 //  Tells a client, or an HTTP request, that its room's node cannot be reached now.
 static void s_refuse(self_t *self, const pl_msg_t *msg, int64_t room_id)
 {
@@ -184,7 +217,7 @@ static void s_refuse(self_t *self, const pl_msg_t *msg, int64_t room_id)
                           .as.reply = {.req_id = req_id, .status = PL_STATUS_UNAVAILABLE}};
         pl_waiter_post(waiter, &reply);
     }
-    if (!conn_id || pl_cluster_is_remote(conn_id))
+    if (!conn_id)
         return;
     char message[128];
     snprintf(message, sizeof message,
@@ -199,7 +232,10 @@ static void s_refuse(self_t *self, const pl_msg_t *msg, int64_t room_id)
         return;
     pl_msg_t send = {.type = PL_MSG_CONN_SEND,
                      .as.conn_send = {.conn_id = conn_id, .text = pl_str_of(text)}};
-    pl_msg_send(zsock_resolve(s_writer(self, conn_id)), &send);
+    if (!pl_cluster_is_remote(conn_id))
+        pl_msg_send(zsock_resolve(s_writer(self, conn_id)), &send);
+    else if (self->cmd)
+        s_queue_msg(self, pl_cluster_node_of(conn_id), &send);
     free(text);
 }
 
@@ -364,13 +400,14 @@ static void s_note_subscription(self_t *self, const pl_msg_t *msg, int owner)
 }
 
 //  Hands a room request to the room's owner: a local room shard, or another node.
-static void s_route_room(self_t *self, const pl_msg_t *msg, int64_t room_id, int hops,
-                         const void *data, size_t len)
+//  A request passed on more than once is parked first when may_park.
+static void s_route_room_as(self_t *self, const pl_msg_t *msg, int64_t room_id, int hops,
+                            const void *data, size_t len, bool may_park)
 {
     int owner = pl_cluster_owner(room_id);
     if (msg->type == PL_MSG_ROOM_SUBSCRIBE || msg->type == PL_MSG_ROOM_UNSUBSCRIBE)
         s_note_subscription(self, msg, owner);
-    if (owner == self->self_node && !self->draining) {
+    if (owner == self->self_node && !self->leaving) {
         s_raw_send(s_room_shard(self, room_id), data, len);
         return;
     }
@@ -378,7 +415,42 @@ static void s_route_room(self_t *self, const pl_msg_t *msg, int64_t room_id, int
         s_refuse(self, msg, room_id);
         return;
     }
+    if (hops >= 2 && may_park) {
+        parked_t *parked = malloc(sizeof *parked + len);
+        if (!parked) {
+            s_refuse(self, msg, room_id);
+            return;
+        }
+        *parked = (parked_t){NULL, s_now() + self->args->heartbeat_ms, hops, len};
+        memcpy(parked->data, data, len);
+        *self->parked_tail = parked;
+        self->parked_tail = &parked->next;
+        return;
+    }
     s_queue(self, owner, hops, data, len);
+}
+
+static void s_route_room(self_t *self, const pl_msg_t *msg, int64_t room_id, int hops,
+                         const void *data, size_t len)
+{
+    s_route_room_as(self, msg, room_id, hops, data, len, true);
+}
+
+//  Routes the parked requests whose wait is over, in their order.
+static void s_unpark(self_t *self)
+{
+    int64_t now = s_now();
+    while (self->parked && self->parked->due_ms <= now) {
+        parked_t *parked = self->parked;
+        self->parked = parked->next;
+        if (!self->parked)
+            self->parked_tail = &self->parked;
+        pl_msg_t msg;
+        if (pl_msg_decode(parked->data, parked->len, &msg) == 0)
+            s_route_room_as(self, &msg, s_room_of(&msg), parked->hops, parked->data, parked->len,
+                            false);
+        free(parked);
+    }
 }
 
 //  --- leases ------------------------------------------------------------------------
@@ -411,7 +483,7 @@ static void s_claim(self_t *self, int64_t room_id, int shard)
         pl_msg_send(zsock_resolve(self->loader), &load);
         return;
     }
-    if (self->draining || !self->cmd) {
+    if (self->leaving || !self->cmd) {
         s_loaded(self, shard, room_id, PL_STATUS_UNAVAILABLE);
         return;
     }
@@ -468,7 +540,7 @@ static void s_try_claims(self_t *self)
     for (size_t i = 0; i < list.count; i++) {
         claim_t *claim = pl_idmap_get(self->claims, list.ids[i]);
         int64_t room_id = (int64_t)list.ids[i];
-        if (pl_cluster_owner(room_id) != self->self_node || !self->cmd || self->draining ||
+        if (pl_cluster_owner(room_id) != self->self_node || !self->cmd || self->leaving ||
             now > claim->deadline_ms) {
             pl_status_t status = pl_cluster_owner(room_id) != self->self_node
                                      ? PL_STATUS_MOVED
@@ -626,7 +698,7 @@ static void s_view_changed(self_t *self, const uint16_t *nodes, int count)
 
     id_list_t held = s_ids(self->held);
     for (size_t i = 0; i < held.count; i++)
-        if (self->draining || pl_cluster_owner((int64_t)held.ids[i]) != self->self_node)
+        if (self->leaving || pl_cluster_owner((int64_t)held.ids[i]) != self->self_node)
             s_release_room(self, held.ids[i], pl_idmap_get(self->held, held.ids[i]));
     free(held.ids);
 
@@ -697,9 +769,11 @@ static int s_heartbeat(self_t *self)
                        count < PL_CLUSTER_MAX_NODES;
          i++) {
         long node = list->element[i]->str ? strtol(list->element[i]->str, NULL, 10) : 0;
-        if (node > 0 && node <= PL_NODE_ID_MAX && !(self->draining && node == self->self_node))
+        if (node > 0 && node <= PL_NODE_ID_MAX && node != self->self_node)
             nodes[count++] = (uint16_t)node;
     }
+    if (!self->leaving && count < PL_CLUSTER_MAX_NODES)
+        nodes[count++] = (uint16_t)self->self_node;
     for (int i = 0; i < 4; i++)
         freeReplyObject(replies[i]);
     if (rc)
@@ -976,6 +1050,11 @@ static void s_timers(self_t *self)
         self->next_claim = now + CLAIM_RETRY_MS;
         s_try_claims(self);
     }
+    s_unpark(self);
+    if (self->draining && !self->leaving && now >= self->leave_at) {
+        self->leaving = true;
+        s_heartbeat(self);
+    }
 }
 
 static int s_wait_ms(self_t *self)
@@ -988,13 +1067,16 @@ static int s_wait_ms(self_t *self)
         next = self->next_claim;
     if (self->draining && !self->drain_signalled)
         next = now + 20;
+    if (self->parked && self->parked->due_ms < next)
+        next = self->parked->due_ms;
     return next <= now ? 0 : (int)(next - now);
 }
 
 static void s_start_drain(self_t *self)
 {
     self->draining = true;
-    self->drain_deadline = s_now() + self->args->lease_ms;
+    self->leave_at = s_now() + 2 * self->args->heartbeat_ms;
+    self->drain_deadline = self->leave_at + self->args->lease_ms;
     if (self->cmd) {
         redisAppendCommand(self->cmd, "SET %sleft:%d 1 PX %d", self->args->prefix, self->self_node,
                            LEFT_MARK_MS);
@@ -1032,8 +1114,8 @@ static void s_loop(self_t *self, zsock_t *pipe)
             s_on_sub(self);
         s_timers(self);
         s_flush(self);
-        if (self->draining && !self->drain_signalled &&
-            (!pl_idmap_size(self->held) || s_now() > self->drain_deadline)) {
+        if (self->leaving && !self->drain_signalled &&
+            ((!pl_idmap_size(self->held) && !self->parked) || s_now() > self->drain_deadline)) {
             self->drain_signalled = true;
             zsock_signal(pipe, 0);
         }
@@ -1048,11 +1130,30 @@ static void s_free_value(uint64_t id, void *value, void *arg)
     free(value);
 }
 
+static void s_bound_sends(self_t *self, int timeout_ms)
+{
+    for (int i = 0; self->rooms && i < self->args->room_count; i++)
+        if (self->rooms[i])
+            zsock_set_sndtimeo(self->rooms[i], timeout_ms);
+    for (int i = 0; self->writers && i < self->args->writer_count; i++)
+        if (self->writers[i])
+            zsock_set_sndtimeo(self->writers[i], timeout_ms);
+    if (self->loader)
+        zsock_set_sndtimeo(self->loader, timeout_ms);
+}
+
 static void s_self_destroy(self_t **self_p)
 {
     self_t *self = *self_p;
     if (!self)
         return;
+    s_bound_sends(self, 0);
+    //  Requests waiting here go on to their rooms' nodes rather than being lost.
+    while (self->parked) {
+        self->parked->due_ms = 0;
+        s_unpark(self);
+    }
+    s_flush(self);
     if (self->cmd) {
         //  Leave at once rather than after the TTL: the others take over sooner.
         redisAppendCommand(self->cmd, "ZREM %s %d", self->nodes_key, self->self_node);
@@ -1094,6 +1195,7 @@ static self_t *s_self_new(pl_bridge_args_t *args)
     self->args = args;
     self->self_node = args->node_id;
     self->backoff_ms = BACKOFF_MIN_MS;
+    self->parked_tail = &self->parked;
     uint8_t random[8];
     randombytes_buf(random, sizeof random);
     snprintf(self->token, sizeof self->token, "%d:%02x%02x%02x%02x%02x%02x%02x%02x", args->node_id,
@@ -1121,7 +1223,9 @@ static self_t *s_self_new(pl_bridge_args_t *args)
         pl_conn_inbox_name(i, name, sizeof name);
         ok = (self->writers[i] = pl_actor_outlet(name)) != NULL;
     }
-    if (!ok)
+    if (ok)
+        s_bound_sends(self, SEND_TIMEOUT_MS);
+    else
         s_self_destroy(&self);
     return self;
 }

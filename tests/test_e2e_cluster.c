@@ -104,6 +104,24 @@ static json_t *s_history(int node, const user_t *user, int64_t room, int64_t aft
     return messages;
 }
 
+//  How many messages the room holds, checking they are seqs 1..n (paged by `after`).
+static size_t s_stored_count(int node, const user_t *user, int64_t room)
+{
+    size_t count = 0;
+    for (;;) {
+        json_t *page = s_history(node, user, room, (int64_t)count);
+        size_t n = json_array_size(page);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(pl_api_int(json_array_get(page, i), "seq"), (int64_t)(count + i + 1),
+                         "room %lld: a gap or a duplicate after seq %zu", (long long)room,
+                         count + i);
+        json_decref(page);
+        count += n;
+        if (n < 200)
+            return count;
+    }
+}
+
 //  A group room made by owner at node 0 that the others joined (at node 1).
 static int64_t s_shared_room(const user_t *owner, const user_t *other)
 {
@@ -408,8 +426,9 @@ typedef struct {
     pl_ws_t *ws;
     int64_t rooms[MOVE_ROOMS];
     int64_t acked[MOVE_ROOMS]; //  the last seq acked per room
-    atomic_bool joined;        //  set once the new node has started
+    atomic_bool joined;        //  set once the changes to the cluster are done
     int rounds;                //  how many were sent
+    int refusals;              //  sends answered unavailable (and sent again)
     char failure[256];
 } mover_t;
 
@@ -467,6 +486,7 @@ static void *s_move_traffic(void *arg)
                     if (!code || strcmp(code, "unavailable") != 0)
                         snprintf(m->failure, sizeof m->failure, "an error that is no retry: %s",
                                  pl_api_show(frame));
+                    m->refusals++;
                     waiting--;
                 }
                 json_decref(frame);
@@ -496,6 +516,7 @@ Test(e2e_cluster, rooms_moving_to_a_joining_node_show_no_gap_duplicate_or_reorde
     atomic_store(&mover.joined, true);
     pthread_join(thread, NULL);
     cr_assert_eq(mover.failure[0], '\0', "%s", mover.failure);
+    cr_assert_eq(mover.refusals, 0, "%d sends were refused while rooms moved", mover.refusals);
     //  Bob saw every room's messages once each, in seq order, from whichever node.
     int64_t seen[MOVE_ROOMS] = {0};
     int64_t total = 0, expected = 0;
@@ -516,13 +537,45 @@ Test(e2e_cluster, rooms_moving_to_a_joining_node_show_no_gap_duplicate_or_reorde
     }
     for (int r = 0; r < MOVE_ROOMS; r++) {
         cr_assert_eq(mover.acked[r], mover.rounds);
-        json_t *stored = s_history(2, &alice, mover.rooms[r], 0);
-        cr_assert_eq(json_array_size(stored), (size_t)mover.rounds, "room %lld holds %zu messages",
-                     (long long)mover.rooms[r], json_array_size(stored));
-        json_decref(stored);
+        size_t stored = s_stored_count(2, &alice, mover.rooms[r]);
+        cr_assert_eq(stored, (size_t)mover.rounds, "room %lld holds %zu messages",
+                     (long long)mover.rooms[r], stored);
     }
     pl_ws_close(&mover.ws);
     pl_ws_close(&b);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+Test(e2e_cluster, a_rolling_restart_under_traffic_refuses_no_send, .timeout = 240)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    mover_t mover = {.ws = s_connect(0, &alice)};
+    for (int r = 0; r < MOVE_ROOMS; r++) {
+        mover.rooms[r] = s_shared_room(&alice, &bob);
+        json_decref(s_subscribe(mover.ws, mover.rooms[r], -1));
+    }
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, s_move_traffic, &mover), 0);
+    //  Node 2 restarts (drained, then back) twice while node 1 carries Alice's traffic.
+    for (int restart = 0; restart < 2; restart++) {
+        cr_assert_eq(pl_server_stop(&s_cluster.nodes[1]), 0, "node 2 did not drain cleanly");
+        s_live_nodes_until(0, 1);
+        pl_cluster_start_node(1, NULL);
+        s_live_nodes_until(0, 2);
+    }
+    atomic_store(&mover.joined, true);
+    pthread_join(thread, NULL);
+    cr_assert_eq(mover.failure[0], '\0', "%s", mover.failure);
+    cr_assert_eq(mover.refusals, 0, "%d sends were refused during the restarts", mover.refusals);
+    for (int r = 0; r < MOVE_ROOMS; r++) {
+        cr_assert_eq(mover.acked[r], mover.rounds, "room %lld: %lld acked of %d rounds",
+                     (long long)mover.rooms[r], (long long)mover.acked[r], mover.rounds);
+        size_t stored = s_stored_count(1, &alice, mover.rooms[r]);
+        cr_assert_eq(stored, (size_t)mover.rounds, "room %lld holds %zu messages after %d rounds",
+                     (long long)mover.rooms[r], stored, mover.rounds);
+    }
+    pl_ws_close(&mover.ws);
     pl_api_user_free(&alice);
     pl_api_user_free(&bob);
 }
