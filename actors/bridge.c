@@ -98,6 +98,21 @@ typedef struct {
     size_t count, cap;
 } track_t;
 
+//  The sends of one connection to one room that another node (the room's owner) has
+//  not answered yet, oldest first: if that node dies, they may never be, and are
+//  refused here so that the client retries them (a retry of one that was stored
+//  is acked with its seq). Answers come back in the order of the sends.
+#define SEND_NAME_MAX  64
+#define UNANSWERED_MAX 256 //  per connection and room; past it the oldest is forgotten
+
+typedef struct {
+    uint64_t conn_id;
+    int64_t room_id;
+    int owner;
+    size_t head, count;
+    char names[UNANSWERED_MAX][SEND_NAME_MAX + 1]; //  the ref or client_id of each
+} unanswered_t;
+
 //  A room request waiting for the views to agree (see the top of this file).
 typedef struct parked {
     struct parked *next;
@@ -124,6 +139,7 @@ typedef struct {
     pl_idmap_t *claims;               //  room -> claim_t
     pl_idmap_t *tracks;               //  room -> track_t
     parked_t *parked, **parked_tail;  //  FIFO
+    pl_idmap_t *unanswered;           //  key of (connection, room) -> unanswered_t
     int64_t next_heartbeat, next_renew, next_claim, next_reconnect;
     int64_t last_renewed; //  when every held lease was last renewed
     int backoff_ms;
@@ -399,6 +415,92 @@ static void s_note_subscription(self_t *self, const pl_msg_t *msg, int owner)
     }
 }
 
+typedef struct {
+    uint64_t *ids;
+    size_t count;
+} id_list_t;
+
+static void s_collect_id(uint64_t id, void *value, void *arg)
+{
+    (void)value;
+    id_list_t *list = arg;
+    list->ids[list->count++] = id;
+}
+
+//  The keys of a map, in a new array (NULL when empty or out of memory).
+static id_list_t s_ids(const pl_idmap_t *map)
+{
+    id_list_t list = {NULL, 0};
+    size_t n = pl_idmap_size(map);
+    if (n && (list.ids = malloc(n * sizeof *list.ids)))
+        pl_idmap_each(map, s_collect_id, &list);
+    return list;
+}
+
+static uint64_t s_unanswered_key(uint64_t conn_id, int64_t room_id)
+{
+    return conn_id * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)room_id;
+}
+
+static void s_note_forwarded(self_t *self, const pl_msg_room_send_t *m, int owner)
+{
+    uint64_t key = s_unanswered_key(m->conn_id, m->room_id);
+    unanswered_t *u = pl_idmap_get(self->unanswered, key);
+    if (u && (u->conn_id != m->conn_id || u->room_id != m->room_id))
+        return; //  a collision of keys: this send goes untracked
+    if (!u) {
+        if (!(u = malloc(sizeof *u)) || pl_idmap_put(self->unanswered, key, u)) {
+            free(u);
+            return;
+        }
+        u->conn_id = m->conn_id, u->room_id = m->room_id, u->head = u->count = 0;
+    }
+    u->owner = owner;
+    if (u->count == UNANSWERED_MAX) {
+        u->head = (u->head + 1) % UNANSWERED_MAX;
+        u->count--;
+    }
+    pl_str_t name = m->ref.ptr ? m->ref : m->client_id;
+    size_t len = name.len < SEND_NAME_MAX ? name.len : SEND_NAME_MAX;
+    char *slot = u->names[(u->head + u->count++) % UNANSWERED_MAX];
+    if (name.ptr)
+        memcpy(slot, name.ptr, len);
+    slot[len] = '\0';
+}
+
+//  An answer (ack or error) to the oldest send of conn_id to room_id came back.
+static void s_answered(self_t *self, uint64_t conn_id, int64_t room_id)
+{
+    uint64_t key = s_unanswered_key(conn_id, room_id);
+    unanswered_t *u = pl_idmap_get(self->unanswered, key);
+    if (!u || u->conn_id != conn_id || u->room_id != room_id)
+        return;
+    u->head = (u->head + 1) % UNANSWERED_MAX;
+    if (--u->count == 0)
+        free(pl_idmap_remove(self->unanswered, key));
+}
+
+//  A node died: refuses every send it left unanswered.
+static void s_refuse_unanswered(self_t *self, int dead)
+{
+    id_list_t keys = s_ids(self->unanswered);
+    for (size_t k = 0; k < keys.count; k++) {
+        unanswered_t *u = pl_idmap_get(self->unanswered, keys.ids[k]);
+        if (u->owner != dead)
+            continue;
+        for (size_t i = 0; i < u->count; i++) {
+            const char *name = u->names[(u->head + i) % UNANSWERED_MAX];
+            pl_msg_t msg = {.type = PL_MSG_ROOM_SEND,
+                            .as.room_send = {.conn_id = u->conn_id,
+                                             .room_id = u->room_id,
+                                             .ref = pl_str_of(name[0] ? name : NULL)}};
+            s_refuse(self, &msg, u->room_id);
+        }
+        free(pl_idmap_remove(self->unanswered, keys.ids[k]));
+    }
+    free(keys.ids);
+}
+
 //  Hands a room request to the room's owner: a local room shard, or another node.
 //  A request passed on more than once is parked first when may_park.
 static void s_route_room_as(self_t *self, const pl_msg_t *msg, int64_t room_id, int hops,
@@ -427,6 +529,9 @@ static void s_route_room_as(self_t *self, const pl_msg_t *msg, int64_t room_id, 
         self->parked_tail = &parked->next;
         return;
     }
+    if (msg->type == PL_MSG_ROOM_SEND && !pl_cluster_is_remote(msg->as.room_send.conn_id) &&
+        msg->as.room_send.conn_id)
+        s_note_forwarded(self, &msg->as.room_send, owner);
     s_queue(self, owner, hops, data, len);
 }
 
@@ -502,28 +607,6 @@ static void s_claim(self_t *self, int64_t room_id, int shard)
     //  The lease a dead owner held runs out within lease_ms; then it is ours.
     *claim = (claim_t){shard, s_now() + self->args->lease_ms + self->args->heartbeat_ms * 4};
     self->next_claim = 0;
-}
-
-typedef struct {
-    uint64_t *ids;
-    size_t count;
-} id_list_t;
-
-static void s_collect_id(uint64_t id, void *value, void *arg)
-{
-    (void)value;
-    id_list_t *list = arg;
-    list->ids[list->count++] = id;
-}
-
-//  The keys of a map, in a new array (NULL when empty or out of memory).
-static id_list_t s_ids(const pl_idmap_t *map)
-{
-    id_list_t list = {NULL, 0};
-    size_t n = pl_idmap_size(map);
-    if (n && (list.ids = malloc(n * sizeof *list.ids)))
-        pl_idmap_each(map, s_collect_id, &list);
-    return list;
 }
 
 //  Tries to take the lease of every room being claimed, in one pipeline.
@@ -703,6 +786,9 @@ static void s_view_changed(self_t *self, const uint16_t *nodes, int count)
     free(held.ids);
 
     for (int i = 0; i < gone_count; i++)
+        if (died[i])
+            s_refuse_unanswered(self, gone[i]);
+    for (int i = 0; i < gone_count; i++)
         for (int s = 0; s < self->args->room_count; s++) {
             pl_msg_t msg = {.type = PL_MSG_NODE_GONE, .as.node_gone = {gone[i]}};
             pl_msg_send(zsock_resolve(self->rooms[s]), &msg);
@@ -875,9 +961,26 @@ static void s_fanout_here(self_t *self, const pl_msg_conn_fanout_t *m)
         pl_msg_send(zsock_resolve(self->writers[w]), &msg);
     }
     free(ids);
+    if (m->ack_conn)
+        s_answered(self, m->ack_conn, m->room_id);
     track_t *track = pl_idmap_get(self->tracks, (uint64_t)m->room_id);
     if (track && m->seq > track->last_seq)
         track->last_seq = m->seq;
+}
+
+//  An ack that did not ride with its message (see room.c) answers a forwarded send too.
+static void s_ack_seen(self_t *self, const pl_msg_conn_send_t *m)
+{
+    static const char head[] = "{\"type\":\"ack\"";
+    if (m->text.len < sizeof head || memcmp(m->text.ptr, head, sizeof head - 1) != 0)
+        return;
+    char text[256];
+    size_t len = m->text.len < sizeof text - 1 ? m->text.len : sizeof text - 1;
+    memcpy(text, m->text.ptr, len);
+    text[len] = '\0';
+    const char *room = strstr(text, "\"room\":");
+    if (room)
+        s_answered(self, m->conn_id, strtoll(room + strlen("\"room\":"), NULL, 10));
 }
 
 static void s_arrived(self_t *self, int hops, const uint8_t *data, size_t len)
@@ -898,6 +1001,7 @@ static void s_arrived(self_t *self, int hops, const uint8_t *data, size_t len)
         s_fanout_here(self, &msg.as.conn_fanout);
         break;
     case PL_MSG_CONN_SEND:
+        s_ack_seen(self, &msg.as.conn_send);
         s_raw_send(s_writer(self, msg.as.conn_send.conn_id), data, len);
         break;
     case PL_MSG_CONN_SSE_LIVE:
@@ -1175,6 +1279,9 @@ static void s_self_destroy(self_t **self_p)
     pl_idmap_destroy(&self->held);
     pl_idmap_destroy(&self->claims);
     pl_idmap_destroy(&self->tracks);
+    if (self->unanswered)
+        pl_idmap_each(self->unanswered, s_free_value, NULL);
+    pl_idmap_destroy(&self->unanswered);
     for (int i = 0; self->rooms && i < self->args->room_count; i++)
         zsock_destroy(&self->rooms[i]);
     for (int i = 0; self->writers && i < self->args->writer_count; i++)
@@ -1212,8 +1319,9 @@ static self_t *s_self_new(pl_bridge_args_t *args)
     self->held = pl_idmap_new();
     self->claims = pl_idmap_new();
     self->tracks = pl_idmap_new();
+    self->unanswered = pl_idmap_new();
     bool ok = self->inbox && self->loader && self->rooms && self->writers && self->held &&
-              self->claims && self->tracks;
+              self->claims && self->tracks && self->unanswered;
     char name[32];
     for (int i = 0; ok && i < args->room_count; i++) {
         pl_room_inbox_name(i, name, sizeof name);

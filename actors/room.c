@@ -247,8 +247,9 @@ static void s_broadcast_remote(self_t *self, const room_t *room, const char *tex
                                seq}};
         pl_msg_send(zsock_resolve(self->bridge), &msg);
         rider_remote &= !rides;
-        memmove(self->remote, self->remote + mine, (count - mine) * sizeof *self->remote);
         count -= mine;
+        if (count)
+            memmove(self->remote, self->remote + mine, count * sizeof *self->remote);
     }
 }
 
@@ -345,7 +346,9 @@ static void s_refuse(self_t *self, uint64_t conn_id, uint64_t waiter, uint64_t r
     } else if (status == PL_STATUS_FORBIDDEN) {
         snprintf(message, sizeof message, "you are not a member of room %" PRId64, room_id);
     } else {
-        code = "internal";
+        //  A room that cannot be loaded now (its store or, in a cluster, its lease out of
+        //  reach) may be served again: say so, as a retryable error.
+        code = status == PL_STATUS_UNAVAILABLE ? "unavailable" : "internal";
         snprintf(message, sizeof message, "room %" PRId64 " is unavailable: try again", room_id);
     }
     if (conn_id)

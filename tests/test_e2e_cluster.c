@@ -582,6 +582,53 @@ Test(e2e_cluster, a_rolling_restart_under_traffic_refuses_no_send, .timeout = 24
 
 //  --- failures ------------------------------------------------------------------------
 
+enum { KILL_BEFORE = 20, KILL_IN_FLIGHT = 5, KILL_TOTAL = 40 };
+
+//  Sends client_ids k-<first>..k-<last> until each is acked, resending those refused
+//  as unavailable (as a client would, with the same client_id); records each seq.
+static void s_send_until_acked(pl_ws_t *ws, int64_t room, int first, int last, int64_t *seqs,
+                               bool already_sent)
+{
+    for (int attempt = 0;; attempt++) {
+        int pending = 0;
+        for (int i = first; i <= last; i++) {
+            if (seqs[i])
+                continue;
+            char id[16];
+            snprintf(id, sizeof id, "k-%d", i);
+            if (attempt > 0 || !already_sent)
+                s_send(ws, room, id, "in traffic");
+            pending++;
+        }
+        if (!pending)
+            return;
+        cr_assert_lt(attempt, 50, "%d sends never acked", pending);
+        while (pending > 0) {
+            json_t *frame = pl_ws_recv_json(ws, FRAME_MS);
+            cr_assert(frame, "%d sends were never answered", pending);
+            const char *type = pl_api_str(frame, "type");
+            if (strcmp(type, "ack") == 0 || strcmp(type, "error") == 0) {
+                const char *id = strcmp(type, "ack") == 0 ? pl_api_str(frame, "client_id")
+                                                          : pl_api_str(frame, "ref");
+                int i = atoi(id + 2);
+                cr_assert(i >= first && i <= last, "an answer for %s: %s", id, pl_api_show(frame));
+                if (strcmp(type, "ack") == 0) {
+                    cr_assert(!seqs[i] || seqs[i] == pl_api_int(frame, "seq"),
+                              "%s acked twice with different seqs", id);
+                    if (!seqs[i])
+                        pending--;
+                    seqs[i] = pl_api_int(frame, "seq");
+                } else {
+                    cr_assert_str_eq(pl_api_str(frame, "code"), "unavailable", "%s",
+                                     pl_api_show(frame));
+                    pending--;
+                }
+            }
+            json_decref(frame);
+        }
+    }
+}
+
 Test(e2e_cluster, a_node_killed_under_traffic_loses_no_acked_message_and_leaves_no_gap)
 {
     user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
@@ -591,55 +638,31 @@ Test(e2e_cluster, a_node_killed_under_traffic_loses_no_acked_message_and_leaves_
     pl_ws_t *b = s_connect(1, &bob);
     json_decref(s_subscribe(a, room, -1));
     json_decref(s_subscribe(b, room, -1));
-    int64_t acked = 0;
-    for (int i = 1; i <= 20; i++) {
+    int64_t seqs[KILL_TOTAL + 1] = {0};
+    s_send_until_acked(a, room, 1, KILL_BEFORE, seqs, false);
+    //  Sends in flight when node 2 dies: each is acked, or refused and then retried.
+    for (int i = KILL_BEFORE + 1; i <= KILL_BEFORE + KILL_IN_FLIGHT; i++) {
         char id[16];
         snprintf(id, sizeof id, "k-%d", i);
-        s_send(a, room, id, "before");
-        json_t *ack = s_next(a, "ack");
-        acked = pl_api_int(ack, "seq");
-        json_decref(ack);
+        s_send(a, room, id, "in flight");
     }
     pl_server_kill9(&s_cluster.nodes[1]);
     pl_ws_abort(&b);
+    s_send_until_acked(a, room, KILL_BEFORE + 1, KILL_BEFORE + KILL_IN_FLIGHT, seqs, true);
     s_live_nodes_until(0, 1);
-    //  Sends during the take-over are acked or refused with a retryable error; each is
-    //  retried with its client_id until acked.
-    for (int i = 21; i <= 40; i++) {
-        char id[16];
-        snprintf(id, sizeof id, "k-%d", i);
-        for (int attempt = 0;; attempt++) {
-            cr_assert_lt(attempt, 50, "send %s never acked", id);
-            s_send(a, room, id, "after");
-            json_t *frame = pl_ws_recv_json(a, FRAME_MS);
-            while (frame && !json_object_get(frame, "code") &&
-                   strcmp(json_string_value(json_object_get(frame, "type")), "ack") != 0) {
-                json_decref(frame);
-                frame = pl_ws_recv_json(a, FRAME_MS);
-            }
-            cr_assert(frame, "no answer to %s", id);
-            bool ok = strcmp(pl_api_str(frame, "type"), "ack") == 0;
-            if (ok) {
-                cr_assert_eq(pl_api_int(frame, "seq"), acked + 1, "%s", pl_api_show(frame));
-                acked++;
-            } else {
-                cr_assert_str_eq(pl_api_str(frame, "code"), "unavailable", "%s",
-                                 pl_api_show(frame));
-            }
-            json_decref(frame);
-            if (ok)
-                break;
-        }
+    s_send_until_acked(a, room, KILL_BEFORE + KILL_IN_FLIGHT + 1, KILL_TOTAL, seqs, false);
+    //  Every client_id stored once: seqs 1..40 without a gap, each acked with its own.
+    bool used[KILL_TOTAL + 1] = {false};
+    for (int i = 1; i <= KILL_TOTAL; i++) {
+        cr_assert(seqs[i] >= 1 && seqs[i] <= KILL_TOTAL && !used[seqs[i]],
+                  "k-%d acked with seq %lld", i, (long long)seqs[i]);
+        used[seqs[i]] = true;
     }
+    cr_assert_eq(s_stored_count(0, &alice, room), KILL_TOTAL);
     //  Bob reconnects to node 1 and recovers every message after the last he saw.
     pl_ws_t *b2 = s_connect(0, &bob);
-    json_decref(s_subscribe(b2, room, 20));
-    s_expect_messages(b2, room, 21, 40);
-    json_t *stored = s_history(0, &alice, room, 0);
-    cr_assert_eq(json_array_size(stored), 40);
-    for (size_t i = 0; i < 40; i++)
-        cr_assert_eq(pl_api_int(json_array_get(stored, i), "seq"), (int64_t)i + 1);
-    json_decref(stored);
+    json_decref(s_subscribe(b2, room, KILL_BEFORE));
+    s_expect_messages(b2, room, KILL_BEFORE + 1, KILL_TOTAL);
     pl_ws_close(&a);
     pl_ws_close(&b2);
     pl_api_user_free(&alice);

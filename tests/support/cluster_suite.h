@@ -25,7 +25,7 @@
 typedef struct {
     pl_redis_server_t redis;
     pl_server_t nodes[PL_CLUSTER_NODES];
-    char node_ids[PL_CLUSTER_NODES][8];
+    char node_ids[PL_CLUSTER_NODES][12];
 } pl_test_cluster_t;
 
 static pl_test_cluster_t s_cluster;
