@@ -19,6 +19,7 @@
 #include "parley/idmap.h"
 #include "parley/loader.h"
 #include "parley/log.h"
+#include "parley/notifier.h"
 #include "parley/room.h"
 #include "parley/waiter.h"
 
@@ -129,6 +130,7 @@ typedef struct {
     zsock_t **rooms;
     zsock_t **writers;
     zsock_t *loader;
+    zsock_t *notifier;
     redisContext *cmd, *sub;
     char token[48];
     char node_key[300], nodes_key[300], own_channel[300], all_channel[300];
@@ -227,6 +229,8 @@ static void s_refuse(self_t *self, const pl_msg_t *msg, int64_t room_id)
         ref = msg->as.room_subscribe.ref;
     } else if (msg->type == PL_MSG_ROOM_READ) {
         waiter = msg->as.room_read.waiter, req_id = msg->as.room_read.req_id;
+    } else if (msg->type == PL_MSG_ROOM_MEMBER) {
+        waiter = msg->as.room_member.waiter, req_id = msg->as.room_member.req_id;
     }
     if (waiter) {
         pl_msg_t reply = {.type = PL_MSG_REPLY,
@@ -1012,6 +1016,9 @@ static void s_arrived(self_t *self, int hops, const uint8_t *data, size_t len)
         for (int w = 0; w < self->args->writer_count; w++)
             s_raw_send(self->writers[w], data, len);
         break;
+    case PL_MSG_NOTIFICATIONS_READ:
+        s_raw_send(self->notifier, data, len);
+        break;
     case PL_MSG_NODE_REPLY: {
         const pl_msg_node_reply_t *m = &msg.as.node_reply;
         pl_msg_t reply = {.type = PL_MSG_REPLY,
@@ -1101,6 +1108,7 @@ static void s_from_inbox(self_t *self, pl_msg_frame_t *in)
         break;
     case PL_MSG_CONN_ROOM_NOTICE:
     case PL_MSG_CONN_USER_EVENT:
+    case PL_MSG_NOTIFICATIONS_READ:
         node = 0;
         break;
     case PL_MSG_NODE_REPLY:
@@ -1244,6 +1252,8 @@ static void s_bound_sends(self_t *self, int timeout_ms)
             zsock_set_sndtimeo(self->writers[i], timeout_ms);
     if (self->loader)
         zsock_set_sndtimeo(self->loader, timeout_ms);
+    if (self->notifier)
+        zsock_set_sndtimeo(self->notifier, timeout_ms);
 }
 
 static void s_self_destroy(self_t **self_p)
@@ -1289,6 +1299,7 @@ static void s_self_destroy(self_t **self_p)
     free(self->rooms);
     free(self->writers);
     zsock_destroy(&self->loader);
+    zsock_destroy(&self->notifier);
     pl_actor_inbox_destroy(&self->inbox);
     free(self);
     *self_p = NULL;
@@ -1314,14 +1325,15 @@ static self_t *s_self_new(pl_bridge_args_t *args)
     snprintf(self->all_channel, sizeof self->all_channel, "%sall", args->prefix);
     self->inbox = pl_actor_inbox(PL_BRIDGE_INBOX);
     self->loader = pl_actor_outlet(PL_LOADER_INBOX);
+    self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
     self->rooms = calloc((size_t)args->room_count, sizeof *self->rooms);
     self->writers = calloc((size_t)args->writer_count, sizeof *self->writers);
     self->held = pl_idmap_new();
     self->claims = pl_idmap_new();
     self->tracks = pl_idmap_new();
     self->unanswered = pl_idmap_new();
-    bool ok = self->inbox && self->loader && self->rooms && self->writers && self->held &&
-              self->claims && self->tracks && self->unanswered;
+    bool ok = self->inbox && self->loader && self->notifier && self->rooms && self->writers &&
+              self->held && self->claims && self->tracks && self->unanswered;
     char name[32];
     for (int i = 0; ok && i < args->room_count; i++) {
         pl_room_inbox_name(i, name, sizeof name);
@@ -1345,7 +1357,14 @@ void pl_bridge_actor(zsock_t *pipe, void *args_arg)
     self_t *self = s_self_new(args);
     bool started = self && s_connect(self, args->error, sizeof args->error) == 0;
     if (started) {
+        //  A node restarted at once (after kill -9) finds its last life's key until it
+        //  runs out: wait that long before taking the key for another live node's.
         int rc = s_heartbeat(self);
+        int64_t until = s_now() + args->node_ttl_ms + 2 * args->heartbeat_ms;
+        while (rc == 1 && s_now() < until) {
+            zclock_sleep(args->heartbeat_ms);
+            rc = s_heartbeat(self);
+        }
         if (rc == 1)
             snprintf(args->error, sizeof args->error,
                      "node_id %d is already used by a live node: give each node its own node_id",

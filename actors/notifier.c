@@ -641,6 +641,16 @@ static void s_read(self_t *self, const pl_msg_t *msg)
         memcpy(&id, m->ids.ptr + i * sizeof id, sizeof id);
         s_suppress(self, m->user_id, id);
     }
+    //  In a cluster the notifiers of the other nodes may be coalescing into these too
+    //  (a room's messages are notified by the node serving the room): they get a
+    //  copy without a waiter, which stops their coalescing and is not stored again.
+    if (!m->waiter)
+        return;
+    if (self->bridge) {
+        pl_msg_t copy = *msg;
+        copy.as.notifications_read.waiter = 0;
+        pl_msg_send(zsock_resolve(self->bridge), &copy);
+    }
     pl_msg_send(zsock_resolve(self->persister), msg);
 }
 

@@ -1095,7 +1095,7 @@ static void s_typing(self_t *self, const pl_msg_room_typing_t *m)
                 m->conn_id);
 }
 
-static void s_member_event(self_t *self, const pl_msg_room_member_t *m)
+static void s_apply_member_event(self_t *self, const pl_msg_room_member_t *m)
 {
     room_t *room = pl_idmap_get(self->rooms, (uint64_t)m->room_id);
     if (!room)
@@ -1131,6 +1131,14 @@ static void s_member_event(self_t *self, const pl_msg_room_member_t *m)
             s_member_free(0, member, NULL);
     }
     json_decref(user);
+}
+
+//  Applies a member event, then answers whoever waits for it (a join over HTTP is
+//  answered only once the room knows the member, wherever the room is served).
+static void s_member_event(self_t *self, const pl_msg_room_member_t *m)
+{
+    s_apply_member_event(self, m);
+    s_answer(m->waiter, m->req_id, PL_STATUS_OK, 0, NULL);
 }
 
 static void s_handle(self_t *self, const pl_msg_t *msg);

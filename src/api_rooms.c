@@ -17,6 +17,8 @@
 
 #define HISTORY_DEFAULT_LIMIT 50
 #define HISTORY_MAX_LIMIT     200
+//  Longest a join or leave waits for its room to apply it (see pl_http_member_event).
+#define MEMBER_EVENT_TIMEOUT_MS 2000
 
 //  Answers 404 or 403 for a room the caller cannot see; returns the room JSON (owned)
 //  when the caller is a member, else NULL.
@@ -80,8 +82,14 @@ void pl_http_member_event(pl_req_t *req, int64_t room_id, int64_t user_id, int e
     json_decref(json);
     pl_msg_t msg = {.type = PL_MSG_ROOM_MEMBER,
                     .as.room_member = {room_id, user_id, event, pl_str_of(text)}};
-    if (text)
-        pl_ingress_send(pl_app_room_ingress(req->app, room_id), &msg);
+    //  Waits until the room has applied it, so that a subscribe sent after the answer
+    //  finds the member even when the room is served by another node. Past the
+    //  timeout the change still stands: it is stored, and the room reads it when loaded.
+    pl_msg_frame_t reply;
+    if (text && pl_ingress_request(pl_app_room_ingress(req->app, room_id), req->thread->waiter,
+                                   &msg, &msg.as.room_member.waiter, &msg.as.room_member.req_id,
+                                   MEMBER_EVENT_TIMEOUT_MS, &reply) == 0)
+        pl_msg_frame_close(&reply);
     free(text);
 }
 

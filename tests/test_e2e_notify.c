@@ -855,6 +855,8 @@ Test(e2e_notify, streams_count_against_max_connections_with_websockets)
 {
     const char *args[] = {"--max-connections", "2", NULL};
     pl_e2e_restart_with(args);
+    //  The limit is each node's: in a cluster run, every stream goes to one node.
+    pl_net_spread(0, 0);
     user_t alice = s_user("Alice"), bob = s_user("Bob");
     pl_sse_t *one = s_stream(&alice, 0), *two = s_stream(&bob, 0);
     char headers[1024];

@@ -67,10 +67,11 @@
 #define PL_MSG_ROOM_READ(F)                                                                        \
     F(U64, conn_id)                                                                                \
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(I64, room_id) F(I64, seq) F(NSTR, ref)
-#define PL_MSG_ROOM_TYPING(F)     F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(NSTR, ref)
-#define PL_MSG_ROOM_LOAD(F)       F(I64, room_id) F(I64, shard)
-#define PL_MSG_ROOM_LOADED(F)     F(I64, room_id) F(I64, status) F(NSTR, state)
-#define PL_MSG_ROOM_MEMBER(F)     F(I64, room_id) F(I64, user_id) F(I64, event) F(STR, user)
+#define PL_MSG_ROOM_TYPING(F) F(U64, conn_id) F(I64, user_id) F(I64, room_id) F(NSTR, ref)
+#define PL_MSG_ROOM_LOAD(F)   F(I64, room_id) F(I64, shard)
+#define PL_MSG_ROOM_LOADED(F) F(I64, room_id) F(I64, status) F(NSTR, state)
+#define PL_MSG_ROOM_MEMBER(F)                                                                      \
+    F(I64, room_id) F(I64, user_id) F(I64, event) F(STR, user) F(U64, waiter) F(U64, req_id)
 #define PL_MSG_CONN_SSE_LIVE(F)   F(U64, conn_id) F(BIN, text)
 #define PL_MSG_CONN_USER_EVENT(F) F(I64, user_id) F(BIN, text)
 #define PL_MSG_FOLLOW_STORE(F)                                                                     \
@@ -127,7 +128,8 @@
     X(ROOM_SEND, room_send, "a member sends a message (from WebSocket, or HTTP with a waiter)")    \
     X(ROOM_READ, room_read, "a member has read up to seq")                                         \
     X(ROOM_TYPING, room_typing, "a member is typing (never stored)")                               \
-    X(ROOM_MEMBER, room_member, "a member joined, left or changed profile (pl_member_event_t)")    \
+    X(ROOM_MEMBER, room_member,                                                                    \
+      "a member joined, left or changed profile (pl_member_event_t); REPLY when applied")          \
     X(ROOM_LOAD, room_load, "loader: read a room's state for the room shard that asks")            \
     X(ROOM_LOADED, room_loaded, "a room's state as JSON (status NOT_FOUND: no such room)")         \
     X(CONN_SSE_LIVE, conn_sse_live, "an SSE stream's replay: write it, then send it live events")  \

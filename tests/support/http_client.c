@@ -101,7 +101,7 @@ int pl__http_open(int port, const char *request, int64_t deadline_ms, char **buf
 {
     memset(head, 0, sizeof *head);
     *buf = NULL;
-    int fd = pl_net_connect(port, deadline_ms);
+    int fd = pl_net_connect(pl_net_stream_port(port), deadline_ms);
     if (fd < 0)
         return -1;
     bool timed_out =

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -176,4 +177,21 @@ int pl_net_free_port(void)
     if (fd >= 0)
         close(fd);
     return port;
+}
+
+static _Atomic int s_spread_port, s_spread_other;
+static _Atomic unsigned s_spread_turn;
+
+void pl_net_spread(int port, int other)
+{
+    atomic_store(&s_spread_port, port);
+    atomic_store(&s_spread_other, other);
+}
+
+int pl_net_stream_port(int port)
+{
+    int other = atomic_load(&s_spread_other);
+    if (!other || port != atomic_load(&s_spread_port))
+        return port;
+    return atomic_fetch_add(&s_spread_turn, 1) % 2 ? other : port;
 }

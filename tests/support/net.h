@@ -44,4 +44,12 @@ ssize_t pl_net_read_some(int fd, void *buf, size_t cap, int64_t deadline_ms);
 //  start that cannot pick their own and say which).
 int pl_net_free_port(void);
 
+//  From now on, every other stream (WebSocket or SSE: pl__http_open) opened to port
+//  goes to other instead: a suite's clients spread over two nodes of a cluster.
+//  other 0 stops it.
+void pl_net_spread(int port, int other);
+
+//  The port a stream to port opens on (see pl_net_spread).
+int pl_net_stream_port(int port);
+
 #endif
