@@ -28,8 +28,8 @@
 #include <string.h>
 
 static pl_server_t s_srv;
-static pl_server_t s_shadow;        //  node 2 with PL_TEST_CLUSTER
-static pl_redis_server_t s_redis;   //  with PL_TEST_CLUSTER
+static pl_server_t s_shadow;      //  node 2 with PL_TEST_CLUSTER
+static pl_redis_server_t s_redis; //  with PL_TEST_CLUSTER
 #define PL_E2E_CLUSTER_SECRET "parley-e2e-cluster-suite-secret-0123456789"
 
 static inline bool pl_e2e_clustered(void)
