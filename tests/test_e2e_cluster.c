@@ -26,7 +26,7 @@
 
 #define FRAME_MS 8000
 
-TestSuite(e2e_cluster, .init = pl_cluster_setup, .fini = pl_cluster_teardown, .timeout = 180);
+TestSuite(e2e_cluster, .init = pl_cluster_setup, .fini = pl_cluster_teardown, .timeout = 240);
 
 //  --- helpers ------------------------------------------------------------------------
 
@@ -393,7 +393,7 @@ static void *s_call_room(void *arg)
     return NULL;
 }
 
-Test(e2e_cluster, two_hundred_callers_on_two_nodes_get_one_room, .timeout = 240)
+Test(e2e_cluster, two_hundred_callers_on_two_nodes_get_one_room)
 {
     enum { CALLERS = 200 };
     static caller_t callers[CALLERS];
@@ -547,7 +547,7 @@ Test(e2e_cluster, rooms_moving_to_a_joining_node_show_no_gap_duplicate_or_reorde
     pl_api_user_free(&bob);
 }
 
-Test(e2e_cluster, a_rolling_restart_under_traffic_refuses_no_send, .timeout = 240)
+Test(e2e_cluster, a_rolling_restart_under_traffic_refuses_no_send)
 {
     user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     mover_t mover = {.ws = s_connect(0, &alice)};
