@@ -370,6 +370,62 @@ Test(e2e_cluster, a_room_notice_and_a_notification_reach_a_user_on_the_other_nod
     pl_api_user_free(&bob);
 }
 
+Test(e2e_cluster, notifications_replay_at_another_node_after_last_event_id)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob"),
+           carol = pl_api_signup("Carol");
+    char headers[512];
+    snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\nLast-Event-ID: 0\r\n",
+             bob.token);
+    pl_sse_t *events = pl_sse_connect(pl_cluster_port(1), "/api/events", headers, NULL);
+    cr_assert(events);
+    pl_api_use_port(pl_cluster_port(0));
+    pl_api_expect("POST", pl_api_fmt("/api/users/%lld/follow", (long long)bob.id), alice.token,
+                  NULL, 204, NULL);
+    char why[256] = "";
+    json_t *first = pl_sse_next_notification(events, FRAME_MS, why, sizeof why);
+    cr_assert(first, "%s", why);
+    json_decref(first);
+    char last[32];
+    snprintf(last, sizeof last, "%s", pl_sse_last_event_id(events));
+    pl_sse_close(&events);
+    //  Carol follows Bob while he is away; he comes back at the other node.
+    pl_api_expect("POST", pl_api_fmt("/api/users/%lld/follow", (long long)bob.id), carol.token,
+                  NULL, 204, NULL);
+    snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\nLast-Event-ID: %s\r\n",
+             bob.token, last);
+    events = pl_sse_connect(pl_cluster_port(0), "/api/events", headers, NULL);
+    cr_assert(events);
+    json_t *missed = pl_sse_next_notification(events, FRAME_MS, why, sizeof why);
+    cr_assert(missed, "nothing replayed after %s: %s", last, why);
+    cr_assert_eq(pl_api_int(json_object_get(missed, "actor"), "id"), carol.id, "%s",
+                 pl_api_show(missed));
+    json_decref(missed);
+    pl_sse_close(&events);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+    pl_api_user_free(&carol);
+}
+
+Test(e2e_cluster, an_upload_made_at_one_node_is_served_by_the_other)
+{
+    user_t alice = pl_api_signup("Alice");
+    char *url = NULL;
+    cr_assert_eq(
+        pl_fx_upload(pl_cluster_port(0), alice.token, "image/png", pl_fx_png, pl_fx_png_len, &url),
+        201);
+    pl_http_response_t r;
+    char headers[512];
+    snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\n", alice.token);
+    cr_assert_eq(pl_http_request(pl_cluster_port(1), "GET", url, headers, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200, "GET %s at node 2: %d", url, r.status);
+    cr_assert_eq(r.body_len, pl_fx_png_len);
+    cr_assert_eq(memcmp(r.body, pl_fx_png, pl_fx_png_len), 0);
+    pl_http_response_free(&r);
+    free(url);
+    pl_api_user_free(&alice);
+}
+
 //  --- one room per content ----------------------------------------------------------
 
 typedef struct {
@@ -665,6 +721,28 @@ Test(e2e_cluster, a_node_killed_under_traffic_loses_no_acked_message_and_leaves_
     s_expect_messages(b2, room, KILL_BEFORE + 1, KILL_TOTAL);
     pl_ws_close(&a);
     pl_ws_close(&b2);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+Test(e2e_cluster, a_dead_nodes_users_go_offline)
+{
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    int64_t room = s_room_owned_by(&alice, &bob, 0, 2);
+    pl_ws_t *a = s_connect(0, &alice);
+    json_decref(s_subscribe(a, room, -1));
+    pl_ws_t *b = s_connect(1, &bob);
+    json_decref(s_subscribe(b, room, -1));
+    json_t *presence = s_next(a, "presence");
+    cr_assert(json_is_true(json_object_get(presence, "online")));
+    json_decref(presence);
+    pl_server_kill9(&s_cluster.nodes[1]);
+    pl_ws_abort(&b);
+    presence = s_next(a, "presence");
+    cr_assert_eq(pl_api_int(presence, "user"), bob.id);
+    cr_assert(json_is_false(json_object_get(presence, "online")), "%s", pl_api_show(presence));
+    json_decref(presence);
+    pl_ws_close(&a);
     pl_api_user_free(&alice);
     pl_api_user_free(&bob);
 }
