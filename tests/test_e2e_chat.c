@@ -3,6 +3,7 @@
     with acks and retries, fan-out order, read receipts, typing, presence, member
     events, error frames, the rate limit and durability across kill -9. */
 #include "api.h"
+#include "chat.h"
 #include "e2e_suite.h"
 #include "fixtures.h"
 #include "http_client.h"
@@ -115,27 +116,6 @@ static pl_ws_t *s_connect(const user_t *user)
     return ws;
 }
 
-//  Sends a formatted text frame.
-static void s_sendf(pl_ws_t *ws, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void s_sendf(pl_ws_t *ws, const char *fmt, ...)
-{
-    char text[8192];
-    va_list args;
-    va_start(args, fmt);
-    int len = vsnprintf(text, sizeof text, fmt, args);
-    va_end(args);
-    cr_assert(len > 0 && (size_t)len < sizeof text);
-    cr_assert_eq(pl_ws_send_text(ws, text, (size_t)len), 0, "could not send %s", text);
-}
-
-//  Sends a text message; returns nothing, the ack comes later.
-static void s_send(pl_ws_t *ws, int64_t room, const char *client_id, const char *body)
-{
-    s_sendf(ws, "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"%s\",\"body\":\"%s\"}",
-            (long long)room, client_id, body);
-}
-
 //  True for frames the server pushes on its own (not answers to a request).
 static bool s_is_push(const char *type)
 {
@@ -163,14 +143,6 @@ static json_t *s_reply(pl_ws_t *ws, const char *type)
     }
 }
 
-//  Receives the next frame of type (others are dropped); caller decrefs.
-static json_t *s_next(pl_ws_t *ws, const char *type)
-{
-    json_t *frame = pl_ws_recv_type(ws, type, FRAME_MS);
-    cr_assert(frame, "no %s frame", type);
-    return frame;
-}
-
 //  Expects an error frame with code and ref (NULL: no ref) as the next answer.
 static void s_expect_error(pl_ws_t *ws, const char *code, const char *ref)
 {
@@ -189,7 +161,7 @@ static void s_expect_error(pl_ws_t *ws, const char *code, const char *ref)
 
 static void s_expect_pong(pl_ws_t *ws)
 {
-    s_sendf(ws, "{\"type\":\"ping\",\"ref\":\"p\"}");
+    pl_chat_sendf(ws, "{\"type\":\"ping\",\"ref\":\"p\"}");
     json_decref(s_reply(ws, "pong"));
 }
 
@@ -197,10 +169,10 @@ static void s_expect_pong(pl_ws_t *ws)
 static json_t *s_subscribe(pl_ws_t *ws, int64_t room, int64_t since)
 {
     if (since < 0)
-        s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld}", (long long)room);
+        pl_chat_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld}", (long long)room);
     else
-        s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"since\":%lld}", (long long)room,
-                (long long)since);
+        pl_chat_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"since\":%lld}", (long long)room,
+                      (long long)since);
     json_t *reply = s_reply(ws, "subscribed");
     cr_assert_eq(pl_api_int(reply, "room"), room);
     return reply;
@@ -221,18 +193,6 @@ static int64_t s_expect_ack(pl_ws_t *ws, int64_t room, const char *client_id)
     int64_t seq = pl_api_int(ack, "seq");
     json_decref(ack);
     return seq;
-}
-
-//  Expects the message frames first..last, in order, with nothing between them.
-static void s_expect_messages(pl_ws_t *ws, int64_t room, int64_t first, int64_t last)
-{
-    for (int64_t seq = first; seq <= last; seq++) {
-        json_t *message = s_next(ws, "message");
-        cr_assert_eq(pl_api_int(message, "room"), room);
-        cr_assert_eq(pl_api_int(message, "seq"), seq, "got seq %lld, expected %lld",
-                     (long long)pl_api_int(message, "seq"), (long long)seq);
-        json_decref(message);
-    }
 }
 
 //  True when the JSON array holds the integer value.
@@ -260,7 +220,7 @@ Test(e2e_chat, subscribe_answers_with_the_room_state)
     user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice);
-    s_sendf(a, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"s1\"}", (long long)room);
+    pl_chat_sendf(a, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"s1\"}", (long long)room);
     json_t *reply = s_reply(a, "subscribed");
     cr_assert_eq(pl_api_int(reply, "room"), room);
     cr_assert_eq(pl_api_int(reply, "seq"), 0);
@@ -274,7 +234,7 @@ Test(e2e_chat, subscribe_answers_with_the_room_state)
 
     json_decref(s_publish(&bob, room, "{\"body\":\"one\"}"));
     json_decref(s_publish(&bob, room, "{\"body\":\"two\"}"));
-    s_expect_messages(a, room, 1, 2);
+    pl_chat_expect_messages(a, room, 1, 2);
 
     pl_ws_t *b = s_connect(&bob);
     reply = s_subscribe(b, room, 0);
@@ -285,7 +245,7 @@ Test(e2e_chat, subscribe_answers_with_the_room_state)
     cr_assert_eq(json_array_size(online), 2);
     cr_assert(s_has_id(online, alice.id) && s_has_id(online, bob.id));
     json_decref(reply);
-    json_t *message = s_next(b, "message");
+    json_t *message = pl_chat_next(b, "message");
     cr_assert_eq(pl_api_int(message, "room"), room);
     cr_assert_eq(pl_api_int(message, "seq"), 1);
     cr_assert_str_eq(pl_api_str(message, "kind"), "text");
@@ -295,7 +255,7 @@ Test(e2e_chat, subscribe_answers_with_the_room_state)
     cr_assert_str_eq(pl_api_str(json_object_get(message, "sender"), "display_name"), "Bob");
     cr_assert_gt(pl_api_int(message, "ts"), 1700000000000LL);
     json_decref(message);
-    message = s_next(b, "message");
+    message = pl_chat_next(b, "message");
     cr_assert_eq(pl_api_int(message, "seq"), 2);
     cr_assert_str_eq(pl_api_str(message, "body"), "two");
     json_decref(message);
@@ -304,14 +264,14 @@ Test(e2e_chat, subscribe_answers_with_the_room_state)
     s_subscribe_now(a, room);
     json_decref(s_publish(&bob, room, "{\"body\":\"three\"}"));
     json_decref(s_publish(&bob, room, "{\"body\":\"four\"}"));
-    s_expect_messages(a, room, 3, 4);
+    pl_chat_expect_messages(a, room, 3, 4);
     //  After unsubscribing, nothing: the next thing the room tells Alice is the
     //  answer to her next subscribe, which it sends after message 5.
-    s_sendf(a, "{\"type\":\"unsubscribe\",\"room\":%lld}", (long long)room);
+    pl_chat_sendf(a, "{\"type\":\"unsubscribe\",\"room\":%lld}", (long long)room);
     s_expect_pong(a);
     json_decref(s_publish(&bob, room, "{\"body\":\"five\"}"));
-    s_expect_messages(b, room, 3, 5);
-    s_sendf(a, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"back\"}", (long long)room);
+    pl_chat_expect_messages(b, room, 3, 5);
+    pl_chat_sendf(a, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"back\"}", (long long)room);
     for (;;) {
         json_t *frame = pl_ws_recv_json(a, FRAME_MS);
         cr_assert(frame, "no answer to the subscribe");
@@ -333,24 +293,25 @@ Test(e2e_chat, non_members_and_unknown_rooms_get_error_frames)
     user_t alice = pl_api_signup("Alice"), eve = pl_api_signup("Eve");
     int64_t room = s_new_room(&alice);
     pl_ws_t *e = s_connect(&eve);
-    s_sendf(e, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"sub-1\"}", (long long)room);
+    pl_chat_sendf(e, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"sub-1\"}", (long long)room);
     s_expect_error(e, "forbidden", "sub-1");
-    s_sendf(e, "{\"type\":\"subscribe\",\"room\":987654,\"ref\":\"sub-2\"}");
+    pl_chat_sendf(e, "{\"type\":\"subscribe\",\"room\":987654,\"ref\":\"sub-2\"}");
     s_expect_error(e, "room_not_found", "sub-2");
-    s_send(e, room, "e-1", "let me in");
+    pl_chat_send(e, room, "e-1", "let me in");
     s_expect_error(e, "forbidden", "e-1");
-    s_send(e, 987654, "e-2", "anyone?");
+    pl_chat_send(e, 987654, "e-2", "anyone?");
     s_expect_error(e, "room_not_found", "e-2");
-    s_sendf(e, "{\"type\":\"typing\",\"room\":%lld,\"ref\":\"t-1\"}", (long long)room);
+    pl_chat_sendf(e, "{\"type\":\"typing\",\"room\":%lld,\"ref\":\"t-1\"}", (long long)room);
     s_expect_error(e, "forbidden", "t-1");
-    s_sendf(e, "{\"type\":\"read\",\"room\":%lld,\"seq\":1,\"ref\":\"rd-1\"}", (long long)room);
+    pl_chat_sendf(e, "{\"type\":\"read\",\"room\":%lld,\"seq\":1,\"ref\":\"rd-1\"}",
+                  (long long)room);
     s_expect_error(e, "forbidden", "rd-1");
     s_expect_pong(e);
     //  A member receives nothing of the outsider's attempts.
     pl_ws_t *a = s_connect(&alice);
     s_subscribe_now(a, room);
     json_decref(s_publish(&alice, room, "{\"body\":\"mine\"}"));
-    json_t *message = s_next(a, "message");
+    json_t *message = pl_chat_next(a, "message");
     cr_assert_eq(pl_api_int(message, "seq"), 1);
     cr_assert_str_eq(pl_api_str(message, "body"), "mine");
     json_decref(message);
@@ -377,7 +338,7 @@ Test(e2e_chat, two_hundred_messages_reach_every_subscriber_in_order)
         char client_id[16], body[16];
         snprintf(client_id, sizeof client_id, "c-%d", i);
         snprintf(body, sizeof body, "n%d", i);
-        s_send(sender, room, client_id, body);
+        pl_chat_send(sender, room, client_id, body);
     }
     //  The sender: an ack per message, with the seq its message got, and (being
     //  subscribed) every message too, both in order, each message before its ack.
@@ -406,7 +367,7 @@ Test(e2e_chat, two_hundred_messages_reach_every_subscriber_in_order)
     pl_ws_t *receivers[] = {r1, r2};
     for (int r = 0; r < 2; r++) {
         for (int seq = 1; seq <= COUNT; seq++) {
-            json_t *message = s_next(receivers[r], "message");
+            json_t *message = pl_chat_next(receivers[r], "message");
             cr_assert_eq(pl_api_int(message, "seq"), seq, "receiver %d: seq %lld, expected %d", r,
                          (long long)pl_api_int(message, "seq"), seq);
             char client_id[16], body[16];
@@ -491,7 +452,7 @@ Test(e2e_chat, concurrent_senders_are_delivered_in_one_gapless_order)
     const int total = SENDERS * SENDER_MESSAGES;
     int next_of[SENDERS] = {0};
     for (int seq = 1; seq <= total; seq++) {
-        json_t *message = s_next(w, "message");
+        json_t *message = pl_chat_next(w, "message");
         cr_assert_eq(pl_api_int(message, "seq"), seq, "got seq %lld, expected %d",
                      (long long)pl_api_int(message, "seq"), seq);
         int sender = -1, index = -1;
@@ -521,14 +482,14 @@ Test(e2e_chat, a_retried_client_id_is_acked_with_the_same_seq_and_stored_once)
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob);
     s_subscribe_now(b, room);
-    s_send(a, room, "r-1", "hello");
+    pl_chat_send(a, room, "r-1", "hello");
     int64_t seq = s_expect_ack(a, room, "r-1");
     cr_assert_eq(seq, 1);
-    s_send(a, room, "r-1", "hello");
+    pl_chat_send(a, room, "r-1", "hello");
     cr_assert_eq(s_expect_ack(a, room, "r-1"), seq);
     //  A retry sent before the first was acknowledged: two acks, one message.
-    s_send(a, room, "r-2", "again");
-    s_send(a, room, "r-2", "again");
+    pl_chat_send(a, room, "r-2", "again");
+    pl_chat_send(a, room, "r-2", "again");
     cr_assert_eq(s_expect_ack(a, room, "r-2"), 2);
     json_t *second = pl_ws_recv_type(a, "ack", FRAME_MS);
     cr_assert(second, "a retry sent before the first ack got no ack");
@@ -536,10 +497,10 @@ Test(e2e_chat, a_retried_client_id_is_acked_with_the_same_seq_and_stored_once)
     cr_assert_eq(pl_api_int(second, "seq"), 2);
     json_decref(second);
     //  Bob got each message once: the next one he sees after r-2 is r-3.
-    s_send(a, room, "r-3", "last");
+    pl_chat_send(a, room, "r-3", "last");
     cr_assert_eq(s_expect_ack(a, room, "r-3"), 3);
     for (int64_t expected = 1; expected <= 3; expected++) {
-        json_t *message = s_next(b, "message");
+        json_t *message = pl_chat_next(b, "message");
         cr_assert_eq(pl_api_int(message, "seq"), expected);
         json_decref(message);
     }
@@ -560,7 +521,7 @@ Test(e2e_chat, http_publishes_reach_websocket_subscribers)
     json_t *published = s_publish(&bob, room, "{\"client_id\":\"h-1\",\"body\":\"via http\"}");
     pl_ws_t *both[] = {a, b};
     for (int i = 0; i < 2; i++) {
-        json_t *message = s_next(both[i], "message");
+        json_t *message = pl_chat_next(both[i], "message");
         cr_assert_eq(pl_api_int(message, "seq"), pl_api_int(published, "seq"));
         cr_assert_str_eq(pl_api_str(message, "client_id"), "h-1");
         cr_assert_str_eq(pl_api_str(message, "body"), "via http");
@@ -586,10 +547,10 @@ Test(e2e_chat, a_reconnect_with_since_gets_exactly_the_missed_messages)
     char client_id[16];
     for (int i = 1; i <= 10; i++) {
         snprintf(client_id, sizeof client_id, "m-%d", i);
-        s_send(a, room, client_id, "x");
+        pl_chat_send(a, room, client_id, "x");
         cr_assert_eq(s_expect_ack(a, room, client_id), i);
         if (i == 4) {
-            s_expect_messages(b, room, 1, 4);
+            pl_chat_expect_messages(b, room, 1, 4);
             pl_ws_close(&b);
         }
     }
@@ -599,24 +560,24 @@ Test(e2e_chat, a_reconnect_with_since_gets_exactly_the_missed_messages)
     cr_assert(json_is_true(json_object_get(reply, "recovered")));
     json_decref(reply);
     for (int seq = 5; seq <= 10; seq++) {
-        json_t *message = s_next(b, "message");
+        json_t *message = pl_chat_next(b, "message");
         cr_assert_eq(pl_api_int(message, "seq"), seq);
         snprintf(client_id, sizeof client_id, "m-%d", seq);
         cr_assert_str_eq(pl_api_str(message, "client_id"), client_id);
         json_decref(message);
     }
     //  Nothing more was replayed: the next message is the live one.
-    s_send(a, room, "m-11", "live");
+    pl_chat_send(a, room, "m-11", "live");
     cr_assert_eq(s_expect_ack(a, room, "m-11"), 11);
-    s_expect_messages(b, room, 11, 11);
+    pl_chat_expect_messages(b, room, 11, 11);
     //  A since at the latest seq replays nothing.
     pl_ws_t *b2 = s_connect(&bob);
     reply = s_subscribe(b2, room, 11);
     cr_assert(json_is_true(json_object_get(reply, "recovered")));
     json_decref(reply);
-    s_send(a, room, "m-12", "live");
+    pl_chat_send(a, room, "m-12", "live");
     cr_assert_eq(s_expect_ack(a, room, "m-12"), 12);
-    s_expect_messages(b2, room, 12, 12);
+    pl_chat_expect_messages(b2, room, 12, 12);
     pl_ws_close(&a);
     pl_ws_close(&b);
     pl_ws_close(&b2);
@@ -634,7 +595,7 @@ Test(e2e_chat, a_since_older_than_the_recovery_window_is_not_recovered)
     char client_id[16];
     for (int i = 1; i <= 10; i++) {
         snprintf(client_id, sizeof client_id, "w-%d", i);
-        s_send(a, room, client_id, "x");
+        pl_chat_send(a, room, client_id, "x");
         cr_assert_eq(s_expect_ack(a, room, client_id), i);
     }
     pl_ws_t *b = s_connect(&bob);
@@ -643,15 +604,15 @@ Test(e2e_chat, a_since_older_than_the_recovery_window_is_not_recovered)
     cr_assert(json_is_false(json_object_get(reply, "recovered")), "recovered: %s",
               pl_api_show(reply));
     json_decref(reply);
-    s_send(a, room, "w-11", "live");
+    pl_chat_send(a, room, "w-11", "live");
     cr_assert_eq(s_expect_ack(a, room, "w-11"), 11);
-    s_expect_messages(b, room, 11, 11);
+    pl_chat_expect_messages(b, room, 11, 11);
     //  The last five are still recoverable.
     pl_ws_t *b2 = s_connect(&bob);
     reply = s_subscribe(b2, room, 6);
     cr_assert(json_is_true(json_object_get(reply, "recovered")));
     json_decref(reply);
-    s_expect_messages(b2, room, 7, 11);
+    pl_chat_expect_messages(b2, room, 7, 11);
     pl_ws_close(&a);
     pl_ws_close(&b);
     pl_ws_close(&b2);
@@ -676,7 +637,8 @@ Test(e2e_chat, a_new_member_can_subscribe_as_soon_as_the_join_is_answered)
             s_membership(&user, room, "join");
         else
             cr_assert_eq(s_content_room(&user, content, 200), room);
-        s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"now\"}", (long long)room);
+        pl_chat_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"now\"}",
+                      (long long)room);
         json_decref(s_reply(ws, "subscribed"));
         pl_ws_close(&ws);
         pl_api_user_free(&user);
@@ -697,13 +659,13 @@ Test(e2e_chat, read_receipts_go_to_every_subscriber)
     for (int i = 1; i <= 3; i++) {
         char client_id[16];
         snprintf(client_id, sizeof client_id, "x-%d", i);
-        s_send(a, room, client_id, "x");
+        pl_chat_send(a, room, client_id, "x");
         s_expect_ack(a, room, client_id);
     }
-    s_sendf(b, "{\"type\":\"read\",\"room\":%lld,\"seq\":2}", (long long)room);
+    pl_chat_sendf(b, "{\"type\":\"read\",\"room\":%lld,\"seq\":2}", (long long)room);
     pl_ws_t *both[] = {a, b};
     for (int i = 0; i < 2; i++) {
-        json_t *read = s_next(both[i], "read");
+        json_t *read = pl_chat_next(both[i], "read");
         cr_assert_eq(pl_api_int(read, "room"), room);
         cr_assert_eq(pl_api_int(read, "user"), bob.id);
         cr_assert_eq(pl_api_int(read, "seq"), 2);
@@ -750,7 +712,7 @@ static void s_expect_typing_from(pl_ws_t *ws, int64_t room, int64_t user_id, boo
 
 static void s_typing(pl_ws_t *ws, int64_t room)
 {
-    s_sendf(ws, "{\"type\":\"typing\",\"room\":%lld}", (long long)room);
+    pl_chat_sendf(ws, "{\"type\":\"typing\",\"room\":%lld}", (long long)room);
 }
 
 Test(e2e_chat, typing_goes_to_the_others_only)
@@ -780,7 +742,7 @@ Test(e2e_chat, typing_goes_to_the_others_only)
 //  Expects a presence frame for user as the next pushed frame of that kind.
 static void s_expect_presence(pl_ws_t *ws, int64_t room, int64_t user_id, bool online)
 {
-    json_t *presence = s_next(ws, "presence");
+    json_t *presence = pl_chat_next(ws, "presence");
     cr_assert_eq(pl_api_int(presence, "room"), room);
     cr_assert_eq(pl_api_int(presence, "user"), user_id);
     cr_assert(json_is_boolean(json_object_get(presence, "online")));
@@ -828,7 +790,7 @@ Test(e2e_chat, presence_follows_a_users_first_and_last_connection)
 //  Expects a member event on ws.
 static void s_expect_member(pl_ws_t *ws, int64_t room, const char *event, const user_t *user)
 {
-    json_t *member = s_next(ws, "member");
+    json_t *member = pl_chat_next(ws, "member");
     cr_assert_eq(pl_api_int(member, "room"), room);
     cr_assert_str_eq(pl_api_str(member, "event"), event);
     json_t *who = json_object_get(member, "user");
@@ -850,18 +812,18 @@ Test(e2e_chat, joins_and_leaves_over_http_are_pushed_to_subscribers)
     s_expect_member(b, room, "joined", &carol);
     //  The new member can subscribe and send at once.
     s_subscribe_now(c, room);
-    s_send(c, room, "c-1", "hi all");
+    pl_chat_send(c, room, "c-1", "hi all");
     cr_assert_eq(s_expect_ack(c, room, "c-1"), 1);
-    s_expect_messages(a, room, 1, 1);
+    pl_chat_expect_messages(a, room, 1, 1);
     s_membership(&carol, room, "leave");
     s_expect_member(a, room, "left", &carol);
     s_expect_member(b, room, "left", &carol);
     //  Gone is gone: no more messages (the room answers Carol's next send after
     //  it broadcast a-1, so a-1 would come first), no sending, no subscribing.
-    s_send(a, room, "a-1", "bye carol");
+    pl_chat_send(a, room, "a-1", "bye carol");
     cr_assert_eq(s_expect_ack(a, room, "a-1"), 2);
-    s_expect_messages(b, room, 2, 2);
-    s_send(c, room, "c-2", "still here?");
+    pl_chat_expect_messages(b, room, 2, 2);
+    pl_chat_send(c, room, "c-2", "still here?");
     for (;;) {
         json_t *frame = pl_ws_recv_json(c, FRAME_MS);
         cr_assert(frame, "no answer to c-2");
@@ -876,7 +838,7 @@ Test(e2e_chat, joins_and_leaves_over_http_are_pushed_to_subscribers)
         if (done)
             break;
     }
-    s_sendf(c, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"again\"}", (long long)room);
+    pl_chat_sendf(c, "{\"type\":\"subscribe\",\"room\":%lld,\"ref\":\"again\"}", (long long)room);
     s_expect_error(c, "forbidden", "again");
     pl_ws_close(&a);
     pl_ws_close(&b);
@@ -909,7 +871,7 @@ Test(e2e_chat, a_profile_change_is_pushed_live_to_every_room_of_the_user)
         int64_t room;
     } seen[] = {{a, with_alice}, {c, with_carol}};
     for (size_t i = 0; i < 2; i++) {
-        json_t *member = s_next(seen[i].ws, "member");
+        json_t *member = pl_chat_next(seen[i].ws, "member");
         cr_assert_eq(pl_api_int(member, "room"), seen[i].room);
         cr_assert_str_eq(pl_api_str(member, "event"), "updated");
         json_t *who = json_object_get(member, "user");
@@ -918,9 +880,9 @@ Test(e2e_chat, a_profile_change_is_pushed_live_to_every_room_of_the_user)
         cr_assert_str_eq(pl_api_str(who, "avatar_url"), avatar);
         json_decref(member);
     }
-    s_send(b, with_alice, "b-1", "call me Robert");
+    pl_chat_send(b, with_alice, "b-1", "call me Robert");
     cr_assert_eq(s_expect_ack(b, with_alice, "b-1"), 1);
-    json_t *message = s_next(a, "message");
+    json_t *message = pl_chat_next(a, "message");
     json_t *sender = json_object_get(message, "sender");
     cr_assert_str_eq(pl_api_str(sender, "display_name"), "Robert", "%s", pl_api_show(message));
     cr_assert_str_eq(pl_api_str(sender, "avatar_url"), avatar);
@@ -1028,13 +990,13 @@ Test(e2e_chat, bad_sends_get_bad_request_and_store_nothing)
     char *url = NULL;
     cr_assert_eq(pl_fx_upload(s_srv.port, alice.token, "image/png", pl_fx_png, pl_fx_png_len, &url),
                  201);
-    s_sendf(a,
-            "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"ok-1\",\"kind\":\"image\","
-            "\"url\":\"%s\"}",
-            r, url);
+    pl_chat_sendf(a,
+                  "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"ok-1\",\"kind\":\"image\","
+                  "\"url\":\"%s\"}",
+                  r, url);
     free(url);
     cr_assert_eq(s_expect_ack(a, room, "ok-1"), 1);
-    s_send(a, room, "ok-2", "ten chars!");
+    pl_chat_send(a, room, "ok-2", "ten chars!");
     cr_assert_eq(s_expect_ack(a, room, "ok-2"), 2);
     s_expect_stored(&alice, room, 2);
     pl_ws_close(&a);
@@ -1052,7 +1014,7 @@ Test(e2e_chat, a_sender_over_the_rate_limit_is_refused)
     for (int i = 0; i < SENT; i++) {
         char client_id[16];
         snprintf(client_id, sizeof client_id, "q-%d", i);
-        s_send(a, room, client_id, "flood");
+        pl_chat_send(a, room, client_id, "flood");
     }
     int acks = 0, limited = 0;
     for (int answers = 0; answers < SENT;) {
@@ -1193,7 +1155,7 @@ Test(e2e_chat, a_plain_send_is_answered_as_an_escaped_one)
                         "\"url\":\"/uploads/%s.png\"}",
                         r, hash);
     //  The one token goes to the first good send; the next ones are over the limit.
-    s_send(a, room, "ok-1", "fine");
+    pl_chat_send(a, room, "ok-1", "fine");
     cr_assert_eq(s_expect_ack(a, room, "ok-1"), 1);
     s_expect_same_error(a, "rate_limited", "q-1",
                         "{ \"type\" : \"send\", \"room\" : %lld, \"client_id\" : \"q-1\", "
@@ -1215,7 +1177,7 @@ Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)
     char client_id[16];
     for (int i = 1; i <= COUNT; i++) {
         snprintf(client_id, sizeof client_id, "k-%d", i);
-        s_send(a, room, client_id, "durable");
+        pl_chat_send(a, room, client_id, "durable");
     }
     for (int i = 1; i <= COUNT; i++) {
         snprintf(client_id, sizeof client_id, "k-%d", i);
@@ -1231,7 +1193,7 @@ Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)
     cr_assert(json_is_true(json_object_get(reply, "recovered")));
     json_decref(reply);
     for (int seq = 1; seq <= COUNT; seq++) {
-        json_t *message = s_next(a, "message");
+        json_t *message = pl_chat_next(a, "message");
         cr_assert_eq(pl_api_int(message, "seq"), seq);
         snprintf(client_id, sizeof client_id, "k-%d", seq);
         cr_assert_str_eq(pl_api_str(message, "client_id"), client_id);
@@ -1239,9 +1201,9 @@ Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)
         json_decref(message);
     }
     //  The room goes on where it stopped; a retry of an acked message is not new.
-    s_send(a, room, "k-31", "after");
+    pl_chat_send(a, room, "k-31", "after");
     cr_assert_eq(s_expect_ack(a, room, "k-31"), COUNT + 1);
-    s_send(a, room, "k-30", "durable");
+    pl_chat_send(a, room, "k-30", "durable");
     cr_assert_eq(s_expect_ack(a, room, "k-30"), COUNT);
     s_expect_stored(&alice, room, COUNT + 1);
     pl_ws_close(&a);
@@ -1255,7 +1217,7 @@ Test(e2e_chat, acked_messages_survive_kill_9_and_are_replayed)
 static void s_expect_room_frame(pl_ws_t *ws, int64_t room, int64_t last_seq, const char *body,
                                 int64_t unread)
 {
-    json_t *frame = s_next(ws, "room");
+    json_t *frame = pl_chat_next(ws, "room");
     json_t *shown = json_object_get(frame, "room");
     cr_assert_eq(pl_api_int(shown, "id"), room, "%s", pl_api_show(frame));
     cr_assert_eq(pl_api_int(shown, "last_seq"), last_seq, "%s", pl_api_show(frame));
@@ -1275,17 +1237,17 @@ Test(e2e_chat, unsubscribed_connections_get_room_frames_with_their_unread)
     pl_ws_t *in_room = s_connect(&alice), *elsewhere = s_connect(&alice), *b = s_connect(&bob);
     s_subscribe_now(in_room, room);
     s_subscribe_now(b, room);
-    s_send(b, room, "r-1", "first");
+    pl_chat_send(b, room, "r-1", "first");
     s_expect_ack(b, room, "r-1");
-    s_send(b, room, "r-2", "second");
+    pl_chat_send(b, room, "r-2", "second");
     s_expect_ack(b, room, "r-2");
     //  Alice's other tab is not in the room: it hears of both, her unread growing.
     s_expect_room_frame(elsewhere, room, 1, "first", 1);
     s_expect_room_frame(elsewhere, room, 2, "second", 2);
     //  Her tab in the room gets the messages, never a room frame for them.
-    json_t *frame = s_next(in_room, "message");
+    json_t *frame = pl_chat_next(in_room, "message");
     json_decref(frame);
-    frame = s_next(in_room, "message");
+    frame = pl_chat_next(in_room, "message");
     json_decref(frame);
     cr_assert_null(pl_ws_recv_type(in_room, "room", 300), "a subscribed tab got a room frame");
     pl_ws_close(&in_room);
@@ -1307,7 +1269,7 @@ Test(e2e_chat, a_dm_room_frame_shows_the_other_side_as_peer)
     int64_t room = json_integer_value(json_object_get(r.json, "id"));
     pl_http_response_free(&r);
     //  Bob hears of the DM Alice opened, with Alice as the peer and title.
-    json_t *frame = s_next(b, "room");
+    json_t *frame = pl_chat_next(b, "room");
     json_t *shown = json_object_get(frame, "room");
     cr_assert_eq(pl_api_int(shown, "id"), room);
     cr_assert_str_eq(pl_api_str(json_object_get(shown, "peer"), "display_name"), "Alice");
@@ -1315,9 +1277,9 @@ Test(e2e_chat, a_dm_room_frame_shows_the_other_side_as_peer)
     json_decref(frame);
     //  A message from Alice reaches Bob's unsubscribed connection the same way.
     pl_ws_t *a = s_connect(&alice);
-    s_send(a, room, "d-1", "hello bob");
+    pl_chat_send(a, room, "d-1", "hello bob");
     s_expect_ack(a, room, "d-1");
-    frame = s_next(b, "room");
+    frame = pl_chat_next(b, "room");
     shown = json_object_get(frame, "room");
     cr_assert_str_eq(pl_api_str(json_object_get(shown, "peer"), "display_name"), "Alice");
     cr_assert_eq(pl_api_int(shown, "unread"), 1);

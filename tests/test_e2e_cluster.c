@@ -7,6 +7,7 @@
     drained with SIGTERM, Redis restarted, and the configuration mistakes that must
     stop a node at start-up. */
 #include "api.h"
+#include "chat.h"
 #include "cluster_suite.h"
 #include "fixtures.h"
 #include "http_client.h"
@@ -40,55 +41,16 @@ static pl_ws_t *s_connect(int node, const user_t *user)
     return ws;
 }
 
-static void s_sendf(pl_ws_t *ws, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void s_sendf(pl_ws_t *ws, const char *fmt, ...)
-{
-    char text[4096];
-    va_list args;
-    va_start(args, fmt);
-    int len = vsnprintf(text, sizeof text, fmt, args);
-    va_end(args);
-    cr_assert(len > 0 && (size_t)len < sizeof text);
-    cr_assert_eq(pl_ws_send_text(ws, text, (size_t)len), 0, "could not send %s", text);
-}
-
-static void s_send(pl_ws_t *ws, int64_t room, const char *client_id, const char *body)
-{
-    s_sendf(ws, "{\"type\":\"send\",\"room\":%lld,\"client_id\":\"%s\",\"body\":\"%s\"}",
-            (long long)room, client_id, body);
-}
-
-//  The next frame of type (others dropped); caller decrefs.
-static json_t *s_next(pl_ws_t *ws, const char *type)
-{
-    json_t *frame = pl_ws_recv_type(ws, type, FRAME_MS);
-    cr_assert(frame, "no %s frame", type);
-    return frame;
-}
-
 static json_t *s_subscribe(pl_ws_t *ws, int64_t room, int64_t since)
 {
     if (since < 0)
-        s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld}", (long long)room);
+        pl_chat_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld}", (long long)room);
     else
-        s_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"since\":%lld}", (long long)room,
-                (long long)since);
-    json_t *reply = s_next(ws, "subscribed");
+        pl_chat_sendf(ws, "{\"type\":\"subscribe\",\"room\":%lld,\"since\":%lld}", (long long)room,
+                      (long long)since);
+    json_t *reply = pl_chat_next(ws, "subscribed");
     cr_assert_eq(pl_api_int(reply, "room"), room, "%s", pl_api_show(reply));
     return reply;
-}
-
-//  Receives the message frames first..last of room in order (other frames dropped).
-static void s_expect_messages(pl_ws_t *ws, int64_t room, int64_t first, int64_t last)
-{
-    for (int64_t seq = first; seq <= last; seq++) {
-        json_t *message = s_next(ws, "message");
-        cr_assert_eq(pl_api_int(message, "room"), room);
-        cr_assert_eq(pl_api_int(message, "seq"), seq, "got seq %lld, expected %lld",
-                     (long long)pl_api_int(message, "seq"), (long long)seq);
-        json_decref(message);
-    }
 }
 
 //  The room's stored messages as the history API of node sees them (caller decrefs).
@@ -229,10 +191,10 @@ Test(e2e_cluster, messages_reach_subscribers_on_both_nodes_in_order_with_acks)
         for (int i = 1; i <= count; i++) {
             char id[32];
             snprintf(id, sizeof id, "c-%d-%d", owner, i);
-            s_send(i % 2 ? a : b, room, id, "hello across nodes");
+            pl_chat_send(i % 2 ? a : b, room, id, "hello across nodes");
         }
-        s_expect_messages(a, room, 1, count);
-        s_expect_messages(b, room, 1, count);
+        pl_chat_expect_messages(a, room, 1, count);
+        pl_chat_expect_messages(b, room, 1, count);
         json_t *stored = s_history(owner == 0 ? 1 : 0, &alice, room, 0);
         cr_assert_eq(json_array_size(stored), (size_t)count);
         json_decref(stored);
@@ -253,13 +215,13 @@ Test(e2e_cluster, a_retry_at_the_other_node_is_acked_with_the_same_seq_and_store
     user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_room_owned_by(&alice, &bob, 1, 2);
     pl_ws_t *a1 = s_connect(0, &alice);
-    s_send(a1, room, "once", "exactly once");
-    json_t *ack = s_next(a1, "ack");
+    pl_chat_send(a1, room, "once", "exactly once");
+    json_t *ack = pl_chat_next(a1, "ack");
     int64_t seq = pl_api_int(ack, "seq");
     json_decref(ack);
     pl_ws_t *a2 = s_connect(1, &alice);
-    s_send(a2, room, "once", "exactly once");
-    ack = s_next(a2, "ack");
+    pl_chat_send(a2, room, "once", "exactly once");
+    ack = pl_chat_next(a2, "ack");
     cr_assert_eq(pl_api_int(ack, "seq"), seq, "a retry got a new seq: %s", pl_api_show(ack));
     json_decref(ack);
     json_t *stored = s_history(0, &alice, room, 0);
@@ -283,24 +245,24 @@ Test(e2e_cluster, presence_typing_and_reads_cross_nodes)
     json_t *online = json_object_get(subscribed, "online");
     cr_assert_eq(json_array_size(online), 2, "%s", pl_api_show(subscribed));
     json_decref(subscribed);
-    json_t *presence = s_next(a, "presence");
+    json_t *presence = pl_chat_next(a, "presence");
     cr_assert_eq(pl_api_int(presence, "user"), bob.id);
     cr_assert(json_is_true(json_object_get(presence, "online")));
     json_decref(presence);
-    s_sendf(b, "{\"type\":\"typing\",\"room\":%lld}", (long long)room);
-    json_t *typing = s_next(a, "typing");
+    pl_chat_sendf(b, "{\"type\":\"typing\",\"room\":%lld}", (long long)room);
+    json_t *typing = pl_chat_next(a, "typing");
     cr_assert_eq(pl_api_int(typing, "user"), bob.id);
     json_decref(typing);
-    s_send(a, room, "r1", "read me");
-    json_decref(s_next(b, "message"));
-    s_sendf(b, "{\"type\":\"read\",\"room\":%lld,\"seq\":1}", (long long)room);
-    json_t *read = s_next(a, "read");
+    pl_chat_send(a, room, "r1", "read me");
+    json_decref(pl_chat_next(b, "message"));
+    pl_chat_sendf(b, "{\"type\":\"read\",\"room\":%lld,\"seq\":1}", (long long)room);
+    json_t *read = pl_chat_next(a, "read");
     cr_assert_eq(pl_api_int(read, "user"), bob.id);
     cr_assert_eq(pl_api_int(read, "seq"), 1);
     json_decref(read);
     //  Bob's connection goes away: Alice sees him go offline.
     pl_ws_close(&b);
-    presence = s_next(a, "presence");
+    presence = pl_chat_next(a, "presence");
     cr_assert_eq(pl_api_int(presence, "user"), bob.id);
     cr_assert(json_is_false(json_object_get(presence, "online")));
     json_decref(presence);
@@ -321,7 +283,7 @@ Test(e2e_cluster, http_publishes_at_either_node_reach_websockets_on_the_other)
     cr_assert_eq(pl_api_int(message, "seq"), 1);
     cr_assert_str_eq(pl_api_str(message, "body"), "over http");
     json_decref(message);
-    json_t *pushed = s_next(a, "message");
+    json_t *pushed = pl_chat_next(a, "message");
     cr_assert_eq(pl_api_int(pushed, "seq"), 1);
     json_decref(pushed);
     pl_ws_close(&a);
@@ -340,9 +302,9 @@ Test(e2e_cluster, a_room_notice_and_a_notification_reach_a_user_on_the_other_nod
     cr_assert(events, "no SSE stream at node 2");
     pl_ws_t *a = s_connect(0, &alice);
     json_decref(s_subscribe(a, room, -1));
-    s_send(a, room, "n1", "are you there?");
+    pl_chat_send(a, room, "n1", "are you there?");
     //  Bob is not subscribed: a room frame on his WebSocket, a notification on his stream.
-    json_t *notice = s_next(b, "room");
+    json_t *notice = pl_chat_next(b, "room");
     cr_assert_eq(pl_api_int(json_object_get(notice, "room"), "id"), room, "%s",
                  pl_api_show(notice));
     json_decref(notice);
@@ -579,7 +541,7 @@ Test(e2e_cluster, rooms_moving_to_a_joining_node_show_no_gap_duplicate_or_reorde
     for (int r = 0; r < MOVE_ROOMS; r++)
         expected += mover.acked[r];
     while (total < expected) {
-        json_t *message = s_next(b, "message");
+        json_t *message = pl_chat_next(b, "message");
         int64_t room = pl_api_int(message, "room"), seq = pl_api_int(message, "seq");
         int r = 0;
         while (r < MOVE_ROOMS && mover.rooms[r] != room)
@@ -653,7 +615,7 @@ static void s_send_until_acked(pl_ws_t *ws, int64_t room, int first, int last, i
             char id[16];
             snprintf(id, sizeof id, "k-%d", i);
             if (attempt > 0 || !already_sent)
-                s_send(ws, room, id, "in traffic");
+                pl_chat_send(ws, room, id, "in traffic");
             pending++;
         }
         if (!pending)
@@ -700,7 +662,7 @@ Test(e2e_cluster, a_node_killed_under_traffic_loses_no_acked_message_and_leaves_
     for (int i = KILL_BEFORE + 1; i <= KILL_BEFORE + KILL_IN_FLIGHT; i++) {
         char id[16];
         snprintf(id, sizeof id, "k-%d", i);
-        s_send(a, room, id, "in flight");
+        pl_chat_send(a, room, id, "in flight");
     }
     pl_server_kill9(&s_cluster.nodes[1]);
     pl_ws_abort(&b);
@@ -718,7 +680,7 @@ Test(e2e_cluster, a_node_killed_under_traffic_loses_no_acked_message_and_leaves_
     //  Bob reconnects to node 1 and recovers every message after the last he saw.
     pl_ws_t *b2 = s_connect(0, &bob);
     json_decref(s_subscribe(b2, room, KILL_BEFORE));
-    s_expect_messages(b2, room, KILL_BEFORE + 1, KILL_TOTAL);
+    pl_chat_expect_messages(b2, room, KILL_BEFORE + 1, KILL_TOTAL);
     pl_ws_close(&a);
     pl_ws_close(&b2);
     pl_api_user_free(&alice);
@@ -733,12 +695,12 @@ Test(e2e_cluster, a_dead_nodes_users_go_offline)
     json_decref(s_subscribe(a, room, -1));
     pl_ws_t *b = s_connect(1, &bob);
     json_decref(s_subscribe(b, room, -1));
-    json_t *presence = s_next(a, "presence");
+    json_t *presence = pl_chat_next(a, "presence");
     cr_assert(json_is_true(json_object_get(presence, "online")));
     json_decref(presence);
     pl_server_kill9(&s_cluster.nodes[1]);
     pl_ws_abort(&b);
-    presence = s_next(a, "presence");
+    presence = pl_chat_next(a, "presence");
     cr_assert_eq(pl_api_int(presence, "user"), bob.id);
     cr_assert(json_is_false(json_object_get(presence, "online")), "%s", pl_api_show(presence));
     json_decref(presence);
@@ -758,8 +720,8 @@ Test(e2e_cluster, a_drained_node_hands_its_rooms_over_and_no_send_is_refused)
     for (int i = 1; i <= 10; i++) {
         char id[16];
         snprintf(id, sizeof id, "d-%d", i);
-        s_send(a, room, id, "before the drain");
-        json_t *ack = s_next(a, "ack");
+        pl_chat_send(a, room, id, "before the drain");
+        json_t *ack = pl_chat_next(a, "ack");
         cr_assert_eq(pl_api_int(ack, "seq"), i);
         json_decref(ack);
     }
@@ -777,14 +739,14 @@ Test(e2e_cluster, a_drained_node_hands_its_rooms_over_and_no_send_is_refused)
     for (int i = 11; i <= 20; i++) {
         char id[16];
         snprintf(id, sizeof id, "d-%d", i);
-        s_send(a, room, id, "after the drain");
-        json_t *ack = s_next(a, "ack");
+        pl_chat_send(a, room, id, "after the drain");
+        json_t *ack = pl_chat_next(a, "ack");
         cr_assert_eq(pl_api_int(ack, "seq"), i, "%s", pl_api_show(ack));
         json_decref(ack);
     }
     pl_ws_t *b2 = s_connect(0, &bob);
     json_decref(s_subscribe(b2, room, 10));
-    s_expect_messages(b2, room, 11, 20);
+    pl_chat_expect_messages(b2, room, 11, 20);
     pl_ws_close(&a);
     pl_ws_close(&b2);
     pl_api_user_free(&alice);
@@ -797,13 +759,13 @@ Test(e2e_cluster, redis_lost_gives_clear_errors_and_the_cluster_heals_itself)
     int64_t room = s_room_owned_by(&alice, &bob, 1, 2);
     pl_ws_t *a = s_connect(0, &alice);
     json_decref(s_subscribe(a, room, -1));
-    s_send(a, room, "r-1", "before");
-    json_decref(s_next(a, "ack"));
+    pl_chat_send(a, room, "r-1", "before");
+    json_decref(pl_chat_next(a, "ack"));
     pl_redis_server_stop(&s_cluster.redis);
     json_decref(s_health_until(0, 503));
     //  The room is on the other node: the send is refused, never acked.
-    s_send(a, room, "r-2", "meanwhile");
-    json_t *error = s_next(a, "error");
+    pl_chat_send(a, room, "r-2", "meanwhile");
+    json_t *error = pl_chat_next(a, "error");
     cr_assert_str_eq(pl_api_str(error, "code"), "unavailable", "%s", pl_api_show(error));
     json_decref(error);
     char why[256];
@@ -814,7 +776,7 @@ Test(e2e_cluster, redis_lost_gives_clear_errors_and_the_cluster_heals_itself)
     //  Whole again: the retry is stored once, after the first message.
     for (int attempt = 0;; attempt++) {
         cr_assert_lt(attempt, 50, "the retry was never acked");
-        s_send(a, room, "r-2", "meanwhile");
+        pl_chat_send(a, room, "r-2", "meanwhile");
         json_t *frame = pl_ws_recv_json(a, FRAME_MS);
         while (frame && strcmp(pl_api_str(frame, "type"), "ack") != 0 &&
                strcmp(pl_api_str(frame, "type"), "error") != 0) {
