@@ -182,9 +182,32 @@ static void s_loaded(self_t *self, int shard, int64_t room_id, pl_status_t statu
     pl_msg_send(zsock_resolve(self->rooms[shard]), &msg);
 }
 
-//  The room a request for a room actor is about, or 0 when msg is no such request.
-static int64_t s_room_of(const pl_msg_t *msg)
+//  What decides the node a request goes to: the room of a request for a room actor,
+//  or (*to_notifier set) the user of a request for the notifier that serves that
+//  user (see app.h); 0 when msg is neither.
+static int64_t s_owner_key(const pl_msg_t *msg, bool *to_notifier)
 {
+    *to_notifier = true;
+    switch (msg->type) {
+    case PL_MSG_NOTIFY_FOLLOW:
+        return msg->as.notify_follow.followee_id;
+    case PL_MSG_NOTIFICATIONS_READ:
+        return msg->as.notifications_read.user_id;
+    case PL_MSG_STREAM_OPEN:
+        return msg->as.stream_open.user_id;
+    case PL_MSG_STREAM_CLOSE:
+        return msg->as.stream_close.user_id;
+    case PL_MSG_NOTIFY_MESSAGE: {
+        //  The room actor sends one per node, for the members it serves.
+        int64_t first = 0;
+        if (msg->as.notify_message.recipients.len >= sizeof first)
+            memcpy(&first, msg->as.notify_message.recipients.ptr, sizeof first);
+        return first;
+    }
+    default:
+        break;
+    }
+    *to_notifier = false;
     switch (msg->type) {
     case PL_MSG_ROOM_SUBSCRIBE:
         return msg->as.room_subscribe.room_id;
@@ -231,6 +254,8 @@ static void s_refuse(self_t *self, const pl_msg_t *msg, int64_t room_id)
         waiter = msg->as.room_read.waiter, req_id = msg->as.room_read.req_id;
     } else if (msg->type == PL_MSG_ROOM_MEMBER) {
         waiter = msg->as.room_member.waiter, req_id = msg->as.room_member.req_id;
+    } else if (msg->type == PL_MSG_NOTIFICATIONS_READ) {
+        waiter = msg->as.notifications_read.waiter, req_id = msg->as.notifications_read.req_id;
     }
     if (waiter) {
         pl_msg_t reply = {.type = PL_MSG_REPLY,
@@ -505,16 +530,19 @@ static void s_refuse_unanswered(self_t *self, int dead)
     free(keys.ids);
 }
 
-//  Hands a room request to the room's owner: a local room shard, or another node.
-//  A request passed on more than once is parked first when may_park.
+//  Hands a request to the node that owns its key (s_owner_key): a local room shard or
+//  the local notifier, or another node. A request passed on more than once is parked
+//  first when may_park.
 static void s_route_room_as(self_t *self, const pl_msg_t *msg, int64_t room_id, int hops,
                             const void *data, size_t len, bool may_park)
 {
     int owner = pl_cluster_owner(room_id);
+    bool to_notifier;
+    s_owner_key(msg, &to_notifier);
     if (msg->type == PL_MSG_ROOM_SUBSCRIBE || msg->type == PL_MSG_ROOM_UNSUBSCRIBE)
         s_note_subscription(self, msg, owner);
     if (owner == self->self_node && !self->leaving) {
-        s_raw_send(s_room_shard(self, room_id), data, len);
+        s_raw_send(to_notifier ? self->notifier : s_room_shard(self, room_id), data, len);
         return;
     }
     if (!self->cmd || hops >= MAX_HOPS || owner == self->self_node) {
@@ -555,9 +583,10 @@ static void s_unpark(self_t *self)
         if (!self->parked)
             self->parked_tail = &self->parked;
         pl_msg_t msg;
+        bool to_notifier;
         if (pl_msg_decode(parked->data, parked->len, &msg) == 0)
-            s_route_room_as(self, &msg, s_room_of(&msg), parked->hops, parked->data, parked->len,
-                            false);
+            s_route_room_as(self, &msg, s_owner_key(&msg, &to_notifier), parked->hops, parked->data,
+                            parked->len, false);
         free(parked);
     }
 }
@@ -779,9 +808,17 @@ static void s_view_changed(self_t *self, const uint16_t *nodes, int count)
     for (int i = 0; i < count; i++)
         if (!s_has(self->live, self->live_count, nodes[i]))
             pl_info("bridge: node %d joined", nodes[i]);
+    pl_msg_t moved = {
+        .type = PL_MSG_VIEW_CHANGED,
+        .as.view_changed = {
+            {(const char *)self->live, (uint32_t)(self->live_count * sizeof *self->live)},
+            {(const char *)nodes, (uint32_t)(count * sizeof *nodes)}}};
+    for (int w = 0; self->live_count && w < self->args->writer_count; w++)
+        pl_msg_send(zsock_resolve(self->writers[w]), &moved);
     memcpy(self->live, nodes, (size_t)count * sizeof *nodes);
     self->live_count = count;
     pl_cluster_set_live(nodes, count);
+    pl_msg_send(zsock_resolve(self->notifier), &moved);
 
     id_list_t held = s_ids(self->held);
     for (size_t i = 0; i < held.count; i++)
@@ -995,9 +1032,10 @@ static void s_arrived(self_t *self, int hops, const uint8_t *data, size_t len)
         return;
     }
     atomic_fetch_add(&s_received, 1);
-    int64_t room_id = s_room_of(&msg);
-    if (room_id) {
-        s_route_room(self, &msg, room_id, hops + 1, data, len);
+    bool to_notifier;
+    int64_t key = s_owner_key(&msg, &to_notifier);
+    if (key) {
+        s_route_room(self, &msg, key, hops + 1, data, len);
         return;
     }
     switch (msg.type) {
@@ -1016,7 +1054,7 @@ static void s_arrived(self_t *self, int hops, const uint8_t *data, size_t len)
         for (int w = 0; w < self->args->writer_count; w++)
             s_raw_send(self->writers[w], data, len);
         break;
-    case PL_MSG_NOTIFICATIONS_READ:
+    case PL_MSG_NOTIFY_ROOM_CREATED:
         s_raw_send(self->notifier, data, len);
         break;
     case PL_MSG_NODE_REPLY: {
@@ -1079,9 +1117,10 @@ static void s_from_inbox(self_t *self, pl_msg_frame_t *in)
     const pl_msg_t *msg = &in->msg;
     const void *data = zmq_msg_data(&in->frame);
     size_t len = zmq_msg_size(&in->frame);
-    int64_t room_id = s_room_of(msg);
-    if (room_id) {
-        s_route_room(self, msg, room_id, 0, data, len);
+    bool to_notifier;
+    int64_t key = s_owner_key(msg, &to_notifier);
+    if (key) {
+        s_route_room(self, msg, key, 0, data, len);
         return;
     }
     int node = -1;
@@ -1108,7 +1147,7 @@ static void s_from_inbox(self_t *self, pl_msg_frame_t *in)
         break;
     case PL_MSG_CONN_ROOM_NOTICE:
     case PL_MSG_CONN_USER_EVENT:
-    case PL_MSG_NOTIFICATIONS_READ:
+    case PL_MSG_NOTIFY_ROOM_CREATED:
         node = 0;
         break;
     case PL_MSG_NODE_REPLY:

@@ -21,6 +21,7 @@
 
 #include "parley/actor.h"
 #include "parley/clock.h"
+#include "parley/cluster.h"
 #include "parley/idmap.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
@@ -499,6 +500,26 @@ static void s_drain_one(uint64_t id, void *value, void *arg)
     s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, sizeof payload);
 }
 
+//  In a cluster a user's SSE streams are fed by the notifier of one node (see
+//  app.h): when that node changes, the stream ends and its client comes back with
+//  Last-Event-ID to the new one.
+static void s_end_moved_stream(uint64_t id, void *value, void *arg)
+{
+    (void)id;
+    wconn_t *wc = value;
+    const pl_msg_view_changed_t *m = arg;
+    uint16_t before[PL_CLUSTER_MAX_NODES], after[PL_CLUSTER_MAX_NODES];
+    int before_count = (int)(m->before.len / sizeof *before);
+    int after_count = (int)(m->after.len / sizeof *after);
+    if (!wc->sse || before_count > PL_CLUSTER_MAX_NODES || after_count > PL_CLUSTER_MAX_NODES)
+        return;
+    memcpy(before, m->before.ptr, m->before.len);
+    memcpy(after, m->after.ptr, m->after.len);
+    if (pl_cluster_owner_among(wc->user_id, before, before_count) !=
+        pl_cluster_owner_among(wc->user_id, after, after_count))
+        s_kill(wc, 1001, "its notifier moved to another node");
+}
+
 static void s_handle(self_t *self, const pl_msg_t *msg)
 {
     switch (msg->type) {
@@ -571,6 +592,9 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         }
         break;
     }
+    case PL_MSG_VIEW_CHANGED:
+        pl_idmap_each(self->conns, s_end_moved_stream, (void *)&msg->as.view_changed);
+        break;
     case PL_MSG_CONN_ROOM_NOTICE:
         s_room_notice(self, &msg->as.conn_room_notice);
         break;

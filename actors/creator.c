@@ -9,6 +9,7 @@
 #include "parley/creator.h"
 
 #include "parley/actor.h"
+#include "parley/cluster.h"
 #include "parley/idmap.h"
 #include "parley/log.h"
 #include "parley/notifier.h"
@@ -30,6 +31,7 @@ typedef struct {
     zsock_t *inbox;      //  owned
     zsock_t *persister;  //  owned: outlet
     zsock_t *notifier;   //  owned: outlet
+    zsock_t *bridge;     //  owned: outlet, in a cluster (the other nodes' notifiers), else NULL
     pl_idmap_t *flights; //  owned: content id -> flight_t (owned)
 } self_t;
 
@@ -51,6 +53,7 @@ static void s_self_destroy(self_t **self_p)
     pl_actor_inbox_destroy(&self->inbox);
     zsock_destroy(&self->persister);
     zsock_destroy(&self->notifier);
+    zsock_destroy(&self->bridge);
     free(self);
     *self_p = NULL;
 }
@@ -64,7 +67,10 @@ static self_t *s_self_new(void)
     self->persister = pl_actor_outlet(PL_PERSISTER_INBOX);
     self->notifier = pl_actor_outlet(PL_NOTIFIER_INBOX);
     self->flights = pl_idmap_new();
-    if (!self->inbox || !self->persister || !self->notifier || !self->flights)
+    if (pl_cluster_self())
+        self->bridge = pl_actor_outlet(PL_BRIDGE_INBOX);
+    if (!self->inbox || !self->persister || !self->notifier || !self->flights ||
+        (pl_cluster_self() && !self->bridge))
         s_self_destroy(&self);
     return self;
 }
@@ -130,6 +136,9 @@ static void s_landed(self_t *self, const pl_msg_reply_t *reply)
                             .as.notify_room_created = {reply->id, (int64_t)reply->req_id,
                                                        flight->callers[0].user_id}};
         pl_msg_send(zsock_resolve(self->notifier), &created);
+        //  Each node's notifier tells the likers it serves (see app.h).
+        if (self->bridge)
+            pl_msg_send(zsock_resolve(self->bridge), &created);
     }
     s_flight_free(0, flight, NULL);
 }

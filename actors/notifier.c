@@ -72,8 +72,10 @@ typedef struct {
     zsock_t **writers;  //  owned: outlets, one per writer shard
     zsock_t *bridge;    //  owned: outlet, in a cluster (streams on other nodes), else NULL
     int writer_count;
-    pl_store_t *reader;  //  owned: replays, likers, profiles, ids and versions
-    pl_idmap_t *streams; //  user id -> open SSE streams per writer shard (int32_t[], owned)
+    pl_store_t *reader; //  owned: replays, likers, profiles, ids and versions
+    //  user id -> open SSE streams per writer shard, then on other nodes (int32_t[writer
+    //  shards + 1], owned)
+    pl_idmap_t *streams;
     pl_idmap_t *open;    //  user id -> pl_idmap_t (owned): room id -> open_t (owned)
     pl_idmap_t *news;    //  room id -> news_t (owned)
     pl_idmap_t *flights; //  notification id -> flight_t (owned)
@@ -186,8 +188,10 @@ static int64_t s_next_id(self_t *self)
     return id;
 }
 
-//  Loads the unread notifications about rooms, so that they go on coalescing.
-static bool s_load_open(self_t *self)
+//  Loads the unread notifications about rooms, so that they go on coalescing; with
+//  missing_only, those of the users it serves that it does not hold yet (in a cluster,
+//  users whose notifier moved here).
+static bool s_load_open(self_t *self, bool missing_only)
 {
     pl_open_notification_t *rows;
     size_t count;
@@ -195,6 +199,9 @@ static bool s_load_open(self_t *self)
         return false;
     bool ok = true;
     for (size_t i = 0; ok && i < count; i++) {
+        if (missing_only && (!pl_cluster_owns(rows[i].user_id) ||
+                             s_open(self, rows[i].user_id, rows[i].room_id, false)))
+            continue;
         open_t *open = s_open(self, rows[i].user_id, rows[i].room_id, true);
         if (open)
             *open = (open_t){.id = rows[i].id, .count = rows[i].count, .written = true};
@@ -236,7 +243,7 @@ static self_t *s_self_new(pl_notifier_args_t *args)
         pl_conn_inbox_name(i, name, sizeof name);
         ok = (self->writers[i] = pl_actor_outlet(name)) != NULL;
     }
-    if (!ok || !s_load_open(self))
+    if (!ok || !s_load_open(self, false))
         s_self_destroy(&self);
     return self;
 }
@@ -248,7 +255,7 @@ static void s_push(self_t *self, const flight_t *flight, int64_t id)
 {
     const char *body = flight->body;
     const int32_t *shards = pl_idmap_get(self->streams, (uint64_t)flight->user_id);
-    if ((!shards && !self->bridge) || body[0] != '{' || body[1] == '}')
+    if (!shards || body[0] != '{' || body[1] == '}')
         return;
     size_t size = strlen(body) + 64;
     char *json = malloc(size);
@@ -257,11 +264,11 @@ static void s_push(self_t *self, const flight_t *flight, int64_t id)
     char *event = json ? pl_sse_event(flight->version, json) : NULL;
     pl_msg_t msg = {.type = PL_MSG_CONN_USER_EVENT,
                     .as.conn_user_event = {flight->user_id, pl_str_of(event)}};
-    for (int w = 0; event && shards && w < self->writer_count; w++)
+    for (int w = 0; event && w < self->writer_count; w++)
         if (shards[w])
             pl_msg_send(zsock_resolve(self->writers[w]), &msg);
-    //  The user's streams on other nodes: their writers know them.
-    if (event && self->bridge)
+    //  The user's streams on other nodes: the bridge takes the event to their writers.
+    if (event && shards[self->writer_count])
         pl_msg_send(zsock_resolve(self->bridge), &msg);
     free(event);
     free(json);
@@ -373,6 +380,9 @@ static void s_notify_room_created(self_t *self, const pl_msg_notify_room_created
              title ? title : "a content you like");
     snprintf(url, sizeof url, "/rooms/%" PRId64, m->room_id);
     for (size_t i = 0; actor && content_json && i < count; i++) {
+        //  In a cluster every node hears of the room; each writes for the users it serves.
+        if (!pl_cluster_owns(likers[i]))
+            continue;
         pl_jw_t *jw = s_body_begin(self, "room_created", text, url, pl_now_ms(), actor);
         s_room_ref(jw, m->room_id, false, title ? title : "");
         pl_jw_key(jw, "content");
@@ -641,16 +651,6 @@ static void s_read(self_t *self, const pl_msg_t *msg)
         memcpy(&id, m->ids.ptr + i * sizeof id, sizeof id);
         s_suppress(self, m->user_id, id);
     }
-    //  In a cluster the notifiers of the other nodes may be coalescing into these too
-    //  (a room's messages are notified by the node serving the room): they get a
-    //  copy without a waiter, which stops their coalescing and is not stored again.
-    if (!m->waiter)
-        return;
-    if (self->bridge) {
-        pl_msg_t copy = *msg;
-        copy.as.notifications_read.waiter = 0;
-        pl_msg_send(zsock_resolve(self->bridge), &copy);
-    }
     pl_msg_send(zsock_resolve(self->persister), msg);
 }
 
@@ -680,11 +680,18 @@ static void s_replay_one(void *arg, int64_t version, json_t *notification)
 
 //  A stream opened: send it its response head and what it missed (Last-Event-ID),
 //  then let it go live.
+//  Where a stream's count is kept in its user's array (see self_t.streams).
+static int s_stream_slot(const self_t *self, uint64_t conn_id)
+{
+    return pl_cluster_is_remote(conn_id) ? self->writer_count
+                                         : (int)(conn_id % (uint64_t)self->writer_count);
+}
+
 static void s_stream_open(self_t *self, const pl_msg_stream_open_t *m)
 {
-    int shard = (int)(m->conn_id % (uint64_t)self->writer_count);
+    int shard = s_stream_slot(self, m->conn_id);
     int32_t *shards = pl_idmap_get(self->streams, (uint64_t)m->user_id);
-    if (!shards && (shards = calloc((size_t)self->writer_count, sizeof *shards)) &&
+    if (!shards && (shards = calloc((size_t)self->writer_count + 1, sizeof *shards)) &&
         pl_idmap_put(self->streams, (uint64_t)m->user_id, shards)) {
         free(shards);
         shards = NULL;
@@ -707,7 +714,8 @@ static void s_stream_open(self_t *self, const pl_msg_stream_open_t *m)
     pl_msg_t live = {.type = PL_MSG_CONN_SSE_LIVE,
                      .as.conn_sse_live = {m->conn_id, {replay.text, (uint32_t)replay.len}}};
     if (replay.out)
-        pl_msg_send(zsock_resolve(self->writers[shard]), &live);
+        pl_msg_send(zsock_resolve(shard < self->writer_count ? self->writers[shard] : self->bridge),
+                    &live);
     else
         pl_error("notifier: out of memory; stream %" PRIu64 " stays silent", m->conn_id);
     free(replay.text);
@@ -718,11 +726,40 @@ static void s_stream_close(self_t *self, const pl_msg_stream_close_t *m)
     int32_t *shards = pl_idmap_get(self->streams, (uint64_t)m->user_id);
     if (!shards)
         return;
-    shards[m->conn_id % (uint64_t)self->writer_count]--;
-    for (int w = 0; w < self->writer_count; w++)
+    shards[s_stream_slot(self, m->conn_id)]--;
+    for (int w = 0; w <= self->writer_count; w++)
         if (shards[w] > 0)
             return;
     free(pl_idmap_remove(self->streams, (uint64_t)m->user_id));
+}
+
+static void s_collect_unowned(uint64_t user_id, void *value, void *arg)
+{
+    (void)value;
+    pl_idmap_t *unowned = arg;
+    if (!pl_cluster_owns((int64_t)user_id))
+        pl_idmap_put(unowned, user_id, unowned);
+}
+
+static void s_forget_stream(uint64_t user_id, void *value, void *arg)
+{
+    (void)value;
+    free(pl_idmap_remove(((self_t *)arg)->streams, user_id));
+}
+
+//  In a cluster: the streams of users served elsewhere now have been ended by their
+//  writers (see conn.c); their counts go, and users newly served here go on
+//  coalescing where their last node left off.
+static void s_view_changed(self_t *self)
+{
+    pl_idmap_t *unowned = pl_idmap_new();
+    if (unowned) {
+        pl_idmap_each(self->streams, s_collect_unowned, unowned);
+        pl_idmap_each(unowned, s_forget_stream, self);
+        pl_idmap_destroy(&unowned);
+    }
+    if (!s_load_open(self, true))
+        pl_error("notifier: cannot load the unread notifications of users moved here");
 }
 
 static void s_handle(self_t *self, const pl_msg_t *msg)
@@ -748,6 +785,9 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         break;
     case PL_MSG_STREAM_CLOSE:
         s_stream_close(self, &msg->as.stream_close);
+        break;
+    case PL_MSG_VIEW_CHANGED:
+        s_view_changed(self);
         break;
     default:
         pl_error("notifier: unexpected %s", pl_msg_name(msg->type));

@@ -938,14 +938,30 @@ static void s_notify_absent(self_t *self, const room_t *room, const pending_t *p
     if (absent.count == 0)
         return;
     const char *title = json_string_value(json_object_get(room->header, "title"));
-    pl_msg_t msg = {.type = PL_MSG_NOTIFY_MESSAGE,
-                    .as.notify_message = {
-                        room->id,
-                        room->is_dm,
-                        pl_str_of(title ? title : ""),
-                        {(const char *)absent.ids, (uint32_t)(absent.count * sizeof(int64_t))},
-                        pl_str_of(p->frame)}};
-    pl_msg_send(zsock_resolve(self->notifier), &msg);
+    //  In a cluster each user's notifications are written by one node's notifier (see
+    //  app.h): one NOTIFY_MESSAGE per node, with the members it serves.
+    size_t left = absent.count;
+    while (left) {
+        int node = self->bridge ? pl_cluster_owner(absent.ids[0]) : 0;
+        size_t mine = 0;
+        for (size_t i = 0; i < left; i++)
+            if (!self->bridge || pl_cluster_owner(absent.ids[i]) == node) {
+                int64_t id = absent.ids[i];
+                absent.ids[i] = absent.ids[mine];
+                absent.ids[mine++] = id;
+            }
+        pl_msg_t msg = {
+            .type = PL_MSG_NOTIFY_MESSAGE,
+            .as.notify_message = {room->id,
+                                  room->is_dm,
+                                  pl_str_of(title ? title : ""),
+                                  {(const char *)absent.ids, (uint32_t)(mine * sizeof(int64_t))},
+                                  pl_str_of(p->frame)}};
+        bool here = !self->bridge || node == pl_cluster_self();
+        pl_msg_send(zsock_resolve(here ? self->notifier : self->bridge), &msg);
+        left -= mine;
+        absent.ids += mine;
+    }
 }
 
 //  Who has to hear of a stored message besides the room's subscribers: found in one

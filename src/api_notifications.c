@@ -70,9 +70,9 @@ static void s_mark_read(pl_req_t *req)
                                   .ids = {(const char *)ids, (uint32_t)(count * sizeof *ids)},
                                   .all = marks.all}};
     pl_msg_reply_t reply;
-    if (pl_http_ask(req, req->app->notifier, &msg, &msg.as.notifications_read.waiter,
-                    &msg.as.notifications_read.req_id, PL_HTTP_ACTOR_TIMEOUT_MS, "unavailable",
-                    &reply, NULL))
+    if (pl_http_ask(req, pl_app_notifier_ingress(req->app, req->user_id), &msg,
+                    &msg.as.notifications_read.waiter, &msg.as.notifications_read.req_id,
+                    PL_HTTP_ACTOR_TIMEOUT_MS, "unavailable", &reply, NULL))
         goto done;
     if (reply.status == PL_STATUS_OK)
         pl_http_reply(req->conn, 204, NULL, NULL);

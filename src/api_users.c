@@ -113,7 +113,7 @@ static void s_follow_change(pl_req_t *req, bool follow)
         if (follow) {
             pl_msg_t notify = {.type = PL_MSG_NOTIFY_FOLLOW,
                                .as.notify_follow = {req->user_id, req->path_id}};
-            pl_ingress_send(req->app->notifier, &notify);
+            pl_ingress_send(pl_app_notifier_ingress(req->app, req->path_id), &notify);
         }
     }
 }

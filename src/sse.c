@@ -125,11 +125,11 @@ static void s_stream(pl_req_t *req, int fd, int64_t last_event_id)
     pl_msg_t open = {
         .type = PL_MSG_STREAM_OPEN,
         .as.stream_open = {id, req->user_id, last_event_id, {head, (uint32_t)head_len}}};
-    pl_ingress_send(app->notifier, &open);
+    pl_ingress_send(pl_app_notifier_ingress(app, req->user_id), &open);
     pl_debug("sse: stream %" PRIu64 " of user %" PRId64 " open", id, req->user_id);
     s_wait_for_end(app, fd);
     pl_msg_t close = {.type = PL_MSG_STREAM_CLOSE, .as.stream_close = {id, req->user_id}};
-    pl_ingress_send(app->notifier, &close);
+    pl_ingress_send(pl_app_notifier_ingress(app, req->user_id), &close);
     s_tell_writer(req, id, fd, false);
     pl_debug("sse: stream %" PRIu64 " closed", id);
 }

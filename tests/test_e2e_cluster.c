@@ -369,6 +369,46 @@ Test(e2e_cluster, notifications_replay_at_another_node_after_last_event_id)
     pl_api_user_free(&carol);
 }
 
+Test(e2e_cluster, a_stream_whose_notifier_moves_ends_and_resumes_without_loss)
+{
+    //  Bob's notifications move to node 3 when it joins.
+    user_t alice = pl_api_signup("Alice"), bob = {0};
+    for (int tries = 0; tries < 64 && !bob.token; tries++) {
+        user_t user = pl_api_signup("Bob");
+        if (s_owner(user.id, 3) == 2 && s_owner(user.id, 2) != 2)
+            bob = user;
+        else
+            pl_api_user_free(&user);
+    }
+    cr_assert(bob.token, "no user hashed to node 3");
+    char headers[512];
+    snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\nLast-Event-ID: 0\r\n",
+             bob.token);
+    pl_sse_t *events = pl_sse_connect(pl_cluster_port(0), "/api/events", headers, NULL);
+    cr_assert(events);
+    pl_cluster_start_node(2, NULL);
+    s_live_nodes_until(0, 3);
+    //  The stream ends (an EventSource reconnects by itself, with Last-Event-ID).
+    pl_sse_block_t block;
+    while (pl_sse_next(events, FRAME_MS, &block) == 1)
+        pl_sse_block_free(&block);
+    cr_assert(pl_sse_is_closed(events), "the stream of a user whose notifier moved stays open");
+    pl_sse_close(&events);
+    pl_api_use_port(pl_cluster_port(1));
+    pl_api_expect("POST", pl_api_fmt("/api/users/%lld/follow", (long long)bob.id), alice.token,
+                  NULL, 204, NULL);
+    events = pl_sse_connect(pl_cluster_port(1), "/api/events", headers, NULL);
+    cr_assert(events);
+    char why[256] = "";
+    json_t *follow = pl_sse_next_notification(events, FRAME_MS, why, sizeof why);
+    cr_assert(follow, "the follow made meanwhile is not replayed: %s", why);
+    cr_assert_str_eq(pl_api_str(follow, "kind"), "follow");
+    json_decref(follow);
+    pl_sse_close(&events);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
 Test(e2e_cluster, an_upload_made_at_one_node_is_served_by_the_other)
 {
     user_t alice = pl_api_signup("Alice");

@@ -59,4 +59,14 @@ static inline pl_ingress_t *pl_app_room_ingress(const pl_app_t *app, int64_t roo
     return app->rooms[pl_room_shard(room_id, app->room_count)];
 }
 
+//  Where a notifier request about a user goes: in a cluster, one node's notifier
+//  writes all of a user's notifications and feeds all of their streams, so that
+//  their versions grow on every stream and replays meet live pushes in one place.
+static inline pl_ingress_t *pl_app_notifier_ingress(const pl_app_t *app, int64_t user_id)
+{
+    if (app->bridge && !pl_cluster_owns(user_id))
+        return app->bridge;
+    return app->notifier;
+}
+
 #endif
