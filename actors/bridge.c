@@ -1146,9 +1146,11 @@ static void s_from_inbox(self_t *self, pl_msg_frame_t *in)
         node = pl_cluster_node_of(msg->as.conn_sse_live.conn_id);
         break;
     case PL_MSG_CONN_ROOM_NOTICE:
-    case PL_MSG_CONN_USER_EVENT:
     case PL_MSG_NOTIFY_ROOM_CREATED:
         node = 0;
+        break;
+    case PL_MSG_CONN_USER_EVENT:
+        node = (int)msg->as.conn_user_event.node;
         break;
     case PL_MSG_NODE_REPLY:
         node = pl_cluster_node_of(msg->as.node_reply.waiter);

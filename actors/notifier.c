@@ -72,10 +72,8 @@ typedef struct {
     zsock_t **writers;  //  owned: outlets, one per writer shard
     zsock_t *bridge;    //  owned: outlet, in a cluster (streams on other nodes), else NULL
     int writer_count;
-    pl_store_t *reader; //  owned: replays, likers, profiles, ids and versions
-    //  user id -> open SSE streams per writer shard, then on other nodes (int32_t[writer
-    //  shards + 1], owned)
-    pl_idmap_t *streams;
+    pl_store_t *reader;  //  owned: replays, likers, profiles, ids and versions
+    pl_idmap_t *streams; //  user id -> the user's open SSE streams, where (int32_t[], owned)
     pl_idmap_t *open;    //  user id -> pl_idmap_t (owned): room id -> open_t (owned)
     pl_idmap_t *news;    //  room id -> news_t (owned)
     pl_idmap_t *flights; //  notification id -> flight_t (owned)
@@ -248,6 +246,53 @@ static self_t *s_self_new(pl_notifier_args_t *args)
     return self;
 }
 
+//  A user's open SSE streams, counted where they are, in one int32_t array: one count
+//  per writer shard of this node, then (in a cluster) the streams on other nodes as
+//  (node, count) pairs, and a count of those that found no pair (sent to every node).
+#define REMOTE_PAIRS 4
+
+static size_t s_streams_len(const self_t *self)
+{
+    return (size_t)self->writer_count + 2 * REMOTE_PAIRS + 1;
+}
+
+//  Counts a stream in or out (delta +1 or -1).
+static void s_count_stream(const self_t *self, int32_t *streams, uint64_t conn_id, int delta)
+{
+    if (!pl_cluster_is_remote(conn_id)) {
+        streams[conn_id % (uint64_t)self->writer_count] += delta;
+        return;
+    }
+    int node = pl_cluster_node_of(conn_id);
+    int32_t *pairs = streams + self->writer_count, *free_pair = NULL;
+    for (int i = 0; i < REMOTE_PAIRS; i++) {
+        if (pairs[2 * i] == node && pairs[2 * i + 1] > 0) {
+            if ((pairs[2 * i + 1] += delta) == 0)
+                pairs[2 * i] = 0;
+            return;
+        }
+        if (!free_pair && pairs[2 * i + 1] == 0)
+            free_pair = pairs + 2 * i;
+    }
+    if (delta > 0 && free_pair) {
+        free_pair[0] = node;
+        free_pair[1] = delta;
+    } else {
+        streams[s_streams_len(self) - 1] += delta;
+    }
+}
+
+static bool s_any_stream(const self_t *self, const int32_t *streams)
+{
+    for (int w = 0; w < self->writer_count; w++)
+        if (streams[w] > 0)
+            return true;
+    for (int i = 0; i < REMOTE_PAIRS; i++)
+        if (streams[self->writer_count + 2 * i + 1] > 0)
+            return true;
+    return streams[s_streams_len(self) - 1] > 0;
+}
+
 //  Sends a committed notification to every live SSE stream of its user. The body is
 //  a JSON object written by s_write: "id" and "read" are spliced in as text rather
 //  than by parsing it again.
@@ -263,13 +308,19 @@ static void s_push(self_t *self, const flight_t *flight, int64_t id)
         snprintf(json, size, "{\"id\":%" PRId64 ",\"read\":false,%s", id, body + 1);
     char *event = json ? pl_sse_event(flight->version, json) : NULL;
     pl_msg_t msg = {.type = PL_MSG_CONN_USER_EVENT,
-                    .as.conn_user_event = {flight->user_id, pl_str_of(event)}};
+                    .as.conn_user_event = {flight->user_id, pl_str_of(event), 0}};
     for (int w = 0; event && w < self->writer_count; w++)
         if (shards[w])
             pl_msg_send(zsock_resolve(self->writers[w]), &msg);
-    //  The user's streams on other nodes: the bridge takes the event to their writers.
-    if (event && shards[self->writer_count])
+    //  The user's streams on other nodes: the bridge takes the event to those nodes.
+    const int32_t *pairs = shards + self->writer_count;
+    for (int i = 0; event && i <= REMOTE_PAIRS; i++) {
+        bool overflow = i == REMOTE_PAIRS;
+        if (overflow ? pairs[2 * i] <= 0 : pairs[2 * i + 1] <= 0)
+            continue;
+        msg.as.conn_user_event.node = overflow ? 0 : pairs[2 * i];
         pl_msg_send(zsock_resolve(self->bridge), &msg);
+    }
     free(event);
     free(json);
 }
@@ -680,24 +731,16 @@ static void s_replay_one(void *arg, int64_t version, json_t *notification)
 
 //  A stream opened: send it its response head and what it missed (Last-Event-ID),
 //  then let it go live.
-//  Where a stream's count is kept in its user's array (see self_t.streams).
-static int s_stream_slot(const self_t *self, uint64_t conn_id)
-{
-    return pl_cluster_is_remote(conn_id) ? self->writer_count
-                                         : (int)(conn_id % (uint64_t)self->writer_count);
-}
-
 static void s_stream_open(self_t *self, const pl_msg_stream_open_t *m)
 {
-    int shard = s_stream_slot(self, m->conn_id);
     int32_t *shards = pl_idmap_get(self->streams, (uint64_t)m->user_id);
-    if (!shards && (shards = calloc((size_t)self->writer_count + 1, sizeof *shards)) &&
+    if (!shards && (shards = calloc(s_streams_len(self), sizeof *shards)) &&
         pl_idmap_put(self->streams, (uint64_t)m->user_id, shards)) {
         free(shards);
         shards = NULL;
     }
     if (shards)
-        shards[shard]++;
+        s_count_stream(self, shards, m->conn_id, +1);
     else
         pl_error("notifier: out of memory; user %" PRId64 " gets no live events", m->user_id);
     //  The response head goes first: a client that has it is live from then on.
@@ -713,9 +756,11 @@ static void s_stream_open(self_t *self, const pl_msg_stream_open_t *m)
         fclose(replay.out);
     pl_msg_t live = {.type = PL_MSG_CONN_SSE_LIVE,
                      .as.conn_sse_live = {m->conn_id, {replay.text, (uint32_t)replay.len}}};
+    zsock_t *writer = pl_cluster_is_remote(m->conn_id)
+                          ? self->bridge
+                          : self->writers[m->conn_id % (uint64_t)self->writer_count];
     if (replay.out)
-        pl_msg_send(zsock_resolve(shard < self->writer_count ? self->writers[shard] : self->bridge),
-                    &live);
+        pl_msg_send(zsock_resolve(writer), &live);
     else
         pl_error("notifier: out of memory; stream %" PRIu64 " stays silent", m->conn_id);
     free(replay.text);
@@ -726,10 +771,9 @@ static void s_stream_close(self_t *self, const pl_msg_stream_close_t *m)
     int32_t *shards = pl_idmap_get(self->streams, (uint64_t)m->user_id);
     if (!shards)
         return;
-    shards[s_stream_slot(self, m->conn_id)]--;
-    for (int w = 0; w <= self->writer_count; w++)
-        if (shards[w] > 0)
-            return;
+    s_count_stream(self, shards, m->conn_id, -1);
+    if (s_any_stream(self, shards))
+        return;
     free(pl_idmap_remove(self->streams, (uint64_t)m->user_id));
 }
 

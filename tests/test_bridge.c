@@ -342,3 +342,30 @@ Test(bridge, redis_lost_refuses_cross_node_sends_and_comes_back_by_itself)
     cr_assert_eq(pl_redis_server_query(&s_redis, "EXISTS " PREFIX "node:1"), 1,
                  "the node did not register again");
 }
+
+Test(bridge, a_users_event_goes_to_the_node_holding_the_stream_only)
+{
+    s_view_until(2);
+    redisContext *node2 = s_subscriber(PREFIX "n:2");
+    redisContext *all = s_subscriber(PREFIX "all");
+    pl_msg_t event = {.type = PL_MSG_CONN_USER_EVENT,
+                      .as.conn_user_event = {8, pl_str_of("event: notification\n\n"), 2}};
+    pl_msg_send(zsock_resolve(s_to_bridge), &event);
+    redisReply *reply = s_next_payload(node2);
+    freeReplyObject(reply);
+    //  Then a room notice, which goes to every node: it is the next on "all".
+    int64_t pair[2] = {8, 1};
+    pl_msg_t notice = {
+        .type = PL_MSG_CONN_ROOM_NOTICE,
+        .as.conn_room_notice = {{(const char *)pair, sizeof pair}, {NULL, 0}, pl_str_of("{}")}};
+    pl_msg_send(zsock_resolve(s_to_bridge), &notice);
+    reply = s_next_payload(all);
+    uint32_t len;
+    memcpy(&len, reply->element[2]->str + 3, sizeof len);
+    pl_msg_t got;
+    cr_assert_eq(pl_msg_decode(reply->element[2]->str + 7, len, &got), 0);
+    cr_assert_eq(got.type, PL_MSG_CONN_ROOM_NOTICE, "the user's event went to every node");
+    freeReplyObject(reply);
+    redisFree(node2);
+    redisFree(all);
+}

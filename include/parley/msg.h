@@ -73,7 +73,7 @@
 #define PL_MSG_ROOM_MEMBER(F)                                                                      \
     F(I64, room_id) F(I64, user_id) F(I64, event) F(STR, user) F(U64, waiter) F(U64, req_id)
 #define PL_MSG_CONN_SSE_LIVE(F)   F(U64, conn_id) F(BIN, text)
-#define PL_MSG_CONN_USER_EVENT(F) F(I64, user_id) F(BIN, text)
+#define PL_MSG_CONN_USER_EVENT(F) F(I64, user_id) F(BIN, text) F(I64, node)
 #define PL_MSG_FOLLOW_STORE(F)                                                                     \
     F(U64, waiter) F(U64, req_id) F(I64, follower_id) F(I64, followee_id) F(I64, follow)
 #define PL_MSG_NOTIFY_FOLLOW(F)       F(I64, follower_id) F(I64, followee_id)
@@ -134,7 +134,8 @@
     X(ROOM_LOAD, room_load, "loader: read a room's state for the room shard that asks")            \
     X(ROOM_LOADED, room_loaded, "a room's state as JSON (status NOT_FOUND: no such room)")         \
     X(CONN_SSE_LIVE, conn_sse_live, "an SSE stream's replay: write it, then send it live events")  \
-    X(CONN_USER_EVENT, conn_user_event, "an SSE event for every live stream of a user")            \
+    X(CONN_USER_EVENT, conn_user_event,                                                            \
+      "an SSE event for every live stream of a user (node: the bridge's destination, 0 all)")      \
     X(FOLLOW_STORE, follow_store, "follow (follow 1) or unfollow (0) a user; REPLY")               \
     X(NOTIFY_FOLLOW, notify_follow, "notifier: someone followed a user")                           \
     X(NOTIFY_ROOM_CREATED, notify_room_created, "notifier: a content's group room was created")    \
