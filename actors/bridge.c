@@ -36,6 +36,7 @@
 #define INBOX_BATCH      4096
 #define LEFT_MARK_MS     60000
 #define RECORD_HEAD      5 //  hops and length
+#define MAX_PAYLOAD      (1 << 20)
 //  Longest a send to a local actor may wait. The bridge outlives the actors it feeds
 //  (they stop first, at shutdown), and a PUSH to an inbox that is gone would wait
 //  for ever; a live inbox full for this long is an overload, and the message is
@@ -136,12 +137,16 @@ typedef struct {
     char node_key[300], nodes_key[300], own_channel[300], all_channel[300];
     uint16_t live[PL_CLUSTER_MAX_NODES];
     int live_count;
-    outbox_t out[PL_NODE_ID_MAX + 1]; //  by node; [0]: every node
-    pl_idmap_t *held;                 //  room -> held_t
-    pl_idmap_t *claims;               //  room -> claim_t
-    pl_idmap_t *tracks;               //  room -> track_t
-    parked_t *parked, **parked_tail;  //  FIFO
-    pl_idmap_t *unanswered;           //  key of (connection, room) -> unanswered_t
+    outbox_t out[PL_NODE_ID_MAX + 1];          //  by node; [0]: every node
+    uint16_t queued_nodes[PL_NODE_ID_MAX + 1]; //  the nodes whose batch is not empty
+    int queued_count;
+    int publishing;                  //  PUBLISHes appended to the pipeline, not yet answered
+    uint64_t publishing_records;     //  the messages they carry
+    pl_idmap_t *held;                //  room -> held_t
+    pl_idmap_t *claims;              //  room -> claim_t
+    pl_idmap_t *tracks;              //  room -> track_t
+    parked_t *parked, **parked_tail; //  FIFO
+    pl_idmap_t *unanswered;          //  key of (connection, room) -> unanswered_t
     int64_t next_heartbeat, next_renew, next_claim, next_reconnect;
     int64_t last_renewed; //  when every held lease was last renewed
     int backoff_ms;
@@ -302,6 +307,24 @@ static bool s_reserve(outbox_t *box, size_t more)
 }
 
 //  Queues a message (its encoding) for node (0: every node) until the next flush.
+//  Appends the PUBLISH of node's batch to the pipeline (its reply is read by s_flush).
+static void s_publish(self_t *self, int node)
+{
+    outbox_t *box = &self->out[node];
+    if (self->cmd) {
+        char channel[320];
+        if (node)
+            snprintf(channel, sizeof channel, "%sn:%d", self->args->prefix, node);
+        else
+            snprintf(channel, sizeof channel, "%s", self->all_channel);
+        redisAppendCommand(self->cmd, "PUBLISH %s %b", channel, box->data, box->len);
+        self->publishing++;
+        self->publishing_records += box->records;
+    }
+    box->len = 0;
+    box->records = 0;
+}
+
 static void s_queue(self_t *self, int node, int hops, const void *data, size_t len)
 {
     outbox_t *box = &self->out[node];
@@ -313,6 +336,7 @@ static void s_queue(self_t *self, int node, int hops, const void *data, size_t l
         box->data[0] = (uint8_t)(self->self_node & 0xff);
         box->data[1] = (uint8_t)(self->self_node >> 8);
         box->len = 2;
+        self->queued_nodes[self->queued_count++] = (uint16_t)node;
     }
     uint8_t *p = box->data + box->len;
     uint32_t n = (uint32_t)len;
@@ -321,15 +345,31 @@ static void s_queue(self_t *self, int node, int hops, const void *data, size_t l
     memcpy(p + RECORD_HEAD, data, len);
     box->len += RECORD_HEAD + len;
     box->records++;
+    //  A large batch goes at once: a subscriber that Redis must buffer too much for
+    //  is cut off (client-output-buffer-limit pubsub).
+    if (box->len >= MAX_PAYLOAD)
+        s_publish(self, node);
 }
 
 static void s_redis_lost(self_t *self, const char *why);
 
 //  Reads `count` pipelined replies; *replies (if given) receives them, else they are
-//  freed. Returns 0, or -1 when the connection failed (then all are freed).
+//  freed. The replies of PUBLISHes appended before (s_publish) come first and are
+//  read here too. Returns 0, or -1 when the connection failed (then all are freed).
 static int s_collect(self_t *self, int count, redisReply **replies)
 {
     int rc = 0;
+    int published = self->publishing;
+    uint64_t records = self->publishing_records;
+    self->publishing = 0;
+    self->publishing_records = 0;
+    for (int i = 0; i < published && rc == 0; i++) {
+        void *reply = NULL;
+        rc = redisGetReply(self->cmd, &reply) == REDIS_OK ? 0 : -1;
+        freeReplyObject(reply);
+    }
+    if (published && rc == 0)
+        atomic_fetch_add(&s_published, records);
     for (int i = 0; i < count; i++) {
         void *reply = NULL;
         if (rc == 0 && redisGetReply(self->cmd, &reply) != REDIS_OK)
@@ -349,31 +389,15 @@ static int s_collect(self_t *self, int count, redisReply **replies)
     return rc;
 }
 
-//  Publishes every queued batch, all in one pipeline.
+//  Publishes every queued batch; reads the replies of the whole pipeline.
 static void s_flush(self_t *self)
 {
-    int appended = 0;
-    uint64_t records = 0;
-    for (int node = 0; node <= PL_NODE_ID_MAX; node++) {
-        outbox_t *box = &self->out[node];
-        if (!box->len)
-            continue;
-        if (self->cmd) {
-            const char *channel = node ? NULL : self->all_channel;
-            char named[320];
-            if (node) {
-                snprintf(named, sizeof named, "%sn:%d", self->args->prefix, node);
-                channel = named;
-            }
-            redisAppendCommand(self->cmd, "PUBLISH %s %b", channel, box->data, box->len);
-            appended++;
-            records += box->records;
-        }
-        box->len = 0;
-        box->records = 0;
-    }
-    if (appended && s_collect(self, appended, NULL) == 0)
-        atomic_fetch_add(&s_published, records);
+    for (int i = 0; i < self->queued_count; i++)
+        if (self->out[self->queued_nodes[i]].len)
+            s_publish(self, self->queued_nodes[i]);
+    self->queued_count = 0;
+    if (self->publishing)
+        s_collect(self, 0, NULL);
 }
 
 //  --- rooms: routing and tracking ------------------------------------------------------
@@ -509,13 +533,13 @@ static void s_answered(self_t *self, uint64_t conn_id, int64_t room_id)
         free(pl_idmap_remove(self->unanswered, key));
 }
 
-//  A node died: refuses every send it left unanswered.
+//  A node died (dead -1: Redis was lost): refuses every send it left unanswered.
 static void s_refuse_unanswered(self_t *self, int dead)
 {
     id_list_t keys = s_ids(self->unanswered);
     for (size_t k = 0; k < keys.count; k++) {
         unanswered_t *u = pl_idmap_get(self->unanswered, keys.ids[k]);
-        if (u->owner != dead)
+        if (dead >= 0 && u->owner != dead)
             continue;
         for (size_t i = 0; i < u->count; i++) {
             const char *name = u->names[(u->head + i) % UNANSWERED_MAX];
@@ -924,7 +948,11 @@ static void s_redis_lost(self_t *self, const char *why)
     redisFree(self->cmd);
     redisFree(self->sub);
     self->cmd = self->sub = NULL;
+    self->publishing = 0;
+    self->publishing_records = 0;
     atomic_store(&s_redis_up, false);
+    //  Sends passed to other nodes, or their answers, may have been lost with Redis.
+    s_refuse_unanswered(self, -1);
     self->next_reconnect = s_now() + self->backoff_ms;
     self->backoff_ms =
         self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
