@@ -349,3 +349,17 @@ Test(e2e_browser, another_origin_gets_no_cors_headers)
     pl_http_response_free(&r);
     pl_api_user_free(&alice);
 }
+
+Test(e2e_browser, logout_expires_the_cookie_from_an_allowed_page_only)
+{
+    pl_api_user_t alice = pl_api_signup("Alice");
+    //  A foreign page cannot end the session (the cookie's rule for every POST).
+    s_expect_status("POST", "/api/auth/logout", s_cookie(&alice, FOREIGN), NULL, 403);
+    pl_http_response_t r = s_request("POST", "/api/auth/logout", s_cookie(&alice, s_own()), NULL);
+    cr_assert_eq(r.status, 204, "%d %s", r.status, r.body);
+    cr_assert_str_eq(pl_http_header(&r, "Set-Cookie"),
+                     "parley_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    pl_http_response_free(&r);
+    s_expect_status("POST", "/api/auth/logout", "", NULL, 401);
+    pl_api_user_free(&alice);
+}
