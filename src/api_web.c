@@ -1,6 +1,6 @@
 /*  The browser client (src/assets/web, built into the binary by parley_embed_web):
-    GET / answers index.html, GET /assets/<version>/<name> its scripts and styles,
-    gzipped when the browser takes it. No token: these are static files.
+    GET (or HEAD) / answers index.html, /assets/<version>/<name> its scripts and
+    styles, gzipped when the browser takes it. No token: these are static files.
 
     The version in the asset urls is a hash of every file of the client, so an asset
     url never names two contents and may be cached for a year, while index.html,
@@ -18,7 +18,7 @@
 
 #define S_SECURITY_HEADERS                                                                         \
     "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "           \
-    "img-src 'self' blob: data:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; "       \
+    "img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; "                            \
     "form-action 'none'; frame-ancestors 'none'\r\n"                                               \
     "X-Content-Type-Options: nosniff\r\n"                                                          \
     "Referrer-Policy: same-origin\r\n"                                                             \
@@ -32,17 +32,21 @@ static void s_send(pl_req_t *req, const pl_web_asset_t *asset, const char *cache
     size_t size = gzip ? asset->gzip_size : asset->size;
     const char *headers =
         gzip ? S_SECURITY_HEADERS "Content-Encoding: gzip\r\n" : S_SECURITY_HEADERS;
-    if (pl_http_write_head(req->conn, 200, asset->type, size, cache_control, headers) == 0)
+    if (pl_http_write_head(req->conn, 200, asset->type, size, cache_control, headers) == 0 &&
+        strcmp(req->info->request_method, "HEAD") != 0)
         mg_write(req->conn, bytes, size);
 }
 
+//  Only the page's own path: the router matches civetweb's cleaned path, in which
+//  "/uploads/%2e%2e" is "/" too, and such a path stays the 404 it was.
 static void s_index(pl_req_t *req)
 {
+    const char *raw = req->info->local_uri_raw;
     const pl_web_asset_t *index = pl_web_find("index.html", strlen("index.html"));
-    if (index)
+    if (index && raw && strcmp(raw, "/") == 0)
         s_send(req, index, "no-cache");
     else
-        pl_http_error(req->conn, 404, "not_found", "this build has no browser client");
+        pl_http_error(req->conn, 404, "not_found", "no such endpoint: %s", req->info->local_uri);
 }
 
 //  The route's pattern is /assets/{name}/{name}: path_name is the file, and the
@@ -62,6 +66,8 @@ static void s_asset(pl_req_t *req)
 
 const pl_route_t pl_web_routes[] = {
     {"GET", "/", false, s_index},
+    {"HEAD", "/", false, s_index},
     {"GET", "/assets/{name}/{name}", false, s_asset},
+    {"HEAD", "/assets/{name}/{name}", false, s_asset},
     {NULL, NULL, false, NULL},
 };

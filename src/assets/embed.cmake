@@ -28,7 +28,6 @@ set(s_web_types_js "text/javascript; charset=utf-8")
 set(s_web_types_css "text/css; charset=utf-8")
 set(s_web_types_svg "image/svg+xml")
 set(s_web_types_png "image/png")
-set(s_web_types_webmanifest "application/manifest+json")
 
 # s_embed_web(DIR OUTPUT WORK): the browser client (every file of DIR) as one C file:
 # each file's bytes and their gzip (made in WORK), a table pl_web_assets, and
