@@ -280,6 +280,48 @@ test('a profile edit is seen live in the open room; logout and login', async () 
   await bob.page.getByRole('link', { name: /The Matrix/ }).first().waitFor();
 });
 
+test('a long room keeps a bounded DOM while paging both ways; dark mode passes axe', async () => {
+  const { page } = alice;
+  // 320 messages published over HTTP, as a program would.
+  const roomId = await page.evaluate(async () => {
+    const headers = { 'Content-Type': 'application/json' };
+    const room = await (await fetch('/api/contents/2/room', { method: 'POST', headers })).json();
+    for (let i = 1; i <= 320; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, k) => fetch(`/api/rooms/${room.id}/messages`, {
+        method: 'POST', headers, body: JSON.stringify({ client_id: `bulk-${i + k}`, body: `bulk ${i + k}` }),
+      })));
+    }
+    return room.id;
+  });
+  await page.goto(`${server.url}/#/rooms/${roomId}`);
+  await page.locator('.msg').first().waitFor();
+  const count = () => page.locator('.messages .msg').count();
+  assert.equal(await count(), 50);
+  // Up to the beginning: older pages load, the newest are dropped past 200.
+  const scroller = page.locator('.scroller');
+  for (let i = 0; i < 20 && !(await page.getByText('This is the beginning of the room.').isVisible()); i++) {
+    await scroller.evaluate((el) => { el.scrollTop = 0; });
+    await page.waitForTimeout(150);
+    assert.ok(await count() <= 200, `${await count()} messages in the DOM`);
+  }
+  await page.getByText('This is the beginning of the room.').waitFor();
+  const texts = await messageTexts(page);
+  assert.equal(texts[0], 'bulk 1');
+  assert.ok(!texts.includes('bulk 320'), 'the newest were dropped');
+  // A message arriving meanwhile is offered, not appended out of place.
+  await bob.page.evaluate((id) => fetch(`/api/rooms/${id}/join`, { method: 'POST' }), roomId);
+  await bob.page.evaluate((id) => fetch(`/api/rooms/${id}/messages`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ body: 'latest news' }),
+  }), roomId);
+  await page.getByRole('button', { name: 'New messages ↓' }).click();
+  await page.locator('.msg-text', { hasText: 'latest news' }).waitFor();
+  assert.ok(await count() <= 200);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await checkA11y(page, 'room (dark)');
+  await screenshots(page, 'room-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+});
+
 test('first load: bytes transferred and time to a usable room list', async () => {
   // A fresh context (cold cache) with Alice's cookie.
   const state = await alice.context.storageState();
