@@ -280,6 +280,22 @@ test('a profile edit is seen live in the open room; logout and login', async () 
   await bob.page.getByRole('link', { name: /The Matrix/ }).first().waitFor();
 });
 
+test('by keyboard alone: from the room list to a sent message', async () => {
+  const { page } = bob;
+  await page.locator('.brand').focus();
+  let focused = '';
+  for (let i = 0; i < 30 && !focused.startsWith('Alice Liddell (direct message)'); i++) {
+    await page.keyboard.press('Tab');
+    focused = await page.evaluate(() => document.activeElement.querySelector('.room-title')?.textContent || '');
+  }
+  assert.ok(focused.startsWith('Alice Liddell (direct message)'), 'Tab reaches the DM in the room list');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Alice Liddell' }).waitFor();
+  await page.keyboard.type('typed without a mouse');
+  await page.keyboard.press('Enter');
+  await alice.page.getByRole('link', { name: /^Bob \(direct message\)/ }).filter({ hasText: 'typed without a mouse' }).waitFor();
+});
+
 test('a long room keeps a bounded DOM while paging both ways; dark mode passes axe', async () => {
   const { page } = alice;
   // 320 messages published over HTTP, as a program would.

@@ -150,6 +150,10 @@ class RoomView {
     }, { root: this.scroller, rootMargin: '300px 0px' });
     this.observer.observe(this.bottomSentinel);
     this.renderPresence();
+    // Keyboard users land where they write; on a phone that would open the
+    // on-screen keyboard over the history, so there the view itself takes focus.
+    if (matchMedia('(min-width: 721px)').matches) this.input.focus({ preventScroll: true });
+    else this.main.focus({ preventScroll: true });
   }
 
   composer() {
