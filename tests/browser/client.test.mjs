@@ -160,6 +160,9 @@ test('a DM from a profile: unread badge and a notification in the bell', async (
   await dm.click();
   await bob.page.getByRole('heading', { name: 'Alice' }).waitFor();
   await bob.page.locator('.msg-text', { hasText: 'psst, a secret' }).waitFor();
+  // The unread divider stands before the message he had not read.
+  const divider = bob.page.getByRole('separator', { name: 'New messages' });
+  assert.equal(await divider.evaluate((el) => el.nextElementSibling.querySelector('.msg-text').textContent), 'psst, a secret');
   await dmLink.filter({ hasText: /unread/ }).waitFor({ state: 'detached' }); // read: no badge
   await bob.page.getByRole('link', { name: /The Matrix/ }).first().click();
   await alice.page.getByRole('link', { name: /The Matrix/ }).first().click();
@@ -322,13 +325,15 @@ test('a long room keeps a bounded DOM while paging both ways; dark mode passes a
   }
   await page.getByText('This is the beginning of the room.').waitFor();
   const texts = await messageTexts(page);
-  assert.equal(texts[0], 'bulk 1');
-  assert.ok(!texts.includes('bulk 320'), 'the newest were dropped');
-  // A message arriving meanwhile is offered, not appended out of place.
-  await bob.page.evaluate((id) => fetch(`/api/rooms/${id}/join`, { method: 'POST' }), roomId);
-  await bob.page.evaluate((id) => fetch(`/api/rooms/${id}/messages`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ body: 'latest news' }),
-  }), roomId);
+  const [first, last] = await page.evaluate((id) => Promise.all(['after=0&limit=1', 'limit=1'].map((q) =>
+    fetch(`/api/rooms/${id}/messages?${q}`).then((r) => r.json()).then((p) => p.messages[0].body))), roomId);
+  assert.equal(texts[0], first, 'the room\'s first message is at the top');
+  assert.ok(!texts.includes(last), 'the newest were dropped');
+  // Bob, not a member, is offered to join; his message, arriving while Alice
+  // reads the beginning, is offered to her, not appended out of place.
+  await bob.page.goto(`${server.url}/#/rooms/${roomId}`);
+  await bob.page.getByRole('button', { name: 'Join this room' }).click();
+  await send(bob.page, 'latest news');
   await page.getByRole('button', { name: 'New messages ↓' }).click();
   await page.locator('.msg-text', { hasText: 'latest news' }).waitFor();
   assert.ok(await count() <= 200);
@@ -336,6 +341,33 @@ test('a long room keeps a bounded DOM while paging both ways; dark mode passes a
   await checkA11y(page, 'room (dark)');
   await screenshots(page, 'room-dark');
   await page.emulateMedia({ colorScheme: 'light' });
+  // And he leaves: the room goes from his list, and Alice sees him go.
+  bob.page.once('dialog', (d) => d.accept());
+  await bob.page.getByRole('button', { name: 'Leave' }).click();
+  await bob.page.getByRole('heading', { name: 'Welcome to parley' }).waitFor();
+  assert.equal(await bob.page.locator(`.room-item[data-room="${roomId}"]`).count(), 0);
+  await page.getByText('1 member, 1 online').waitFor();
+});
+
+test('sending faster than the rate limit says so, and a retry sends', async () => {
+  const { page } = bob;
+  await page.getByRole('link', { name: /^Alice Liddell \(direct message\)/ }).click();
+  await page.getByRole('heading', { name: 'Alice Liddell' }).waitFor();
+  // 60 messages at once, past the burst of 40.
+  await page.getByLabel('Message', { exact: true }).evaluate((input) => {
+    for (let i = 1; i <= 60; i++) {
+      input.value = `burst ${i}`;
+      input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+    }
+  });
+  const failed = page.locator('.msg.failed');
+  await failed.first().waitFor();
+  await failed.first().getByText('You are going too fast').waitFor();
+  await page.waitForTimeout(1500); // the bucket refills
+  const text = await failed.first().locator('.msg-text').textContent();
+  await failed.first().getByRole('button', { name: 'Retry' }).click();
+  await page.locator('.msg:not(.failed):not(.sending) .msg-text', { hasText: new RegExp(`^${text}$`) }).waitFor();
+  await alice.page.getByRole('link', { name: /^Bob \(direct message\)/ }).filter({ hasText: text }).waitFor();
 });
 
 test('first load: bytes transferred and time to a usable room list', async () => {
