@@ -216,6 +216,11 @@ test('offline and back: every message sent meanwhile arrives once', async () => 
   await bob.page.getByText('Connection lost. Reconnecting…').waitFor();
   for (const n of [1, 2, 3]) await send(alice.page, `while away ${n}`);
   await alice.page.locator('.msg:not(.sending) .msg-text', { hasText: 'while away 3' }).waitFor();
+  // A DM meanwhile is a notification Bob's stream missed: it comes on its resumption.
+  const dmId = await alice.page.evaluate((id) => fetch(`/api/users/${id}/dm`, { method: 'POST' }).then((r) => r.json()).then((r) => r.id), bob.id);
+  await alice.page.evaluate((id) => fetch(`/api/rooms/${id}/messages`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ body: 'did you miss me' }),
+  }), dmId);
   // Bob's socket is gone: what he gets back comes from `since`.
   assert.equal(await bob.page.locator('.msg-text', { hasText: 'while away' }).count(), 0);
   await bob.context.setOffline(false);
@@ -223,6 +228,9 @@ test('offline and back: every message sent meanwhile arrives once', async () => 
   await bob.page.getByText('Connection lost. Reconnecting…').waitFor({ state: 'hidden' });
   const texts = await messageTexts(bob.page);
   for (const n of [1, 2, 3]) assert.equal(texts.filter((t) => t === `while away ${n}`).length, 1, `while away ${n} shown once`);
+  await bob.page.getByRole('button', { name: /^Notifications, \d+ unread$/ }).click();
+  await bob.page.locator('.notice.unread', { hasText: 'did you miss me' }).waitFor();
+  await bob.page.keyboard.press('Escape');
 });
 
 test('a failed send retried is stored once', async () => {

@@ -7,6 +7,8 @@
 // notifications are kept by id, so that changes nothing). The browser's own
 // reconnects send Last-Event-ID themselves; when the stream is refused instead
 // (the server restarting), it is opened again after a backoff with the last id.
+// Offline, the stream is closed at once and opened again when the browser is
+// back online, rather than left to notice a dead connection by itself.
 
 import { api, describe } from './api.js';
 import { avatar, fill, h, icon, shortTime, toast } from './dom.js';
@@ -63,6 +65,8 @@ export function stopNotices() {
   clearTimeout(retryTimer);
   if (source) source.close();
   source = null;
+  removeEventListener('offline', offline);
+  removeEventListener('online', connect);
   items.clear();
   unread = 0;
   lastEventId = 0;
@@ -80,11 +84,19 @@ async function load() {
     toast(describe(e.code, e.message));
   }
   render();
+  addEventListener('offline', offline);
+  addEventListener('online', connect);
   connect();
+}
+
+function offline() {
+  clearTimeout(retryTimer);
+  if (source) source.close();
 }
 
 function connect() {
   clearTimeout(retryTimer);
+  if (source) source.close();
   source = new EventSource(lastEventId ? `/api/events?last_event_id=${lastEventId}` : '/api/events');
   source.addEventListener('open', () => { attempt = 0; });
   source.addEventListener('notification', (e) => {
