@@ -1,6 +1,7 @@
-/*  Sign-up and login (PROTOCOL.md "Auth"). Both answer {"user", "token"} and set the
-    parley_token cookie, so a browser's EventSource and WebSocket, which cannot send
-    headers, are authenticated too.
+/*  Sign-up, login and logout (PROTOCOL.md "Auth"). Sign-up and login answer {"user",
+    "token"} and set the parley_token cookie, so a browser's EventSource and WebSocket,
+    which cannot send headers, are authenticated too; logout expires that cookie,
+    which a page cannot do itself since it is HttpOnly.
 
     Both are throttled per client address, and logins per username too, before any
     password is hashed (PROTOCOL.md "Browser security"): a failed login counts, a
@@ -199,8 +200,18 @@ done:
     json_decref(body);
 }
 
+//  Tokens are not stored, so there is nothing to revoke: the token stays valid until
+//  its exp for whoever kept a copy, and logging out is forgetting the cookie. It
+//  needs a token so that only a page the cookie is for can end its session.
+static void s_logout(pl_req_t *req)
+{
+    pl_http_reply(req->conn, 204, NULL,
+                  "Set-Cookie: parley_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax\r\n");
+}
+
 const pl_route_t pl_auth_routes[] = {
     {"POST", "/api/auth/signup", false, s_signup},
     {"POST", "/api/auth/login", false, s_login},
+    {"POST", "/api/auth/logout", true, s_logout},
     {NULL, NULL, false, NULL},
 };

@@ -18,7 +18,7 @@
 const pl_route_t *const pl_http_route_tables[] = {
     pl_auth_routes,    pl_user_routes,         pl_content_routes, pl_room_routes,
     pl_event_routes,   pl_notification_routes, pl_upload_routes,  pl_health_routes,
-    pl_metrics_routes, pl_openapi_routes};
+    pl_metrics_routes, pl_openapi_routes,      pl_web_routes};
 const size_t pl_http_route_table_count =
     sizeof pl_http_route_tables / sizeof pl_http_route_tables[0];
 

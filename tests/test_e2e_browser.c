@@ -349,3 +349,47 @@ Test(e2e_browser, another_origin_gets_no_cors_headers)
     pl_http_response_free(&r);
     pl_api_user_free(&alice);
 }
+
+Test(e2e_browser, logout_expires_the_cookie_from_an_allowed_page_only)
+{
+    pl_api_user_t alice = pl_api_signup("Alice");
+    //  A foreign page cannot end the session (the cookie's rule for every POST).
+    s_expect_status("POST", "/api/auth/logout", s_cookie(&alice, FOREIGN), NULL, 403);
+    pl_http_response_t r = s_request("POST", "/api/auth/logout", s_cookie(&alice, s_own()), NULL);
+    cr_assert_eq(r.status, 204, "%d %s", r.status, r.body);
+    cr_assert_str_eq(pl_http_header(&r, "Set-Cookie"),
+                     "parley_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    pl_http_response_free(&r);
+    s_expect_status("POST", "/api/auth/logout", "", NULL, 401);
+    pl_api_user_free(&alice);
+}
+
+Test(e2e_browser, the_client_page_and_its_assets_carry_the_security_headers)
+{
+    pl_http_response_t page = s_request("GET", "/", "", NULL);
+    cr_assert_eq(page.status, 200);
+    cr_assert_str_eq(pl_http_header(&page, "Cache-Control"), "no-cache");
+    cr_assert_str_eq(pl_http_header(&page, "X-Content-Type-Options"), "nosniff");
+    const char *csp = pl_http_header(&page, "Content-Security-Policy");
+    cr_assert(csp && strstr(csp, "script-src 'self'") && strstr(csp, "connect-src 'self'") &&
+                  !strstr(csp, "unsafe-inline"),
+              "%s", csp ? csp : "no CSP");
+    cr_assert_null(pl_http_header(&page, "Content-Encoding"), "gzip that was not asked for");
+    //  The page names its script under the build's version.
+    const char *src = strstr(page.body, "/assets/");
+    cr_assert_not_null(src, "%s", page.body);
+    char path[128];
+    cr_assert_eq(sscanf(src, "%127[^\"]", path), 1);
+    pl_http_response_free(&page);
+
+    pl_http_response_t asset = s_request("GET", path, "Accept-Encoding: gzip, br\r\n", NULL);
+    cr_assert_eq(asset.status, 200, "%s: %d", path, asset.status);
+    cr_assert_str_eq(pl_http_header(&asset, "Cache-Control"),
+                     "public, max-age=31536000, immutable");
+    cr_assert_str_eq(pl_http_header(&asset, "Content-Encoding"), "gzip");
+    cr_assert_eq((unsigned char)asset.body[0], 0x1f, "not a gzip stream");
+    pl_http_response_free(&asset);
+
+    s_expect_status("GET", "/assets/0123456789abcdef/app.js", "", NULL, 404);
+    s_expect_status("GET", "/assets/nothing.js", "", NULL, 404);
+}

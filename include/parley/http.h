@@ -79,6 +79,7 @@ extern const pl_route_t pl_notification_routes[];
 extern const pl_route_t pl_upload_routes[];
 extern const pl_route_t pl_metrics_routes[];
 extern const pl_route_t pl_openapi_routes[];
+extern const pl_route_t pl_web_routes[];
 
 //  Every route table the server answers from, in the order they are searched
 //  (tests/test_openapi.c checks them against the OpenAPI document).
