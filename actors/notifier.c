@@ -431,8 +431,9 @@ static void s_notify_room_created(self_t *self, const pl_msg_notify_room_created
              title ? title : "a content you like");
     snprintf(url, sizeof url, "/rooms/%" PRId64, m->room_id);
     for (size_t i = 0; actor && content_json && i < count; i++) {
-        //  In a cluster every node hears of the room; each writes for the users it serves.
-        if (!pl_cluster_owns(likers[i]))
+        //  In a cluster every node hears of the room; each writes for the users it
+        //  serves. Whoever opened the room needs no news of it.
+        if (!pl_cluster_owns(likers[i]) || likers[i] == m->user_id)
             continue;
         pl_jw_t *jw = s_body_begin(self, "room_created", text, url, pl_now_ms(), actor);
         s_room_ref(jw, m->room_id, false, title ? title : "");

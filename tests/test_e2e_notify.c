@@ -623,6 +623,24 @@ Test(e2e_notify, a_new_content_room_notifies_its_likers_only)
     json_decref(list);
 }
 
+Test(e2e_notify, a_liker_who_opens_the_room_is_not_told_of_it)
+{
+    user_t u[2];
+    s_users(u, 2, "L");
+    int64_t content = pl_api_content(u[0].token, "Stalker");
+    s_like(&u[0], content, "POST");
+    s_like(&u[1], content, "POST");
+    pl_sse_t *opener = s_stream(&u[0], 0), *other = s_stream(&u[1], 0);
+    pl_api_content_room(u[0].token, content, 201);
+    json_t *n = s_next(other);
+    int64_t told = s_check(n, "room_created", "L0 opened a room for Stalker", &u[0]);
+    json_decref(n);
+    //  The opener's next notification is a later follow: nothing came before it.
+    cr_assert_gt(s_follow_notified(&u[1], &u[0], opener), told);
+    s_close(&opener);
+    s_close(&other);
+}
+
 //  --- the stream -------------------------------------------------------------------
 
 #define FOLLOWERS 8
