@@ -79,6 +79,7 @@ typedef struct {
 typedef struct {
     int shard;
     bool releasing;
+    bool fenced; //  told ROOM_FENCE 1: its lease may run out unrenewed
 } held_t;
 
 typedef struct {
@@ -627,6 +628,13 @@ static void s_append_acquire(self_t *self, const char *key, int ttl_ms)
     redisAppendCommand(self->cmd, "EVAL %s 1 %s %s %d", s_acquire_lua, key, self->token, ttl_ms);
 }
 
+static void s_fence(self_t *self, uint64_t room_id, held_t *held, bool fenced)
+{
+    held->fenced = fenced;
+    pl_msg_t msg = {.type = PL_MSG_ROOM_FENCE, .as.room_fence = {(int64_t)room_id, fenced}};
+    pl_msg_send(zsock_resolve(self->rooms[held->shard]), &msg);
+}
+
 static void s_release_room(self_t *self, uint64_t room_id, held_t *held)
 {
     if (held->releasing)
@@ -713,7 +721,7 @@ static void s_try_claims(self_t *self)
             free(held);
             s_loaded(self, claim->shard, (int64_t)asks[i], PL_STATUS_INTERNAL);
         } else {
-            *held = (held_t){claim->shard, false};
+            *held = (held_t){claim->shard, false, false};
             pl_msg_t load = {.type = PL_MSG_ROOM_LOAD,
                              .as.room_load = {(int64_t)asks[i], claim->shard}};
             pl_msg_send(zsock_resolve(self->loader), &load);
@@ -748,6 +756,8 @@ static void s_renew(self_t *self)
         bool kept = replies[i] && replies[i]->type == REDIS_REPLY_INTEGER && replies[i]->integer;
         freeReplyObject(replies[i]);
         held_t *held = pl_idmap_get(self->held, list.ids[i]);
+        if (kept && held && held->fenced)
+            s_fence(self, list.ids[i], held, false);
         if (!kept && held) {
             pl_warn("bridge: room %" PRIu64 "'s lease was taken by another node", list.ids[i]);
             s_release_room(self, list.ids[i], held);
@@ -1218,13 +1228,16 @@ static void s_timers(self_t *self)
         self->next_renew = now + self->args->lease_ms / 3;
         s_renew(self);
     }
-    //  Cut off from Redis, a lease may already be someone else's when it runs out:
-    //  stop serving its room before then.
+    //  Cut off from Redis, a lease may be someone else's once it runs out: no seq is
+    //  handed out from then on, until it is renewed (the room keeps its subscribers).
     if (!self->cmd && pl_idmap_size(self->held) &&
         now - self->last_renewed > self->args->lease_ms - self->args->lease_ms / 4) {
         id_list_t held = s_ids(self->held);
-        for (size_t i = 0; i < held.count; i++)
-            s_release_room(self, held.ids[i], pl_idmap_get(self->held, held.ids[i]));
+        for (size_t i = 0; i < held.count; i++) {
+            held_t *h = pl_idmap_get(self->held, held.ids[i]);
+            if (!h->fenced)
+                s_fence(self, held.ids[i], h, true);
+        }
         free(held.ids);
     }
     if (pl_idmap_size(self->claims) && now >= self->next_claim) {

@@ -90,6 +90,9 @@ typedef struct {
     size_t sent_head, sent_count;
     //  Being handed to another node (ROOM_RELEASE): requests wait in held_back.
     bool releasing;
+    //  Its lease could not be renewed (Redis out of reach): another node may serve it
+    //  soon, so no seq is handed out; sends are refused as unavailable (ROOM_FENCE).
+    bool fenced;
     struct deferred *held_back;
 } room_t;
 
@@ -773,6 +776,11 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
         s_resend_ack(self, room, m, sent);
         return;
     }
+    if (room->fenced) {
+        s_refuse(self, m->conn_id, m->waiter, m->req_id, s_send_name(m->ref, m->client_id),
+                 PL_STATUS_UNAVAILABLE, room->id);
+        return;
+    }
     if (room->pending_count == room->pending_capacity) {
         size_t capacity = room->pending_capacity * 2;
         pending_t *grown = calloc(capacity, sizeof *grown);
@@ -1368,6 +1376,12 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         if (self->bridge)
             s_release(self, msg->as.room_release.room_id);
         break;
+    case PL_MSG_ROOM_FENCE: {
+        room_t *room = pl_idmap_get(self->rooms, (uint64_t)msg->as.room_fence.room_id);
+        if (room)
+            room->fenced = msg->as.room_fence.fenced != 0;
+        break;
+    }
     case PL_MSG_NODE_GONE: {
         node_gone_t gone = {self, (int)msg->as.node_gone.node};
         pl_idmap_each(self->rooms, s_forget_node, &gone);

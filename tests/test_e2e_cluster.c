@@ -793,49 +793,81 @@ Test(e2e_cluster, a_drained_node_hands_its_rooms_over_and_no_send_is_refused)
     pl_api_user_free(&bob);
 }
 
+//  Sends client_id to room and returns the answer to it: its ack or its error.
+static json_t *s_send_answer(pl_ws_t *ws, int64_t room, const char *client_id)
+{
+    pl_chat_send(ws, room, client_id, "while Redis comes and goes");
+    for (;;) {
+        json_t *frame = pl_ws_recv_json(ws, FRAME_MS);
+        cr_assert(frame, "no answer to %s", client_id);
+        const char *type = pl_api_str(frame, "type");
+        if (strcmp(type, "ack") == 0 || strcmp(type, "error") == 0)
+            return frame;
+        json_decref(frame);
+    }
+}
+
+//  Sends client_id until it is acked (refusals must say unavailable); returns its seq.
+static int64_t s_send_until_stored(pl_ws_t *ws, int64_t room, const char *client_id)
+{
+    for (int attempt = 0;; attempt++) {
+        cr_assert_lt(attempt, 100, "%s was never acked", client_id);
+        json_t *frame = s_send_answer(ws, room, client_id);
+        bool acked = strcmp(pl_api_str(frame, "type"), "ack") == 0;
+        if (!acked)
+            cr_assert_str_eq(pl_api_str(frame, "code"), "unavailable", "%s", pl_api_show(frame));
+        int64_t seq = acked ? pl_api_int(frame, "seq") : 0;
+        json_decref(frame);
+        if (acked)
+            return seq;
+        nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+    }
+}
+
 Test(e2e_cluster, redis_lost_gives_clear_errors_and_the_cluster_heals_itself)
 {
     user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
-    int64_t room = s_room_owned_by(&alice, &bob, 1, 2);
-    pl_ws_t *a = s_connect(0, &alice);
-    json_decref(s_subscribe(a, room, -1));
-    pl_chat_send(a, room, "r-1", "before");
-    json_decref(pl_chat_next(a, "ack"));
+    int64_t there = s_room_owned_by(&alice, &bob, 1, 2), here = s_room_owned_by(&alice, &bob, 0, 2);
+    pl_ws_t *a = s_connect(0, &alice), *b = s_connect(0, &bob);
+    json_decref(s_subscribe(a, there, -1));
+    json_decref(s_subscribe(a, here, -1));
+    json_decref(s_subscribe(b, here, -1));
+    cr_assert_eq(s_send_until_stored(a, there, "t-1"), 1);
     pl_redis_server_stop(&s_cluster.redis);
     json_decref(s_health_until(0, 503));
-    //  The room is on the other node: the send is refused, never acked.
-    pl_chat_send(a, room, "r-2", "meanwhile");
-    json_t *error = pl_chat_next(a, "error");
+    //  The other node's room: refused, never acked.
+    json_t *error = s_send_answer(a, there, "t-2");
     cr_assert_str_eq(pl_api_str(error, "code"), "unavailable", "%s", pl_api_show(error));
     json_decref(error);
+    //  This node's room goes on until its lease could have run out, then refuses too.
+    int64_t stored = 0;
+    char id[16];
+    for (;;) {
+        cr_assert_lt(stored, 1000, "the room went on serving past its lease");
+        snprintf(id, sizeof id, "h-%lld", (long long)stored + 1);
+        json_t *frame = s_send_answer(a, here, id);
+        bool acked = strcmp(pl_api_str(frame, "type"), "ack") == 0;
+        if (!acked)
+            cr_assert_str_eq(pl_api_str(frame, "code"), "unavailable", "%s", pl_api_show(frame));
+        json_decref(frame);
+        if (!acked)
+            break;
+        stored++;
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+    }
     char why[256];
     cr_assert_eq(pl_redis_server_start(&s_cluster.redis, why, sizeof why), 0, "%s", why);
     json_decref(s_health_until(0, 200));
     json_decref(s_health_until(1, 200));
     s_live_nodes_until(0, 2);
-    //  Whole again: the retry is stored once, after the first message.
-    for (int attempt = 0;; attempt++) {
-        cr_assert_lt(attempt, 50, "the retry was never acked");
-        pl_chat_send(a, room, "r-2", "meanwhile");
-        json_t *frame = pl_ws_recv_json(a, FRAME_MS);
-        while (frame && strcmp(pl_api_str(frame, "type"), "ack") != 0 &&
-               strcmp(pl_api_str(frame, "type"), "error") != 0) {
-            json_decref(frame);
-            frame = pl_ws_recv_json(a, FRAME_MS);
-        }
-        cr_assert(frame);
-        bool acked = strcmp(pl_api_str(frame, "type"), "ack") == 0;
-        if (acked)
-            cr_assert_eq(pl_api_int(frame, "seq"), 2, "%s", pl_api_show(frame));
-        json_decref(frame);
-        if (acked)
-            break;
-        nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
-    }
-    json_t *stored = s_history(1, &alice, room, 0);
-    cr_assert_eq(json_array_size(stored), 2);
-    json_decref(stored);
+    //  Whole again: each refused send, retried, is stored once, after the others.
+    cr_assert_eq(s_send_until_stored(a, there, "t-2"), 2);
+    cr_assert_eq(s_send_until_stored(a, here, id), stored + 1);
+    cr_assert_eq(s_stored_count(1, &alice, there), 2);
+    //  Bob's subscription outlived the outage: every message of the room, in order.
+    pl_chat_expect_messages(b, here, 1, stored + 1);
     pl_ws_close(&a);
+    pl_ws_close(&b);
     pl_api_user_free(&alice);
     pl_api_user_free(&bob);
 }

@@ -93,6 +93,7 @@
     F(U64, waiter) F(U64, req_id) F(I64, status) F(I64, id) F(I64, created) F(NSTR, body)
 #define PL_MSG_ROOM_RELEASE(F)  F(I64, room_id)
 #define PL_MSG_ROOM_RELEASED(F) F(I64, room_id)
+#define PL_MSG_ROOM_FENCE(F)    F(I64, room_id) F(I64, fenced)
 #define PL_MSG_NODE_GONE(F)     F(I64, node)
 #define PL_MSG_VIEW_CHANGED(F)  F(BIN, before) F(BIN, after)
 #define PL_MSG_UPLOAD_STORE(F)  F(U64, waiter) F(U64, req_id) F(STR, name) F(STR, mime) F(BIN, bytes)
@@ -153,6 +154,8 @@
     X(ROOM_RELEASE, room_release,                                                                  \
       "room: hand this room to its new owner once its sends are stored")                           \
     X(ROOM_RELEASED, room_released, "bridge: the room is handed over; give up its lease")          \
+    X(ROOM_FENCE, room_fence,                                                                      \
+      "room: its lease cannot be renewed (fenced 1: refuse sends) or is renewed again (0)")        \
     X(NODE_GONE, node_gone, "room: a node died; forget the subscriptions of its connections")      \
     X(VIEW_CHANGED, view_changed,                                                                  \
       "the live nodes (u16 arrays) changed: writers end the SSE streams of users whose notifier "  \
