@@ -22,11 +22,10 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define WS_GUID        "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_TIMEOUT_MS  5000
-#define WS_CLOSE_WAIT  2000
-#define READ_SIZE      (64 * 1024)
-#define FRAME_HEAD_MAX 14
+#define WS_GUID       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_TIMEOUT_MS 5000
+#define WS_CLOSE_WAIT 2000
+#define READ_SIZE     (64 * 1024)
 
 struct pl_ws {
     int fd;
@@ -159,34 +158,39 @@ int pl_ws_send_raw(pl_ws_t *ws, const void *bytes, size_t len)
     return pl_net_write_all(ws->fd, bytes, len, pl_net_now_ms() + WS_TIMEOUT_MS);
 }
 
+size_t pl_ws_frame_encode(uint8_t *out, int opcode, const void *data, size_t len, bool fin)
+{
+    size_t n = 0;
+    out[n++] = (uint8_t)((fin ? 0x80 : 0) | opcode);
+    if (len < 126) {
+        out[n++] = (uint8_t)(0x80 | len);
+    } else if (len <= 0xFFFF) {
+        out[n++] = 0x80 | 126;
+        out[n++] = (uint8_t)(len >> 8);
+        out[n++] = (uint8_t)len;
+    } else {
+        out[n++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            out[n++] = (uint8_t)((uint64_t)len >> (8 * i));
+    }
+    uint8_t mask[4];
+    randombytes_buf(mask, sizeof mask);
+    memcpy(out + n, mask, 4);
+    n += 4;
+    const uint8_t *src = data;
+    for (size_t i = 0; i < len; i++)
+        out[n + i] = src[i] ^ mask[i & 3];
+    return n + len;
+}
+
 int pl_ws_send_frame(pl_ws_t *ws, int opcode, const void *data, size_t len, bool fin)
 {
     if (!ws || ws->fd < 0 || opcode < 0 || opcode > 15 || (len > 0 && !data))
         return -1;
-    uint8_t *frame = malloc(FRAME_HEAD_MAX + len);
+    uint8_t *frame = malloc(PL_WS_FRAME_HEAD_MAX + len);
     if (!frame)
         return -1;
-    size_t n = 0;
-    frame[n++] = (uint8_t)((fin ? 0x80 : 0) | opcode);
-    if (len < 126) {
-        frame[n++] = (uint8_t)(0x80 | len);
-    } else if (len <= 0xFFFF) {
-        frame[n++] = 0x80 | 126;
-        frame[n++] = (uint8_t)(len >> 8);
-        frame[n++] = (uint8_t)len;
-    } else {
-        frame[n++] = 0x80 | 127;
-        for (int i = 7; i >= 0; i--)
-            frame[n++] = (uint8_t)((uint64_t)len >> (8 * i));
-    }
-    uint8_t mask[4];
-    randombytes_buf(mask, sizeof mask);
-    memcpy(frame + n, mask, 4);
-    n += 4;
-    const uint8_t *src = data;
-    for (size_t i = 0; i < len; i++)
-        frame[n + i] = src[i] ^ mask[i & 3];
-    int rc = pl_ws_send_raw(ws, frame, n + len);
+    int rc = pl_ws_send_raw(ws, frame, pl_ws_frame_encode(frame, opcode, data, len, fin));
     free(frame);
     return rc;
 }

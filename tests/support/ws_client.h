@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 //  Opcodes (RFC 6455 section 5.2).
 #define PL_WS_CONTINUATION 0x0
@@ -46,6 +47,14 @@ int pl_ws_send_json(pl_ws_t *ws, const json_t *msg);
 //  given: for oversize, fragmented, binary or invalid-frame tests. Control
 //  frames are not limited to 125 bytes here. Returns 0 or -1.
 int pl_ws_send_frame(pl_ws_t *ws, int opcode, const void *data, size_t len, bool fin);
+
+//  The longest header of a client frame: 2 bytes, a 64-bit length and the mask.
+#define PL_WS_FRAME_HEAD_MAX 14
+
+//  Writes one masked client frame (as pl_ws_send_frame sends it) into out, which has
+//  room for PL_WS_FRAME_HEAD_MAX + len bytes; returns its length. For tests that send
+//  several frames in one write, or one frame in pieces (pl_ws_send_raw).
+size_t pl_ws_frame_encode(uint8_t *out, int opcode, const void *data, size_t len, bool fin);
 
 //  Writes len raw bytes to the socket as they are (e.g. an unmasked frame).
 //  Returns 0 or -1.
