@@ -1,22 +1,19 @@
-/*  Connection writer actor (see conn.h for its contract).
+/*  Connection actor (see conn.h for its contract).
 
-    Per connection the writer keeps a byte queue of whole frames. Messages are
+    Per connection the actor keeps a byte queue of whole frames. Messages are
     handled in batches: every message already in the inbox is taken first, which
     appends frames to queues and notes which connections got any; then each of those
     is written with one send of everything queued. Under load a batch holds many
     frames per connection, and so the number of sends falls as load rises. The sends
     of a batch go to the kernel together, in one system call (send_batch.h): the
-    call, not the copy, is most of what a small send costs.
+    call, not the copy, is most of what a small send costs. What reading a batch of
+    sockets queued (pongs, errors, close frames) is written the same way.
 
-    Sends never block (the descriptor comes from peer_sockets.h). While a connection
-    has bytes the kernel would not take, the writer polls its socket for writability
-    and holds civetweb's connection lock, so that nothing civetweb itself writes (a
-    pong, a close frame) can land inside a half-written frame of ours. A connection
-    whose descriptor is unknown is written with civetweb's blocking mg_write instead.
-
-    A connection is dropped, by shutting its socket down (its civetweb thread then
-    sees the end of the stream and closes it), when its queue passes queue_limit,
-    when it accepts nothing for stall_ms, or when a send fails. */
+    Reading and writing never block. A connection the actor drops, or whose client
+    went away, is only marked during a pass (its id is noted as doomed) and is
+    finished at the end of the loop's turn: its rooms are told, its socket closed,
+    its memory freed, its slot given back. Every list and the epoll set name
+    connections by id, so a finished connection is simply not found again. */
 #include "parley/conn.h"
 
 #include "parley/actor.h"
@@ -25,19 +22,31 @@
 #include "parley/idmap.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
+#include "parley/room.h"
 #include "parley/send_batch.h"
 #include "parley/waiter.h"
+#include "parley/ws_reader.h"
+#include "parley/ws_session.h"
 
 #include <civetweb.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 //  Most messages handled before the queued frames are written.
 #define BATCH_MAX 256
 //  Most sends handed to the kernel in one system call (send_batch.h).
 #define SENDS_MAX 1024
+//  Most socket events taken from epoll in one wake.
+#define EVENTS_MAX 256
+//  Bytes read from one socket in one wake, at most.
+#define READ_MAX 65536
+//  How long a closed WebSocket is read, after its close frame is written, for the
+//  client to close its side.
+#define CLOSE_LINGER_MS 2000
 //  User buckets of the connection marks (see conn.h): user ids are dense, so up to
 //  this many users never share one.
 #define USER_MARK_BUCKETS 65536
@@ -45,19 +54,26 @@
 typedef struct {
     uint64_t id;
     int64_t user_id;
-    struct mg_connection *conn; //  borrowed from civetweb until CONN_CLOSE
-    int fd;                     //  the socket, or -1 when unknown
-    _Atomic int64_t *last_seen; //  borrowed: stamped by the reader on every frame
-    char *queue;                //  owned: frames not yet written
+    int fd;      //  the socket: owned for a WebSocket, civetweb's for an SSE stream
+    char *queue; //  owned: frames not yet written
     size_t queued, capacity;
+    uint32_t events;        //  what the epoll set waits for on fd (0: not in it)
     bool pending;           //  listed in self->pending_ids for this batch
     bool blocked;           //  listed in self->blocked_ids
-    bool locked;            //  we hold the connection lock: a frame is half written
     int64_t stalled_since;  //  when the kernel last refused bytes, 0 if it has not
-    bool dead;              //  dropped: write nothing more
+    bool dead;              //  dropped: write nothing more (a WebSocket is doomed)
     bool sse;               //  an SSE stream: raw bytes, no WebSocket framing
     bool live;              //  an SSE stream that has had its replay: user events reach it
     int64_t next_heartbeat; //  an SSE stream: when its next ": ping" is due
+    //  A WebSocket's reading side.
+    int64_t last_seen;    //  ms of the last bytes from the client
+    bool released;        //  its rooms are left and its slot given back
+    bool closing;         //  a close frame is queued: nothing more of the client's is handled
+    bool client_closed;   //  the close frame answers the client's
+    bool half_closed;     //  it is written and our side shut: read to the end, then finish
+    int64_t linger_until; //  half closed: when to finish anyway
+    pl_ws_reader_t reader;
+    pl_ws_session_t session;
 } wconn_t;
 
 //  The connections of one user on this writer.
@@ -67,8 +83,17 @@ typedef struct {
 } user_conns_t;
 
 typedef struct {
-    zsock_t *pipe;         //  borrowed
-    zsock_t *inbox;        //  owned
+    zsock_t *pipe;        //  borrowed
+    zsock_t *inbox;       //  owned
+    pl_app_t *app;        //  borrowed
+    zsock_t **rooms;      //  owned: outlets to the room shards (sends fail when full)
+    zsock_t *bridge;      //  owned: outlet to the bridge, in a cluster (else NULL)
+    int epfd;             //  owned: the sockets of this shard's connections
+    uint8_t *scratch;     //  owned: where sockets are read and frames parsed
+    size_t scratch_size;  //  PL_WS_HELD_MAX(limit) + READ_MAX
+    size_t limit;         //  max_frame_bytes
+    uint64_t *doomed_ids; //  owned: WebSockets to finish at the end of this turn
+    size_t doomed_count, doomed_capacity;
     pl_idmap_t *conns;     //  owned: id -> wconn_t (owned)
     pl_idmap_t *users;     //  owned: user id -> user_conns_t (owned)
     uint64_t *pending_ids; //  owned: connections with queued bytes this batch
@@ -78,6 +103,7 @@ typedef struct {
     pl_send_batch_t *sends; //  owned: the sends of one flush, made together
     wconn_t **sending;      //  owned: by index in sends, whose queue each one writes
     int64_t queue_limit, stall_ms, silence_ms, heartbeat_ms;
+    struct epoll_event events[EVENTS_MAX];
     int64_t sweep_ms;   //  how often to look for silent connections and due heartbeats
     int64_t next_sweep; //  when to look next
     bool terminated;
@@ -141,24 +167,23 @@ size_t pl_ws_frame_header(uint8_t out[10], int opcode, uint64_t payload_len)
     return 10;
 }
 
-static void s_unlock(wconn_t *wc)
-{
-    if (wc->locked)
-        mg_unlock_connection(wc->conn);
-    wc->locked = false;
-}
-
 static void s_wconn_free(wconn_t *wc)
 {
-    s_unlock(wc);
+    pl_ws_reader_free(&wc->reader);
+    pl_ws_session_free(&wc->session);
     free(wc->queue);
     free(wc);
 }
 
+//  At the actor's end: a WebSocket's socket closes with it (its rooms are stopping
+//  too); an SSE stream's is civetweb's.
 static void s_free_entry(uint64_t id, void *value, void *arg)
 {
-    s_user_mark(value, false);
-    s_wconn_free(value);
+    wconn_t *wc = value;
+    s_user_mark(wc, false);
+    if (!wc->sse)
+        close(wc->fd);
+    s_wconn_free(wc);
 }
 
 static void s_free_user(uint64_t id, void *value, void *arg)
@@ -180,12 +205,47 @@ static void s_self_destroy(self_t **self_p)
     pl_idmap_destroy(&self->conns);
     pl_idmap_destroy(&self->users);
     pl_actor_inbox_destroy(&self->inbox);
+    for (int i = 0; self->rooms && i < self->app->room_count; i++)
+        zsock_destroy(&self->rooms[i]);
+    zsock_destroy(&self->bridge);
+    free(self->rooms);
+    if (self->epfd >= 0)
+        close(self->epfd);
+    free(self->scratch);
     free(self->pending_ids);
     free(self->blocked_ids);
+    free(self->doomed_ids);
     pl_send_batch_destroy(&self->sends);
     free(self->sending);
     free(self);
     *self_p = NULL;
+}
+
+//  An outlet to the inbox name whose sends fail at once when it is full, instead of
+//  waiting (ws_session.c says why); NULL on failure.
+static zsock_t *s_outlet(const char *name)
+{
+    zsock_t *outlet = pl_actor_outlet(name);
+    if (outlet)
+        zsock_set_sndtimeo(outlet, 0);
+    return outlet;
+}
+
+//  Connects an outlet to each room shard and, in a cluster, one to the bridge (which
+//  starts after the connection actors: its inbox takes what waits for it once bound).
+static bool s_connect_rooms(self_t *self)
+{
+    int count = self->app->room_count;
+    self->rooms = calloc((size_t)count, sizeof *self->rooms);
+    for (int i = 0; self->rooms && i < count; i++) {
+        char name[32];
+        pl_room_inbox_name(i, name, sizeof name);
+        if (!(self->rooms[i] = s_outlet(name)))
+            return false;
+    }
+    if (pl_cluster_self() && !(self->bridge = s_outlet(PL_BRIDGE_INBOX)))
+        return false;
+    return self->rooms != NULL;
 }
 
 static self_t *s_self_new(zsock_t *pipe, pl_conn_args_t *args)
@@ -196,18 +256,24 @@ static self_t *s_self_new(zsock_t *pipe, pl_conn_args_t *args)
     char name[32];
     pl_conn_inbox_name(args->shard, name, sizeof name);
     self->pipe = pipe;
+    self->app = args->app;
     self->queue_limit = args->queue_limit;
     self->stall_ms = args->stall_ms;
     self->silence_ms = args->silence_ms;
     self->heartbeat_ms = args->heartbeat_ms;
     self->sweep_ms = args->silence_ms < args->heartbeat_ms ? args->silence_ms : args->heartbeat_ms;
     self->sweep_ms /= 4;
+    self->limit = (size_t)self->app->config->max_frame_bytes;
+    self->scratch_size = PL_WS_HELD_MAX(self->limit) + READ_MAX;
+    self->scratch = malloc(self->scratch_size);
+    self->epfd = epoll_create1(EPOLL_CLOEXEC);
     self->conns = pl_idmap_new();
     self->users = pl_idmap_new();
     self->inbox = pl_actor_inbox(name);
     self->sends = pl_send_batch_new(SENDS_MAX, true);
     self->sending = calloc(SENDS_MAX, sizeof *self->sending);
-    if (!self->conns || !self->users || !self->inbox || !self->sends || !self->sending)
+    if (!s_connect_rooms(self) || !self->scratch || self->epfd < 0 || !self->conns ||
+        !self->users || !self->inbox || !self->sends || !self->sending)
         s_self_destroy(&self);
     return self;
 }
@@ -227,22 +293,67 @@ static bool s_list_add(uint64_t **list, size_t *count, size_t *capacity, uint64_
     return true;
 }
 
-//  Drops a connection. With its socket known it is shut down: civetweb's thread for
-//  it sees the end and closes it. Otherwise it gets a close frame with code.
-static void s_kill(wconn_t *wc, int code, const char *reason)
+//  Makes the epoll set wait for what the connection needs now: a live WebSocket's
+//  bytes, and writability while the kernel holds back some of its queue.
+static void s_watch(self_t *self, wconn_t *wc)
+{
+    uint32_t want = 0;
+    if (!wc->dead) {
+        want |= wc->sse ? 0 : EPOLLIN;
+        want |= wc->queued && wc->stalled_since ? EPOLLOUT : 0;
+    }
+    if (want == wc->events)
+        return;
+    struct epoll_event event = {.events = want, .data.u64 = wc->id};
+    int op = !wc->events ? EPOLL_CTL_ADD : !want ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    if (epoll_ctl(self->epfd, op, wc->fd, &event) == 0 || op == EPOLL_CTL_DEL)
+        wc->events = want;
+}
+
+//  Ends a WebSocket for the rest of the server: its rooms hear it is gone and its slot
+//  is given back. Done before its client can see the end (a close frame, or the end
+//  of the stream), so a client that saw it may connect again at once.
+static void s_release(self_t *self, wconn_t *wc)
+{
+    if (wc->sse || wc->released)
+        return;
+    wc->released = true;
+    pl_ws_session_ctx_t ctx = {self->app, self->rooms, self->bridge, NULL, NULL};
+    pl_ws_session_end(&ctx, &wc->session);
+    atomic_fetch_sub(&self->app->open_streams, 1);
+}
+
+//  Drops a connection: its socket is shut down, so its client sees the end at once.
+//  A WebSocket is finished at the end of the turn; an SSE stream's civetweb thread
+//  sees the end and sends CONN_CLOSE.
+static void s_kill(self_t *self, wconn_t *wc, const char *reason)
 {
     if (wc->dead)
         return;
     pl_info("conn %" PRIu64 ": dropped (%s)", wc->id, reason);
+    s_release(self, wc);
     wc->dead = true;
     wc->queued = 0;
-    if (wc->fd >= 0)
-        shutdown(wc->fd, SHUT_RDWR);
-    else if (!wc->sse) {
-        char payload[2] = {(char)(code >> 8), (char)(code & 0xff)};
-        mg_websocket_write(wc->conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, 2);
-    }
-    s_unlock(wc);
+    shutdown(wc->fd, SHUT_RDWR);
+    if (!wc->sse &&
+        !s_list_add(&self->doomed_ids, &self->doomed_count, &self->doomed_capacity, wc->id))
+        pl_error("conn %" PRIu64 ": out of memory: left open", wc->id);
+    s_watch(self, wc);
+}
+
+//  A WebSocket whose client has gone (or finished its close): finished at the end of
+//  the turn, like a dropped one, but not worth a line in the log.
+static void s_end(self_t *self, wconn_t *wc)
+{
+    if (wc->dead)
+        return;
+    pl_debug("conn %" PRIu64 ": closed", wc->id);
+    s_release(self, wc);
+    wc->dead = true;
+    wc->queued = 0;
+    if (!s_list_add(&self->doomed_ids, &self->doomed_count, &self->doomed_capacity, wc->id))
+        pl_error("conn %" PRIu64 ": out of memory: left open", wc->id);
+    s_watch(self, wc);
 }
 
 //  Appends bytes (a frame header, when head_len > 0, then the payload) to a
@@ -255,7 +366,7 @@ static void s_enqueue_bytes(self_t *self, wconn_t *wc, const uint8_t *head, size
     size_t need = wc->queued + head_len + len;
     if ((int64_t)need > self->queue_limit) {
         pl_metrics_count(PL_COUNTER_SLOW_READERS_CUT, 1);
-        s_kill(wc, 1008, "slow reader: outbound queue over its limit");
+        s_kill(self, wc, "slow reader: outbound queue over its limit");
         return;
     }
     if (need > wc->capacity) {
@@ -264,7 +375,7 @@ static void s_enqueue_bytes(self_t *self, wconn_t *wc, const uint8_t *head, size
             capacity *= 2;
         char *grown = realloc(wc->queue, capacity);
         if (!grown) {
-            s_kill(wc, 1011, "out of memory");
+            s_kill(self, wc, "out of memory");
             return;
         }
         wc->queue = grown;
@@ -277,7 +388,7 @@ static void s_enqueue_bytes(self_t *self, wconn_t *wc, const uint8_t *head, size
     self->frames_queued++;
     if (!wc->pending) {
         if (!s_list_add(&self->pending_ids, &self->pending_count, &self->pending_capacity, wc->id))
-            s_kill(wc, 1011, "out of memory");
+            s_kill(self, wc, "out of memory");
         wc->pending = true;
     }
 }
@@ -286,44 +397,43 @@ static void s_enqueue_bytes(self_t *self, wconn_t *wc, const uint8_t *head, size
 //  WebSocket frames: what goes to them comes as CONN_SSE_LIVE and CONN_USER_EVENT.
 static void s_enqueue(self_t *self, wconn_t *wc, int opcode, const char *payload, size_t len)
 {
-    if (wc->sse)
+    if (wc->sse || wc->closing)
         return;
     uint8_t header[10];
     size_t header_len = pl_ws_frame_header(header, opcode, len);
     s_enqueue_bytes(self, wc, header, header_len, payload, len);
 }
 
+//  Queues a close frame (code 0: one without a status) as the WebSocket's last; the
+//  client's frames are handled no more.
+static void s_close_with(self_t *self, wconn_t *wc, int code, const char *reason)
+{
+    if (wc->sse || wc->closing)
+        return;
+    s_release(self, wc);
+    char payload[125];
+    int len = code ? snprintf(payload, sizeof payload, "%c%c%s", (char)(code >> 8),
+                              (char)(code & 0xff), reason)
+                   : 0;
+    s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, (size_t)len);
+    wc->closing = true;
+}
+
 //  Readies a connection's queue for a send of the batch: false when there is nothing
-//  to send, or when it was written another way (an unknown socket: civetweb's
-//  blocking write, bounded by request_timeout_ms).
+//  to send.
 static bool s_flush_begin(wconn_t *wc)
 {
     wc->pending = false;
-    if (wc->dead || wc->queued == 0)
-        return false;
-    if (wc->fd < 0) {
-        mg_lock_connection(wc->conn);
-        int written = mg_write(wc->conn, wc->queue, wc->queued);
-        mg_unlock_connection(wc->conn);
-        wc->queued = 0;
-        if (written < 0)
-            s_kill(wc, 1011, "write failed");
-        return false;
-    }
-    //  The lock civetweb's own writes take: none of them can come between our bytes.
-    if (!wc->locked) {
-        mg_lock_connection(wc->conn);
-        wc->locked = true;
-    }
-    return true;
+    return !wc->dead && wc->queued > 0;
 }
 
 //  Takes the outcome of a connection's send (bytes taken or -errno): what was taken
-//  leaves the queue; a connection left with bytes waits for writability.
+//  leaves the queue; a connection left with bytes waits for writability; a closing
+//  WebSocket whose close frame is out shuts its side and reads to the client's end.
 static void s_flush_end(self_t *self, wconn_t *wc, ssize_t sent)
 {
     if (sent < 0 && sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) {
-        s_kill(wc, 1011, strerror((int)-sent));
+        s_kill(self, wc, strerror((int)-sent));
         return;
     }
     if (sent > 0) {
@@ -332,16 +442,27 @@ static void s_flush_end(self_t *self, wconn_t *wc, ssize_t sent)
         wc->stalled_since = 0;
     }
     if (wc->queued == 0) {
-        s_unlock(wc);
+        if (wc->closing && wc->client_closed) {
+            //  Both close frames are out: the server closes the connection first.
+            s_end(self, wc);
+            return;
+        }
+        if (wc->closing && !wc->half_closed) {
+            shutdown(wc->fd, SHUT_WR);
+            wc->half_closed = true;
+            wc->linger_until = pl_now_ms() + CLOSE_LINGER_MS;
+        }
+        s_watch(self, wc);
         return;
     }
     if (!wc->stalled_since)
         wc->stalled_since = pl_now_ms();
+    s_watch(self, wc);
     if (!wc->blocked) {
         wc->blocked =
             s_list_add(&self->blocked_ids, &self->blocked_count, &self->blocked_capacity, wc->id);
         if (!wc->blocked)
-            s_kill(wc, 1011, "out of memory");
+            s_kill(self, wc, "out of memory");
     }
 }
 
@@ -374,6 +495,9 @@ static void s_flush_add(self_t *self, wconn_t *wc)
 
 static void s_flush_pending(self_t *self)
 {
+    //  Counted before the writes, so a client that has a frame finds it counted.
+    pl_metrics_count(PL_COUNTER_DELIVERIES, self->frames_queued);
+    self->frames_queued = 0;
     for (size_t i = 0; i < self->pending_count; i++) {
         wconn_t *wc = pl_idmap_get(self->conns, self->pending_ids[i]);
         if (wc)
@@ -383,17 +507,10 @@ static void s_flush_pending(self_t *self)
     s_flush_run(self);
 }
 
-//  Retries the connections waiting for writability; ready says which of them poll
-//  reported ready (NULL: all of them). Drops those stalled for longer than stall_ms,
-//  and forgets those no longer waiting.
-static void s_flush_blocked(self_t *self, const zmq_pollitem_t *ready)
+//  Drops the connections that have taken nothing for longer than stall_ms, and
+//  forgets those no longer waiting for writability.
+static void s_check_stalls(self_t *self)
 {
-    for (size_t i = 0; i < self->blocked_count; i++) {
-        wconn_t *wc = pl_idmap_get(self->conns, self->blocked_ids[i]);
-        if (wc && (!ready || ready[i].revents))
-            s_flush_add(self, wc);
-    }
-    s_flush_run(self);
     int64_t now = pl_now_ms();
     size_t kept = 0;
     for (size_t i = 0; i < self->blocked_count; i++) {
@@ -402,7 +519,7 @@ static void s_flush_blocked(self_t *self, const zmq_pollitem_t *ready)
             continue;
         if (wc->queued && !wc->dead && now - wc->stalled_since > self->stall_ms) {
             pl_metrics_count(PL_COUNTER_SLOW_READERS_CUT, 1);
-            s_kill(wc, 1008, "slow reader: took nothing for too long");
+            s_kill(self, wc, "slow reader: took nothing for too long");
         }
         wc->blocked = wc->queued && !wc->dead;
         if (wc->blocked)
@@ -436,6 +553,92 @@ static void s_user_remove(self_t *self, const wconn_t *wc)
     }
     if (user && user->count == 0)
         s_free_user(0, pl_idmap_remove(self->users, (uint64_t)wc->user_id), NULL);
+}
+
+//  Queues a text frame for the connection a request came from (ws_session.h).
+typedef struct {
+    self_t *self;
+    wconn_t *wc;
+} reply_to_t;
+
+static void s_reply_text(void *arg, const char *text, size_t len)
+{
+    reply_to_t *to = arg;
+    s_enqueue(to->self, to->wc, MG_WEBSOCKET_OPCODE_TEXT, text, len);
+}
+
+//  Handles the events of one read of a WebSocket, frame by frame, until they run
+//  out or one of them ends what the client may say.
+static void s_handle_frames(self_t *self, wconn_t *wc, size_t len)
+{
+    reply_to_t to = {self, wc};
+    pl_ws_session_ctx_t ctx = {self->app, self->rooms, self->bridge, s_reply_text, &to};
+    size_t pos = 0;
+    pl_ws_event_t event;
+    while (!wc->closing && !wc->dead) {
+        switch (pl_ws_reader_next(&wc->reader, self->scratch, len, &pos, self->limit, &event)) {
+        case PL_WS_EVENT_NEED_MORE:
+            if (pl_ws_reader_hold(&wc->reader, self->scratch + pos, len - pos))
+                s_close_with(self, wc, 1011, "out of memory");
+            return;
+        case PL_WS_EVENT_MESSAGE:
+            pl_ws_session_message(&ctx, &wc->session, event.opcode, event.data, event.len);
+            break;
+        case PL_WS_EVENT_PING:
+            s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_PONG, event.data, event.len);
+            break;
+        case PL_WS_EVENT_PONG:
+            break;
+        case PL_WS_EVENT_CLOSE:
+            //  Answered with the client's own code (none when it gave none).
+            s_close_with(self, wc, event.code == 1005 ? 0 : event.code, "");
+            wc->client_closed = true;
+            return;
+        case PL_WS_EVENT_FAIL:
+            s_close_with(self, wc, event.code, event.reason);
+            return;
+        }
+    }
+}
+
+//  Reads what a WebSocket's client sent, once, behind the bytes it held back last
+//  time. A closing connection's bytes are read only to see the client's end.
+static void s_read(self_t *self, wconn_t *wc)
+{
+    size_t held = pl_ws_reader_restore(&wc->reader, self->scratch);
+    ssize_t got = recv(wc->fd, self->scratch + held, self->scratch_size - held, MSG_DONTWAIT);
+    if (got == 0) {
+        s_end(self, wc);
+        return;
+    }
+    if (got < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            pl_ws_reader_hold(&wc->reader, self->scratch, held);
+        else
+            s_end(self, wc);
+        return;
+    }
+    wc->last_seen = pl_now_ms();
+    if (!wc->closing)
+        s_handle_frames(self, wc, held + (size_t)got);
+}
+
+//  Takes what epoll reports ready: writable sockets are added to the batch of sends,
+//  readable ones read.
+static void s_handle_io(self_t *self)
+{
+    int count = epoll_wait(self->epfd, self->events, EVENTS_MAX, 0);
+    for (int i = 0; i < count; i++) {
+        wconn_t *wc = pl_idmap_get(self->conns, self->events[i].data.u64);
+        uint32_t ready = self->events[i].events;
+        if (!wc || wc->dead)
+            continue;
+        if (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP) && wc->queued)
+            s_flush_add(self, wc);
+        if (ready & (EPOLLIN | EPOLLERR | EPOLLHUP) && !wc->sse)
+            s_read(self, wc);
+    }
+    s_flush_run(self);
 }
 
 static int s_compare_ids(const void *a, const void *b)
@@ -493,21 +696,82 @@ static void s_drain_one(uint64_t id, void *value, void *arg)
     self_t *self = arg;
     if (wc->sse) {
         //  An SSE stream has no close frame: its client reconnects with Last-Event-ID.
-        s_kill(wc, 1001, "going away");
+        s_kill(self, wc, "going away");
         return;
     }
-    const char payload[] = {0x03, (char)0xe9, 'g', 'o', 'i', 'n', 'g', ' ', 'a', 'w', 'a', 'y'};
-    s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, sizeof payload);
+    s_close_with(self, wc, 1001, "going away");
+}
+
+//  Registers a connection: a WebSocket whose socket is handed over, or an SSE stream.
+static void s_open(self_t *self, const pl_msg_conn_open_t *m)
+{
+    wconn_t *wc = calloc(1, sizeof *wc);
+    if (wc) {
+        wc->id = m->conn_id;
+        wc->user_id = m->user_id;
+        wc->fd = (int)m->fd;
+        wc->sse = m->sse != 0;
+        wc->last_seen = pl_now_ms();
+        wc->next_heartbeat = wc->last_seen + self->heartbeat_ms;
+        pl_ws_session_init(&wc->session, wc->id, wc->user_id, self->app->config);
+    }
+    if (!wc || pl_idmap_put(self->conns, m->conn_id, wc)) {
+        pl_error("conn %" PRIu64 ": out of memory registering it", m->conn_id);
+        free(wc);
+        if (!m->sse) {
+            close((int)m->fd);
+            atomic_fetch_sub(&self->app->open_streams, 1);
+        }
+        return;
+    }
+    s_user_mark(wc, true);
+    if (!s_user_add(self, wc))
+        pl_error("conn %" PRIu64 ": out of memory indexing its user", m->conn_id);
+    s_watch(self, wc);
+    //  Upgraded just before the stop began, registered just after the drain.
+    if (self->drained)
+        s_drain_one(wc->id, wc, self);
+}
+
+//  Forgets a connection and frees it; a WebSocket's socket is closed.
+static void s_forget(self_t *self, wconn_t *wc)
+{
+    pl_idmap_remove(self->conns, wc->id);
+    s_user_mark(wc, false);
+    s_user_remove(self, wc);
+    if (wc->events)
+        epoll_ctl(self->epfd, EPOLL_CTL_DEL, wc->fd, NULL);
+    if (!wc->sse)
+        close(wc->fd);
+    s_wconn_free(wc);
+}
+
+//  Finishes the WebSockets doomed during the turn (released already): their sockets
+//  close and their memory is freed.
+static void s_finish_doomed(self_t *self)
+{
+    for (size_t i = 0; i < self->doomed_count; i++) {
+        wconn_t *wc = pl_idmap_get(self->conns, self->doomed_ids[i]);
+        if (wc)
+            s_forget(self, wc);
+    }
+    self->doomed_count = 0;
 }
 
 //  In a cluster a user's SSE streams are fed by the notifier of one node (see
 //  app.h): when that node changes, the stream ends and its client comes back with
 //  Last-Event-ID to the new one.
+typedef struct {
+    self_t *self;
+    const pl_msg_view_changed_t *change;
+} view_change_t;
+
 static void s_end_moved_stream(uint64_t id, void *value, void *arg)
 {
     (void)id;
     wconn_t *wc = value;
-    const pl_msg_view_changed_t *m = arg;
+    const view_change_t *view = arg;
+    const pl_msg_view_changed_t *m = view->change;
     uint16_t before[PL_CLUSTER_MAX_NODES], after[PL_CLUSTER_MAX_NODES];
     int before_count = (int)(m->before.len / sizeof *before);
     int after_count = (int)(m->after.len / sizeof *after);
@@ -517,7 +781,7 @@ static void s_end_moved_stream(uint64_t id, void *value, void *arg)
     memcpy(after, m->after.ptr, m->after.len);
     if (pl_cluster_owner_among(wc->user_id, before, before_count) !=
         pl_cluster_owner_among(wc->user_id, after, after_count))
-        s_kill(wc, 1001, "its notifier moved to another node");
+        s_kill(view->self, wc, "its notifier moved to another node");
 }
 
 static void s_handle(self_t *self, const pl_msg_t *msg)
@@ -525,28 +789,9 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
     switch (msg->type) {
     case PL_MSG_CONN_OPEN: {
         const pl_msg_conn_open_t *m = &msg->as.conn_open;
-        wconn_t *wc = calloc(1, sizeof *wc);
-        if (wc) {
-            wc->id = m->conn_id;
-            wc->user_id = m->user_id;
-            wc->conn = (struct mg_connection *)(uintptr_t)m->handle;
-            wc->fd = (int)m->fd;
-            wc->last_seen = (_Atomic int64_t *)(uintptr_t)m->last_seen;
-            wc->sse = m->sse != 0;
-            wc->next_heartbeat = pl_now_ms() + self->heartbeat_ms;
-        }
-        if (!wc || pl_idmap_put(self->conns, m->conn_id, wc)) {
-            pl_error("conn %" PRIu64 ": out of memory registering it", m->conn_id);
-            free(wc);
-        } else {
-            s_user_mark(wc, true);
-            if (!s_user_add(self, wc))
-                pl_error("conn %" PRIu64 ": out of memory indexing its user", m->conn_id);
-            //  Upgraded just before the stop began, registered just after the drain.
-            if (self->drained)
-                s_drain_one(wc->id, wc, self);
-        }
-        s_reply(m->waiter, m->req_id);
+        s_open(self, m);
+        if (m->waiter)
+            s_reply(m->waiter, m->req_id);
         break;
     }
     case PL_MSG_CONN_SEND: {
@@ -593,20 +838,26 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         break;
     }
     case PL_MSG_VIEW_CHANGED:
-        pl_idmap_each(self->conns, s_end_moved_stream, (void *)&msg->as.view_changed);
+        pl_idmap_each(self->conns, s_end_moved_stream,
+                      &(view_change_t){self, &msg->as.view_changed});
         break;
     case PL_MSG_CONN_ROOM_NOTICE:
         s_room_notice(self, &msg->as.conn_room_notice);
         break;
     case PL_MSG_CONN_CLOSE: {
+        //  An SSE stream's end: its socket is civetweb's again once this is answered.
         const pl_msg_conn_close_t *m = &msg->as.conn_close;
-        wconn_t *wc = pl_idmap_remove(self->conns, m->conn_id);
-        if (wc) {
-            s_user_mark(wc, false);
-            s_user_remove(self, wc);
-            s_wconn_free(wc);
-        }
+        wconn_t *wc = pl_idmap_get(self->conns, m->conn_id);
+        if (wc && wc->sse)
+            s_forget(self, wc);
         s_reply(m->waiter, m->req_id);
+        break;
+    }
+    case PL_MSG_CONN_KILL: {
+        const pl_msg_conn_kill_t *m = &msg->as.conn_kill;
+        wconn_t *wc = pl_idmap_get(self->conns, m->conn_id);
+        if (wc)
+            s_close_with(self, wc, (int)m->close_code, "protocol error");
         break;
     }
     case PL_MSG_CONN_DRAIN: {
@@ -620,7 +871,7 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         break;
     }
     default:
-        pl_error("conn writer: unexpected %s", pl_msg_name(msg->type));
+        pl_error("conn actor: unexpected %s", pl_msg_name(msg->type));
     }
 }
 
@@ -637,10 +888,6 @@ static void s_handle_batch(self_t *self)
         s_handle(self, &in.msg);
         pl_msg_frame_close(&in);
     }
-    //  Counted before the writes, so a client that has a frame finds it counted.
-    pl_metrics_count(PL_COUNTER_DELIVERIES, self->frames_queued);
-    self->frames_queued = 0;
-    s_flush_pending(self);
 }
 
 typedef struct {
@@ -648,9 +895,9 @@ typedef struct {
     int64_t now;
 } sweep_t;
 
-//  Pings a WebSocket silent for half the TTL (a live client answers with a pong,
-//  which its reader stamps); drops one silent for the whole TTL. Sends SSE streams
-//  their heartbeat.
+//  Pings a WebSocket silent for half the TTL (a live client answers with a pong);
+//  drops one silent for the whole TTL, and finishes one whose client has not closed
+//  its side within CLOSE_LINGER_MS of our close. Sends SSE streams their heartbeat.
 static void s_check_silence(uint64_t id, void *value, void *arg)
 {
     wconn_t *wc = value;
@@ -666,11 +913,13 @@ static void s_check_silence(uint64_t id, void *value, void *arg)
         }
         return;
     }
-    if (!wc->last_seen)
+    if (wc->half_closed && sweep->now > wc->linger_until) {
+        s_end(sweep->self, wc);
         return;
-    int64_t silent = sweep->now - atomic_load(wc->last_seen);
+    }
+    int64_t silent = sweep->now - wc->last_seen;
     if (silent > sweep->self->silence_ms)
-        s_kill(wc, 1001, "silent past the presence TTL");
+        s_kill(sweep->self, wc, "silent past the presence TTL");
     else if (silent > sweep->self->silence_ms / 2)
         s_enqueue(sweep->self, wc, MG_WEBSOCKET_OPCODE_PING, "", 0);
 }
@@ -684,51 +933,40 @@ static void s_sweep_silent(self_t *self)
     if (sweep.now < self->next_sweep)
         return;
     pl_idmap_each(self->conns, s_check_silence, &sweep);
-    s_flush_pending(self);
     self->next_sweep = sweep.now + self->sweep_ms;
 }
 
-//  The writer's loop: like pl_actor_loop, but it also waits for the sockets of
-//  connections with bytes the kernel has not taken yet.
+//  The actor's loop: like pl_actor_loop, but it also waits for its sockets, through
+//  the epoll set's own descriptor.
 static void s_run(self_t *self)
 {
-    zmq_pollitem_t *items = NULL;
-    size_t items_capacity = 0;
+    zmq_pollitem_t items[3] = {{zsock_resolve(self->pipe), 0, ZMQ_POLLIN, 0},
+                               {zsock_resolve(self->inbox), 0, ZMQ_POLLIN, 0},
+                               {NULL, self->epfd, ZMQ_POLLIN, 0}};
     while (!self->terminated) {
-        size_t count = 2 + self->blocked_count;
-        if (count > items_capacity) {
-            zmq_pollitem_t *grown = realloc(items, count * sizeof *grown);
-            if (!grown)
-                break;
-            items = grown;
-            items_capacity = count;
-        }
-        items[0] = (zmq_pollitem_t){zsock_resolve(self->pipe), 0, ZMQ_POLLIN, 0};
-        items[1] = (zmq_pollitem_t){zsock_resolve(self->inbox), 0, ZMQ_POLLIN, 0};
-        for (size_t i = 0; i < self->blocked_count; i++) {
-            wconn_t *wc = pl_idmap_get(self->conns, self->blocked_ids[i]);
-            items[2 + i] = (zmq_pollitem_t){NULL, wc && !wc->dead ? wc->fd : -1, ZMQ_POLLOUT, 0};
-        }
         //  Wake up for the silence sweep, and more often while anyone is blocked, to
         //  drop those that stall.
         int64_t until_sweep = self->next_sweep - pl_now_ms();
         long timeout = until_sweep < 0 ? 0 : (long)until_sweep;
         if (self->blocked_count && timeout > 250)
             timeout = 250;
-        if (zmq_poll(items, (int)count, timeout) < 0 && errno != EINTR)
+        if (zmq_poll(items, 3, timeout) < 0 && errno != EINTR)
             break;
         if (items[0].revents & ZMQ_POLLIN) {
             char *command = zstr_recv(self->pipe);
             self->terminated = !command || streq(command, "$TERM");
             free(command);
         }
-        if (self->blocked_count)
-            s_flush_blocked(self, items + 2);
+        if (items[2].revents & ZMQ_POLLIN)
+            s_handle_io(self);
         if (items[1].revents & ZMQ_POLLIN)
             s_handle_batch(self);
         s_sweep_silent(self);
+        s_flush_pending(self);
+        if (self->blocked_count)
+            s_check_stalls(self);
+        s_finish_doomed(self);
     }
-    free(items);
 }
 
 void pl_conn_actor(zsock_t *pipe, void *args_arg)

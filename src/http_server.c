@@ -3,9 +3,11 @@
     token where the route needs one, and calls the handler.
 
     civetweb holds one worker thread per open connection and, when all are busy,
-    stops answering everyone. So the pool is max_connections (WebSockets and SSE
-    streams, which hold a worker for their lifetime) plus http_threads kept for plain
-    requests, and upgrades past max_connections are refused with 503 (ws.c). */
+    stops answering everyone. A WebSocket holds its worker only for the handshake (its
+    connection actor reads it afterwards, ws.c), but an SSE stream holds one for its
+    lifetime, and both count in max_connections. So the pool is max_connections plus
+    http_threads kept for plain requests, and upgrades and streams past
+    max_connections are refused with 503. */
 #include "parley/bridge.h"
 #include "parley/http.h"
 
@@ -133,10 +135,6 @@ static void *s_init_thread(const struct mg_context *ctx, int thread_type)
 static void s_exit_thread(const struct mg_context *ctx, int thread_type, void *pointer)
 {
     pl_thread_t *thread = pointer;
-    if (thread) {
-        pl_ws_assembly_free(&thread->ws_partial);
-        free(thread->ws_rooms);
-    }
     free(thread);
 }
 

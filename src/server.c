@@ -193,6 +193,7 @@ static int s_start_shards(pl_server_t *self)
     for (int i = 0; i < app->writer_count; i++) {
         pl_conn_inbox_name(i, name, sizeof name);
         self->writer_args[i] = (pl_conn_args_t){.shard = i,
+                                                .app = app,
                                                 .queue_limit = cfg->outbound_queue_bytes,
                                                 .stall_ms = cfg->request_timeout_ms,
                                                 .silence_ms = cfg->presence_ttl_ms,

@@ -92,12 +92,9 @@ static int s_tell_writer(pl_req_t *req, uint64_t id, int fd, bool open)
     pl_msg_t msg;
     uint64_t *waiter, *req_id;
     if (open) {
-        msg = (pl_msg_t){.type = PL_MSG_CONN_OPEN,
-                         .as.conn_open = {.conn_id = id,
-                                          .handle = (uint64_t)(uintptr_t)req->conn,
-                                          .user_id = req->user_id,
-                                          .fd = fd,
-                                          .sse = 1}};
+        msg = (pl_msg_t){
+            .type = PL_MSG_CONN_OPEN,
+            .as.conn_open = {.conn_id = id, .user_id = req->user_id, .fd = fd, .sse = 1}};
         waiter = &msg.as.conn_open.waiter, req_id = &msg.as.conn_open.req_id;
     } else {
         msg = (pl_msg_t){.type = PL_MSG_CONN_CLOSE, .as.conn_close = {.conn_id = id}};

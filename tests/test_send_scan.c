@@ -1,5 +1,5 @@
 /*  Tests for send_scan.c, the WebSocket `send` fast path. The scanner may decline
-    anything, but what it takes must be exactly what ws.c's jansson path reads from
+    anything, but what it takes must be exactly what ws_session.c's jansson path reads from
     the same bytes. So besides the frames it must take and the frames it must decline,
     every frame here, every prefix of it and many thousands of mutations of it are
     also read the jansson way, and whenever the scanner takes one the two readings
@@ -46,7 +46,7 @@ static bool s_scan(const char *text, size_t len, pl_send_request_t *out)
     return taken;
 }
 
-//  What ws.c's jansson path reads from the frame: true when it would reach the
+//  What ws_session.c's jansson path reads from the frame: true when it would reach the
 //  shared send code (an object, type "send", room an integer >= 1, the string fields
 //  strings, absent or null), with *out viewing strings inside *tree (caller decrefs)
 //  and *ref the ref its errors carry. False when it would answer an error itself.

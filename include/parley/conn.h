@@ -1,30 +1,47 @@
-/*  Connection writer actors: the only threads that write to WebSockets after the
-    handshake. Connections are sharded over writer_threads of them by connection id;
-    the inbox of shard N is inproc://conn-N.
+/*  Connection actors: after the handshake, the only threads that read or write
+    WebSockets. Connections are sharded over writer_threads of them by connection id;
+    the inbox of shard N is inproc://conn-N. Each owns both directions of its
+    connections: one epoll set holds their sockets, for readability always and for
+    writability while bytes wait.
 
-    A writer keeps, per connection, the frames queued for it. It takes every message
-    already in its inbox, then writes each connection's queued frames with one
-    system call: a burst to one client costs one send, not one per frame. Writes
-    never block: what the kernel does not take stays queued, and the writer waits for
-    that socket to become writable alongside its inbox. A client whose queue grows
-    past outbound_queue_bytes, or that takes nothing for stall_ms, is cut off
-    (shutdown of its socket) instead of holding anyone else back.
+    Reading: a readable socket is read once per wake (so every connection gets its
+    turn) into the actor's scratch buffer; its frames are parsed in place
+    (ws_reader.h), and each whole message is handled at once (ws_session.h): requests
+    go to the room actors, pongs and errors to the connection's own queue. Pings are
+    answered, a close frame is answered with a close frame, and a frame breaking the
+    protocol or over max_frame_bytes gets one (1002, 1009); after a close frame
+    nothing more of the client's is handled, and once the frame is written the
+    socket is shut for writing and read to its end (at most CLOSE_LINGER_MS), so the
+    client reads the close before the connection goes.
+
+    Writing: a writer keeps, per connection, the frames queued for it. It takes every
+    message already in its inbox, then writes each connection's queued frames with
+    one system call: a burst to one client costs one send, not one per frame. Writes
+    never block: what the kernel does not take stays queued, and the actor waits for
+    that socket to become writable. A client whose queue grows past
+    outbound_queue_bytes, or that takes nothing for stall_ms, is cut off (its socket
+    shut down and closed) instead of holding anyone else back.
 
     Liveness: a client silent for half of silence_ms (the presence TTL) is pinged;
     one silent for all of it, not even answering the ping, is dropped, and its
-    users' presence goes offline as its connection closes. civetweb 1.15 neither
-    pings idle WebSockets nor gives up on dead ones, so the writers do both.
+    users' presence goes offline as its connection closes.
 
     SSE streams (GET /api/events) live here too, flagged at CONN_OPEN: they take raw
     event bytes instead of WebSocket frames, get a ": ping" comment every
     heartbeat_ms, and receive their user's events (CONN_USER_EVENT) only once the
-    notifier has sent their replay (CONN_SSE_LIVE), see notifier.h.
+    notifier has sent their replay (CONN_SSE_LIVE), see notifier.h. Their sockets
+    stay civetweb's: the actor only writes them.
 
-    Lifetime: the connection's civetweb thread sends CONN_OPEN when the WebSocket is
-    ready and, from civetweb's close handler, CONN_CLOSE, waiting for the reply;
-    after that reply no writer touches the connection again, so civetweb may free it. */
+    Lifetime: a WebSocket's socket and its connection slot come with CONN_OPEN (ws.c)
+    and are the actor's alone from then on: when the connection ends, the actor
+    tells the rooms it subscribed to, closes the socket and gives the slot back. An
+    SSE stream's civetweb thread sends CONN_OPEN when the stream is ready and
+    CONN_CLOSE when it ends, waiting for each reply; after the second, the actor
+    touches that socket no more, so civetweb may close it. */
 #ifndef PARLEY_CONN_H
 #define PARLEY_CONN_H
+
+#include "parley/app.h"
 
 #include <czmq.h>
 #include <stdatomic.h>
@@ -33,6 +50,7 @@
 
 typedef struct {
     int shard;
+    pl_app_t *app;        //  configuration, connection slots, rooms (borrowed)
     int64_t queue_limit;  //  bytes queued for one connection before it is dropped
     int64_t stall_ms;     //  how long a connection may accept no bytes before it is dropped
     int64_t silence_ms;   //  how long a client may send nothing (not even a pong)

@@ -4,8 +4,9 @@
 
     Handlers run on civetweb's worker threads. Each worker has a pl_thread_t (made in
     civetweb's init_thread callback) holding its waiter for actor replies and the
-    state of the WebSocket it serves, if any: a worker serves one connection at a
-    time, so that state needs no allocation or lock. */
+    state of the WebSocket upgrade it serves, if any, until the connection is handed
+    to its actor: a worker serves one connection at a time, so that state needs no
+    allocation or lock. */
 #ifndef PARLEY_HTTP_H
 #define PARLEY_HTTP_H
 
@@ -13,7 +14,6 @@
 #include "parley/client_addr.h"
 #include "parley/origin.h"
 #include "parley/validate.h"
-#include "parley/ws_assembly.h"
 
 #include <civetweb.h>
 #include <jansson.h>
@@ -32,17 +32,11 @@ typedef struct {
     char cors_origin[PL_ORIGIN_MAX + 1]; //  its allowed Origin, echoed for CORS ("": none)
     int response_status;
     uint64_t response_bytes;
-    //  The WebSocket this worker serves (see ws.c).
-    bool ws_active;    //  counted in app->open_streams
-    bool ws_forgotten; //  its writer has let go of it (CONN_CLOSE answered)
+    //  The WebSocket upgrade this worker serves until it hands it over (see ws.c).
+    bool ws_active; //  counted in app->open_streams
+    int ws_fd;      //  its socket (peer_sockets.h)
     uint64_t ws_id;
     int64_t ws_user_id;
-    pl_ws_assembly_t ws_partial; //  a fragmented message being reassembled
-    int64_t *ws_rooms;           //  rooms this connection subscribed to, to leave them on close
-    size_t ws_room_count, ws_room_capacity;
-    double ws_tokens; //  rate limit: a token bucket refilled rate_limit_per_s
-    int64_t ws_tokens_at;
-    _Atomic int64_t ws_last_seen; //  ms of the last frame from the client (read by its writer)
 } pl_thread_t;
 
 typedef struct {

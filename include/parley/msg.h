@@ -31,8 +31,9 @@
 #define PL_MSG_CONN_OPEN(F)                                                                        \
     F(U64, waiter)                                                                                 \
     F(U64, req_id)                                                                                 \
-    F(U64, conn_id) F(U64, handle) F(I64, user_id) F(I64, fd) F(U64, last_seen) F(I64, sse)
+    F(U64, conn_id) F(I64, user_id) F(I64, fd) F(I64, sse)
 #define PL_MSG_CONN_CLOSE(F)       F(U64, waiter) F(U64, req_id) F(U64, conn_id)
+#define PL_MSG_CONN_KILL(F)        F(U64, conn_id) F(I64, close_code)
 #define PL_MSG_CONN_SEND(F)        F(U64, conn_id) F(BIN, text)
 #define PL_MSG_CONN_DRAIN(F)       F(U64, waiter) F(U64, req_id) F(I64, close_code)
 #define PL_MSG_CONN_ROOM_NOTICE(F) F(BIN, users) F(BIN, exclude) F(STR, room)
@@ -103,8 +104,10 @@
     X(USER_CREATE, user_create, "persist a new user; REPLY status conflict if the name is taken")  \
     X(USER_UPDATE, user_update, "persist profile changes; nil fields are left as they are")        \
     X(REPLY, reply, "the answer to a request: status (pl_status_t) and the id it concerns")        \
-    X(CONN_OPEN, conn_open, "a WebSocket is ready: the writer may write to it; REPLY when known")  \
+    X(CONN_OPEN, conn_open,                                                                        \
+      "a WebSocket's socket handed over (fd), or an SSE stream ready (REPLY when known)")          \
     X(CONN_CLOSE, conn_close, "forget a connection; REPLY once no write will touch it again")      \
+    X(CONN_KILL, conn_kill, "close a WebSocket with close_code")                                   \
     X(CONN_SEND, conn_send, "queue one text frame for a connection")                               \
     X(CONN_DRAIN, conn_drain, "send a close frame to every connection; REPLY when written")        \
     X(CONN_FANOUT, conn_fanout,                                                                    \

@@ -1,7 +1,7 @@
 /*  The fast path for the commonest WebSocket request: a plain `send` (PROTOCOL.md
     "WebSocket"). pl_send_scan reads a frame's bytes in one pass, without allocating,
     and answers only when it is certain that jansson's parse (json_loadb with
-    JSON_REJECT_DUPLICATES, as ws.c calls it) followed by ws.c's field reading would
+    JSON_REJECT_DUPLICATES, as ws_session.c calls it) followed by its field reading would
     give exactly the same fields; for anything else it declines and the caller takes
     the jansson path, which then gives every error it gives today.
 

@@ -1,10 +1,10 @@
 /*  Reassembling a WebSocket message from its data frames (RFC 6455 section 5.4), as
-    civetweb hands them to ws.c one frame at a time: a message is one final text or
-    binary frame, or a non-final one followed by continuations up to a final one, and
-    any fragment may be empty. Control frames never come here (ws.c answers them).
-    A message is bounded by a limit (max_frame_bytes). No connection and no server:
-    the state is this struct, kept per WebSocket in its worker's pl_thread_t, so the
-    fuzzer (tests/fuzz/) drives it with any sequence of frames. */
+    the frame reader (ws_reader.h) takes them one frame at a time: a message is one
+    final text or binary frame, or a non-final one followed by continuations up to a
+    final one, and any fragment may be empty. Control frames never come here (the
+    reader hands them over itself). A message is bounded by a limit (max_frame_bytes).
+    No connection and no server: the state is this struct, kept per WebSocket in its
+    reader, so the fuzzer (tests/fuzz/) drives it with any sequence of frames. */
 #ifndef PARLEY_WS_ASSEMBLY_H
 #define PARLEY_WS_ASSEMBLY_H
 

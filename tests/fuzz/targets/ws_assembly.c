@@ -1,5 +1,5 @@
 /*  Target ws_assembly: reassembling WebSocket messages from their data frames
-    (src/ws_assembly.c), as ws.c's data handler does before it reads a request. The
+    (src/ws_assembly.c), as the frame reader (ws_reader.c) does before a request is read. The
     input is a sequence of frames, each a byte for its opcode (text, binary or
     continuation) and FIN bit, a byte for its length and that many bytes. The answers
     are held against RFC 6455 section 5.4, kept here as a model: a frame is out of

@@ -1,4 +1,4 @@
-/*  Target ws_request: a WebSocket text frame as ws.c's dispatcher reads it before
+/*  Target ws_request: a WebSocket text frame as ws_session.c's dispatcher reads it before
     anything reaches an actor (src/ws_request.c: the send scanner, else jansson, then
     each request type's fields and checks). Whatever the bytes, the answer is either
     a request that keeps its type's rules (a room of at least 1, since -1 or more, a
