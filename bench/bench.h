@@ -282,6 +282,7 @@ typedef struct {
     bn_hist_t deliver, ack, connect;
     int64_t rss_before, rss_after, rss_peak;
     double server_cpu_pct, client_cpu_pct;
+    double server_cpu_s; //  the server's CPU time (user + system) over the measured interval
     double connects_per_s;
     int healthz_status; //  connect: GET /healthz while full
     char first_error[160];

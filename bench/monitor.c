@@ -50,10 +50,8 @@ void bn_monitor_end(bn_monitor_t *m, bn_result_t *r)
     double wall = (double)(bn_now_ns() - m->t0) / 1e9;
     int64_t cpu1 = bn_proc_cpu_ticks(m->pid);
     long hz = sysconf(_SC_CLK_TCK);
-    if (m->cpu0 >= 0 && cpu1 >= 0 && wall > 0)
-        r->server_cpu_pct = (double)(cpu1 - m->cpu0) / (double)hz / wall * 100.0;
-    else
-        r->server_cpu_pct = -1;
+    r->server_cpu_s = m->cpu0 >= 0 && cpu1 >= 0 ? (double)(cpu1 - m->cpu0) / (double)hz : -1;
+    r->server_cpu_pct = r->server_cpu_s >= 0 && wall > 0 ? r->server_cpu_s / wall * 100.0 : -1;
     if (wall > 0)
         r->client_cpu_pct = (bn_self_cpu_s() - m->self0) / wall * 100.0;
     int64_t rss = bn_proc_rss_kib(m->pid);

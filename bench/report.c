@@ -64,6 +64,13 @@ static void s_row_lat(const char *name, const bn_hist_t *h)
            (double)bn_hist_pct(h, 99.9) / 1e6, (double)h->max / 1e6, (unsigned long long)h->n);
 }
 
+//  The server's CPU microseconds per operation over the measured interval (the
+//  operations counted in it); 0 when there were none or the CPU is unknown.
+static double s_per(const bn_result_t *r, uint64_t operations)
+{
+    return operations && r->server_cpu_s >= 0 ? r->server_cpu_s * 1e6 / (double)operations : 0;
+}
+
 void bn_report(const bn_opts_t *o, const bn_result_t *r)
 {
     double secs = r->elapsed_s > 0 ? r->elapsed_s : 1;
@@ -104,6 +111,10 @@ void bn_report(const bn_opts_t *o, const bn_result_t *r)
                    r->server_cpu_pct, (long long)r->rss_before, (long long)r->rss_after,
                    (long long)r->rss_peak, per_conn_kib,
                    r->ready ? (double)r->rss_after / (double)r->ready : 0);
+        if (r->server_cpu_s >= 0)
+            printf("  server cpu per op      %.2f us/delivery  %.2f us/ack  %.1f us/connect\n",
+                   s_per(r, r->delivered_in_window), s_per(r, r->acked_in_window),
+                   s_per(r, r->ready));
         printf("  generator cpu          %.0f%%\n", r->client_cpu_pct);
         if (r->first_error[0])
             printf("  first error            %s\n", r->first_error);
@@ -142,6 +153,10 @@ void bn_report(const bn_opts_t *o, const bn_result_t *r)
     json_object_set_new(j, "lat_ack_us", s_lat(&r->ack));
     json_object_set_new(j, "lat_connect_us", s_lat(&r->connect));
     json_object_set_new(j, "server_cpu_pct", json_real(r->server_cpu_pct));
+    json_object_set_new(j, "server_cpu_s", json_real(r->server_cpu_s));
+    json_object_set_new(j, "cpu_us_per_delivery", json_real(s_per(r, r->delivered_in_window)));
+    json_object_set_new(j, "cpu_us_per_ack", json_real(s_per(r, r->acked_in_window)));
+    json_object_set_new(j, "cpu_us_per_connect", json_real(s_per(r, r->ready)));
     json_object_set_new(j, "client_cpu_pct", json_real(r->client_cpu_pct));
     json_object_set_new(j, "rss_kib_before", json_integer(r->rss_before));
     json_object_set_new(j, "rss_kib_after", json_integer(r->rss_after));

@@ -102,6 +102,56 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
              ($x.refused_503 == ($x.conns - $x.ready) and $x.failed == 0 and $x.healthz_status == 200)))
     '
     echo
+    echo "## The goals of issue 16"
+    echo
+    echo "Medians over the repetitions of this sitting; server CPU per operation from /proc"
+    echo "(utime + stime over the sending interval, per delivery, durable message or connect)."
+    echo
+    echo "| measure | goal | measured | met |"
+    echo "|---|---|---|---|"
+    jqr '
+      def med($t; $n; $s; f): runs($t; $n; $s) | stat(f) | .med;
+      def row($name; $goal; $val; $ok): "| \($name) | \($goal) | \($val) | \(if $ok == null then "**not measured**" elif $ok then "yes" else "**no**" end) |";
+      def cpu($t; $n; $s): med($t; $n; $s; .cpu_us_per_delivery) | fmt;
+      def both($a; $b): if $a == null or $b == null then null else ($a and $b) end;
+      ([inputs_all[] | select(.test == "rooms")] | stat(.acks_per_s) | .med) as $ra
+      | ([inputs_all[] | select(.test == "rooms")] | stat(.cpu_us_per_ack) | .med) as $rc
+      | ([inputs_all[] | select(.test == "durable_base")] | stat(.acks_per_s) | .med) as $ba
+      | ([inputs_all[] | select(.test == "durable_base")] | stat(.cpu_us_per_ack) | .med) as $bc
+      | ([inputs_all[] | select(.test == "durable_base")] | stat(.batch) | .med) as $bb
+      | row("durably acked msgs/s, `rooms` (2000 users, rooms of 5, window 8)";
+            "≥ 100k and ≥ 0.5x the durable baseline";
+            "parley \($ra | kfmt) (\($rc | fmt) µs CPU/message), baseline \($ba | kfmt) at batch \($bb | fmt) (\($bc | fmt) µs CPU/row): **\(ratio($ra; $ba) | fmt)x**";
+            (if $ra == null or $ba == null then null else ($ra >= 100000 and ratio($ra; $ba) >= 0.5) end)),
+        (med("connect"; 10000; "parley"; .connects_per_s) as $p
+         | med("connect"; 10000; "ws"; .connects_per_s) as $w
+         | med("connect"; 10000; "parley"; .lat_connect_us.p99 / 1000) as $p99
+         | row("connects/s at N=10k, and connect p99"; "≥ 3x ws, p99 < 250 ms";
+               "parley \($p | kfmt)/s, p99 \($p99 | fmt) ms (\(med("connect"; 10000; "parley"; .cpu_us_per_connect) | fmt) µs CPU/connect); ws \($w | kfmt)/s: **\(ratio($p; $w) | fmt)x**";
+               (if $p == null or $w == null then null else (ratio($p; $w) >= 3 and $p99 < 250) end))),
+        ((1000, 10000) as $n
+         | med("fanout"; $n; "parley"; .deliveries_per_s) as $p
+         | med("fanout"; $n; "ws"; .deliveries_per_s) as $w
+         | row("window-1 fan-out deliveries/s, N=\($n)"; "≥ 1.5x ws";
+               "parley \($p | kfmt), ws \($w | kfmt): **\(ratio($p; $w) | fmt)x**; µs CPU/delivery parley \(cpu("fanout"; $n; "parley")), raw \(cpu("fanout"; $n; "raw")), ws \(cpu("fanout"; $n; "ws"))";
+               (if ratio($p; $w) == null then null else ratio($p; $w) >= 1.5 end))),
+        (med("connect"; 10000; "parley"; .rss_kib_per_conn) as $k
+         | row("RSS per held connection (N=10k, added)"; "≤ 16 KiB";
+               "\($k | fmt) KiB (raw \(med("connect"; 10000; "raw"; .rss_kib_per_conn) | fmt), ws \(med("connect"; 10000; "ws"; .rss_kib_per_conn) | fmt))";
+               (if $k == null then null else $k <= 16 end))),
+        (med("rate"; 1000; "parley"; .lat_deliver_us.p99 / 1000) as $p
+         | med("rate"; 1000; "raw"; .lat_deliver_us.p99 / 1000) as $r
+         | row("p99 send-to-deliver at 20k deliveries/s"; "no worse than raw";
+               "parley \($p | fmt) ms, raw \($r | fmt) ms (µs CPU/delivery parley \(cpu("rate"; 1000; "parley")), raw \(cpu("rate"; 1000; "raw")))";
+               (if $p == null or $r == null then null else $p <= $r end))),
+        ((1000, 10000) as $n
+         | med("burst"; $n; "parley"; .deliveries_per_s) as $p
+         | med("burst"; $n; "rawm"; .deliveries_per_s) as $m
+         | row("burst deliveries/s, N=\($n)"; "≥ 0.9x raw merged-writes";
+               "parley \($p | kfmt), rawm \($m | kfmt): **\(ratio($p; $m) | fmt)x**; µs CPU/delivery parley \(cpu("burst"; $n; "parley")), rawm \(cpu("burst"; $n; "rawm"))";
+               (if ratio($p; $m) == null then null else ratio($p; $m) >= 0.9 end)))
+    '
+    echo
     if [ -n "$SKIPPED" ]; then
         echo "Skipped: fan-out of${SKIPPED} (the server could not connect that many members of one"
         echo "room within the connect timeout; see compare.log and the notes below)."
@@ -115,16 +165,24 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     echo "queue growth rather than throughput); \`rate\` = a fixed rate giving 20k deliveries/s. Raw and"
     echo "ws have no acks: the sender's own copy of its frame stands in."
     echo
-    echo "| test | N | server | deliveries/s | ratio to raw | ratio to ws | p50 ms | p99 ms | p99.9 ms | max ms | ack p99 ms | server CPU % |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "Server CPU µs/delivery: the server's CPU time (utime + stime from /proc) over the sending"
+    echo "interval divided by the deliveries made in it; it holds still when the machine's load moves"
+    echo "the rates."
+    echo
+    echo "\`rawm\` is raw_ws merging each client's frames of one wake into one send (\`--merge 1\`),"
+    echo "the physical limit for bursts; its ratio column is parley's burst over it."
+    echo
+    echo "| test | N | server | deliveries/s | ratio to raw | ratio to ws | ratio to rawm | p50 ms | p99 ms | p99.9 ms | max ms | ack p99 ms | server CPU % | server CPU µs/delivery |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     jqr '
       [inputs_all[] | select(.scenario == "fanout")] as $all
       | ($all | map([.test, .n]) | unique[]) as [$t, $n]
       | (runs($t; $n; "raw") | stat(.deliveries_per_s) | .med) as $r
       | (runs($t; $n; "ws") | stat(.deliveries_per_s) | .med) as $w
-      | ("parley", "raw", "ws") as $s | runs($t; $n; $s) as $x | select($x | length > 0)
+      | (runs($t; $n; "rawm") | stat(.deliveries_per_s) | .med) as $m
+      | ("parley", "raw", "ws", "rawm") as $s | runs($t; $n; $s) as $x | select($x | length > 0)
       | ($x | stat(.deliveries_per_s) | .med) as $d
-      | "| \($t) | \($n) | \($s) | \($x | rng(.deliveries_per_s; kfmt)) | \(ratio($d; $r) | fmt) | \(ratio($d; $w) | fmt) | \($x | stat(.lat_deliver_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_deliver_us.p99 / 1000; fmt)) | \($x | stat(.lat_deliver_us.p999 / 1000) | .med | fmt) | \($x | stat(.lat_deliver_us.max / 1000) | .med | fmt) | \($x | stat(.lat_ack_us.p99 / 1000) | .med | fmt) | \($x | stat(.server_cpu_pct) | .med | fmt) |"
+      | "| \($t) | \($n) | \($s) | \($x | rng(.deliveries_per_s; kfmt)) | \(ratio($d; $r) | fmt) | \(ratio($d; $w) | fmt) | \(ratio($d; $m) | fmt) | \($x | stat(.lat_deliver_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_deliver_us.p99 / 1000; fmt)) | \($x | stat(.lat_deliver_us.p999 / 1000) | .med | fmt) | \($x | stat(.lat_deliver_us.max / 1000) | .med | fmt) | \($x | stat(.lat_ack_us.p99 / 1000) | .med | fmt) | \($x | stat(.server_cpu_pct) | .med | fmt) | \($x | rng(.cpu_us_per_delivery; fmt)) |"
     '
     echo
     echo "Ratios within each repetition (parley/raw, parley/ws, same sitting):"
@@ -144,24 +202,26 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     echo
     echo "## Connect (rooms of 10, connect and subscribe as fast as possible, 256 in flight)"
     echo
-    echo "| N | server | connections/s | connect p99 ms | failed | 503 | RSS KiB/conn added | RSS KiB/conn in all |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| N | server | connections/s | connect p99 ms | failed | 503 | RSS KiB/conn added | RSS KiB/conn in all | server CPU µs/connect |"
+    echo "|---|---|---|---|---|---|---|---|---|"
     jqr '
       ([inputs_all[] | select(.test == "connect" or .test == "limit") | [.test, .n]] | unique[]) as [$t, $n]
       | ("parley", "raw", "ws") as $s | runs($t; $n; $s) as $x | select($x | length > 0)
-      | "| \($n)\(if $t == "limit" then " (limit \($x[0].ready))" else "" end) | \($s) | \($x | rng(.connects_per_s; kfmt)) | \($x | rng(.lat_connect_us.p99 / 1000; fmt)) | \([$x[].failed] | add) | \([$x[].refused_503] | add) | \($x | rng(.rss_kib_per_conn; fmt)) | \($x | rng(.rss_kib_total_per_conn; fmt)) |"
+      | "| \($n)\(if $t == "limit" then " (limit \($x[0].ready))" else "" end) | \($s) | \($x | rng(.connects_per_s; kfmt)) | \($x | rng(.lat_connect_us.p99 / 1000; fmt)) | \([$x[].failed] | add) | \([$x[].refused_503] | add) | \($x | rng(.rss_kib_per_conn; fmt)) | \($x | rng(.rss_kib_total_per_conn; fmt)) | \($x | rng(.cpu_us_per_connect; fmt)) |"
     '
     echo
     echo "## Rooms (parley only: durable acks, on each store)"
     echo
     echo "PostgreSQL runs on the server's CPU beside parley (its CPU is not in the server column)."
     echo
-    echo "| store | users | room size | window | acked/s | deliveries/s | ack p50 ms | ack p99 ms | deliver p99 ms | server CPU % |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "Server CPU µs/message: per durably acked message with its deliveries (room of 5)."
+    echo
+    echo "| store | users | room size | window | acked/s | deliveries/s | ack p50 ms | ack p99 ms | deliver p99 ms | server CPU % | server CPU µs/message | µs/delivery |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     jqr '
       ("rooms", "rooms_pg") as $t
       | [inputs_all[] | select(.test == $t)] as $x | select($x | length > 0)
-      | "| \(if $t == "rooms" then "SQLite" else "PostgreSQL" end) | \($x[0].conns) | \($x[0].group) | \($x[0].window) | \($x | rng(.acks_per_s; kfmt)) | \($x | rng(.deliveries_per_s; kfmt)) | \($x | stat(.lat_ack_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_ack_us.p99 / 1000; fmt)) | \($x | stat(.lat_deliver_us.p99 / 1000) | .med | fmt) | \($x | stat(.server_cpu_pct) | .med | fmt) |"
+      | "| \(if $t == "rooms" then "SQLite" else "PostgreSQL" end) | \($x[0].conns) | \($x[0].group) | \($x[0].window) | \($x | rng(.acks_per_s; kfmt)) | \($x | rng(.deliveries_per_s; kfmt)) | \($x | stat(.lat_ack_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_ack_us.p99 / 1000; fmt)) | \($x | stat(.lat_deliver_us.p99 / 1000) | .med | fmt) | \($x | stat(.server_cpu_pct) | .med | fmt) | \($x | rng(.cpu_us_per_ack; fmt)) | \($x | rng(.cpu_us_per_delivery; fmt)) |"
     '
     echo
     echo "## Notifications (parley only: pushes to SSE streams)"
@@ -170,11 +230,11 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     echo "their \`/api/events\` stream instead of subscribing, so every message is a coalesced"
     echo "\`group_message\` push to each of them, and every stream must end on the last message."
     echo
-    echo "| N | pushes/s | messages acked/s | push p50 ms | push p99 ms | server CPU % |"
-    echo "|---|---|---|---|---|---|"
+    echo "| N | pushes/s | messages acked/s | push p50 ms | push p99 ms | server CPU % | server CPU µs/push |"
+    echo "|---|---|---|---|---|---|---|"
     jqr '
       [inputs_all[] | select(.test == "notify")] as $x | select($x | length > 0)
-      | "| \($x[0].conns) | \($x | rng(.deliveries_per_s; kfmt)) | \($x | rng(.acks_per_s; kfmt)) | \($x | stat(.lat_deliver_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_deliver_us.p99 / 1000; fmt)) | \($x | stat(.server_cpu_pct) | .med | fmt) |"
+      | "| \($x[0].conns) | \($x | rng(.deliveries_per_s; kfmt)) | \($x | rng(.acks_per_s; kfmt)) | \($x | stat(.lat_deliver_us.p50 / 1000) | .med | fmt) | \($x | rng(.lat_deliver_us.p99 / 1000; fmt)) | \($x | stat(.server_cpu_pct) | .med | fmt) | \($x | rng(.cpu_us_per_delivery; fmt)) |"
     '
     echo
     echo "## Verification"
@@ -209,7 +269,8 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     echo
     echo '```'
     echo "$PIN_SERVER build-bench/parley --listen 127.0.0.1:0 --data-dir DIR --password-hash-ops 1 --password-hash-mem-kib 8 --max-connections N+100 --rate-limit-per-s 1000000 --rate-limit-burst 1000000 --signup-limit-addr 1000000 --log-level info"
-    echo "$PIN_SERVER build-bench/bench/raw_ws --port 0 --max-seconds 1800"
+    echo "$PIN_SERVER build-bench/bench/raw_ws --port 0 --max-seconds 1800 [--merge 1]"
+    echo "$PIN_SERVER build-bench/bench/durable_base --data-dir DIR --store sqlite|postgres --users 2000 --group 5 --batch B --duration $DURATION"
     echo "$PIN_SERVER node bench/peers/ws_node/server.js --port 0 --max-seconds 1800"
     echo '```'
     echo
