@@ -137,17 +137,21 @@ static void s_subscribe(const request_t *r)
     const pl_ws_request_t *q = r->request;
     if (!s_note_room(r, q->room))
         return;
-    pl_msg_t msg = {
-        .type = PL_MSG_ROOM_SUBSCRIBE,
-        .as.room_subscribe = {r->session->id, r->session->user_id, q->room, q->since, q->ref}};
+    pl_msg_t msg = {.type = PL_MSG_ROOM_SUBSCRIBE,
+                    .as.room_subscribe = {.conn_id = r->session->id,
+                                          .user_id = r->session->user_id,
+                                          .room_id = q->room,
+                                          .since = q->since,
+                                          .ref = q->ref}};
     s_forward(r, q->room, &msg);
 }
 
 //  Tells a room this connection is gone from it.
 static void s_leave_room(const pl_ws_session_ctx_t *ctx, const pl_ws_session_t *s, int64_t room)
 {
-    pl_msg_t msg = {.type = PL_MSG_ROOM_UNSUBSCRIBE,
-                    .as.room_unsubscribe = {s->id, s->user_id, room, {NULL, 0}}};
+    pl_msg_t msg = {
+        .type = PL_MSG_ROOM_UNSUBSCRIBE,
+        .as.room_unsubscribe = {.conn_id = s->id, .user_id = s->user_id, .room_id = room}};
     if (!s_to_room(ctx, room, &msg))
         pl_warn("ws: connection %" PRIu64 " could not leave room %" PRId64 ": its inbox is full",
                 s->id, room);
@@ -215,7 +219,10 @@ static void s_typing(const request_t *r)
         return;
     }
     pl_msg_t msg = {.type = PL_MSG_ROOM_TYPING,
-                    .as.room_typing = {r->session->id, r->session->user_id, q->room, q->ref}};
+                    .as.room_typing = {.conn_id = r->session->id,
+                                       .user_id = r->session->user_id,
+                                       .room_id = q->room,
+                                       .ref = q->ref}};
     s_forward(r, q->room, &msg);
 }
 

@@ -5,7 +5,10 @@
     every answer says which request it answers. */
 #include "e2e_suite.h"
 #include "fixtures.h"
+#include "net.h"
 #include "ws_client.h"
+
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <time.h>
@@ -176,4 +179,37 @@ Test(e2e_ws_reader, a_connection_cut_by_its_writer_while_its_reader_holds_data)
     cr_assert_eq(pl_ws_recv(ws, 5000, NULL, NULL, NULL), -1);
     pl_ws_abort(&ws);
     s_expect_slot_back();
+}
+
+Test(e2e_ws_reader, a_frame_sent_with_the_upgrade_request_closes_with_1002)
+{
+    //  RFC 6455 4.1: a client waits for the 101 before it sends frames. One sent in
+    //  the same write as the request reaches civetweb's buffer, not the actor's.
+    s_connect();
+    char request[1024];
+    int len = snprintf(request, sizeof request,
+                       "GET /ws?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n",
+                       s_token);
+    size_t total = (size_t)len + s_ping_frame((uint8_t *)request + len, 1);
+    int fd = pl_net_connect(s_srv.port, pl_net_now_ms() + 5000);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pl_net_write_all(fd, request, total, pl_net_now_ms() + 5000), 0);
+    char answer[4096];
+    size_t got = 0;
+    ssize_t n;
+    int64_t deadline = pl_net_now_ms() + 5000;
+    while (got < sizeof answer &&
+           (n = pl_net_read_some(fd, answer + got, sizeof answer - got, deadline)) > 0)
+        got += (size_t)n;
+    close(fd);
+    cr_assert(got > 12 && memcmp(answer, "HTTP/1.1 101", 12) == 0, "no 101");
+    char *head_end = memmem(answer, got, "\r\n\r\n", 4);
+    cr_assert(head_end);
+    const uint8_t *frame = (const uint8_t *)head_end + 4;
+    //  The close frame, and nothing before it: the early ping was not answered.
+    cr_assert_geq(answer + got - (const char *)frame, 4);
+    cr_assert_eq(frame[0], 0x88);
+    cr_assert_eq(frame[2] << 8 | frame[3], 1002);
 }
