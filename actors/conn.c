@@ -323,37 +323,38 @@ static void s_release(self_t *self, wconn_t *wc)
     atomic_fetch_sub(&self->app->open_streams, 1);
 }
 
-//  Drops a connection: its socket is shut down, so its client sees the end at once.
-//  A WebSocket is finished at the end of the turn; an SSE stream's civetweb thread
-//  sees the end and sends CONN_CLOSE.
-static void s_kill(self_t *self, wconn_t *wc, const char *reason)
+//  Marks a connection dead (nothing more is written to it or read from it) once its
+//  rooms and slot are released; a WebSocket is finished at the end of the turn.
+static void s_doom(self_t *self, wconn_t *wc)
 {
-    if (wc->dead)
-        return;
-    pl_info("conn %" PRIu64 ": dropped (%s)", wc->id, reason);
     s_release(self, wc);
     wc->dead = true;
     wc->queued = 0;
-    shutdown(wc->fd, SHUT_RDWR);
     if (!wc->sse &&
         !s_list_add(&self->doomed_ids, &self->doomed_count, &self->doomed_capacity, wc->id))
         pl_error("conn %" PRIu64 ": out of memory: left open", wc->id);
     s_watch(self, wc);
 }
 
-//  A WebSocket whose client has gone (or finished its close): finished at the end of
-//  the turn, like a dropped one, but not worth a line in the log.
+//  Drops a connection: its socket is shut down, so its client sees the end at once.
+//  An SSE stream's civetweb thread sees the end and sends CONN_CLOSE.
+static void s_kill(self_t *self, wconn_t *wc, const char *reason)
+{
+    if (wc->dead)
+        return;
+    pl_info("conn %" PRIu64 ": dropped (%s)", wc->id, reason);
+    shutdown(wc->fd, SHUT_RDWR);
+    s_doom(self, wc);
+}
+
+//  A WebSocket whose client has gone (or finished its close): finished like a dropped
+//  one, but not worth a line in the log.
 static void s_end(self_t *self, wconn_t *wc)
 {
     if (wc->dead)
         return;
     pl_debug("conn %" PRIu64 ": closed", wc->id);
-    s_release(self, wc);
-    wc->dead = true;
-    wc->queued = 0;
-    if (!s_list_add(&self->doomed_ids, &self->doomed_count, &self->doomed_capacity, wc->id))
-        pl_error("conn %" PRIu64 ": out of memory: left open", wc->id);
-    s_watch(self, wc);
+    s_doom(self, wc);
 }
 
 //  Appends bytes (a frame header, when head_len > 0, then the payload) to a
@@ -567,6 +568,16 @@ static void s_reply_text(void *arg, const char *text, size_t len)
     s_enqueue(to->self, to->wc, MG_WEBSOCKET_OPCODE_TEXT, text, len);
 }
 
+//  The code a close frame from the client is answered with: its own, none for none
+//  (0), 1002 for one outside 1000-4999 or reserved for local use (1004-1006, 1015).
+static int s_close_answer(int code)
+{
+    if (code == 1005)
+        return 0;
+    bool reserved = (code >= 1004 && code <= 1006) || code == 1015;
+    return code < 1000 || code > 4999 || reserved ? 1002 : code;
+}
+
 //  Handles the events of one read of a WebSocket, frame by frame, until they run
 //  out or one of them ends what the client may say.
 static void s_handle_frames(self_t *self, wconn_t *wc, size_t len)
@@ -590,8 +601,9 @@ static void s_handle_frames(self_t *self, wconn_t *wc, size_t len)
         case PL_WS_EVENT_PONG:
             break;
         case PL_WS_EVENT_CLOSE:
-            //  Answered with the client's own code (none when it gave none).
-            s_close_with(self, wc, event.code == 1005 ? 0 : event.code, "");
+            //  Answered with the client's own code (none when it gave none), or 1002
+            //  for a code no endpoint may send (RFC 6455 7.4).
+            s_close_with(self, wc, s_close_answer(event.code), "");
             wc->client_closed = true;
             return;
         case PL_WS_EVENT_FAIL:
@@ -635,7 +647,7 @@ static void s_handle_io(self_t *self)
             continue;
         if (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP) && wc->queued)
             s_flush_add(self, wc);
-        if (ready & (EPOLLIN | EPOLLERR | EPOLLHUP) && !wc->sse)
+        if (ready & (EPOLLIN | EPOLLERR | EPOLLHUP) && !wc->sse && !wc->dead)
             s_read(self, wc);
     }
     s_flush_run(self);
