@@ -40,6 +40,10 @@
 #define BATCH_MAX 256
 //  Most sends handed to the kernel in one system call (send_batch.h).
 #define SENDS_MAX 1024
+//  A connection's queue starts this big (small enough for malloc's per-thread cache);
+//  one grown past it is freed by the silence sweep once empty, so an idle connection
+//  holds no more.
+#define QUEUE_FIRST 1024
 //  Most socket events taken from epoll in one wake.
 #define EVENTS_MAX 256
 //  Bytes read from one socket in one wake, at most.
@@ -371,7 +375,7 @@ static void s_enqueue_bytes(self_t *self, wconn_t *wc, const uint8_t *head, size
         return;
     }
     if (need > wc->capacity) {
-        size_t capacity = wc->capacity ? wc->capacity : 4096;
+        size_t capacity = wc->capacity ? wc->capacity : QUEUE_FIRST;
         while (capacity < need)
             capacity *= 2;
         char *grown = realloc(wc->queue, capacity);
@@ -909,7 +913,8 @@ typedef struct {
 
 //  Pings a WebSocket silent for half the TTL (a live client answers with a pong);
 //  drops one silent for the whole TTL, and finishes one whose client has not closed
-//  its side within CLOSE_LINGER_MS of our close. Sends SSE streams their heartbeat.
+//  its side within CLOSE_LINGER_MS of our close; frees a WebSocket's emptied queue that
+//  a burst grew. Sends SSE streams their heartbeat.
 static void s_check_silence(uint64_t id, void *value, void *arg)
 {
     wconn_t *wc = value;
@@ -924,6 +929,11 @@ static void s_check_silence(uint64_t id, void *value, void *arg)
             wc->next_heartbeat = sweep->now + sweep->self->heartbeat_ms;
         }
         return;
+    }
+    if (wc->queued == 0 && wc->capacity > QUEUE_FIRST) {
+        free(wc->queue);
+        wc->queue = NULL;
+        wc->capacity = 0;
     }
     if (wc->half_closed && sweep->now > wc->linger_until) {
         s_end(sweep->self, wc);

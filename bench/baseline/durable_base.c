@@ -8,9 +8,14 @@
     message (sockets, parsing, actors, fan-out, acks), so parley's durable rate reads
     as a ratio to this one.
 
+    Messages go to the rooms in turn, --per-room P at a time (default 1): with 1 a
+    batch spreads over as many rooms as it has messages, the most pages per message;
+    a rooms run's members advance together (a room's message brings each member's ack
+    at once), so its batches hold several messages per room.
+
     Usage: durable_base --data-dir DIR [--store sqlite|postgres] [--postgres-url URL]
-                        [--users N] [--group K] [--batch B] [--duration S]
-                        [--body-bytes S] [--label NAME]
+                        [--users N] [--group K] [--batch B] [--per-room P]
+                        [--duration S] [--body-bytes S] [--label NAME]
     Prints one JSON line: rows_per_s (as acks_per_s, so bench/report.sh reads it like
     a rooms run), batches, commit p50/p99 in us, and its CPU time per row. */
 #include "parley/clock.h"
@@ -24,15 +29,15 @@
 
 typedef struct {
     const char *data_dir, *store, *postgres_url, *label;
-    int users, group, batch, body_bytes;
+    int users, group, batch, per_room, body_bytes;
     double duration;
 } opts_t;
 
 static int s_usage(void)
 {
     fprintf(stderr, "usage: durable_base --data-dir DIR [--store sqlite|postgres] "
-                    "[--postgres-url URL] [--users N] [--group K] [--batch B] [--duration S] "
-                    "[--body-bytes S] [--label NAME]\n");
+                    "[--postgres-url URL] [--users N] [--group K] [--batch B] [--per-room P] "
+                    "[--duration S] [--body-bytes S] [--label NAME]\n");
     return 2;
 }
 
@@ -43,6 +48,7 @@ static int s_parse(int argc, char **argv, opts_t *o)
                   .users = 2000,
                   .group = 5,
                   .batch = 256,
+                  .per_room = 1,
                   .body_bytes = 64,
                   .duration = 10};
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -61,6 +67,8 @@ static int s_parse(int argc, char **argv, opts_t *o)
             o->group = atoi(v);
         else if (!strcmp(k, "--batch"))
             o->batch = atoi(v);
+        else if (!strcmp(k, "--per-room"))
+            o->per_room = atoi(v);
         else if (!strcmp(k, "--body-bytes"))
             o->body_bytes = atoi(v);
         else if (!strcmp(k, "--duration"))
@@ -69,7 +77,8 @@ static int s_parse(int argc, char **argv, opts_t *o)
             return -1;
     }
     bool ok = o->data_dir && o->group > 0 && o->users >= o->group && o->users % o->group == 0 &&
-              o->batch > 0 && o->body_bytes > 0 && o->body_bytes < 4000 && o->duration > 0;
+              o->batch > 0 && o->per_room > 0 && o->body_bytes > 0 && o->body_bytes < 4000 &&
+              o->duration > 0;
     return ok ? 0 : -1;
 }
 
@@ -155,8 +164,9 @@ int main(int argc, char **argv)
         if (store->ops->begin(store) != PL_STATUS_OK)
             return 1;
         for (int i = 0; i < o.batch; i++, next++) {
-            int r = (int)(next % (uint64_t)rooms);
-            int member = (int)((next / (uint64_t)rooms) % (uint64_t)o.group);
+            uint64_t turn = next / (uint64_t)o.per_room;
+            int r = (int)(turn % (uint64_t)rooms);
+            int member = (int)(next % (uint64_t)o.group);
             int u = r * o.group + member;
             char client_id[48];
             snprintf(client_id, sizeof client_id, "c%d.%" PRIu64 ".%" PRId64, u, next, began);
@@ -193,12 +203,12 @@ int main(int argc, char **argv)
     double secs = (double)(pl_now_ns() - start) / 1e9, cpu = s_cpu_s() - cpu0;
     qsort(commit_us, commits, sizeof *commit_us, s_compare_i64);
     printf("{\"scenario\":\"durable_base\",\"server\":\"%s\",\"store\":\"%s\",\"conns\":%d,"
-           "\"group\":%d,\"batch\":%d,\"duration_s\":%.3f,\"acked\":%" PRIu64 ",\"sent\":%" PRIu64
-           ",\"acks_per_s\":%.1f,\"batches\":%zu,"
+           "\"group\":%d,\"batch\":%d,\"per_room\":%d,\"duration_s\":%.3f,\"acked\":%" PRIu64
+           ",\"sent\":%" PRIu64 ",\"acks_per_s\":%.1f,\"batches\":%zu,"
            "\"commit_us\":{\"p50\":%" PRId64 ",\"p99\":%" PRId64 "},\"cpu_s\":%.3f,"
            "\"cpu_us_per_ack\":%.3f,\"verified\":true}\n",
-           o.label, o.store, o.users, o.group, o.batch, secs, rows, rows, (double)rows / secs,
-           commits, commits ? commit_us[commits / 2] : 0,
+           o.label, o.store, o.users, o.group, o.batch, o.per_room, secs, rows, rows,
+           (double)rows / secs, commits, commits ? commit_us[commits / 2] : 0,
            commits ? commit_us[commits * 99 / 100] : 0, cpu, rows ? cpu * 1e6 / (double)rows : 0);
     store->ops->close(store);
     free(room_ids);
