@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/cluster_report.sh: turns the JSON lines of a cluster sitting (bench/cluster.sh)
 # into results/cluster.md, the "Cluster" section every RESULTS.md carries (report.sh),
-# puts it into OUT/RESULTS.md now, and draws results/cluster.png with gnuplot.
+# puts it into OUT/RESULTS.md now, and draws results/cluster.png (deliveries/s) and
+# results/cluster_latency.png (the rate test's latency) with gnuplot.
 #   cluster_report.sh RUNS.jsonl OUT_DIR QUICK REPS DURATION N CMDS_RATE
 set -euo pipefail
 RUNS=$1 OUT=$2 QUICK=$3 REPS=$4 DURATION=$5 N=$6 CMDS_RATE=$7
@@ -125,6 +126,8 @@ jqr() {
     if command -v gnuplot >/dev/null; then
         echo "![cluster deliveries per second](results/cluster.png)"
         echo
+        echo "![cluster latency at 20k deliveries/s](results/cluster_latency.png)"
+        echo
     fi
     echo "Reproduce: \`bench/compare --cluster\` (\`--quick\`: N=200, 2 s, one repetition)."
 } >"$MD"
@@ -139,9 +142,12 @@ if [ -f "$OUT/RESULTS.md" ]; then
     ' "$OUT/RESULTS.md" >"$OUT/RESULTS.md.tmp" && mv "$OUT/RESULTS.md.tmp" "$OUT/RESULTS.md"
 fi
 
-DAT="$OUT/results/cluster.dat"
-jqr '("fanout", "burst", "rate") as $t
+DAT="$OUT/results/cluster.dat" LAT="$OUT/results/cluster_latency.dat"
+jqr '("fanout", "burst") as $t
      | "\($t) \([("parley1", "parley2", "sio2") as $s | med($t; $s; .deliveries_per_s) // 0] | join(" "))"' >"$DAT"
+jqr '("parley1", "parley2", "sio2") as $s | select(runs("rate"; $N; $s) | length > 0)
+     | "\($s) \([med("rate"; $s; .lat_deliver_us.p50), med("rate"; $s; .lat_deliver_us.p99),
+                  med("rate"; $s; .lat_deliver_remote_us.p99 // .lat_deliver_us.p99)] | map(. / 1000) | join(" "))"' >"$LAT"
 if command -v gnuplot >/dev/null && [ -s "$DAT" ]; then
     gnuplot <<GP || true
 set terminal pngcairo size 900,500 font ",10"
@@ -153,5 +159,14 @@ set ylabel "deliveries/s"
 set key top right
 plot "$DAT" using 2:xtic(1) title "parley, one node", "" using 3 title "parley, two nodes", "" using 4 title "Socket.IO, two nodes"
 GP
+    gnuplot <<GP || true
+set terminal pngcairo size 900,500 font ",10"
+set output "$OUT/results/cluster_latency.png"
+set title "send -> deliver at 20k deliveries/s, N=$N (median of repetitions; log scale)"
+load "$ROOT/bench/bars.gp"
+set ylabel "ms"
+set key top left
+plot "$LAT" using 2:xtic(1) title "p50", "" using 3 title "p99", "" using 4 title "p99 on node 2"
+GP
 fi
-rm -f "$DAT"
+rm -f "$DAT" "$LAT"
