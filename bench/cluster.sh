@@ -8,7 +8,8 @@
 #   parley2  two nodes (node_id 1 and 2), one Redis, the same PostgreSQL; the room's
 #            members alternate between the nodes, its sender on node 1;
 #   sio2     bench/peers/socketio_cluster: two Node.js Socket.IO processes, one Redis;
-# each gets compare's fanout (window 1), burst and rate (20k deliveries/s) at N=1,000.
+# each gets compare's fanout (window 1), burst and rate (20k deliveries/s) at N=1,000,
+# in one room (setup_room: in parley2 one node 2 owns, so every message crosses twice).
 # Then Redis's commands and bytes per room message (INFO around fanouts at a fixed rate)
 # in rooms of two sizes, for parley2 and sio2. Each run's JSON line gains the CPU
 # seconds of every process (and of parley's threads, by name) and the Redis commands.
@@ -193,35 +194,56 @@ idle_redis() {
         {cmds: ((total($b) - total($a)) / $s), in: (($b.redis.in - $a.redis.in) / $s)}'
 }
 
+# setup_room N: the users and the room the next runs share (a connect run; their
+# --cache in ROOM_ARGS). In parley2 the room is made again, at most 8 times, until
+# node 2 owns it: the sender, on node 1, is then never the owner, and every message
+# crosses Redis to the owner and back (with 2 nodes a sender is on the owner half the
+# time; this is the harder half, and the same in every run). Socket.IO has no setup.
+setup_room() {
+    local n=$1 try cache owner=""
+    ROOM_ARGS=()
+    [[ $CUR_SERVER == parley* ]] || return 0
+    for try in $(seq 1 8); do
+        cache="$WORK/$CUR_SERVER-$n-$try.cache"
+        bench setup "$n" "$try" connect --conns "$n" --group "$n" --duration 1 --cache "$cache" \
+            --connect-timeout "$FANOUT_CONNECT_S"
+        ROOM_ARGS=(--cache "$cache")
+        [ "$CUR_SERVER" = parley2 ] || return 0
+        owner=$(redis-cli -p "$REDIS_PORT" get "parley:room:$(awk 'NR == 2 {print $2}' "$cache")")
+        [ "${owner%%:*}" != 2 ] || return 0
+    done
+    say "node 1 owns every room made: the sender is on the owner"
+}
+
 for rep in $(seq 1 "$REPS"); do
     for cfg in $CONFIGS; do
         CUR_SERVER=$cfg
         start_config "$cfg" "$N" || { FAILED=$((FAILED + 1)); stop_config; continue; }
+        setup_room "$N"
         cbench fanout "$N" "$rep" fanout --conns "$N" "${STEADY_ARGS[@]}" --duration "$DURATION" \
-            --connect-timeout "$FANOUT_CONNECT_S"
+            --connect-timeout "$FANOUT_CONNECT_S" "${ROOM_ARGS[@]}"
         cbench burst "$N" "$rep" fanout --conns "$N" "${BURST_ARGS[@]}" --duration "$DURATION" \
-            --connect-timeout "$FANOUT_CONNECT_S"
+            --connect-timeout "$FANOUT_CONNECT_S" "${ROOM_ARGS[@]}"
         cbench rate "$N" "$rep" fanout --conns "$N" --rate $((RATE_MSGS * 1000 / N)) --window 0 \
-            --duration "$DURATION"
+            --duration "$DURATION" "${ROOM_ARGS[@]}"
         stop_config
     done
 done
 
 # Redis commands per room message: the same message rate into rooms of two sizes, a
 # run of D and one of 3D seconds each (the report takes the difference, so what is not
-# per message cancels out), both with the users and room a connect run made first.
+# per message cancels out), both in the room setup_room made.
 for cfg in $CONFIGS; do
     [ "$cfg" != parley1 ] || continue
     for n in $CMDS_SIZES; do
         CUR_SERVER=$cfg
         start_config "$cfg" "$n" || { FAILED=$((FAILED + 1)); stop_config; continue; }
-        bench cmds_setup "$n" 1 connect --conns "$n" --group "$n" --duration 1 \
-            --cache "$WORK/cmds-$cfg-$n.cache" --connect-timeout "$FANOUT_CONNECT_S"
+        setup_room "$n"
         IDLE=$(idle_redis)
         for rep in 1 2; do
             cbench cmds "$n" "$rep" fanout --conns "$n" --rate "$CMDS_RATE" --window 0 \
                 --duration $(((2 * rep - 1) * DURATION)) --connect-timeout "$FANOUT_CONNECT_S" \
-                --cache "$WORK/cmds-$cfg-$n.cache"
+                "${ROOM_ARGS[@]}"
         done
         IDLE=""
         stop_config

@@ -45,7 +45,9 @@ jqr() {
     echo
     echo "- \`parley1\`: one parley node, \`store = postgres\` (the cluster's store, so the same for both)."
     echo "- \`parley2\`: two nodes (\`--node-id 1\` and \`2\`), one Redis, the same PostgreSQL; members"
-    echo "  alternate between the nodes (\`parley-bench --ports P1,P2\`), the sender on node 1."
+    echo "  alternate between the nodes (\`parley-bench --ports P1,P2\`), the sender on node 1 and the"
+    echo "  room owned by node 2 (rooms are made until one hashes there): every message crosses"
+    echo "  Redis to its owner and back, the harder of the two cases a sender can be in."
     echo "- \`sio2\`: \`bench/peers/socketio_cluster\`, Socket.IO 4 with \`@socket.io/redis-adapter\` on"
     echo "  two Node.js processes, one Redis; every client in one room, \`io.to(room).emit\`."
     echo "  Socket.IO has no acks and stores nothing: its sender waits for its own copy, as"
