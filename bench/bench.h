@@ -18,6 +18,7 @@
 #define BN_HOST         "127.0.0.1" //  the only host parley-bench ever talks to
 #define BN_MAX_THREADS  16
 #define BN_MAX_CONNS    60000
+#define BN_MAX_PORTS    16          //  nodes one run spreads its connections over
 #define BN_MAX_FRAME    (16u << 20) //  a larger server frame closes the connection
 #define BN_SENDER_MAX_Q 100000      //  most sends the fanout sender leaves unacked
 
@@ -37,13 +38,17 @@ static inline uint64_t bn_now_ns(void)
 
 // ---------------------------------------------------------------- options (opts.c)
 
-typedef enum { BN_PARLEY, BN_RAW } bn_proto_t;
+//  raw and socketio are broadcast peers: no users, no acks, every frame a client sends
+//  goes to every client (socketio: Engine.IO v4 / Socket.IO v5 "message" events).
+typedef enum { BN_PARLEY, BN_RAW, BN_SOCKETIO } bn_proto_t;
 typedef enum { BN_FANOUT, BN_ROOMS, BN_CONNECT, BN_SOAK } bn_scenario_t;
 
 typedef struct {
     bn_scenario_t scenario;
     bn_proto_t proto;
-    int port;
+    int port;                //  ports[0]: HTTP setup and checks (every node serves them)
+    int ports[BN_MAX_PORTS]; //  connection i connects to ports[i % nports]
+    int nports;
     int conns;       //  N: WebSocket connections, one per user
     int group;       //  K: members per room (rooms, connect); fanout uses N
     int threads;     //  generator threads
@@ -77,6 +82,7 @@ typedef struct {
 } bn_opts_t;
 
 int bn_opts_parse(bn_opts_t *o, int argc, char **argv);
+const char *bn_proto_name(bn_proto_t proto);
 
 // ---------------------------------------------------------------- histogram (hist.c)
 
@@ -153,6 +159,7 @@ typedef struct {
     _Atomic uint64_t ready, failed, refused, lost, sent, acked, delivered, gaps, dups, errors,
         expected, rejected_sends, bytes;
     bn_hist_t deliver, ack, connect;
+    bn_hist_t deliver_remote; //  fanout: deliver, to connections on another node than the sender
     _Atomic uint64_t last_ready_ns;
     char first_error[160];
 } bn_stats_t;
@@ -211,6 +218,13 @@ size_t bn_ws_frame(uint8_t *buf, int opcode, const char *payload, size_t len, ui
 //  Consumes complete frames from c->in, answering pings and reassembling fragments;
 //  -1 when the connection must close.
 int bn_ws_read_frames(bn_conn_t *c, const bn_handlers_t *h);
+
+// ---------------------------------------------------------------- Socket.IO (socketio.c)
+
+#define BN_SIO_PATH "/socket.io/?EIO=4&transport=websocket"
+//  One Engine.IO packet (a WebSocket text message): answers the open and pings, marks
+//  c ready when its namespace is joined, and hands an event's data object to h->on_text.
+void bn_sio_packet(bn_conn_t *c, const bn_handlers_t *h, const char *p, size_t n);
 
 // ---------------------------------------------------------------- SSE (sse.c)
 
@@ -279,7 +293,7 @@ typedef struct {
     double elapsed_s, connect_s;
     uint64_t ready, failed, refused, lost, sent, acked, delivered, gaps, dups, errors, expected;
     uint64_t delivered_in_window, acked_in_window, rejected_sends, bytes;
-    bn_hist_t deliver, ack, connect;
+    bn_hist_t deliver, ack, connect, deliver_remote;
     int64_t rss_before, rss_after, rss_peak;
     double server_cpu_pct, client_cpu_pct;
     double server_cpu_s; //  the server's CPU time (user + system) over the measured interval

@@ -1,9 +1,9 @@
 /*  The generator threads: each owns an epoll instance and a share of the connections
-    (connection i belongs to thread i % threads), opens them non-blocking at most
+    (connection i belongs to thread i % threads, and connects to the i % nports-th of
+    the --ports), opens them non-blocking at most
     concurrency/threads at a time, upgrades them to WebSocket (or opens SSE streams),
-    reads and writes them,
-    and hands complete messages to the scenario's handlers. A thread stops when the
-    main thread sets the DONE phase or its own hard deadline passes. */
+    reads and writes them, and hands complete messages to the scenario's handlers. A thread stops
+   when the main thread sets the DONE phase or its own hard deadline passes. */
 #include "bench.h"
 
 #include <arpa/inet.h>
@@ -144,7 +144,9 @@ static void s_start_connect(bn_thread_t *t, bn_conn_t *c)
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->run->o->port)};
+    const bn_opts_t *o = t->run->o;
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)o->ports[c->idx % o->nports])};
     inet_pton(AF_INET, BN_HOST, &addr.sin_addr);
     if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) {
         if (!t->run->h->on_fail)
@@ -174,6 +176,8 @@ static void s_connected(bn_conn_t *c)
     const char *token = c->th->run->users[c->idx].token;
     if (c->th->run->o->proto == BN_RAW)
         snprintf(path, sizeof path, "/");
+    else if (c->th->run->o->proto == BN_SOCKETIO)
+        snprintf(path, sizeof path, BN_SIO_PATH);
     else
         snprintf(path, sizeof path, "%s?token=%s", c->sse ? "/api/events" : "/ws", token);
     if (c->sse)

@@ -11,8 +11,8 @@ static void s_on_open(bn_conn_t *c)
 {
     if (c->th->run->o->proto == BN_RAW)
         bn_mark_ready(c);
-    else
-        bn_subscribe(c);
+    else if (c->th->run->o->proto == BN_PARLEY)
+        bn_subscribe(c); //  socketio: ready once its namespace is joined (socketio.c)
 }
 
 static void s_on_text(bn_conn_t *c, const char *s, size_t n)

@@ -1,9 +1,9 @@
-/*  The fanout scenario: N connections in one room (raw: N connections to the
+/*  The fanout scenario: N connections in one room (raw, socketio: N connections to the
     broadcast peer), connection 0 also the sender. The sender publishes while it has
     fewer than --window unacked sends (or on a --rate schedule), --burst frames per
     send(); every connection counts its deliveries, their latency and seq gaps. A send
     leaves the window at its ack, or with --pace echo when the sender's own copy comes
-    back; the raw protocol has no acks, so there the own copy always stands in.
+    back; the broadcast peers have no acks, so there the own copy always stands in.
     With --receivers sse the members other than the sender do not subscribe: they
     hold SSE notification streams, and each coalesced push is a delivery. */
 #include "bench.h"
@@ -50,8 +50,8 @@ static void s_on_open(bn_conn_t *c)
     c->last_seq = 0;
     if (c->th->run->o->proto == BN_RAW || c->sse)
         bn_mark_ready(c);
-    else
-        bn_subscribe(c);
+    else if (c->th->run->o->proto == BN_PARLEY)
+        bn_subscribe(c); //  socketio: ready once its namespace is joined (socketio.c)
 }
 
 //  Counts an ack (raw: the sender's own copy) and, when it paces the sender, refills
@@ -99,7 +99,7 @@ static void s_on_text(bn_conn_t *c, const char *s, size_t n)
     }
     bn_frame_t fr;
     bn_frame_parse(s, n, &fr);
-    if (c->th->run->o->proto == BN_RAW) {
+    if (c->th->run->o->proto != BN_PARLEY) {
         if (!c->ready)
             return;
         bn_deliver(c, &fr, n);

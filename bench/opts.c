@@ -22,8 +22,13 @@ static void s_usage(FILE *to)
             "           reconnects with since, slow readers, bad frames, SSE streams, HTTP\n"
             "           reads, publishes, joins and leaves; checks the store at the end\n"
             "Options:\n"
-            "  --port P             server port on " BN_HOST " (required)\n"
-            "  --protocol parley|raw  raw: ws://host:port/, no auth, broadcast-all peers\n"
+            "  --port P             server port on " BN_HOST " (required, or --ports)\n"
+            "  --ports P1,P2,...    several nodes of one cluster: connection i connects to\n"
+            "                       the (i %% n)-th, HTTP setup goes to P1\n"
+            "  --protocol parley|raw|socketio\n"
+            "                       raw: ws://host:port/, no auth, broadcast-all peers;\n"
+            "                       socketio: the same over Socket.IO v5 (" BN_SIO_PATH "),\n"
+            "                       every frame a \"message\" event\n"
             "  --conns N            connections (default 1000)\n"
             "  --group K            members per room for rooms/connect (default 10)\n"
             "  --threads T          generator threads (default 1)\n"
@@ -76,6 +81,30 @@ static bool s_num(const char *text, double lo, double hi, double *out)
     return true;
 }
 
+//  "P1,P2,...": every one a port; the first is also o->port.
+static bool s_ports(bn_opts_t *o, const char *text)
+{
+    char buf[256];
+    if (strlen(text) >= sizeof buf)
+        return false;
+    strcpy(buf, text);
+    o->nports = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        double v;
+        if (o->nports == BN_MAX_PORTS || !s_num(tok, 1, 65535, &v))
+            return false;
+        o->ports[o->nports++] = (int)v;
+    }
+    o->port = o->nports ? o->ports[0] : 0;
+    return o->nports > 0;
+}
+
+const char *bn_proto_name(bn_proto_t proto)
+{
+    return proto == BN_RAW ? "raw" : proto == BN_SOCKETIO ? "socketio" : "parley";
+}
+
 int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
 {
     *o = (bn_opts_t){.proto = BN_PARLEY,
@@ -111,6 +140,7 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
         return -1;
     }
     static const struct option longs[] = {{"port", 1, 0, 'p'},
+                                          {"ports", 1, 0, 'o'},
                                           {"protocol", 1, 0, 'P'},
                                           {"conns", 1, 0, 'n'},
                                           {"group", 1, 0, 'k'},
@@ -148,13 +178,16 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
         bool ok = true;
         switch (opt) {
         case 'p':
-            ok = s_num(optarg, 1, 65535, &v) && (o->port = (int)v);
+        case 'o':
+            ok = s_ports(o, optarg);
             break;
         case 'P':
             if (strcmp(optarg, "parley") == 0)
                 o->proto = BN_PARLEY;
             else if (strcmp(optarg, "raw") == 0)
                 o->proto = BN_RAW;
+            else if (strcmp(optarg, "socketio") == 0)
+                o->proto = BN_SOCKETIO;
             else
                 ok = false;
             break;
@@ -265,6 +298,10 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
         fprintf(stderr, "parley-bench: --port is required (see --help)\n");
         return -1;
     }
+    if (o->server_bin && o->nports > 1) {
+        fprintf(stderr, "parley-bench: soak starts one server: --ports is not for it\n");
+        return -1;
+    }
     if (o->server_bin && o->scenario != BN_SOAK) {
         fprintf(stderr, "parley-bench: only soak starts a server\n");
         return -1;
@@ -276,7 +313,7 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
     if (o->scenario == BN_SOAK && o->rate == 0)
         o->rate = 20; //  the server's default limit: senders run at it
     if (o->scenario == BN_SOAK &&
-        (o->proto == BN_RAW || o->group < 5 || o->conns % o->group || !o->server_bin)) {
+        (o->proto != BN_PARLEY || o->group < 5 || o->conns % o->group || !o->server_bin)) {
         fprintf(stderr, "parley-bench: soak needs --server-bin, --protocol parley, and --conns "
                         "a multiple of a --group of at least 5 (one member per role)\n");
         return -1;
@@ -294,12 +331,12 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
             return -1;
         }
     }
-    if (o->sse_receivers && (o->scenario != BN_FANOUT || o->proto == BN_RAW)) {
+    if (o->sse_receivers && (o->scenario != BN_FANOUT || o->proto != BN_PARLEY)) {
         fprintf(stderr, "parley-bench: --receivers sse is for fanout against parley\n");
         return -1;
     }
     if (o->scenario == BN_ROOMS) {
-        if (o->proto == BN_RAW) {
+        if (o->proto != BN_PARLEY) {
             fprintf(stderr, "parley-bench: rooms needs --protocol parley\n");
             return -1;
         }
@@ -308,9 +345,9 @@ int bn_opts_parse(bn_opts_t *o, int argc, char **argv)
     }
     if (o->threads > o->conns)
         o->threads = o->conns;
-    if (o->proto == BN_RAW)
+    if (o->proto != BN_PARLEY)
         o->pace_echo = true;
     if (!o->label)
-        o->label = o->proto == BN_RAW ? "raw" : "parley";
+        o->label = bn_proto_name(o->proto);
     return 0;
 }

@@ -28,6 +28,7 @@ void bn_result_collect(bn_run_t *run, bn_result_t *r)
     for (int k = 0; k < run->o->threads; k++) {
         bn_stats_t *st = &run->threads[k].st;
         bn_hist_merge(&r->deliver, &st->deliver);
+        bn_hist_merge(&r->deliver_remote, &st->deliver_remote);
         bn_hist_merge(&r->ack, &st->ack);
         bn_hist_merge(&r->connect, &st->connect);
         if (!r->first_error[0] && st->first_error[0])
@@ -80,8 +81,8 @@ void bn_report(const bn_opts_t *o, const bn_result_t *r)
     bool ok = bn_result_ok(o, r);
     if (!o->quiet) {
         printf("%s %s (%s): N=%d group=%d window=%d rate=%g burst=%d duration=%.1fs\n",
-               s_scenarios[o->scenario], o->label, o->proto == BN_RAW ? "raw" : "parley", o->conns,
-               o->group, o->window, o->rate, o->burst, o->duration);
+               s_scenarios[o->scenario], o->label, bn_proto_name(o->proto), o->conns, o->group,
+               o->window, o->rate, o->burst, o->duration);
         printf("  connections            %llu ready, %llu failed, %llu refused (503), %llu lost "
                "in %.2f s (%.0f/s)\n",
                (unsigned long long)r->ready, (unsigned long long)r->failed,
@@ -103,6 +104,7 @@ void bn_report(const bn_opts_t *o, const bn_result_t *r)
                    (unsigned long long)r->errors, r->healthz_status);
         }
         s_row_lat("send->deliver", &r->deliver);
+        s_row_lat("  on other nodes", &r->deliver_remote);
         s_row_lat("send->ack", &r->ack);
         s_row_lat("connect+subscribe", &r->connect);
         if (r->rss_before >= 0)
@@ -123,12 +125,11 @@ void bn_report(const bn_opts_t *o, const bn_result_t *r)
     }
     if (!o->json)
         return;
-    json_t *j =
-        json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:f, s:i, s:f, s:i, s:i}", "scenario",
-                  s_scenarios[o->scenario], "server", o->label, "protocol",
-                  o->proto == BN_RAW ? "raw" : "parley", "conns", o->conns, "group", o->group,
-                  "window", o->window, "rate", o->rate, "burst", o->burst, "duration_s",
-                  r->elapsed_s, "body_bytes", o->body_bytes, "threads", o->threads);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:f, s:i, s:f, s:i, s:i}", "scenario",
+                          s_scenarios[o->scenario], "server", o->label, "protocol",
+                          bn_proto_name(o->proto), "conns", o->conns, "group", o->group, "window",
+                          o->window, "rate", o->rate, "burst", o->burst, "duration_s", r->elapsed_s,
+                          "body_bytes", o->body_bytes, "threads", o->threads);
     json_object_set_new(j, "pace", json_string(o->pace_echo ? "echo" : "ack"));
     json_object_set_new(j, "ready", json_integer((json_int_t)r->ready));
     json_object_set_new(j, "failed", json_integer((json_int_t)r->failed));
@@ -150,6 +151,8 @@ void bn_report(const bn_opts_t *o, const bn_result_t *r)
     json_object_set_new(j, "avg_frame_bytes",
                         json_real(r->delivered ? (double)r->bytes / (double)r->delivered : 0));
     json_object_set_new(j, "lat_deliver_us", s_lat(&r->deliver));
+    if (o->nports > 1 && o->scenario == BN_FANOUT)
+        json_object_set_new(j, "lat_deliver_remote_us", s_lat(&r->deliver_remote));
     json_object_set_new(j, "lat_ack_us", s_lat(&r->ack));
     json_object_set_new(j, "lat_connect_us", s_lat(&r->connect));
     json_object_set_new(j, "server_cpu_pct", json_real(r->server_cpu_pct));

@@ -11,24 +11,7 @@ MD="$OUT/RESULTS.md"
 CHARTS="$OUT/results"
 mkdir -p "$CHARTS"
 
-# jq helpers: runs of one test/n/server, their median and range, a ratio of medians.
-JQ_LIB='
-def median: sort | if length == 0 then null
-    elif length % 2 == 1 then .[(length - 1) / 2]
-    else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-# A fan-out run that never connected its room measured nothing: it is left out.
-def runs($t; $n; $s): [inputs_all[] | select(.test == $t and .n == $n and .server == $s)
-    | select(.scenario != "fanout" or .ready >= .conns)];
-def fmt: if . == null then "-" elif . >= 100 then (. | round | tostring)
-    else (. * 100 | round / 100 | tostring) end;
-def kfmt: if . == null then "-" elif . >= 1000000 then ((. / 10000 | round) / 100 | tostring) + "M"
-    elif . >= 1000 then ((. / 10 | round) / 100 | tostring) + "k" else (. | fmt) end;
-def stat(f): [.[] | f] | if length == 0 then {med: null, min: null, max: null}
-    else {med: median, min: min, max: max} end;
-def rng(f; fm): stat(f) | if .med == null then "-"
-    else "\(.med | fm) (\(.min | fm)-\(.max | fm))" end;
-def ratio($a; $b): if $a == null or $b == null or $b == 0 then null else $a / $b end;
-'
+JQ_LIB=$(<"$ROOT/bench/report_lib.jq") # runs(), stat(), rng(), ratio(), fmt, kfmt
 jqr() { jq -rn --slurpfile inputs_all "$RUNS" "def inputs_all: \$inputs_all; $JQ_LIB $1"; }
 
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -257,12 +240,15 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
         echo "![send to deliver latency](results/latency.png)"
         echo
     fi
-    # The soak is not part of a compare sitting (it runs for half an hour on its own):
-    # its figures are kept in results/soak.md and carried into every RESULTS.md.
-    if [ -s "$ROOT/bench/results/soak.md" ]; then
-        cat "$ROOT/bench/results/soak.md"
-        echo
-    fi
+    # The soak (half an hour on its own) and the cluster sitting (compare --cluster) are
+    # not part of a compare sitting: their sections are kept in results/soak.md and
+    # results/cluster.md and carried into every RESULTS.md.
+    for part in soak cluster; do
+        if [ -s "$ROOT/bench/results/$part.md" ]; then
+            cat "$ROOT/bench/results/$part.md"
+            echo
+        fi
+    done
     echo "## Exact commands"
     echo
     echo "Servers (each started, measured and stopped in turn):"
@@ -306,13 +292,9 @@ if [ -s "$DAT" ]; then
 set terminal pngcairo size 1000,560 font ",10"
 set output "$CHARTS/throughput.png"
 set title "Fan-out deliveries per second (median of repetitions; log scale)"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set logscale y
+load "$ROOT/bench/bars.gp"
 set yrange [1000:*]
 set ylabel "deliveries/s"
-set grid ytics
 set key top left
 plot "$DAT" using 2:xtic(1) title "parley", "" using 3 title "raw epoll (1 send/frame)", "" using 4 title "Node ws"
 EOF
@@ -322,12 +304,8 @@ if [ -s "$LAT" ]; then
 set terminal pngcairo size 1200,600 font ",9"
 set output "$CHARTS/latency.png"
 set title "send -> deliver latency percentiles (median of repetitions; log scale)"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set logscale y
+load "$ROOT/bench/bars.gp"
 set ylabel "ms"
-set grid ytics
 set xtics rotate by -35
 set key top left
 plot "$LAT" using 2:xtic(1) title "p50", "" using 3 title "p99", "" using 4 title "p99.9", "" using 5 title "max"

@@ -203,7 +203,7 @@ static void s_save(const bn_opts_t *o, const bn_user_t *users)
 bn_user_t *bn_setup(const bn_opts_t *o)
 {
     bn_user_t *users = calloc((size_t)o->conns, sizeof *users);
-    if (!users || o->proto == BN_RAW)
+    if (!users || o->proto != BN_PARLEY)
         return users;
     if (s_load(o, users)) {
         fprintf(stderr, "parley-bench: setup: %d users loaded from %s\n", o->conns, o->cache);

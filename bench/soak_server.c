@@ -94,6 +94,8 @@ int sk_server_start(sk_server_t *srv)
         snprintf(srv->dir, sizeof srv->dir, "/tmp/parley-soak.XXXXXX");
         if (!mkdtemp(srv->dir) || (o->port = s_free_port()) < 0)
             return -1;
+        o->ports[0] = o->port;
+        o->nports = 1;
     }
     pid_t pid = fork();
     if (pid < 0)

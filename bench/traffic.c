@@ -1,8 +1,8 @@
-/*  What every scenario sends and checks, in both protocols: the subscribe request,
+/*  What every scenario sends and checks, in every protocol: the subscribe request,
     the message a sender publishes (its send time in the body, or in a raw frame's
-    "t", and in the client_id so the ack tells its own latency), and the accounting
-    of a received message: latency end to end, and its seq checked against the last
-    one seen on that connection (a jump is a gap, a repeat or step back a dup). */
+    "t", which socketio sends as a "message" event's data, and in the client_id so the ack tells its
+   own latency), and the accounting of a received message: latency end to end, and its seq checked
+   against the last one seen on that connection (a jump is a gap, a repeat or step back a dup). */
 #include "bench.h"
 
 #include <stdio.h>
@@ -40,12 +40,16 @@ void bn_deliver(bn_conn_t *c, const bn_frame_t *fr, size_t bytes)
     bn_thread_t *t = c->th;
     uint64_t now = bn_now_ns(), sent = 0;
     const bn_jfield_t *body = &fr->f[BN_F_BODY];
-    if (t->run->o->proto == BN_RAW)
+    if (t->run->o->proto != BN_PARLEY)
         sent = (uint64_t)bn_json_int(&fr->f[BN_F_T], 0);
     else if (body->val && body->len > 2 && body->val[0] == 't' && body->val[1] == '=')
         sent = s_digits(body->val + 2, body->len - 2);
-    if (sent && sent <= now)
+    if (sent && sent <= now) {
         bn_hist_add(&t->st.deliver, now - sent);
+        const bn_opts_t *o = t->run->o;
+        if (o->scenario == BN_FANOUT && c->idx % o->nports != 0) //  the sender is on ports[0]
+            bn_hist_add(&t->st.deliver_remote, now - sent);
+    }
     int64_t seq = bn_json_int(&fr->f[BN_F_SEQ], -1);
     if (seq > c->last_seq + 1)
         BN_ADD(t->st.gaps, (uint64_t)(seq - c->last_seq - 1));
@@ -70,9 +74,11 @@ void bn_send_message(bn_conn_t *c, uint64_t now, bool flush)
     char buf[PAD_MAX + 400];
     pthread_once(&s_pad_once, s_pad_init);
     size_t pad = (size_t)o->body_bytes + RAW_EXTRA_PAD;
-    int n = snprintf(buf, sizeof buf, "{\"seq\":%llu,\"t\":%llu,\"p\":\"%.*s\"}",
-                     (unsigned long long)c->sent, (unsigned long long)now,
-                     (int)(pad < PAD_MAX ? pad : PAD_MAX), s_pad);
+    bool sio = o->proto == BN_SOCKETIO; //  the same object as a "message" event's data
+    int n =
+        snprintf(buf, sizeof buf, "%s{\"seq\":%llu,\"t\":%llu,\"p\":\"%.*s\"}%s",
+                 sio ? "42[\"message\"," : "", (unsigned long long)c->sent, (unsigned long long)now,
+                 (int)(pad < PAD_MAX ? pad : PAD_MAX), s_pad, sio ? "]" : "");
     if (n > 0 && (size_t)n < sizeof buf)
         bn_conn_send_text(c, buf, (size_t)n, flush);
 }

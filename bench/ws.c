@@ -125,7 +125,9 @@ static void s_control(bn_conn_t *c, int opcode, const char *payload, size_t len)
 
 static int s_message(bn_conn_t *c, const bn_handlers_t *h, int opcode, const char *p, size_t n)
 {
-    if (opcode == 1)
+    if (opcode == 1 && c->th->run->o->proto == BN_SOCKETIO)
+        bn_sio_packet(c, h, p, n);
+    else if (opcode == 1)
         h->on_text(c, p, n);
     return 0; //  binary messages are not part of the protocol; ignore them
 }
