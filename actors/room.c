@@ -34,7 +34,7 @@
 typedef struct {
     json_t *user;       //  owned: User
     int online;         //  subscribed connections of this member
-    uint64_t sub_marks; //  the sum of their marks (see pl_conn_mark)
+    uint64_t sub_marks; //  the sum of the marks of those on this node (see pl_conn_mark)
     int64_t read_seq;
 } member_t;
 
@@ -568,7 +568,8 @@ static void s_subscribe(self_t *self, const pl_msg_room_subscribe_t *m)
             room->sub_capacity = capacity;
         }
         room->subs[room->sub_count++] = (sub_t){m->conn_id, m->user_id};
-        member->sub_marks += pl_conn_mark(m->conn_id);
+        if (!pl_cluster_is_remote(m->conn_id))
+            member->sub_marks += pl_conn_mark(m->conn_id);
         if (member->online++ == 0 && !m->moved)
             s_presence(self, room, m->user_id, true, m->conn_id);
     }
@@ -609,7 +610,7 @@ static void s_unsubscribe(self_t *self, room_t *room, uint64_t conn_id)
         int64_t user_id = room->subs[i].user_id;
         room->subs[i] = room->subs[--room->sub_count];
         member_t *member = s_member(room, user_id);
-        if (member)
+        if (member && !pl_cluster_is_remote(conn_id))
             member->sub_marks -= pl_conn_mark(conn_id);
         if (member && --member->online == 0)
             s_presence(self, room, user_id, false, 0);
@@ -838,10 +839,24 @@ typedef struct {
     size_t count;
 } notice_t;
 
+//  Whether a member may have a connection not subscribed to the room. The marks tell it
+//  exactly for this node's connections. In a cluster, a member with no subscribed
+//  connection anywhere may have one on another node; one with a subscribed connection
+//  is taken to follow the room (a second, unsubscribed connection on another node
+//  then misses the room frame: the price of not naming every member to every node).
+static bool s_may_miss(const self_t *self, int64_t user_id, const member_t *member)
+{
+    return pl_conn_user_marks(user_id) != member->sub_marks ||
+           (self->bridge && member->online == 0);
+}
+
 static void s_collect_unread(uint64_t id, void *value, void *arg)
 {
     notice_t *notice = arg;
     member_t *member = value;
+    //  In a cluster the notice crosses to every node: only members who may miss it.
+    if (notice->self->bridge && !s_may_miss(notice->self, (int64_t)id, member))
+        return;
     int64_t unread = notice->room->stored_seq - member->read_seq;
     notice->self->notice_users[2 * notice->count] = (int64_t)id;
     notice->self->notice_users[2 * notice->count + 1] = unread > 0 ? unread : 0;
@@ -977,6 +992,7 @@ static void s_notify_absent(self_t *self, const room_t *room, const pending_t *p
 //  connections are all subscribed, nothing more is built or sent.
 typedef struct {
     int64_t sender_id;
+    const self_t *self;
     bool unsubscribed; //  a member has (or may have) a WebSocket not subscribed
     bool absent;       //  a member other than the sender has no subscribed connection
 } survey_t;
@@ -985,7 +1001,7 @@ static void s_survey_member(uint64_t id, void *value, void *arg)
 {
     survey_t *survey = arg;
     const member_t *member = value;
-    survey->unsubscribed |= pl_conn_user_marks((int64_t)id) != member->sub_marks;
+    survey->unsubscribed |= s_may_miss(survey->self, (int64_t)id, member);
     survey->absent |= member->online == 0 && (int64_t)id != survey->sender_id;
 }
 
@@ -1055,11 +1071,9 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
         s_answer(target->waiter, target->req_id, PL_STATUS_OK, p.seq, body);
     }
     free(body);
-    survey_t survey = {p.sender_id, false, false};
+    survey_t survey = {p.sender_id, self, false, false};
     pl_idmap_each(room->members, s_survey_member, &survey);
-    //  The marks count this node's connections only: in a cluster, members may have
-    //  unsubscribed connections elsewhere, which the notice's writers tell apart.
-    if (survey.unsubscribed || self->bridge)
+    if (survey.unsubscribed)
         s_notify_members(self, room, p.frame);
     if (survey.absent)
         s_notify_absent(self, room, &p);

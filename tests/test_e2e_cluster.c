@@ -652,7 +652,7 @@ static void s_send_until_acked(pl_ws_t *ws, int64_t room, int first, int last, i
         for (int i = first; i <= last; i++) {
             if (seqs[i])
                 continue;
-            char id[16];
+            char id[32];
             snprintf(id, sizeof id, "k-%d", i);
             if (attempt > 0 || !already_sent)
                 pl_chat_send(ws, room, id, "in traffic");
@@ -700,7 +700,7 @@ Test(e2e_cluster, a_node_killed_under_traffic_loses_no_acked_message_and_leaves_
     s_send_until_acked(a, room, 1, KILL_BEFORE, seqs, false);
     //  Sends in flight when node 2 dies: each is acked, or refused and then retried.
     for (int i = KILL_BEFORE + 1; i <= KILL_BEFORE + KILL_IN_FLIGHT; i++) {
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "k-%d", i);
         pl_chat_send(a, room, id, "in flight");
     }
@@ -758,7 +758,7 @@ Test(e2e_cluster, a_drained_node_hands_its_rooms_over_and_no_send_is_refused)
     json_decref(s_subscribe(a, room, -1));
     json_decref(s_subscribe(b, room, -1));
     for (int i = 1; i <= 10; i++) {
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "d-%d", i);
         pl_chat_send(a, room, id, "before the drain");
         json_t *ack = pl_chat_next(a, "ack");
@@ -777,7 +777,7 @@ Test(e2e_cluster, a_drained_node_hands_its_rooms_over_and_no_send_is_refused)
     //  Alice's subscription was handed to node 1: she keeps getting her messages, and
     //  none of her sends is refused.
     for (int i = 11; i <= 20; i++) {
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "d-%d", i);
         pl_chat_send(a, room, id, "after the drain");
         json_t *ack = pl_chat_next(a, "ack");
@@ -841,7 +841,7 @@ Test(e2e_cluster, redis_lost_gives_clear_errors_and_the_cluster_heals_itself)
     json_decref(error);
     //  This node's room goes on until its lease could have run out, then refuses too.
     int64_t stored = 0;
-    char id[16];
+    char id[32];
     for (;;) {
         cr_assert_lt(stored, 1000, "the room went on serving past its lease");
         snprintf(id, sizeof id, "h-%lld", (long long)stored + 1);
