@@ -558,12 +558,10 @@ static void s_refuse_unanswered(self_t *self, int dead)
 //  Hands a request to the node that owns its key (s_owner_key): a local room shard or
 //  the local notifier, or another node. A request passed on more than once is parked
 //  first when may_park.
-static void s_route_room_as(self_t *self, const pl_msg_t *msg, int64_t room_id, int hops,
-                            const void *data, size_t len, bool may_park)
+static void s_route_room_as(self_t *self, const pl_msg_t *msg, int64_t room_id, bool to_notifier,
+                            int hops, const void *data, size_t len, bool may_park)
 {
     int owner = pl_cluster_owner(room_id);
-    bool to_notifier;
-    s_owner_key(msg, &to_notifier);
     if (msg->type == PL_MSG_ROOM_SUBSCRIBE || msg->type == PL_MSG_ROOM_UNSUBSCRIBE)
         s_note_subscription(self, msg, owner);
     if (owner == self->self_node && !self->leaving) {
@@ -592,10 +590,10 @@ static void s_route_room_as(self_t *self, const pl_msg_t *msg, int64_t room_id, 
     s_queue(self, owner, hops, data, len);
 }
 
-static void s_route_room(self_t *self, const pl_msg_t *msg, int64_t room_id, int hops,
-                         const void *data, size_t len)
+static void s_route_room(self_t *self, const pl_msg_t *msg, int64_t room_id, bool to_notifier,
+                         int hops, const void *data, size_t len)
 {
-    s_route_room_as(self, msg, room_id, hops, data, len, true);
+    s_route_room_as(self, msg, room_id, to_notifier, hops, data, len, true);
 }
 
 //  Routes the parked requests whose wait is over, in their order.
@@ -609,9 +607,11 @@ static void s_unpark(self_t *self)
             self->parked_tail = &self->parked;
         pl_msg_t msg;
         bool to_notifier;
-        if (pl_msg_decode(parked->data, parked->len, &msg) == 0)
-            s_route_room_as(self, &msg, s_owner_key(&msg, &to_notifier), parked->hops, parked->data,
-                            parked->len, false);
+        if (pl_msg_decode(parked->data, parked->len, &msg) == 0) {
+            int64_t key = s_owner_key(&msg, &to_notifier);
+            s_route_room_as(self, &msg, key, to_notifier, parked->hops, parked->data, parked->len,
+                            false);
+        }
         free(parked);
     }
 }
@@ -815,7 +815,7 @@ static void s_resubscribe(self_t *self, int64_t room_id, track_t *track)
         msgpack_sbuffer buf;
         msgpack_sbuffer_init(&buf);
         if (pl_msg_encode(&msg, &buf) == 0)
-            s_route_room(self, &msg, room_id, 0, buf.data, buf.size);
+            s_route_room(self, &msg, room_id, false, 0, buf.data, buf.size);
         msgpack_sbuffer_destroy(&buf);
     }
 }
@@ -842,16 +842,19 @@ static void s_view_changed(self_t *self, const uint16_t *nodes, int count)
     for (int i = 0; i < count; i++)
         if (!s_has(self->live, self->live_count, nodes[i]))
             pl_info("bridge: node %d joined", nodes[i]);
-    pl_msg_t moved = {
-        .type = PL_MSG_VIEW_CHANGED,
-        .as.view_changed = {
-            {(const char *)self->live, (uint32_t)(self->live_count * sizeof *self->live)},
-            {(const char *)nodes, (uint32_t)(count * sizeof *nodes)}}};
-    for (int w = 0; self->live_count && w < self->args->writer_count; w++)
-        pl_msg_send(zsock_resolve(self->writers[w]), &moved);
+    uint16_t before[PL_CLUSTER_MAX_NODES];
+    int before_count = self->live_count;
+    memcpy(before, self->live, (size_t)before_count * sizeof *before);
     memcpy(self->live, nodes, (size_t)count * sizeof *nodes);
     self->live_count = count;
     pl_cluster_set_live(nodes, count);
+    //  Told once the view is set: the notifier reads it (pl_cluster_owns).
+    pl_msg_t moved = {
+        .type = PL_MSG_VIEW_CHANGED,
+        .as.view_changed = {{(const char *)before, (uint32_t)(before_count * sizeof *before)},
+                            {(const char *)nodes, (uint32_t)(count * sizeof *nodes)}}};
+    for (int w = 0; before_count && w < self->args->writer_count; w++)
+        pl_msg_send(zsock_resolve(self->writers[w]), &moved);
     pl_msg_send(zsock_resolve(self->notifier), &moved);
 
     id_list_t held = s_ids(self->held);
@@ -1073,7 +1076,7 @@ static void s_arrived(self_t *self, int hops, const uint8_t *data, size_t len)
     bool to_notifier;
     int64_t key = s_owner_key(&msg, &to_notifier);
     if (key) {
-        s_route_room(self, &msg, key, hops + 1, data, len);
+        s_route_room(self, &msg, key, to_notifier, hops + 1, data, len);
         return;
     }
     switch (msg.type) {
@@ -1158,7 +1161,7 @@ static void s_from_inbox(self_t *self, pl_msg_frame_t *in)
     bool to_notifier;
     int64_t key = s_owner_key(msg, &to_notifier);
     if (key) {
-        s_route_room(self, msg, key, 0, data, len);
+        s_route_room(self, msg, key, to_notifier, 0, data, len);
         return;
     }
     int node = -1;

@@ -225,34 +225,39 @@ static const rider_t s_no_rider = {0, NULL};
 
 //  Sends the connections of other nodes their part of a broadcast: one CONN_FANOUT
 //  per node through the bridge, which splits it over that node's writers.
+//  Moves the ids that node_of places on `node` to the front of ids, the others behind
+//  them; returns how many it moved. Repeated on what is behind, it groups ids by node.
+static size_t s_front_of_node(uint64_t *ids, size_t count, int node, int (*node_of)(uint64_t))
+{
+    size_t mine = 0;
+    for (size_t i = 0; i < count; i++)
+        if (node_of(ids[i]) == node) {
+            uint64_t id = ids[i];
+            ids[i] = ids[mine];
+            ids[mine++] = id;
+        }
+    return mine;
+}
+
 static void s_broadcast_remote(self_t *self, const room_t *room, const char *text, size_t len,
                                size_t count, rider_t rider, int64_t seq)
 {
     bool rider_remote = rider.conn_id && pl_cluster_is_remote(rider.conn_id);
-    while (count || rider_remote) {
-        int node = count ? pl_cluster_node_of(self->remote[0]) : pl_cluster_node_of(rider.conn_id);
-        //  Those of `node` move to the front; the rest stay behind for the next turn.
-        size_t mine = 0;
-        for (size_t i = 0; i < count; i++)
-            if (pl_cluster_node_of(self->remote[i]) == node) {
-                uint64_t id = self->remote[i];
-                self->remote[i] = self->remote[mine];
-                self->remote[mine++] = id;
-            }
+    for (uint64_t *ids = self->remote; count || rider_remote;) {
+        int node = count ? pl_cluster_node_of(ids[0]) : pl_cluster_node_of(rider.conn_id);
+        size_t mine = s_front_of_node(ids, count, node, pl_cluster_node_of);
         bool rides = rider_remote && pl_cluster_node_of(rider.conn_id) == node;
-        pl_msg_t msg = {
-            .type = PL_MSG_CONN_FANOUT,
-            .as.conn_fanout = {{(const char *)self->remote, (uint32_t)(mine * sizeof(uint64_t))},
-                               {text, (uint32_t)len},
-                               rides ? rider.conn_id : 0,
-                               pl_str_of(rides ? rider.text : ""),
-                               room->id,
-                               seq}};
+        pl_msg_t msg = {.type = PL_MSG_CONN_FANOUT,
+                        .as.conn_fanout = {{(const char *)ids, (uint32_t)(mine * sizeof(uint64_t))},
+                                           {text, (uint32_t)len},
+                                           rides ? rider.conn_id : 0,
+                                           pl_str_of(rides ? rider.text : ""),
+                                           room->id,
+                                           seq}};
         pl_msg_send(zsock_resolve(self->bridge), &msg);
         rider_remote &= !rides;
         count -= mine;
-        if (count)
-            memmove(self->remote, self->remote + mine, count * sizeof *self->remote);
+        ids += mine;
     }
 }
 
@@ -952,6 +957,12 @@ static void s_collect_absent(uint64_t id, void *value, void *arg)
 
 //  Tells the notifier about a stored message, for the members with no connection
 //  subscribed to the room.
+//  The node whose notifier writes a user's notifications (see app.h).
+static int s_user_owner(uint64_t user_id)
+{
+    return pl_cluster_owner((int64_t)user_id);
+}
+
 static void s_notify_absent(self_t *self, const room_t *room, const pending_t *p)
 {
     if (!s_notice_room(self, pl_idmap_size(room->members)))
@@ -963,27 +974,22 @@ static void s_notify_absent(self_t *self, const room_t *room, const pending_t *p
     const char *title = json_string_value(json_object_get(room->header, "title"));
     //  In a cluster each user's notifications are written by one node's notifier (see
     //  app.h): one NOTIFY_MESSAGE per node, with the members it serves.
-    size_t left = absent.count;
-    while (left) {
-        int node = self->bridge ? pl_cluster_owner(absent.ids[0]) : 0;
-        size_t mine = 0;
-        for (size_t i = 0; i < left; i++)
-            if (!self->bridge || pl_cluster_owner(absent.ids[i]) == node) {
-                int64_t id = absent.ids[i];
-                absent.ids[i] = absent.ids[mine];
-                absent.ids[mine++] = id;
-            }
+    //  (Without a cluster every user's owner is node 0, this node: one message.)
+    uint64_t *ids = (uint64_t *)absent.ids;
+    for (size_t left = absent.count; left;) {
+        int node = s_user_owner(ids[0]);
+        size_t mine = s_front_of_node(ids, left, node, s_user_owner);
         pl_msg_t msg = {
             .type = PL_MSG_NOTIFY_MESSAGE,
             .as.notify_message = {room->id,
                                   room->is_dm,
                                   pl_str_of(title ? title : ""),
-                                  {(const char *)absent.ids, (uint32_t)(mine * sizeof(int64_t))},
+                                  {(const char *)ids, (uint32_t)(mine * sizeof(int64_t))},
                                   pl_str_of(p->frame)}};
-        bool here = !self->bridge || node == pl_cluster_self();
+        bool here = node == pl_cluster_self();
         pl_msg_send(zsock_resolve(here ? self->notifier : self->bridge), &msg);
         left -= mine;
-        absent.ids += mine;
+        ids += mine;
     }
 }
 
