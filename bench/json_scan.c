@@ -7,14 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  Returns the index just past the string starting at s[i] == '"'.
+//  Returns the index just past the string starting at s[i] == '"'. memchr finds each
+//  candidate quote (the bodies are long runs of plain bytes); a quote after an odd run of
+//  backslashes is escaped.
 static size_t s_skip_string(const char *s, size_t n, size_t i)
 {
-    for (i++; i < n; i++) {
-        if (s[i] == '\\')
-            i++;
-        else if (s[i] == '"')
-            return i + 1;
+    for (i++; i < n;) {
+        const char *q = memchr(s + i, '"', n - i);
+        if (!q)
+            return n;
+        size_t at = (size_t)(q - s), slashes = 0;
+        while (at - slashes > i && s[at - slashes - 1] == '\\')
+            slashes++;
+        if (slashes % 2 == 0)
+            return at + 1;
+        i = at + 1;
     }
     return n;
 }
@@ -52,8 +59,14 @@ static size_t s_space(const char *s, size_t n, size_t i)
 
 void bn_json_scan(const char *s, size_t n, bn_jfield_t *fields, int nfields)
 {
-    for (int f = 0; f < nfields; f++)
+    enum { MAX_FIELDS = 16 };
+    size_t name_len[MAX_FIELDS];
+    if (nfields > MAX_FIELDS)
+        nfields = MAX_FIELDS;
+    for (int f = 0; f < nfields; f++) {
         fields[f].val = NULL;
+        name_len[f] = strlen(fields[f].name);
+    }
     size_t i = s_space(s, n, 0);
     if (i >= n || s[i] != '{')
         return;
@@ -70,7 +83,7 @@ void bn_json_scan(const char *s, size_t n, bn_jfield_t *fields, int nfields)
         i = s_space(s, n, i + 1);
         size_t end = s_skip_value(s, n, i);
         for (int f = 0; f < nfields; f++) {
-            if (strlen(fields[f].name) == key_len &&
+            if (name_len[f] == key_len && fields[f].name[0] == s[key] &&
                 memcmp(fields[f].name, s + key, key_len) == 0) {
                 bool str = i < n && s[i] == '"';
                 fields[f].is_str = str;
