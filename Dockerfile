@@ -4,7 +4,7 @@ FROM debian:12 AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config libzmq3-dev libczmq-dev libcivetweb-dev \
         libmsgpack-dev libsqlite3-dev libpq-dev libjansson-dev libsodium-dev liburing-dev \
-        libhiredis-dev \
+        libhiredis-dev libjemalloc-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -17,7 +17,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DPARLEY_
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libzmq5 libczmq4 libcivetweb1 libmsgpackc2 libsqlite3-0 libpq5 libjansson4 libsodium23 \
-        libhiredis0.14 \
+        libhiredis0.14 libjemalloc2 \
         liburing2 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /data parley && mkdir -p /data && chown parley /data

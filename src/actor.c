@@ -2,6 +2,7 @@
     queue bounds, thread names) in one place. */
 #include "parley/actor.h"
 
+#include "parley/allocator.h"
 #include "parley/cluster.h"
 #include "parley/log.h"
 #include "parley/tsan.h"
@@ -24,6 +25,7 @@ typedef struct {
 //  Runs the actor, then marks its args released (see pl_actor_stop).
 static void s_trampoline(zsock_t *pipe, void *box_arg)
 {
+    pl_allocator_cache_this_thread();
     start_t box = *(start_t *)box_arg;
     free(box_arg);
     box.fn(pipe, box.args);

@@ -18,6 +18,7 @@
                         [--duration S] [--body-bytes S] [--label NAME]
     Prints one JSON line: rows_per_s (as acks_per_s, so bench/report.sh reads it like
     a rooms run), batches, commit p50/p99 in us, and its CPU time per row. */
+#include "parley/allocator.h"
 #include "parley/clock.h"
 #include "parley/store.h"
 
@@ -129,6 +130,8 @@ static double s_cpu_s(void)
 
 int main(int argc, char **argv)
 {
+    //  Its one thread writes like the persister, and allocates with a cache as it does.
+    pl_allocator_cache_this_thread();
     opts_t o;
     if (s_parse(argc, argv, &o))
         return s_usage();
