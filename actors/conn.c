@@ -58,7 +58,7 @@
 typedef struct {
     uint64_t id;
     int64_t user_id;
-    int fd;      //  the socket: owned for a WebSocket, civetweb's for an SSE stream
+    int fd;      //  the socket (owned)
     char *queue; //  owned: frames not yet written
     size_t queued, capacity;
     uint32_t events;        //  what the epoll set waits for on fd (0: not in it)
@@ -179,14 +179,13 @@ static void s_wconn_free(wconn_t *wc)
     free(wc);
 }
 
-//  At the actor's end: a WebSocket's socket closes with it (its rooms are stopping
-//  too); an SSE stream's is civetweb's.
+//  At the actor's end: the sockets close with it (the rooms and notifiers are
+//  stopping too).
 static void s_free_entry(uint64_t id, void *value, void *arg)
 {
     wconn_t *wc = value;
     s_user_mark(wc, false);
-    if (!wc->sse)
-        close(wc->fd);
+    close(wc->fd);
     s_wconn_free(wc);
 }
 
@@ -297,13 +296,14 @@ static bool s_list_add(uint64_t **list, size_t *count, size_t *capacity, uint64_
     return true;
 }
 
-//  Makes the epoll set wait for what the connection needs now: a live WebSocket's
-//  bytes, and writability while the kernel holds back some of its queue.
+//  Makes the epoll set wait for what the connection needs now: a live connection's
+//  bytes (for a stream, its end), and writability while the kernel holds back some of
+//  its queue.
 static void s_watch(self_t *self, wconn_t *wc)
 {
     uint32_t want = 0;
     if (!wc->dead) {
-        want |= wc->sse ? 0 : EPOLLIN;
+        want |= EPOLLIN;
         want |= wc->queued && wc->stalled_since ? EPOLLOUT : 0;
     }
     if (want == wc->events)
@@ -314,34 +314,38 @@ static void s_watch(self_t *self, wconn_t *wc)
         wc->events = want;
 }
 
-//  Ends a WebSocket for the rest of the server: its rooms hear it is gone and its slot
-//  is given back. Done before its client can see the end (a close frame, or the end
-//  of the stream), so a client that saw it may connect again at once.
+//  Ends a connection for the rest of the server: a WebSocket's rooms, or a stream's
+//  notifier, hear it is gone and its slot is given back. Done before its client can
+//  see the end (a close frame, or the end of the stream), so a client that saw it may
+//  connect again at once.
 static void s_release(self_t *self, wconn_t *wc)
 {
-    if (wc->sse || wc->released)
+    if (wc->released)
         return;
     wc->released = true;
-    pl_ws_session_ctx_t ctx = {self->app, self->rooms, self->bridge, NULL, NULL};
-    pl_ws_session_end(&ctx, &wc->session);
+    if (wc->sse) {
+        pl_msg_t close = {.type = PL_MSG_STREAM_CLOSE, .as.stream_close = {wc->id, wc->user_id}};
+        pl_ingress_send(pl_app_notifier_ingress(self->app, wc->user_id), &close);
+    } else {
+        pl_ws_session_ctx_t ctx = {self->app, self->rooms, self->bridge, NULL, NULL};
+        pl_ws_session_end(&ctx, &wc->session);
+    }
     atomic_fetch_sub(&self->app->open_streams, 1);
 }
 
 //  Marks a connection dead (nothing more is written to it or read from it) once its
-//  rooms and slot are released; a WebSocket is finished at the end of the turn.
+//  rooms and slot are released; it is finished at the end of the turn.
 static void s_doom(self_t *self, wconn_t *wc)
 {
     s_release(self, wc);
     wc->dead = true;
     wc->queued = 0;
-    if (!wc->sse &&
-        !s_list_add(&self->doomed_ids, &self->doomed_count, &self->doomed_capacity, wc->id))
+    if (!s_list_add(&self->doomed_ids, &self->doomed_count, &self->doomed_capacity, wc->id))
         pl_error("conn %" PRIu64 ": out of memory: left open", wc->id);
     s_watch(self, wc);
 }
 
 //  Drops a connection: its socket is shut down, so its client sees the end at once.
-//  An SSE stream's civetweb thread sees the end and sends CONN_CLOSE.
 static void s_kill(self_t *self, wconn_t *wc, const char *reason)
 {
     if (wc->dead)
@@ -351,7 +355,7 @@ static void s_kill(self_t *self, wconn_t *wc, const char *reason)
     s_doom(self, wc);
 }
 
-//  A WebSocket whose client has gone (or finished its close): finished like a dropped
+//  A connection whose client has gone (or finished its close): finished like a dropped
 //  one, but not worth a line in the log.
 static void s_end(self_t *self, wconn_t *wc)
 {
@@ -639,6 +643,15 @@ static void s_read(self_t *self, wconn_t *wc)
         s_handle_frames(self, wc, held + (size_t)got);
 }
 
+//  An SSE stream's client sends nothing after its request: its bytes are read to see
+//  the end of the stream, and dropped.
+static void s_read_stream_end(self_t *self, wconn_t *wc)
+{
+    ssize_t got = recv(wc->fd, self->scratch, self->scratch_size, MSG_DONTWAIT);
+    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        s_end(self, wc);
+}
+
 //  Takes what epoll reports ready: writable sockets are added to the batch of sends,
 //  readable ones read.
 static void s_handle_io(self_t *self)
@@ -651,8 +664,8 @@ static void s_handle_io(self_t *self)
             continue;
         if (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP) && wc->queued)
             s_flush_add(self, wc);
-        if (ready & (EPOLLIN | EPOLLERR | EPOLLHUP) && !wc->sse && !wc->dead)
-            s_read(self, wc);
+        if (ready & (EPOLLIN | EPOLLERR | EPOLLHUP) && !wc->dead)
+            (wc->sse ? s_read_stream_end : s_read)(self, wc);
     }
     s_flush_run(self);
 }
@@ -718,7 +731,8 @@ static void s_drain_one(uint64_t id, void *value, void *arg)
     s_close_with(self, wc, 1001, "going away");
 }
 
-//  Registers a connection: a WebSocket whose socket is handed over, or an SSE stream.
+//  Registers a connection whose socket is handed over: a WebSocket, or an SSE stream,
+//  whose notifier is then asked for its head and replay.
 static void s_open(self_t *self, const pl_msg_conn_open_t *m)
 {
     wconn_t *wc = calloc(1, sizeof *wc);
@@ -734,22 +748,25 @@ static void s_open(self_t *self, const pl_msg_conn_open_t *m)
     if (!wc || pl_idmap_put(self->conns, m->conn_id, wc)) {
         pl_error("conn %" PRIu64 ": out of memory registering it", m->conn_id);
         free(wc);
-        if (!m->sse) {
-            close((int)m->fd);
-            atomic_fetch_sub(&self->app->open_streams, 1);
-        }
+        close((int)m->fd);
+        atomic_fetch_sub(&self->app->open_streams, 1);
         return;
     }
     s_user_mark(wc, true);
     if (!s_user_add(self, wc))
         pl_error("conn %" PRIu64 ": out of memory indexing its user", m->conn_id);
+    if (wc->sse) {
+        pl_msg_t open = {.type = PL_MSG_STREAM_OPEN,
+                         .as.stream_open = {wc->id, wc->user_id, m->last_event_id, m->head}};
+        pl_ingress_send(pl_app_notifier_ingress(self->app, wc->user_id), &open);
+    }
     s_watch(self, wc);
     //  Upgraded just before the stop began, registered just after the drain.
     if (self->drained)
         s_drain_one(wc->id, wc, self);
 }
 
-//  Forgets a connection and frees it; a WebSocket's socket is closed.
+//  Forgets a connection, closes its socket and frees it.
 static void s_forget(self_t *self, wconn_t *wc)
 {
     pl_idmap_remove(self->conns, wc->id);
@@ -757,12 +774,11 @@ static void s_forget(self_t *self, wconn_t *wc)
     s_user_remove(self, wc);
     if (wc->events)
         epoll_ctl(self->epfd, EPOLL_CTL_DEL, wc->fd, NULL);
-    if (!wc->sse)
-        close(wc->fd);
+    close(wc->fd);
     s_wconn_free(wc);
 }
 
-//  Finishes the WebSockets doomed during the turn (released already): their sockets
+//  Finishes the connections doomed during the turn (released already): their sockets
 //  close and their memory is freed.
 static void s_finish_doomed(self_t *self)
 {
@@ -803,13 +819,9 @@ static void s_end_moved_stream(uint64_t id, void *value, void *arg)
 static void s_handle(self_t *self, const pl_msg_t *msg)
 {
     switch (msg->type) {
-    case PL_MSG_CONN_OPEN: {
-        const pl_msg_conn_open_t *m = &msg->as.conn_open;
-        s_open(self, m);
-        if (m->waiter)
-            s_reply(m->waiter, m->req_id);
+    case PL_MSG_CONN_OPEN:
+        s_open(self, &msg->as.conn_open);
         break;
-    }
     case PL_MSG_CONN_SEND: {
         const pl_msg_conn_send_t *m = &msg->as.conn_send;
         wconn_t *wc = pl_idmap_get(self->conns, m->conn_id);
@@ -860,15 +872,6 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
     case PL_MSG_CONN_ROOM_NOTICE:
         s_room_notice(self, &msg->as.conn_room_notice);
         break;
-    case PL_MSG_CONN_CLOSE: {
-        //  An SSE stream's end: its socket is civetweb's again once this is answered.
-        const pl_msg_conn_close_t *m = &msg->as.conn_close;
-        wconn_t *wc = pl_idmap_get(self->conns, m->conn_id);
-        if (wc && wc->sse)
-            s_forget(self, wc);
-        s_reply(m->waiter, m->req_id);
-        break;
-    }
     case PL_MSG_CONN_KILL: {
         const pl_msg_conn_kill_t *m = &msg->as.conn_kill;
         wconn_t *wc = pl_idmap_get(self->conns, m->conn_id);

@@ -2,12 +2,13 @@
     upgrade arrives at s_route, which finds the route by method and path, checks the
     token where the route needs one, and calls the handler.
 
-    civetweb holds one worker thread per open connection and, when all are busy,
-    stops answering everyone. A WebSocket holds its worker only for the handshake (its
-    connection actor reads it afterwards, ws.c), but an SSE stream holds one for its
-    lifetime, and both count in max_connections. So the pool is max_connections plus
-    http_threads kept for plain requests, and upgrades and streams past
-    max_connections are refused with 503. */
+    civetweb holds one worker thread per connection it serves and, when all are busy,
+    makes new connections wait. A WebSocket or an SSE stream holds its worker only for
+    its handshake: its connection actor owns it afterwards (ws.c, sse.c), and both count
+    in max_connections, past which they are refused with 503. So the pool is
+    http_threads kept for plain requests (and their keep-alive connections), plus
+    enough for a storm of handshakes; civetweb starts every worker at once, and each
+    idle one costs memory, and kernel time whenever the pool is woken. */
 #include "parley/bridge.h"
 #include "parley/http.h"
 
@@ -16,6 +17,10 @@
 
 #include <errno.h>
 #include <stdlib.h>
+
+//  Workers for WebSocket and SSE handshakes in flight at once (beyond http_threads);
+//  more wait in civetweb's queue and the listen backlog for a few milliseconds each.
+#define HANDSHAKE_WORKERS 512
 
 const pl_route_t *const pl_http_route_tables[] = {
     pl_auth_routes,    pl_user_routes,         pl_content_routes, pl_room_routes,
@@ -148,7 +153,9 @@ struct mg_context *pl_http_start(pl_app_t *app, int *port, char *err, size_t err
 {
     const pl_config_t *cfg = app->config;
     char threads[32], timeout[32];
-    snprintf(threads, sizeof threads, "%" PRId64, cfg->max_connections + cfg->http_threads);
+    int64_t handshakes =
+        cfg->max_connections < HANDSHAKE_WORKERS ? cfg->max_connections : HANDSHAKE_WORKERS;
+    snprintf(threads, sizeof threads, "%" PRId64, cfg->http_threads + handshakes);
     snprintf(timeout, sizeof timeout, "%" PRId64, cfg->request_timeout_ms);
     const char *options[] = {
         "listening_ports",

@@ -20,6 +20,7 @@
 #include "ws_client.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -908,6 +909,60 @@ Test(e2e_notify, streams_count_against_max_connections_with_websockets)
         s_sleep_ms(20);
     }
     pl_ws_close(&ws);
+}
+
+//  Threads of the server process (its /proc/PID/task entries).
+static size_t s_server_threads(void)
+{
+    DIR *tasks = opendir(pl_api_fmt("/proc/%d/task", (int)s_srv.pid));
+    cr_assert(tasks, "no /proc entry for the server");
+    size_t count = 0;
+    for (struct dirent *entry; (entry = readdir(tasks));)
+        count += entry->d_name[0] != '.';
+    closedir(tasks);
+    return count;
+}
+
+Test(e2e_notify, open_streams_hold_no_civetweb_thread)
+{
+    //  civetweb gets 2 workers for plain requests and 512 for handshakes: more streams
+    //  than that are open, live, and a plain request is still answered.
+    enum { STREAMS = 600 };
+    const char *args[] = {"--max-connections", "5000", "--http-threads", "2", NULL};
+    pl_e2e_restart_with(args);
+    pl_net_spread(0, 0);
+    size_t idle_threads = s_server_threads();
+    cr_assert_lt(idle_threads, 600, "%zu threads: a worker per possible connection", idle_threads);
+    user_t alice = s_user("Alice"), bob = s_user("Bob");
+    char headers[1024];
+    s_headers(headers, sizeof headers, &alice, NULL);
+    pl_sse_t **streams = calloc(STREAMS, sizeof *streams);
+    cr_assert(streams);
+    for (int i = 0; i < STREAMS; i++) {
+        pl_http_response_t refused;
+        streams[i] = pl_sse_connect(s_srv.port, "/api/events", headers, &refused);
+        cr_assert(streams[i], "stream %d: status %d", i, refused.status);
+    }
+    s_expect_list(&alice, "", NULL, 0, 0);
+    cr_assert_eq(s_server_threads(), idle_threads, "streams started threads");
+    s_follow(&bob, &alice);
+    for (int i = 0; i < STREAMS; i++) {
+        pl_sse_block_t block;
+        cr_assert_eq(pl_sse_next(streams[i], EVENT_MS, &block), 1, "stream %d: no head", i);
+        pl_sse_block_free(&block);
+        s_next_follow(streams[i], &bob);
+    }
+    //  Closed streams give their slots back.
+    for (int i = 0; i < STREAMS; i++)
+        pl_sse_close(&streams[i]);
+    free(streams);
+    int64_t deadline = pl_net_now_ms() + 5000;
+    for (int64_t open = -1; open != 0; s_sleep_ms(20)) {
+        json_t *health = pl_api_json("GET", "/healthz", NULL, NULL, 200);
+        open = pl_api_int(health, "connections");
+        json_decref(health);
+        cr_assert_lt(pl_net_now_ms(), deadline, "%lld slots still held", (long long)open);
+    }
 }
 
 //  --- the stored list ------------------------------------------------------------

@@ -29,15 +29,16 @@
     SSE streams (GET /api/events) live here too, flagged at CONN_OPEN: they take raw
     event bytes instead of WebSocket frames, get a ": ping" comment every
     heartbeat_ms, and receive their user's events (CONN_USER_EVENT) only once the
-    notifier has sent their replay (CONN_SSE_LIVE), see notifier.h. Their sockets
-    stay civetweb's: the actor only writes them.
+    notifier has sent their replay (CONN_SSE_LIVE), see notifier.h. Their clients
+    send nothing after the request: what they send is read only to see the end.
 
-    Lifetime: a WebSocket's socket and its connection slot come with CONN_OPEN (ws.c)
-    and are the actor's alone from then on: when the connection ends, the actor
-    tells the rooms it subscribed to, closes the socket and gives the slot back. An
-    SSE stream's civetweb thread sends CONN_OPEN when the stream is ready and
-    CONN_CLOSE when it ends, waiting for each reply; after the second, the actor
-    touches that socket no more, so civetweb may close it. */
+    Lifetime: a connection's socket and its connection slot come with CONN_OPEN (ws.c,
+    sse.c) and are the actor's alone from then on; civetweb's worker has gone back to
+    its pool. An SSE stream's CONN_OPEN carries its response head and Last-Event-ID,
+    which the actor passes to the user's notifier (STREAM_OPEN) once the stream is
+    registered, so every event the notifier sends for it finds it. When a connection
+    ends, the actor tells the rooms it subscribed to (a stream: its notifier,
+    STREAM_CLOSE), closes the socket and gives the slot back. */
 #ifndef PARLEY_CONN_H
 #define PARLEY_CONN_H
 

@@ -48,7 +48,7 @@ typedef struct {
     int64_t path_id;       //  the {id} in the path, for routes that have one
     const char *path_name; //  the {name} in the path, not NUL-terminated,
     size_t path_name_len;  //  and its length, for routes that have one
-    bool streamed;         //  the handler held the connection as a stream (SSE): no request
+    bool streamed;         //  the handler handed the connection over as a stream (SSE): no request
 } pl_req_t;
 
 typedef void (*pl_handler_t)(pl_req_t *req);

@@ -29,10 +29,7 @@
     F(U64, waiter) F(U64, req_id) F(I64, user_id) F(NSTR, display_name) F(NSTR, avatar_url)
 #define PL_MSG_REPLY(F) F(U64, req_id) F(I64, status) F(I64, id) F(I64, created) F(NSTR, body)
 #define PL_MSG_CONN_OPEN(F)                                                                        \
-    F(U64, waiter)                                                                                 \
-    F(U64, req_id)                                                                                 \
-    F(U64, conn_id) F(I64, user_id) F(I64, fd) F(I64, sse)
-#define PL_MSG_CONN_CLOSE(F)       F(U64, waiter) F(U64, req_id) F(U64, conn_id)
+    F(U64, conn_id) F(I64, user_id) F(I64, fd) F(I64, sse) F(I64, last_event_id) F(BIN, head)
 #define PL_MSG_CONN_KILL(F)        F(U64, conn_id) F(I64, close_code)
 #define PL_MSG_CONN_SEND(F)        F(U64, conn_id) F(BIN, text)
 #define PL_MSG_CONN_DRAIN(F)       F(U64, waiter) F(U64, req_id) F(I64, close_code)
@@ -105,8 +102,8 @@
     X(USER_UPDATE, user_update, "persist profile changes; nil fields are left as they are")        \
     X(REPLY, reply, "the answer to a request: status (pl_status_t) and the id it concerns")        \
     X(CONN_OPEN, conn_open,                                                                        \
-      "a WebSocket's socket handed over (fd), or an SSE stream ready (REPLY when known)")          \
-    X(CONN_CLOSE, conn_close, "forget a connection; REPLY once no write will touch it again")      \
+      "a WebSocket's or an SSE stream's socket handed over (fd; a stream's head and replay "       \
+      "point)")                                                                                    \
     X(CONN_KILL, conn_kill, "close a WebSocket with close_code")                                   \
     X(CONN_SEND, conn_send, "queue one text frame for a connection")                               \
     X(CONN_DRAIN, conn_drain, "send a close frame to every connection; REPLY when written")        \
