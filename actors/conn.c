@@ -22,6 +22,7 @@
 #include "parley/idmap.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
+#include "parley/notifier.h"
 #include "parley/room.h"
 #include "parley/send_batch.h"
 #include "parley/waiter.h"
@@ -68,6 +69,7 @@ typedef struct {
     bool dead;              //  dropped: write nothing more (a WebSocket is doomed)
     bool sse;               //  an SSE stream: raw bytes, no WebSocket framing
     bool live;              //  an SSE stream that has had its replay: user events reach it
+    bool announced;         //  an SSE stream its notifier was told of (STREAM_OPEN)
     int64_t next_heartbeat; //  an SSE stream: when its next ": ping" is due
     //  A WebSocket's reading side.
     int64_t last_seen;    //  ms of the last bytes from the client
@@ -92,6 +94,7 @@ typedef struct {
     pl_app_t *app;        //  borrowed
     zsock_t **rooms;      //  owned: outlets to the room shards (sends fail when full)
     zsock_t *bridge;      //  owned: outlet to the bridge, in a cluster (else NULL)
+    zsock_t *notifier;    //  owned: outlet to this node's notifier (sends fail when full)
     int epfd;             //  owned: the sockets of this shard's connections
     uint8_t *scratch;     //  owned: where sockets are read and frames parsed
     size_t scratch_size;  //  PL_WS_HELD_MAX(limit) + READ_MAX
@@ -211,6 +214,7 @@ static void s_self_destroy(self_t **self_p)
     for (int i = 0; self->rooms && i < self->app->room_count; i++)
         zsock_destroy(&self->rooms[i]);
     zsock_destroy(&self->bridge);
+    zsock_destroy(&self->notifier);
     free(self->rooms);
     if (self->epfd >= 0)
         close(self->epfd);
@@ -234,10 +238,13 @@ static zsock_t *s_outlet(const char *name)
     return outlet;
 }
 
-//  Connects an outlet to each room shard and, in a cluster, one to the bridge (which
-//  starts after the connection actors: its inbox takes what waits for it once bound).
+//  Connects an outlet to each room shard, one to the notifier and, in a cluster, one
+//  to the bridge (which starts after the connection actors: its inbox takes what waits
+//  for it once bound).
 static bool s_connect_rooms(self_t *self)
 {
+    if (!(self->notifier = s_outlet(PL_NOTIFIER_INBOX)))
+        return false;
     int count = self->app->room_count;
     self->rooms = calloc((size_t)count, sizeof *self->rooms);
     for (int i = 0; self->rooms && i < count; i++) {
@@ -314,6 +321,13 @@ static void s_watch(self_t *self, wconn_t *wc)
         wc->events = want;
 }
 
+//  The notifier that writes a user's notifications: this node's, or another node's
+//  through the bridge (app.h).
+static void *s_notifier_of(const self_t *self, int64_t user_id)
+{
+    return zsock_resolve(self->bridge && !pl_cluster_owns(user_id) ? self->bridge : self->notifier);
+}
+
 //  Ends a connection for the rest of the server: a WebSocket's rooms, or a stream's
 //  notifier, hear it is gone and its slot is given back. Done before its client can
 //  see the end (a close frame, or the end of the stream), so a client that saw it may
@@ -325,7 +339,9 @@ static void s_release(self_t *self, wconn_t *wc)
     wc->released = true;
     if (wc->sse) {
         pl_msg_t close = {.type = PL_MSG_STREAM_CLOSE, .as.stream_close = {wc->id, wc->user_id}};
-        pl_ingress_send(pl_app_notifier_ingress(self->app, wc->user_id), &close);
+        if (wc->announced && pl_msg_send(s_notifier_of(self, wc->user_id), &close) != 0)
+            pl_error("conn %" PRIu64 ": its notifier is full: the stream's end is not told",
+                     wc->id);
     } else {
         pl_ws_session_ctx_t ctx = {self->app, self->rooms, self->bridge, NULL, NULL};
         pl_ws_session_end(&ctx, &wc->session);
@@ -755,12 +771,15 @@ static void s_open(self_t *self, const pl_msg_conn_open_t *m)
     s_user_mark(wc, true);
     if (!s_user_add(self, wc))
         pl_error("conn %" PRIu64 ": out of memory indexing its user", m->conn_id);
+    s_watch(self, wc);
     if (wc->sse) {
         pl_msg_t open = {.type = PL_MSG_STREAM_OPEN,
                          .as.stream_open = {wc->id, wc->user_id, m->last_event_id, m->head}};
-        pl_ingress_send(pl_app_notifier_ingress(self->app, wc->user_id), &open);
+        wc->announced = pl_msg_send(s_notifier_of(self, wc->user_id), &open) == 0;
+        //  Its client sees the end and comes back with Last-Event-ID.
+        if (!wc->announced)
+            s_kill(self, wc, "its notifier is full");
     }
-    s_watch(self, wc);
     //  Upgraded just before the stop began, registered just after the drain.
     if (self->drained)
         s_drain_one(wc->id, wc, self);

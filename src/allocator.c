@@ -9,6 +9,11 @@
 int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
     __attribute__((weak));
 
+const char *pl_allocator_name(void)
+{
+    return mallctl ? "jemalloc" : "libc";
+}
+
 void pl_allocator_cache_this_thread(void)
 {
     bool on = true;

@@ -168,8 +168,10 @@ struct mg_context *pl_http_start(pl_app_t *app, int *port, char *err, size_t err
         "1",
         "enable_keep_alive",
         "yes",
+        //  An idle keep-alive connection holds a worker: short, so that a few hundred
+        //  idle clients cannot keep handshakes waiting for long.
         "keep_alive_timeout_ms",
-        "5000",
+        "1000",
         "listen_backlog",
         "1024",
         "connection_queue",

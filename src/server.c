@@ -1,6 +1,7 @@
 /*  Server lifecycle (see server.h for the order and why). */
 #include "parley/server.h"
 
+#include "parley/allocator.h"
 #include "parley/bridge.h"
 #include "parley/conn.h"
 #include "parley/creator.h"
@@ -267,8 +268,8 @@ static int s_start(pl_server_t *self, char *err, size_t err_len)
     //  a server pinned to one core moves ~15-25% more messages with one of each.
     app->room_count = cfg->room_threads ? (int)cfg->room_threads : cpus;
     app->writer_count = cfg->writer_threads ? (int)cfg->writer_threads : cpus;
-    pl_info("%d CPU(s) usable: %d room actor(s), %d writer(s)", cpus, app->room_count,
-            app->writer_count);
+    pl_info("%d CPU(s) usable: %d room actor(s), %d writer(s); allocator %s", cpus, app->room_count,
+            app->writer_count, pl_allocator_name());
     size_t entries = (size_t)cfg->auth_throttle_entries;
     int64_t window_ms = cfg->auth_throttle_window_s * 1000;
     if (!(app->login_fails_by_user =

@@ -80,6 +80,7 @@ static bool s_hand_over(pl_req_t *req, int fd, int64_t last_event_id)
         atomic_fetch_sub(&app->open_streams, 1);
         return true;
     }
+    pl_metrics_count(PL_COUNTER_SSE_OPENED, 1);
     pl_debug("sse: stream %" PRIu64 " of user %" PRId64 " handed to its actor", id, req->user_id);
     return true;
 }
@@ -107,7 +108,6 @@ static void s_events(pl_req_t *req)
         pl_http_error(req->conn, 500, "internal", "this connection cannot carry a stream");
         return;
     }
-    pl_metrics_count(PL_COUNTER_SSE_OPENED, 1);
     req->streamed = true;
 }
 
