@@ -831,8 +831,13 @@ static void s_end_moved_stream(uint64_t id, void *value, void *arg)
     memcpy(before, m->before.ptr, m->before.len);
     memcpy(after, m->after.ptr, m->after.len);
     if (pl_cluster_owner_among(wc->user_id, before, before_count) !=
-        pl_cluster_owner_among(wc->user_id, after, after_count))
+        pl_cluster_owner_among(wc->user_id, after, after_count)) {
+        //  No STREAM_CLOSE: the notifier that counted it forgets its users that moved
+        //  (notifier.c, s_view_changed), and the new one never counted it; a close sent
+        //  by the new view would count out another stream of the user there.
+        wc->announced = false;
         s_kill(view->self, wc, "its notifier moved to another node");
+    }
 }
 
 static void s_handle(self_t *self, const pl_msg_t *msg)
