@@ -66,7 +66,7 @@ typedef struct {
     bool pending;           //  listed in self->pending_ids for this batch
     bool blocked;           //  listed in self->blocked_ids
     int64_t stalled_since;  //  when the kernel last refused bytes, 0 if it has not
-    bool dead;              //  dropped: write nothing more (a WebSocket is doomed)
+    bool dead;              //  dropped: write nothing more (it is doomed)
     bool sse;               //  an SSE stream: raw bytes, no WebSocket framing
     bool live;              //  an SSE stream that has had its replay: user events reach it
     bool announced;         //  an SSE stream its notifier was told of (STREAM_OPEN)

@@ -17,7 +17,6 @@
 
 #include <stdlib.h>
 #include <time.h>
-#include <unistd.h>
 
 //  Reads Last-Event-ID (the header, or ?last_event_id= for clients that cannot set
 //  it). Returns 0 with *id (-1 when absent), or -1 after answering 400.
@@ -60,29 +59,26 @@ static size_t s_head(pl_req_t *req, char *head, size_t size)
 static bool s_hand_over(pl_req_t *req, int fd, int64_t last_event_id)
 {
     pl_app_t *app = req->app;
-    uint64_t id = atomic_fetch_add(&app->last_stream_id, 1) + 1;
     char head[1024];
     size_t head_len = s_head(req, head, sizeof head);
-    int own = pl_peer_socket_take(fd);
-    if (own < 0)
-        return false;
     pl_msg_t open = {.type = PL_MSG_CONN_OPEN,
-                     .as.conn_open = {.conn_id = id,
+                     .as.conn_open = {.conn_id = atomic_fetch_add(&app->last_stream_id, 1) + 1,
                                       .user_id = req->user_id,
-                                      .fd = own,
                                       .sse = 1,
                                       .last_event_id = last_event_id,
                                       .head = {head, (uint32_t)head_len}}};
-    if (pl_ingress_send(app->writers[id % (uint64_t)app->writer_count], &open) != 0) {
+    switch (pl_conn_hand_over(app, fd, &open)) {
+    case PL_HANDED_OVER:
+        pl_metrics_count(PL_COUNTER_SSE_OPENED, 1);
+        return true;
+    case PL_LOST:
         //  Its client sees the end of the stream and reconnects.
-        pl_error("sse: stream %" PRIu64 ": its actor did not take it", id);
-        close(own);
         atomic_fetch_sub(&app->open_streams, 1);
         return true;
+    case PL_NOT_TAKEN:
+        break;
     }
-    pl_metrics_count(PL_COUNTER_SSE_OPENED, 1);
-    pl_debug("sse: stream %" PRIu64 " of user %" PRId64 " handed to its actor", id, req->user_id);
-    return true;
+    return false;
 }
 
 static void s_events(pl_req_t *req)

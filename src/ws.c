@@ -20,11 +20,6 @@
 
 #define CLOSE_PROTOCOL_ERROR 1002
 
-static pl_ingress_t *s_writer_of(const pl_app_t *app, uint64_t conn_id)
-{
-    return app->writers[conn_id % (uint64_t)app->writer_count];
-}
-
 //  Gives back the connection slot this thread holds for an upgrade it did not hand over.
 static void s_release(pl_app_t *app, pl_thread_t *t)
 {
@@ -89,31 +84,47 @@ static int s_on_connect(const struct mg_connection *const_conn, void *cbdata)
     return refused;
 }
 
+pl_hand_over_t pl_conn_hand_over(pl_app_t *app, int fd, pl_msg_t *open)
+{
+    pl_msg_conn_open_t *m = &open->as.conn_open;
+    const char *kind = m->sse ? "sse: stream" : "ws: connection";
+    int own = pl_peer_socket_take(fd);
+    if (own < 0) {
+        pl_error("%s %" PRIu64 ": cannot take its socket", kind, m->conn_id);
+        return PL_NOT_TAKEN;
+    }
+    m->fd = own;
+    if (pl_ingress_send(pl_app_writer_ingress(app, m->conn_id), open) != 0) {
+        pl_error("%s %" PRIu64 ": its actor did not take it", kind, m->conn_id);
+        close(own);
+        return PL_LOST;
+    }
+    pl_debug("%s %" PRIu64 " of user %" PRId64 " handed to its actor", kind, m->conn_id,
+             m->user_id);
+    return PL_HANDED_OVER;
+}
+
 //  The 101 is sent: hands the socket and the slot to the connection's actor. No
 //  reply is awaited: the actor registers the connection before it reads from it, so
-//  every answer to it finds it registered.
+//  every answer to it finds it registered. Otherwise the slot is released in the
+//  close handler; a socket not taken is shut, and civetweb's worker reads it to its
+//  end and closes it.
 static void s_on_ready(struct mg_connection *conn, void *cbdata)
 {
     pl_app_t *app = cbdata;
     pl_thread_t *t = mg_get_thread_pointer(conn);
-    int fd = pl_peer_socket_take(t->ws_fd);
-    if (fd < 0) {
-        //  civetweb's worker reads it to its end and closes it; the slot is released
-        //  in the close handler.
-        pl_error("ws: connection %" PRIu64 ": cannot take its socket", t->ws_id);
+    pl_msg_t open = {.type = PL_MSG_CONN_OPEN,
+                     .as.conn_open = {.conn_id = t->ws_id, .user_id = t->ws_user_id}};
+    switch (pl_conn_hand_over(app, t->ws_fd, &open)) {
+    case PL_HANDED_OVER:
+        t->ws_active = false;
+        break;
+    case PL_NOT_TAKEN:
         shutdown(t->ws_fd, SHUT_RDWR);
-        return;
+        break;
+    case PL_LOST:
+        break;
     }
-    pl_msg_t msg = {.type = PL_MSG_CONN_OPEN,
-                    .as.conn_open = {.conn_id = t->ws_id, .user_id = t->ws_user_id, .fd = fd}};
-    if (pl_ingress_send(s_writer_of(app, t->ws_id), &msg) != 0) {
-        pl_error("ws: connection %" PRIu64 ": its actor did not take it", t->ws_id);
-        close(fd);
-        return;
-    }
-    t->ws_active = false;
-    pl_debug("ws: connection %" PRIu64 " of user %" PRId64 " handed to its actor", t->ws_id,
-             t->ws_user_id);
 }
 
 //  Frames civetweb read along with the upgrade request, before its 101 was sent:
@@ -126,7 +137,7 @@ static int s_on_early_data(struct mg_connection *conn, int bits, char *data, siz
     pl_thread_t *t = mg_get_thread_pointer(conn);
     pl_msg_t msg = {.type = PL_MSG_CONN_KILL,
                     .as.conn_kill = {.conn_id = t->ws_id, .close_code = CLOSE_PROTOCOL_ERROR}};
-    pl_ingress_send(s_writer_of(app, t->ws_id), &msg);
+    pl_ingress_send(pl_app_writer_ingress(app, t->ws_id), &msg);
     return 0;
 }
 

@@ -902,12 +902,8 @@ Test(e2e_notify, streams_count_against_max_connections_with_websockets)
     //  With both streams gone a WebSocket gets a slot.
     s_close(&two);
     s_close(&three);
-    int64_t deadline = pl_net_now_ms() + 5000;
-    while (!(ws = pl_fx_ws_connect(s_srv.port, alice.token, &status))) {
-        cr_assert_eq(status, 503, "upgrade: status %d", status);
-        cr_assert_lt(pl_net_now_ms(), deadline, "no slot came free within 5 s");
-        s_sleep_ms(20);
-    }
+    ws = pl_fx_ws_connect_when_free(s_srv.port, alice.token, 5000, &status);
+    cr_assert(ws, "no slot came free within 5 s (upgrade: status %d)", status);
     pl_ws_close(&ws);
 }
 

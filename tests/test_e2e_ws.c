@@ -229,16 +229,9 @@ Test(e2e_ws, a_vanished_client_frees_its_slot)
     //  The server notices the dead socket; the slot is free again soon after. The
     //  client cannot observe that moment, so it retries for up to 10 s: generous
     //  for a loaded machine or a sanitizer build, never a wait when all is well.
-    pl_ws_t *next = NULL;
-    for (int attempt = 0; attempt < 500 && !next; attempt++) {
-        int status = 0;
-        next = pl_fx_ws_connect(s_srv.port, s_token, &status);
-        if (!next) {
-            cr_assert_eq(status, 503);
-            nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
-        }
-    }
-    cr_assert(next, "the slot of the aborted connection never came back");
+    int status = 0;
+    pl_ws_t *next = pl_fx_ws_connect_when_free(s_srv.port, s_token, 10000, &status);
+    cr_assert(next, "the slot of the aborted connection never came back (status %d)", status);
     pl_ws_close(&next);
 }
 

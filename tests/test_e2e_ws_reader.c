@@ -65,16 +65,9 @@ static void s_sleep_ms(long ms)
 //  With one slot, waits until a new connection gets it: the old one was finished.
 static void s_expect_slot_back(void)
 {
-    pl_ws_t *next = NULL;
-    for (int attempt = 0; attempt < 500 && !next; attempt++) {
-        int status = 0;
-        next = pl_fx_ws_connect(s_srv.port, s_token, &status);
-        if (!next) {
-            cr_assert_eq(status, 503);
-            s_sleep_ms(20);
-        }
-    }
-    cr_assert(next, "the slot never came back");
+    int status = 0;
+    pl_ws_t *next = pl_fx_ws_connect_when_free(s_srv.port, s_token, 10000, &status);
+    cr_assert(next, "the slot never came back (status %d)", status);
     uint8_t frame[64];
     pl_ws_send_raw(next, frame, s_ping_frame(frame, 9));
     s_expect_pong(next, 9);

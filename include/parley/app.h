@@ -69,4 +69,10 @@ static inline pl_ingress_t *pl_app_notifier_ingress(const pl_app_t *app, int64_t
     return app->notifier;
 }
 
+//  The connection actor (writer shard) of a connection of this node.
+static inline pl_ingress_t *pl_app_writer_ingress(const pl_app_t *app, uint64_t conn_id)
+{
+    return app->writers[conn_id % (uint64_t)app->writer_count];
+}
+
 #endif

@@ -219,4 +219,17 @@ void pl_http_refuse_upgrade(struct mg_connection *conn, int status, const char *
 //  The WebSocket endpoint's handlers (ws.c), registered by pl_http_start.
 void pl_ws_register(struct mg_context *ctx, pl_app_t *app);
 
+//  What became of a connection handed to its connection actor (pl_conn_hand_over).
+typedef enum {
+    PL_HANDED_OVER, //  the actor owns the socket and the connection's slot
+    PL_NOT_TAKEN,   //  the socket stays civetweb's, the slot the caller's
+    PL_LOST,        //  taken, but the actor's inbox refused it: the socket is closed
+} pl_hand_over_t;
+
+//  After its handshake, takes a WebSocket's or SSE stream's socket from civetweb (fd,
+//  civetweb's descriptor, then reads end of stream: peer_sockets.h) and sends it to
+//  its connection actor in open (whose fd it sets): civetweb's worker goes back to its
+//  pool. ws.c, shared with sse.c.
+pl_hand_over_t pl_conn_hand_over(pl_app_t *app, int fd, pl_msg_t *open);
+
 #endif

@@ -7,6 +7,7 @@
  */
 #include "fixtures.h"
 #include "http_client.h"
+#include "net.h"
 
 #include <ctype.h>
 #include <sodium.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NAME_MAX_LEN 32
@@ -123,6 +125,20 @@ pl_ws_t *pl_fx_ws_connect(int port, const char *token, int *http_status)
     pl_ws_t *ws = pl_ws_connect(port, path, NULL, http_status);
     free(path);
     return ws;
+}
+
+pl_ws_t *pl_fx_ws_connect_when_free(int port, const char *token, int timeout_ms, int *http_status)
+{
+    int64_t deadline = pl_net_now_ms() + timeout_ms;
+    for (;;) {
+        int status = 0;
+        pl_ws_t *ws = pl_fx_ws_connect(port, token, &status);
+        if (http_status)
+            *http_status = status;
+        if (ws || status != 503 || pl_net_now_ms() >= deadline)
+            return ws;
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+    }
 }
 
 const unsigned char pl_fx_png[] = {

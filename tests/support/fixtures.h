@@ -50,6 +50,12 @@ int pl_fx_upload(int port, const char *token, const char *content_type, const vo
 //  as in pl_ws_connect (may be NULL).
 pl_ws_t *pl_fx_ws_connect(int port, const char *token, int *http_status);
 
+//  pl_fx_ws_connect, tried again every 20 ms while the server answers 503 (every
+//  connection slot taken), for at most timeout_ms: for a slot a closed connection is
+//  about to give back. NULL with *http_status the last answer when none came free or
+//  the answer was another.
+pl_ws_t *pl_fx_ws_connect_when_free(int port, const char *token, int timeout_ms, int *http_status);
+
 //  Compares the "title" of each object of contents (a search's answer) with the
 //  titles in `titles` (a va_list of const char *, ended by NULL), in order and
 //  number. Returns true when they are the same, else false with the first
