@@ -1,13 +1,16 @@
 /*  Connection actor (see conn.h for its contract).
 
-    Per connection the actor keeps a byte queue of whole frames. Messages are
-    handled in batches: every message already in the inbox is taken first, which
-    appends frames to queues and notes which connections got any; then each of those
-    is written with one send of everything queued. Under load a batch holds many
-    frames per connection, and so the number of sends falls as load rises. The sends
-    of a batch go to the kernel together, in one system call (send_batch.h): the
-    call, not the copy, is most of what a small send costs. What reading a batch of
-    sockets queued (pongs, errors, close frames) is written the same way.
+    Per connection the actor keeps a queue of whole frames (out_queue.h). A frame for
+    many connections is built once and queued by reference: at N recipients a copy
+    into each queue was most of the writer's time, its stores landing in N queues no
+    cache holds. Messages are handled in batches: every message already in the inbox
+    is taken first, which queues frames and notes which connections got any; then
+    each of those is written with one send of everything queued (the kernel gathers
+    the frames). Under load a batch holds many frames per connection, and so the
+    number of sends falls as load rises. The sends of a batch go to the kernel
+    together, in one system call (send_batch.h): the call, not the copy, is most of
+    what a small send costs. What reading a batch of sockets queued (pongs, errors,
+    close frames) is written the same way.
 
     Reading and writing never block. A connection the actor drops, or whose client
     went away, is only marked during a pass (its id is noted as doomed) and is
@@ -23,6 +26,7 @@
 #include "parley/log.h"
 #include "parley/metrics.h"
 #include "parley/notifier.h"
+#include "parley/out_queue.h"
 #include "parley/room.h"
 #include "parley/send_batch.h"
 #include "parley/waiter.h"
@@ -41,10 +45,10 @@
 #define BATCH_MAX 256
 //  Most sends handed to the kernel in one system call (send_batch.h).
 #define SENDS_MAX 1024
-//  A connection's queue starts this big (small enough for malloc's per-thread cache);
-//  one grown past it is freed by the silence sweep once empty, so an idle connection
-//  holds no more.
-#define QUEUE_FIRST 1024
+//  Most frames one send gathers; a queue holding more is sent again at once.
+#define FRAMES_PER_SEND 128
+//  Most frames the sends of one system call gather in all.
+#define FRAMES_PER_BATCH 16384
 //  Most socket events taken from epoll in one wake.
 #define EVENTS_MAX 256
 //  Bytes read from one socket in one wake, at most.
@@ -59,9 +63,8 @@
 typedef struct {
     uint64_t id;
     int64_t user_id;
-    int fd;      //  the socket (owned)
-    char *queue; //  owned: frames not yet written
-    size_t queued, capacity;
+    int fd;                 //  the socket (owned)
+    pl_out_queue_t out;     //  owned: frames not yet written
     uint32_t events;        //  what the epoll set waits for on fd (0: not in it)
     bool pending;           //  listed in self->pending_ids for this batch
     bool blocked;           //  listed in self->blocked_ids
@@ -81,6 +84,12 @@ typedef struct {
     pl_ws_reader_t reader;
     pl_ws_session_t session;
 } wconn_t;
+
+//  A send of a batch: whose queue it writes, and how many bytes it offers.
+typedef struct {
+    wconn_t *wc;
+    size_t offered;
+} sending_t;
 
 //  The connections of one user on this writer.
 typedef struct {
@@ -108,7 +117,7 @@ typedef struct {
     uint64_t *blocked_ids; //  owned: connections waiting for writability
     size_t blocked_count, blocked_capacity;
     pl_send_batch_t *sends; //  owned: the sends of one flush, made together
-    wconn_t **sending;      //  owned: by index in sends, whose queue each one writes
+    sending_t *sending;     //  owned: by index in sends, what each one writes
     int64_t queue_limit, stall_ms, silence_ms, heartbeat_ms;
     struct epoll_event events[EVENTS_MAX];
     int64_t sweep_ms;   //  how often to look for silent connections and due heartbeats
@@ -178,7 +187,7 @@ static void s_wconn_free(wconn_t *wc)
 {
     pl_ws_reader_free(&wc->reader);
     pl_ws_session_free(&wc->session);
-    free(wc->queue);
+    pl_out_queue_clear(&wc->out);
     free(wc);
 }
 
@@ -280,7 +289,7 @@ static self_t *s_self_new(zsock_t *pipe, pl_conn_args_t *args)
     self->conns = pl_idmap_new();
     self->users = pl_idmap_new();
     self->inbox = pl_actor_inbox(name);
-    self->sends = pl_send_batch_new(SENDS_MAX, true);
+    self->sends = pl_send_batch_new(SENDS_MAX, FRAMES_PER_BATCH, true);
     self->sending = calloc(SENDS_MAX, sizeof *self->sending);
     if (!s_connect_rooms(self) || !self->scratch || self->epfd < 0 || !self->conns ||
         !self->users || !self->inbox || !self->sends || !self->sending)
@@ -311,7 +320,7 @@ static void s_watch(self_t *self, wconn_t *wc)
     uint32_t want = 0;
     if (!wc->dead) {
         want |= EPOLLIN;
-        want |= wc->queued && wc->stalled_since ? EPOLLOUT : 0;
+        want |= wc->out.bytes && wc->stalled_since ? EPOLLOUT : 0;
     }
     if (want == wc->events)
         return;
@@ -350,12 +359,12 @@ static void s_release(self_t *self, wconn_t *wc)
 }
 
 //  Marks a connection dead (nothing more is written to it or read from it) once its
-//  rooms and slot are released; it is finished at the end of the turn.
+//  rooms and slot are released; it is finished at the end of the turn. Its queue is
+//  let go of then: a send of the batch being built may point into its frames.
 static void s_doom(self_t *self, wconn_t *wc)
 {
     s_release(self, wc);
     wc->dead = true;
-    wc->queued = 0;
     if (!s_list_add(&self->doomed_ids, &self->doomed_count, &self->doomed_capacity, wc->id))
         pl_error("conn %" PRIu64 ": out of memory: left open", wc->id);
     s_watch(self, wc);
@@ -381,52 +390,74 @@ static void s_end(self_t *self, wconn_t *wc)
     s_doom(self, wc);
 }
 
-//  Appends bytes (a frame header, when head_len > 0, then the payload) to a
-//  connection's queue, growing it geometrically.
-static void s_enqueue_bytes(self_t *self, wconn_t *wc, const uint8_t *head, size_t head_len,
-                            const char *payload, size_t len)
+//  Lists a connection among those to write at the end of the batch.
+static void s_mark_pending(self_t *self, wconn_t *wc)
 {
-    if (wc->dead || head_len + len == 0)
+    if (wc->pending)
         return;
-    size_t need = wc->queued + head_len + len;
-    if ((int64_t)need > self->queue_limit) {
+    if (!s_list_add(&self->pending_ids, &self->pending_count, &self->pending_capacity, wc->id))
+        s_kill(self, wc, "out of memory");
+    wc->pending = true;
+}
+
+//  Queues a frame (the connection takes its own hold of it); NULL, a frame that could
+//  not be built, drops the connection rather than leave a gap in what it is told.
+static void s_enqueue_frame(self_t *self, wconn_t *wc, pl_out_frame_t *frame)
+{
+    if (wc->dead)
+        return;
+    if (!frame) {
+        s_kill(self, wc, "out of memory");
+        return;
+    }
+    if (pl_out_frame_len(frame) == 0)
+        return;
+    if ((int64_t)(wc->out.bytes + pl_out_frame_len(frame)) > self->queue_limit) {
         pl_metrics_count(PL_COUNTER_SLOW_READERS_CUT, 1);
         s_kill(self, wc, "slow reader: outbound queue over its limit");
         return;
     }
-    if (need > wc->capacity) {
-        size_t capacity = wc->capacity ? wc->capacity : QUEUE_FIRST;
-        while (capacity < need)
-            capacity *= 2;
-        char *grown = realloc(wc->queue, capacity);
-        if (!grown) {
-            s_kill(self, wc, "out of memory");
-            return;
-        }
-        wc->queue = grown;
-        wc->capacity = capacity;
+    if (!pl_out_queue_push(&wc->out, frame)) {
+        s_kill(self, wc, "out of memory");
+        return;
     }
-    if (head_len)
-        memcpy(wc->queue + wc->queued, head, head_len);
-    memcpy(wc->queue + wc->queued + head_len, payload, len);
-    wc->queued = need;
     self->frames_queued++;
-    if (!wc->pending) {
-        if (!s_list_add(&self->pending_ids, &self->pending_count, &self->pending_capacity, wc->id))
-            s_kill(self, wc, "out of memory");
-        wc->pending = true;
-    }
+    s_mark_pending(self, wc);
 }
 
-//  Appends one WebSocket frame to a connection's queue. SSE streams take no
-//  WebSocket frames: what goes to them comes as CONN_SSE_LIVE and CONN_USER_EVENT.
+//  Queues raw bytes (an SSE stream's) for one connection.
+static void s_enqueue_bytes(self_t *self, wconn_t *wc, const char *bytes, size_t len)
+{
+    pl_out_frame_t *frame = pl_out_frame_new(NULL, 0, bytes, len);
+    s_enqueue_frame(self, wc, frame);
+    pl_out_frame_release(&frame);
+}
+
+//  One WebSocket frame, to be queued for any number of connections; NULL when memory
+//  ran out.
+static pl_out_frame_t *s_ws_frame(int opcode, const char *payload, size_t len)
+{
+    uint8_t header[10];
+    size_t header_len = pl_ws_frame_header(header, opcode, len);
+    return pl_out_frame_new(header, header_len, payload, len);
+}
+
+//  Queues a WebSocket frame for a connection. SSE streams take no WebSocket frames:
+//  what goes to them comes as CONN_SSE_LIVE and CONN_USER_EVENT.
+static void s_enqueue_ws(self_t *self, wconn_t *wc, pl_out_frame_t *frame)
+{
+    if (!wc->sse && !wc->closing)
+        s_enqueue_frame(self, wc, frame);
+}
+
+//  Queues a WebSocket frame built for this connection alone.
 static void s_enqueue(self_t *self, wconn_t *wc, int opcode, const char *payload, size_t len)
 {
     if (wc->sse || wc->closing)
         return;
-    uint8_t header[10];
-    size_t header_len = pl_ws_frame_header(header, opcode, len);
-    s_enqueue_bytes(self, wc, header, header_len, payload, len);
+    pl_out_frame_t *frame = s_ws_frame(opcode, payload, len);
+    s_enqueue_ws(self, wc, frame);
+    pl_out_frame_release(&frame);
 }
 
 //  Queues a close frame (code 0: one without a status) as the WebSocket's last; the
@@ -449,24 +480,31 @@ static void s_close_with(self_t *self, wconn_t *wc, int code, const char *reason
 static bool s_flush_begin(wconn_t *wc)
 {
     wc->pending = false;
-    return !wc->dead && wc->queued > 0;
+    return !wc->dead && wc->out.bytes > 0;
 }
 
-//  Takes the outcome of a connection's send (bytes taken or -errno): what was taken
-//  leaves the queue; a connection left with bytes waits for writability; a closing
-//  WebSocket whose close frame is out shuts its side and reads to the client's end.
-static void s_flush_end(self_t *self, wconn_t *wc, ssize_t sent)
+//  Takes the outcome of a connection's send of `offered` bytes (bytes taken or
+//  -errno): what was taken leaves the queue; a connection the kernel took less from
+//  waits for writability, one that had more frames than a send gathers is written
+//  again in this flush; a closing WebSocket whose close frame is out shuts its side and
+//  reads to the client's end.
+static void s_flush_end(self_t *self, wconn_t *wc, ssize_t sent, size_t offered)
 {
+    if (wc->dead)
+        return;
     if (sent < 0 && sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) {
         s_kill(self, wc, strerror((int)-sent));
         return;
     }
     if (sent > 0) {
-        memmove(wc->queue, wc->queue + sent, wc->queued - (size_t)sent);
-        wc->queued -= (size_t)sent;
+        pl_out_queue_consume(&wc->out, (size_t)sent);
         wc->stalled_since = 0;
     }
-    if (wc->queued == 0) {
+    if (wc->out.bytes && (size_t)sent == offered) {
+        s_mark_pending(self, wc);
+        return;
+    }
+    if (wc->out.bytes == 0) {
         if (wc->closing && wc->client_closed) {
             //  Both close frames are out: the server closes the connection first.
             s_end(self, wc);
@@ -502,7 +540,7 @@ static void s_flush_run(self_t *self)
     for (size_t i = 0; i < count; i++) {
         ssize_t sent = pl_send_batch_result(self->sends, i);
         bytes += sent > 0 ? (uint64_t)sent : 0;
-        s_flush_end(self, self->sending[i], sent);
+        s_flush_end(self, self->sending[i].wc, sent, self->sending[i].offered);
     }
     pl_metrics_count(PL_COUNTER_SENDS, count);
     pl_metrics_count(PL_COUNTER_BYTES_OUT, bytes);
@@ -513,23 +551,32 @@ static void s_flush_add(self_t *self, wconn_t *wc)
 {
     if (!s_flush_begin(wc))
         return;
-    if (pl_send_batch_full(self->sends))
+    struct iovec iov[FRAMES_PER_SEND];
+    size_t count = pl_out_queue_gather(&wc->out, iov, FRAMES_PER_SEND);
+    if (pl_send_batch_full(self->sends, count))
         s_flush_run(self);
-    self->sending[pl_send_batch_add(self->sends, wc->fd, wc->queue, wc->queued)] = wc;
+    size_t offered = 0;
+    for (size_t i = 0; i < count; i++)
+        offered += iov[i].iov_len;
+    self->sending[pl_send_batch_add(self->sends, wc->fd, iov, count)] = (sending_t){wc, offered};
 }
 
+//  Writes the connections listed this batch, and again those left with more frames
+//  than one send gathers.
 static void s_flush_pending(self_t *self)
 {
     //  Counted before the writes, so a client that has a frame finds it counted.
     pl_metrics_count(PL_COUNTER_DELIVERIES, self->frames_queued);
     self->frames_queued = 0;
-    for (size_t i = 0; i < self->pending_count; i++) {
-        wconn_t *wc = pl_idmap_get(self->conns, self->pending_ids[i]);
-        if (wc)
-            s_flush_add(self, wc);
+    while (self->pending_count) {
+        for (size_t i = 0; i < self->pending_count; i++) {
+            wconn_t *wc = pl_idmap_get(self->conns, self->pending_ids[i]);
+            if (wc)
+                s_flush_add(self, wc);
+        }
+        self->pending_count = 0;
+        s_flush_run(self);
     }
-    self->pending_count = 0;
-    s_flush_run(self);
 }
 
 //  Drops the connections that have taken nothing for longer than stall_ms, and
@@ -542,11 +589,11 @@ static void s_check_stalls(self_t *self)
         wconn_t *wc = pl_idmap_get(self->conns, self->blocked_ids[i]);
         if (!wc)
             continue;
-        if (wc->queued && !wc->dead && now - wc->stalled_since > self->stall_ms) {
+        if (wc->out.bytes && !wc->dead && now - wc->stalled_since > self->stall_ms) {
             pl_metrics_count(PL_COUNTER_SLOW_READERS_CUT, 1);
             s_kill(self, wc, "slow reader: took nothing for too long");
         }
-        wc->blocked = wc->queued && !wc->dead;
+        wc->blocked = wc->out.bytes && !wc->dead;
         if (wc->blocked)
             self->blocked_ids[kept++] = wc->id;
     }
@@ -678,7 +725,7 @@ static void s_handle_io(self_t *self)
         uint32_t ready = self->events[i].events;
         if (!wc || wc->dead)
             continue;
-        if (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP) && wc->queued)
+        if (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP) && wc->out.bytes)
             s_flush_add(self, wc);
         if (ready & (EPOLLIN | EPOLLERR | EPOLLHUP) && !wc->dead)
             (wc->sse ? s_read_stream_end : s_read)(self, wc);
@@ -716,14 +763,18 @@ static void s_room_notice(self_t *self, const pl_msg_conn_room_notice_t *m)
             continue;
         int len = snprintf(frame, size, "{\"type\":\"room\",\"room\":%.*s,\"unread\":%" PRId64 "}}",
                            (int)head, m->room.ptr, pair[1]);
+        if (len <= 0 || (size_t)len >= size)
+            continue;
+        pl_out_frame_t *notice = s_ws_frame(MG_WEBSOCKET_OPCODE_TEXT, frame, (size_t)len);
         for (size_t c = 0; c < user->count; c++) {
             if (exclude &&
                 bsearch(&user->ids[c], exclude, excluded, sizeof *exclude, s_compare_ids))
                 continue;
             wconn_t *wc = pl_idmap_get(self->conns, user->ids[c]);
-            if (wc && len > 0 && (size_t)len < size)
-                s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_TEXT, frame, (size_t)len);
+            if (wc)
+                s_enqueue_ws(self, wc, notice);
         }
+        pl_out_frame_release(&notice);
     }
     free(frame);
     free(exclude);
@@ -857,13 +908,16 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         //  One frame for many connections: the room encoded it once.
         const pl_msg_conn_fanout_t *m = &msg->as.conn_fanout;
         size_t count = m->conn_ids.len / sizeof(uint64_t);
+        pl_out_frame_t *frame =
+            count ? s_ws_frame(MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len) : NULL;
         for (size_t i = 0; i < count; i++) {
             uint64_t id;
             memcpy(&id, m->conn_ids.ptr + i * sizeof id, sizeof id);
             wconn_t *wc = pl_idmap_get(self->conns, id);
             if (wc)
-                s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len);
+                s_enqueue_ws(self, wc, frame);
         }
+        pl_out_frame_release(&frame);
         //  The sender's ack rides with its message, so it follows the message frame.
         wconn_t *acked = m->ack_conn ? pl_idmap_get(self->conns, m->ack_conn) : NULL;
         if (acked)
@@ -874,7 +928,7 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         const pl_msg_conn_sse_live_t *m = &msg->as.conn_sse_live;
         wconn_t *wc = pl_idmap_get(self->conns, m->conn_id);
         if (wc && wc->sse) {
-            s_enqueue_bytes(self, wc, NULL, 0, m->text.ptr, m->text.len);
+            s_enqueue_bytes(self, wc, m->text.ptr, m->text.len);
             wc->live = true;
         }
         break;
@@ -882,11 +936,13 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
     case PL_MSG_CONN_USER_EVENT: {
         const pl_msg_conn_user_event_t *m = &msg->as.conn_user_event;
         user_conns_t *user = pl_idmap_get(self->users, (uint64_t)m->user_id);
+        pl_out_frame_t *event = user ? pl_out_frame_new(NULL, 0, m->text.ptr, m->text.len) : NULL;
         for (size_t c = 0; user && c < user->count; c++) {
             wconn_t *wc = pl_idmap_get(self->conns, user->ids[c]);
             if (wc && wc->live)
-                s_enqueue_bytes(self, wc, NULL, 0, m->text.ptr, m->text.len);
+                s_enqueue_frame(self, wc, event);
         }
+        pl_out_frame_release(&event);
         break;
     }
     case PL_MSG_VIEW_CHANGED:
@@ -952,16 +1008,12 @@ static void s_check_silence(uint64_t id, void *value, void *arg)
         //  A comment line, so that proxies see traffic and a dead peer shows up as a
         //  stalled or failed write.
         if (sweep->now >= wc->next_heartbeat) {
-            s_enqueue_bytes(sweep->self, wc, NULL, 0, ": ping\n\n", 8);
+            s_enqueue_bytes(sweep->self, wc, ": ping\n\n", 8);
             wc->next_heartbeat = sweep->now + sweep->self->heartbeat_ms;
         }
         return;
     }
-    if (wc->queued == 0 && wc->capacity > QUEUE_FIRST) {
-        free(wc->queue);
-        wc->queue = NULL;
-        wc->capacity = 0;
-    }
+    pl_out_queue_trim(&wc->out);
     if (wc->half_closed && sweep->now > wc->linger_until) {
         s_end(sweep->self, wc);
         return;

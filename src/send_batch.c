@@ -2,9 +2,11 @@
 
     With io_uring every send is one submission entry whose user_data is its index;
     one io_uring_enter submits them all and waits for as many completions. Sends
-    flagged MSG_DONTWAIT complete while they are submitted, with what send() would
+    flagged MSG_DONTWAIT complete while they are submitted, with what sendmsg() would
     have returned: the kernel does not retry a short write to a stream socket
-    without MSG_WAITALL, and reports -EAGAIN instead of waiting for room. */
+    without MSG_WAITALL, and reports -EAGAIN instead of waiting for room. A send of
+    one buffer is a plain send, which the kernel takes with less work than a
+    sendmsg. */
 #include "parley/send_batch.h"
 
 #include "parley/log.h"
@@ -19,20 +21,21 @@
 
 typedef struct {
     int fd;
-    const void *buf;
-    size_t len;
+    struct msghdr msg; //  msg_iov points into the batch's buffers
 } send_t;
 
 struct pl_send_batch {
     size_t capacity, count;
-    send_t *sends;    //  owned: capacity of them, count added
-    ssize_t *results; //  owned: of the last run, by index
+    send_t *sends;         //  owned: capacity of them, count added
+    ssize_t *results;      //  owned: of the last run, by index
+    struct iovec *buffers; //  owned: buffer_capacity of them, buffer_count taken
+    size_t buffer_capacity, buffer_count;
     bool ring_ready;
     struct io_uring ring;
 };
 
 //  Sets the ring up; false when this kernel or its seccomp profile refuses io_uring
-//  or lacks IORING_OP_SEND (Linux 5.6).
+//  or lacks IORING_OP_SEND or IORING_OP_SENDMSG (Linux 5.6).
 static bool s_ring_init(pl_send_batch_t *self)
 {
     int rc = io_uring_queue_init((unsigned)self->capacity, &self->ring, 0);
@@ -41,7 +44,8 @@ static bool s_ring_init(pl_send_batch_t *self)
         return false;
     }
     struct io_uring_probe *probe = io_uring_get_probe_ring(&self->ring);
-    bool has_send = probe && io_uring_opcode_supported(probe, IORING_OP_SEND);
+    bool has_send = probe && io_uring_opcode_supported(probe, IORING_OP_SEND) &&
+                    io_uring_opcode_supported(probe, IORING_OP_SENDMSG);
     io_uring_free_probe(probe);
     if (!has_send) {
         pl_info("io_uring has no send: sends are made one by one");
@@ -50,15 +54,17 @@ static bool s_ring_init(pl_send_batch_t *self)
     return has_send;
 }
 
-pl_send_batch_t *pl_send_batch_new(size_t capacity, bool use_io_uring)
+pl_send_batch_t *pl_send_batch_new(size_t capacity, size_t buffer_capacity, bool use_io_uring)
 {
     pl_send_batch_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->capacity = capacity ? capacity : 1;
+    self->buffer_capacity = buffer_capacity ? buffer_capacity : 1;
     self->sends = calloc(self->capacity, sizeof *self->sends);
     self->results = calloc(self->capacity, sizeof *self->results);
-    if (!self->sends || !self->results) {
+    self->buffers = calloc(self->buffer_capacity, sizeof *self->buffers);
+    if (!self->sends || !self->results || !self->buffers) {
         pl_send_batch_destroy(&self);
         return NULL;
     }
@@ -75,6 +81,7 @@ void pl_send_batch_destroy(pl_send_batch_t **self_p)
         io_uring_queue_exit(&self->ring);
     free(self->sends);
     free(self->results);
+    free(self->buffers);
     free(self);
     *self_p = NULL;
 }
@@ -89,14 +96,17 @@ size_t pl_send_batch_count(const pl_send_batch_t *self)
     return self->count;
 }
 
-bool pl_send_batch_full(const pl_send_batch_t *self)
+bool pl_send_batch_full(const pl_send_batch_t *self, size_t buffers)
 {
-    return self->count == self->capacity;
+    return self->count == self->capacity || self->buffer_count + buffers > self->buffer_capacity;
 }
 
-size_t pl_send_batch_add(pl_send_batch_t *self, int fd, const void *buf, size_t len)
+size_t pl_send_batch_add(pl_send_batch_t *self, int fd, const struct iovec *iov, size_t count)
 {
-    self->sends[self->count] = (send_t){fd, buf, len};
+    struct iovec *taken = self->buffers + self->buffer_count;
+    memcpy(taken, iov, count * sizeof *iov);
+    self->buffer_count += count;
+    self->sends[self->count] = (send_t){fd, {.msg_iov = taken, .msg_iovlen = count}};
     return self->count++;
 }
 
@@ -104,9 +114,11 @@ static void s_run_one_by_one(pl_send_batch_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
         const send_t *s = &self->sends[i];
+        const struct iovec *only = s->msg.msg_iov;
         ssize_t sent;
         do
-            sent = send(s->fd, s->buf, s->len, SEND_FLAGS);
+            sent = s->msg.msg_iovlen == 1 ? send(s->fd, only->iov_base, only->iov_len, SEND_FLAGS)
+                                          : sendmsg(s->fd, &s->msg, SEND_FLAGS);
         while (sent < 0 && errno == EINTR);
         self->results[i] = sent < 0 ? -errno : sent;
     }
@@ -121,7 +133,11 @@ static void s_run_ring(pl_send_batch_t *self)
     for (size_t i = 0; i < self->count; i++) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&self->ring);
         const send_t *s = &self->sends[i];
-        io_uring_prep_send(sqe, s->fd, s->buf, s->len, SEND_FLAGS);
+        const struct iovec *only = s->msg.msg_iov;
+        if (s->msg.msg_iovlen == 1)
+            io_uring_prep_send(sqe, s->fd, only->iov_base, only->iov_len, SEND_FLAGS);
+        else
+            io_uring_prep_sendmsg(sqe, s->fd, &s->msg, SEND_FLAGS);
         io_uring_sqe_set_data64(sqe, i);
         self->results[i] = -ECANCELED;
     }
@@ -155,6 +171,7 @@ void pl_send_batch_run(pl_send_batch_t *self)
     else
         s_run_one_by_one(self);
     self->count = 0;
+    self->buffer_count = 0;
 }
 
 ssize_t pl_send_batch_result(const pl_send_batch_t *self, size_t index)

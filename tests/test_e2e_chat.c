@@ -585,6 +585,43 @@ Test(e2e_chat, a_reconnect_with_since_gets_exactly_the_missed_messages)
     pl_api_user_free(&bob);
 }
 
+//  A replay of 300 messages reaches the writer in one batch, more frames than one send
+//  of a connection gathers: the rest must follow in the same order, none twice.
+Test(e2e_chat, a_replay_longer_than_one_send_arrives_whole_and_in_order)
+{
+    pl_e2e_restart_with(s_unlimited);
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a = s_connect(&alice);
+    enum { COUNT = 300 };
+    char client_id[16];
+    for (int i = 1; i <= COUNT; i++) {
+        snprintf(client_id, sizeof client_id, "r-%d", i);
+        pl_chat_send(a, room, client_id, "replayed");
+    }
+    for (int i = 1; i <= COUNT; i++) {
+        snprintf(client_id, sizeof client_id, "r-%d", i);
+        cr_assert_eq(s_expect_ack(a, room, client_id), i);
+    }
+    pl_ws_t *b = s_connect(&bob);
+    json_t *reply = s_subscribe(b, room, 0);
+    cr_assert(json_is_true(json_object_get(reply, "recovered")));
+    json_decref(reply);
+    for (int seq = 1; seq <= COUNT; seq++) {
+        json_t *message = pl_chat_next(b, "message");
+        cr_assert_eq(pl_api_int(message, "seq"), seq);
+        snprintf(client_id, sizeof client_id, "r-%d", seq);
+        cr_assert_str_eq(pl_api_str(message, "client_id"), client_id);
+        json_decref(message);
+    }
+    pl_chat_send(a, room, "live", "after the replay");
+    pl_chat_expect_messages(b, room, COUNT + 1, COUNT + 1);
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
 Test(e2e_chat, a_since_older_than_the_recovery_window_is_not_recovered)
 {
     const char *args[] = {"--recovery-window", "5", NULL};
