@@ -516,18 +516,10 @@ static member_t *s_member(room_t *room, int64_t user_id)
     return pl_idmap_get(room->members, (uint64_t)user_id);
 }
 
-static void s_add_if_online(uint64_t id, void *value, void *online)
+static void s_write_if_online(uint64_t id, void *value, void *jw)
 {
     if (((member_t *)value)->online > 0)
-        json_array_append_new(online, json_integer((json_int_t)id));
-}
-
-//  The members with a subscribed connection now: one pass over the members.
-static json_t *s_online(room_t *room)
-{
-    json_t *online = json_array();
-    pl_idmap_each(room->members, s_add_if_online, online);
-    return online;
+        pl_jw_int(jw, (int64_t)id);
 }
 
 //  Tells the room's subscribers that a member came online or went offline. Not in
@@ -544,6 +536,44 @@ static void s_presence(self_t *self, room_t *room, int64_t user_id, bool online,
 }
 
 //  --- requests ------------------------------------------------------------------
+
+//  Starts a frame in the actor's writer: {"type":type, "room":room_id.
+static pl_jw_t *s_frame_begin(self_t *self, const char *type, int64_t room_id)
+{
+    pl_jw_t *jw = &self->jw;
+    pl_jw_reset(jw);
+    pl_jw_object_begin(jw);
+    pl_jw_key(jw, "type");
+    pl_jw_str(jw, type, strlen(type));
+    pl_jw_key(jw, "room");
+    pl_jw_int(jw, room_id);
+    return jw;
+}
+
+//  Answers a subscribe: the room's seq and its members subscribed now, written
+//  straight from one pass over the members (a room of 10,000 makes a frame of 60 KB).
+static void s_send_subscribed(self_t *self, const room_t *room, const pl_msg_room_subscribe_t *m,
+                              bool recovered)
+{
+    pl_jw_t *jw = s_frame_begin(self, "subscribed", room->id);
+    pl_jw_key(jw, "seq");
+    pl_jw_int(jw, room->stored_seq);
+    pl_jw_key(jw, "online");
+    pl_jw_array_begin(jw);
+    pl_idmap_each(room->members, s_write_if_online, jw);
+    pl_jw_array_end(jw);
+    if (m->since >= 0) {
+        pl_jw_key(jw, "recovered");
+        pl_jw_bool(jw, recovered);
+    }
+    pl_jw_member_str_if(jw, "ref", m->ref.ptr, m->ref.len);
+    pl_jw_object_end(jw);
+    const char *text = pl_jw_text(jw, NULL);
+    if (text)
+        s_send_text(self, m->conn_id, text);
+    else
+        s_send_error(self, m->conn_id, m->ref, "internal", "out of memory");
+}
 
 static void s_subscribe(self_t *self, const pl_msg_room_subscribe_t *m)
 {
@@ -586,17 +616,8 @@ static void s_subscribe(self_t *self, const pl_msg_room_subscribe_t *m)
                          : room->stored_seq;
     bool replay = m->since >= 0 && m->since < room->stored_seq;
     bool recovered = m->since < 0 || m->since >= oldest;
-    json_t *reply =
-        json_pack("{s:s, s:I, s:I, s:o}", "type", "subscribed", "room", (json_int_t)room->id, "seq",
-                  (json_int_t)room->stored_seq, "online", s_online(room));
-    if (m->since >= 0)
-        json_object_set_new(reply, "recovered", json_boolean(recovered));
-    if (m->ref.ptr)
-        json_object_set_new(reply, "ref", json_stringn(m->ref.ptr, m->ref.len));
-    if (m->moved)
-        json_decref(reply);
-    else
-        s_send(self, m->conn_id, reply);
+    if (!m->moved)
+        s_send_subscribed(self, room, m, recovered);
     if (!replay || !recovered)
         return;
     size_t missed = 0;
@@ -623,19 +644,6 @@ static void s_unsubscribe(self_t *self, room_t *room, uint64_t conn_id)
     }
 }
 
-//  Starts a frame in the actor's writer: {"type":type, "room":room_id.
-static pl_jw_t *s_frame_begin(self_t *self, const char *type, int64_t room_id)
-{
-    pl_jw_t *jw = &self->jw;
-    pl_jw_reset(jw);
-    pl_jw_object_begin(jw);
-    pl_jw_key(jw, "type");
-    pl_jw_str(jw, type, strlen(type));
-    pl_jw_key(jw, "room");
-    pl_jw_int(jw, room_id);
-    return jw;
-}
-
 //  The ack frame of a stored send for one target, in the actor's writer; NULL when
 //  out of memory.
 static const char *s_ack_text(self_t *self, const pending_t *p, const target_t *target,
@@ -648,10 +656,7 @@ static const char *s_ack_text(self_t *self, const pending_t *p, const target_t *
     pl_jw_int(jw, p->ts);
     pl_jw_key(jw, "client_id");
     pl_jw_str_or_null(jw, p->client_id, p->client_id ? strlen(p->client_id) : 0);
-    if (target->ref) {
-        pl_jw_key(jw, "ref");
-        pl_jw_str(jw, target->ref, strlen(target->ref));
-    }
+    pl_jw_member_str_if(jw, "ref", target->ref, target->ref ? strlen(target->ref) : 0);
     pl_jw_object_end(jw);
     return pl_jw_text(jw, NULL);
 }
@@ -752,10 +757,7 @@ static char *s_message_text(self_t *self, int64_t room_id, int64_t seq, int64_t 
     pl_jw_str(jw, m->body.ptr, m->body.len);
     pl_jw_key(jw, "ts");
     pl_jw_int(jw, ts);
-    if (m->url.ptr) {
-        pl_jw_key(jw, "url");
-        pl_jw_str(jw, m->url.ptr, m->url.len);
-    }
+    pl_jw_member_str_if(jw, "url", m->url.ptr, m->url.len);
     pl_jw_object_end(jw);
     size_t len;
     const char *text = pl_jw_text(jw, &len);

@@ -84,6 +84,26 @@ void pl_jw_object_end(pl_jw_t *self)
     self->comma = true;
 }
 
+void pl_jw_bool(pl_jw_t *self, bool value)
+{
+    s_separate(self);
+    s_append(self, value ? "true" : "false", value ? 4 : 5);
+    self->comma = true;
+}
+
+void pl_jw_array_begin(pl_jw_t *self)
+{
+    s_separate(self);
+    s_char(self, '[');
+    self->comma = false;
+}
+
+void pl_jw_array_end(pl_jw_t *self)
+{
+    s_char(self, ']');
+    self->comma = true;
+}
+
 void pl_jw_key(pl_jw_t *self, const char *name)
 {
     s_separate(self);
@@ -155,6 +175,14 @@ void pl_jw_str_or_null(pl_jw_t *self, const char *str, size_t len)
     s_separate(self);
     s_append(self, "null", 4);
     self->comma = true;
+}
+
+void pl_jw_member_str_if(pl_jw_t *self, const char *key, const char *str, size_t len)
+{
+    if (!str)
+        return;
+    pl_jw_key(self, key);
+    pl_jw_str(self, str, len);
 }
 
 void pl_jw_int(pl_jw_t *self, int64_t value)

@@ -158,3 +158,34 @@ Test(json_writer, raw_values_take_their_place_among_keys)
                                     "avatar_url", "count", (json_int_t)3));
     pl_jw_release(&w);
 }
+
+Test(json_writer, arrays_booleans_and_optional_members_match_jansson)
+{
+    pl_jw_t w = PL_JW_INIT;
+    pl_jw_object_begin(&w);
+    pl_jw_key(&w, "empty");
+    pl_jw_array_begin(&w);
+    pl_jw_array_end(&w);
+    pl_jw_key(&w, "online");
+    pl_jw_array_begin(&w);
+    for (int64_t id = 1; id <= 3; id++)
+        pl_jw_int(&w, id * 1000);
+    pl_jw_array_end(&w);
+    pl_jw_key(&w, "nested");
+    pl_jw_array_begin(&w);
+    pl_jw_array_begin(&w);
+    pl_jw_bool(&w, false);
+    pl_jw_array_end(&w);
+    pl_jw_object_begin(&w);
+    pl_jw_object_end(&w);
+    pl_jw_array_end(&w);
+    pl_jw_key(&w, "recovered");
+    pl_jw_bool(&w, true);
+    pl_jw_member_str_if(&w, "absent", NULL, 0);
+    pl_jw_member_str_if(&w, "ref", "r1", 2);
+    pl_jw_object_end(&w);
+    s_same_as_jansson(&w, json_pack("{s:[], s:[I, I, I], s:[[b], {}], s:b, s:s}", "empty", "online",
+                                    (json_int_t)1000, (json_int_t)2000, (json_int_t)3000, "nested",
+                                    0, "recovered", 1, "ref", "r1"));
+    pl_jw_release(&w);
+}

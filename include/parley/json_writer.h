@@ -12,8 +12,9 @@
 
     Commas are the writer's business: a key or a value after another one gets its
     comma, so a caller writes keys and values in order and never counts. The writer
-    does not check nesting: each object_begin needs its end, and an object's values need
-    their keys. Out of memory, the writer stops writing and pl_jw_text says NULL. */
+    does not check nesting: each object_begin or array_begin needs its end, and an
+    object's values need their keys. Out of memory, the writer stops writing and pl_jw_text says
+   NULL. */
 #ifndef PARLEY_JSON_WRITER_H
 #define PARLEY_JSON_WRITER_H
 
@@ -45,6 +46,9 @@ const char *pl_jw_text(const pl_jw_t *self, size_t *len);
 void pl_jw_object_begin(pl_jw_t *self);
 void pl_jw_object_end(pl_jw_t *self);
 
+void pl_jw_array_begin(pl_jw_t *self);
+void pl_jw_array_end(pl_jw_t *self);
+
 //  An object key: a NUL-terminated name, written as it is (parley's keys need no
 //  escaping).
 void pl_jw_key(pl_jw_t *self, const char *name);
@@ -53,7 +57,10 @@ void pl_jw_key(pl_jw_t *self, const char *name);
 void pl_jw_str(pl_jw_t *self, const char *str, size_t len);
 //  A string value, or null when str is NULL.
 void pl_jw_str_or_null(pl_jw_t *self, const char *str, size_t len);
+//  An optional member: the key and its string value, or nothing when str is NULL.
+void pl_jw_member_str_if(pl_jw_t *self, const char *key, const char *str, size_t len);
 void pl_jw_int(pl_jw_t *self, int64_t value);
+void pl_jw_bool(pl_jw_t *self, bool value);
 
 //  A value that is already JSON text (an object serialised once and written into
 //  many documents), copied as it is: the caller vouches for it.
