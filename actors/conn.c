@@ -91,6 +91,23 @@ typedef struct {
     size_t offered;
 } sending_t;
 
+//  A frame for one connection that follows a run of fan-outs: a sender's ack.
+typedef struct {
+    uint64_t conn_id;
+    pl_out_frame_t *frame; //  owned
+} rider_t;
+
+//  Consecutive CONN_FANOUTs to the same connections (a room's messages committed
+//  together), queued as one frame: one lookup and one queue entry per connection for
+//  the run, not per message. Their riders follow the run.
+typedef struct {
+    pl_out_frame_t *frame; //  owned: the run's frames, one after another; NULL: no run
+    char *ids;             //  owned: the connection ids of every fan-out in the run
+    size_t ids_len, ids_capacity;
+    rider_t *riders; //  owned
+    size_t rider_count, rider_capacity;
+} fanout_run_t;
+
 //  The connections of one user on this writer.
 typedef struct {
     uint64_t *ids;
@@ -125,6 +142,7 @@ typedef struct {
     bool terminated;
     bool drained;           //  a graceful stop has closed every connection: close new ones too
     uint64_t frames_queued; //  this batch's, counted into the metrics once per batch
+    fanout_run_t run;
 } self_t;
 
 //  Per user bucket, the sum of the marks of the WebSockets the writers hold. Process
@@ -208,6 +226,16 @@ static void s_free_user(uint64_t id, void *value, void *arg)
     free(user);
 }
 
+//  Lets go of a run's frames; its buffers are kept for the next run.
+static void s_run_clear(fanout_run_t *run)
+{
+    pl_out_frame_release(&run->frame);
+    for (size_t i = 0; i < run->rider_count; i++)
+        pl_out_frame_release(&run->riders[i].frame);
+    run->rider_count = 0;
+    run->ids_len = 0;
+}
+
 static void s_self_destroy(self_t **self_p)
 {
     self_t *self = *self_p;
@@ -233,6 +261,9 @@ static void s_self_destroy(self_t **self_p)
     free(self->doomed_ids);
     pl_send_batch_destroy(&self->sends);
     free(self->sending);
+    s_run_clear(&self->run);
+    free(self->run.ids);
+    free(self->run.riders);
     free(self);
     *self_p = NULL;
 }
@@ -421,7 +452,7 @@ static void s_enqueue_frame(self_t *self, wconn_t *wc, pl_out_frame_t *frame)
         s_kill(self, wc, "out of memory");
         return;
     }
-    self->frames_queued++;
+    self->frames_queued += pl_out_frame_count(frame);
     s_mark_pending(self, wc);
 }
 
@@ -891,8 +922,106 @@ static void s_end_moved_stream(uint64_t id, void *value, void *arg)
     }
 }
 
+//  The connection of the i-th id of a list (u64 array), or NULL when it is gone.
+static wconn_t *s_conn_at(const self_t *self, const char *ids, size_t i)
+{
+    uint64_t id;
+    memcpy(&id, ids + i * sizeof id, sizeof id);
+    return pl_idmap_get(self->conns, id);
+}
+
+//  Queues the run's frame for each of its connections, then its riders.
+static void s_run_flush(self_t *self)
+{
+    fanout_run_t *run = &self->run;
+    if (!run->frame)
+        return;
+    for (size_t i = 0; i < run->ids_len / sizeof(uint64_t); i++) {
+        wconn_t *wc = s_conn_at(self, run->ids, i);
+        if (wc)
+            s_enqueue_ws(self, wc, run->frame);
+    }
+    for (size_t i = 0; i < run->rider_count; i++) {
+        wconn_t *wc = pl_idmap_get(self->conns, run->riders[i].conn_id);
+        if (wc)
+            s_enqueue_ws(self, wc, run->riders[i].frame);
+    }
+    s_run_clear(run);
+}
+
+//  Starts a run with a fan-out's frame; false when memory ran out.
+static bool s_run_start(self_t *self, const pl_msg_conn_fanout_t *m)
+{
+    fanout_run_t *run = &self->run;
+    if (m->conn_ids.len > run->ids_capacity) {
+        char *grown = realloc(run->ids, m->conn_ids.len);
+        if (!grown)
+            return false;
+        run->ids = grown;
+        run->ids_capacity = m->conn_ids.len;
+    }
+    run->frame = s_ws_frame(MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len);
+    if (!run->frame)
+        return false;
+    if (m->conn_ids.len)
+        memcpy(run->ids, m->conn_ids.ptr, m->conn_ids.len);
+    run->ids_len = m->conn_ids.len;
+    return true;
+}
+
+//  Adds a frame for one connection behind the run; false when memory ran out.
+static bool s_run_ride(fanout_run_t *run, uint64_t conn_id, pl_str_t text)
+{
+    if (run->rider_count == run->rider_capacity) {
+        size_t capacity = run->rider_capacity ? 2 * run->rider_capacity : 16;
+        rider_t *grown = realloc(run->riders, capacity * sizeof *grown);
+        if (!grown)
+            return false;
+        run->riders = grown;
+        run->rider_capacity = capacity;
+    }
+    pl_out_frame_t *frame = s_ws_frame(MG_WEBSOCKET_OPCODE_TEXT, text.ptr, text.len);
+    if (!frame)
+        return false;
+    run->riders[run->rider_count++] = (rider_t){conn_id, frame};
+    return true;
+}
+
+//  One frame for many connections (the room encoded it once): joins the run when it
+//  goes to the same connections as the run's, else ends it and starts another. The
+//  sender's ack rides with it: after the message, and so after the run.
+static void s_fanout(self_t *self, const pl_msg_conn_fanout_t *m)
+{
+    fanout_run_t *run = &self->run;
+    uint8_t header[10];
+    size_t header_len = pl_ws_frame_header(header, MG_WEBSOCKET_OPCODE_TEXT, m->text.len);
+    bool joined = run->frame && m->conn_ids.len == run->ids_len &&
+                  (!run->ids_len || memcmp(m->conn_ids.ptr, run->ids, run->ids_len) == 0) &&
+                  pl_out_frame_append(&run->frame, header, header_len, m->text.ptr, m->text.len);
+    if (!joined) {
+        s_run_flush(self);
+        if (!s_run_start(self, m)) {
+            //  Dropped rather than left with a gap in what they are told.
+            for (size_t i = 0; i < m->conn_ids.len / sizeof(uint64_t); i++) {
+                wconn_t *wc = s_conn_at(self, m->conn_ids.ptr, i);
+                if (wc)
+                    s_kill(self, wc, "out of memory");
+            }
+        }
+    }
+    if (!m->ack_conn || (run->frame && s_run_ride(run, m->ack_conn, m->ack)))
+        return;
+    s_run_flush(self);
+    wconn_t *acked = pl_idmap_get(self->conns, m->ack_conn);
+    if (acked)
+        s_enqueue(self, acked, MG_WEBSOCKET_OPCODE_TEXT, m->ack.ptr, m->ack.len);
+}
+
 static void s_handle(self_t *self, const pl_msg_t *msg)
 {
+    //  Whatever else comes is queued behind the run, as it came after it.
+    if (msg->type != PL_MSG_CONN_FANOUT)
+        s_run_flush(self);
     switch (msg->type) {
     case PL_MSG_CONN_OPEN:
         s_open(self, &msg->as.conn_open);
@@ -904,26 +1033,9 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
             s_enqueue(self, wc, MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len);
         break;
     }
-    case PL_MSG_CONN_FANOUT: {
-        //  One frame for many connections: the room encoded it once.
-        const pl_msg_conn_fanout_t *m = &msg->as.conn_fanout;
-        size_t count = m->conn_ids.len / sizeof(uint64_t);
-        pl_out_frame_t *frame =
-            count ? s_ws_frame(MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len) : NULL;
-        for (size_t i = 0; i < count; i++) {
-            uint64_t id;
-            memcpy(&id, m->conn_ids.ptr + i * sizeof id, sizeof id);
-            wconn_t *wc = pl_idmap_get(self->conns, id);
-            if (wc)
-                s_enqueue_ws(self, wc, frame);
-        }
-        pl_out_frame_release(&frame);
-        //  The sender's ack rides with its message, so it follows the message frame.
-        wconn_t *acked = m->ack_conn ? pl_idmap_get(self->conns, m->ack_conn) : NULL;
-        if (acked)
-            s_enqueue(self, acked, MG_WEBSOCKET_OPCODE_TEXT, m->ack.ptr, m->ack.len);
+    case PL_MSG_CONN_FANOUT:
+        s_fanout(self, &msg->as.conn_fanout);
         break;
-    }
     case PL_MSG_CONN_SSE_LIVE: {
         const pl_msg_conn_sse_live_t *m = &msg->as.conn_sse_live;
         wconn_t *wc = pl_idmap_get(self->conns, m->conn_id);
@@ -987,6 +1099,7 @@ static void s_handle_batch(self_t *self)
         s_handle(self, &in.msg);
         pl_msg_frame_close(&in);
     }
+    s_run_flush(self);
 }
 
 typedef struct {

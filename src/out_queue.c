@@ -13,7 +13,8 @@
 
 struct pl_out_frame {
     uint32_t holds; //  its maker's (until released) and one per queue entry
-    uint32_t len;
+    uint32_t len, capacity;
+    uint32_t count; //  frames appended together
     char bytes[];
 };
 
@@ -25,13 +26,34 @@ pl_out_frame_t *pl_out_frame_new(const uint8_t *head, size_t head_len, const cha
     pl_out_frame_t *frame = malloc(sizeof *frame + head_len + len);
     if (!frame)
         return NULL;
-    frame->holds = 1;
-    frame->len = (uint32_t)(head_len + len);
-    if (head_len)
-        memcpy(frame->bytes, head, head_len);
-    if (len)
-        memcpy(frame->bytes + head_len, payload, len);
+    *frame = (pl_out_frame_t){.holds = 1, .capacity = (uint32_t)(head_len + len)};
+    pl_out_frame_append(&frame, head, head_len, payload, len);
     return frame;
+}
+
+bool pl_out_frame_append(pl_out_frame_t **frame_p, const uint8_t *head, size_t head_len,
+                         const char *payload, size_t len)
+{
+    pl_out_frame_t *frame = *frame_p;
+    size_t need = (size_t)frame->len + head_len + len;
+    if (need > UINT32_MAX)
+        return false;
+    if (need > frame->capacity) {
+        size_t capacity = 2 * (size_t)frame->capacity;
+        capacity = capacity < need ? need : capacity > UINT32_MAX ? UINT32_MAX : capacity;
+        pl_out_frame_t *grown = realloc(frame, sizeof *frame + capacity);
+        if (!grown)
+            return false;
+        *frame_p = frame = grown;
+        frame->capacity = (uint32_t)capacity;
+    }
+    if (head_len)
+        memcpy(frame->bytes + frame->len, head, head_len);
+    if (len)
+        memcpy(frame->bytes + frame->len + head_len, payload, len);
+    frame->len = (uint32_t)need;
+    frame->count++;
+    return true;
 }
 
 static void s_let_go(pl_out_frame_t *frame)
@@ -50,6 +72,11 @@ void pl_out_frame_release(pl_out_frame_t **frame_p)
 size_t pl_out_frame_len(const pl_out_frame_t *frame)
 {
     return frame->len;
+}
+
+size_t pl_out_frame_count(const pl_out_frame_t *frame)
+{
+    return frame->count;
 }
 
 static pl_out_frame_t *s_at(const pl_out_queue_t *queue, size_t index)

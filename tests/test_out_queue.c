@@ -154,3 +154,40 @@ Test(out_queue, the_ring_keeps_the_order_across_its_wrap_and_growth)
     pl_out_frame_release(&frame);
     pl_out_queue_clear(&queue);
 }
+
+//  A run of frames for the same connections is one frame: appended to while its maker
+//  alone holds it, queued once, written as the frames laid end to end.
+Test(out_queue, appended_frames_are_sent_as_one_in_order)
+{
+    const uint8_t head[2] = {0x81, 3};
+    pl_out_frame_t *frame = pl_out_frame_new(head, 2, "one", 3);
+    cr_assert_not_null(frame);
+    char text[8];
+    for (int i = 2; i <= 300; i++) {
+        int len = snprintf(text, sizeof text, "%03d", i);
+        cr_assert(pl_out_frame_append(&frame, head, 2, text, (size_t)len));
+    }
+    cr_assert_eq(pl_out_frame_count(frame), 300);
+    cr_assert_eq(pl_out_frame_len(frame), 300 * 5);
+    pl_out_queue_t queues[2] = {{0}};
+    for (int q = 0; q < 2; q++)
+        cr_assert(pl_out_queue_push(&queues[q], frame));
+    pl_out_frame_release(&frame);
+    struct iovec iov[1];
+    cr_assert_eq(pl_out_queue_gather(&queues[0], iov, 1), 1);
+    const char *bytes = iov[0].iov_base;
+    cr_assert_eq(memcmp(bytes,
+                        "\x81\x03one\x81\x03"
+                        "002",
+                        10),
+                 0);
+    cr_assert_eq(memcmp(bytes + 299 * 5,
+                        "\x81\x03"
+                        "300",
+                        5),
+                 0);
+    pl_out_queue_clear(&queues[0]);
+    pl_out_queue_consume(&queues[1], 1500);
+    cr_assert_eq(queues[1].count, 0);
+    pl_out_queue_clear(&queues[1]);
+}

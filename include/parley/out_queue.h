@@ -23,10 +23,19 @@ typedef struct pl_out_frame pl_out_frame_t;
 pl_out_frame_t *pl_out_frame_new(const uint8_t *head, size_t head_len, const char *payload,
                                  size_t len);
 
+//  Appends another frame's head and payload to a frame no queue holds yet, so that a
+//  run of frames for the same connections is queued as one; false when memory ran out
+//  (the frame is as it was).
+bool pl_out_frame_append(pl_out_frame_t **frame_p, const uint8_t *head, size_t head_len,
+                         const char *payload, size_t len);
+
 //  Drops the maker's hold (queues hold their own); frees the frame if none is left.
 void pl_out_frame_release(pl_out_frame_t **frame_p);
 
 size_t pl_out_frame_len(const pl_out_frame_t *frame);
+
+//  How many frames it holds: 1, and one more for each append.
+size_t pl_out_frame_count(const pl_out_frame_t *frame);
 
 //  Zeroed, it is an empty queue.
 typedef struct {
