@@ -121,6 +121,8 @@ typedef struct {
     bn_thread_t *th;
     char *in;
     size_t in_len, in_cap;
+    uint64_t read_ns; //  when the bytes in `in` being handled were read: the latencies'
+                      //  end, one clock read per recv rather than per frame
     char *out;
     size_t out_off, out_len, out_cap;
     char *msg; //  a fragmented server message being reassembled
@@ -241,6 +243,7 @@ void bn_sse_read_events(bn_conn_t *c, const bn_handlers_t *h);
 
 typedef struct {
     const char *name;
+    size_t name_len; //  strlen(name), or 0: the scan measures it
     const char *val; //  start of the value (a string's first char inside the quotes)
     size_t len;
     bool is_str;

@@ -218,6 +218,7 @@ static void s_readable(bn_conn_t *c)
         }
         c->in_len += (size_t)r;
         c->in[c->in_len] = '\0';
+        c->read_ns = bn_now_ns();
         if (c->state == BN_HANDSHAKE) {
             int rc = c->sse ? bn_sse_head_done(c) : bn_ws_handshake_done(c);
             if (rc == 1)

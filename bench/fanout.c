@@ -58,12 +58,12 @@ static void s_on_open(bn_conn_t *c)
 //  the window.
 static void s_acked(bn_conn_t *c, const bn_frame_t *fr, bool paces)
 {
-    uint64_t sent = bn_sent_ns_of(fr), now = bn_now_ns();
+    uint64_t sent = bn_sent_ns_of(fr), now = c->read_ns;
     if (sent && sent <= now)
         bn_hist_add(&c->th->st.ack, now - sent);
     BN_ADD(c->th->st.acked, 1);
     if (paces)
-        s_released(c, now);
+        s_released(c, bn_now_ns());
 }
 
 //  A notification on an SSE stream: its text ends with the latest message's body,
@@ -74,7 +74,7 @@ static void s_on_notification(bn_conn_t *c, const char *s, size_t n)
     bn_jfield_t text = {.name = "text"};
     bn_json_scan(s, n, &text, 1);
     const char *stamp = text.val ? memmem(text.val, text.len, "t=", 2) : NULL;
-    uint64_t sent = 0, now = bn_now_ns();
+    uint64_t sent = 0, now = c->read_ns;
     for (const char *p = stamp ? stamp + 2 : NULL; p && *p >= '0' && *p <= '9'; p++)
         sent = sent * 10 + (uint64_t)(*p - '0');
     if (!sent) {

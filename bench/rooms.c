@@ -47,7 +47,7 @@ static void s_on_text(bn_conn_t *c, const char *s, size_t n)
         if (c->ready)
             bn_deliver(c, &fr, n);
     } else if (bn_json_is(type, "ack")) {
-        uint64_t sent = bn_sent_ns_of(&fr), now = bn_now_ns();
+        uint64_t sent = bn_sent_ns_of(&fr), now = c->read_ns;
         if (sent && sent <= now)
             bn_hist_add(&c->th->st.ack, now - sent);
         if (c->outstanding)

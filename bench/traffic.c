@@ -22,8 +22,11 @@ void bn_frame_parse(const char *s, size_t n, bn_frame_t *fr)
 {
     static const char *const names[BN_F_COUNT] = {"type", "room", "seq",  "client_id",
                                                   "body", "t",    "code", "ref"};
-    for (int i = 0; i < BN_F_COUNT; i++)
+    static const size_t name_lens[BN_F_COUNT] = {4, 4, 3, 9, 4, 1, 4, 3};
+    for (int i = 0; i < BN_F_COUNT; i++) {
         fr->f[i].name = names[i];
+        fr->f[i].name_len = name_lens[i];
+    }
     bn_json_scan(s, n, fr->f, BN_F_COUNT);
 }
 
@@ -38,7 +41,7 @@ static uint64_t s_digits(const char *p, size_t n)
 void bn_deliver(bn_conn_t *c, const bn_frame_t *fr, size_t bytes)
 {
     bn_thread_t *t = c->th;
-    uint64_t now = bn_now_ns(), sent = 0;
+    uint64_t now = c->read_ns, sent = 0;
     const bn_jfield_t *body = &fr->f[BN_F_BODY];
     if (t->run->o->proto != BN_PARLEY)
         sent = (uint64_t)bn_json_int(&fr->f[BN_F_T], 0);

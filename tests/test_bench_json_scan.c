@@ -3,6 +3,7 @@
 #include "../bench/bench.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 static void s_scan(const char *text, bn_jfield_t *fields, int count)
@@ -49,4 +50,27 @@ Test(bench_json_scan, a_cut_or_malformed_frame_yields_what_came_before_it)
     cr_assert_null(f[0].val);
     s_scan("{\"seq\" 5}", f, 2);
     cr_assert_null(f[0].val);
+}
+
+//  Strings are searched 16 bytes at a time: escapes and the closing quote must be found
+//  at every offset within and across those blocks, and a string cut at the end of the
+//  frame must not be read past.
+Test(bench_json_scan, escapes_are_found_at_every_offset_of_a_long_string)
+{
+    for (size_t pad = 0; pad < 40; pad++) {
+        char text[128], body[64];
+        memset(body, 'x', pad);
+        strcpy(body + pad, "\\\"y\\\\");
+        snprintf(text, sizeof text, "{\"body\":\"%s\",\"seq\":%zu}", body, pad);
+        bn_jfield_t f[2] = {{.name = "body"}, {.name = "seq"}};
+        s_scan(text, f, 2);
+        cr_assert_eq(f[0].len, strlen(body), "pad %zu", pad);
+        cr_assert_eq(memcmp(f[0].val, body, f[0].len), 0);
+        cr_assert_eq(bn_json_int(&f[1], -1), (int64_t)pad);
+        //  The same frame cut inside the string, just after a backslash.
+        const char *cut = strstr(text, "\\\\\"");
+        bn_jfield_t g[1] = {{.name = "seq"}};
+        bn_json_scan(text, (size_t)(cut - text) + 1, g, 1);
+        cr_assert_null(g[0].val);
+    }
 }
