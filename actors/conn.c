@@ -49,6 +49,10 @@
 #define FRAMES_PER_SEND 128
 //  Most frames the sends of one system call gather in all.
 #define FRAMES_PER_BATCH 16384
+//  Most times one flush writes again the connections left with more frames than a
+//  send gathers; the rest wait for the next turn, so that a long backlog (a reader
+//  that stalled and drains) does not keep the inbox and the sockets waiting.
+#define FLUSH_ROUNDS 8
 //  Most socket events taken from epoll in one wake.
 #define EVENTS_MAX 256
 //  Bytes read from one socket in one wake, at most.
@@ -582,27 +586,30 @@ static void s_flush_add(self_t *self, wconn_t *wc)
 {
     if (!s_flush_begin(wc))
         return;
+    if (pl_send_batch_full(self->sends, FRAMES_PER_SEND))
+        s_flush_run(self);
     struct iovec iov[FRAMES_PER_SEND];
     size_t count = pl_out_queue_gather(&wc->out, iov, FRAMES_PER_SEND);
-    if (pl_send_batch_full(self->sends, count))
-        s_flush_run(self);
     size_t offered = 0;
     for (size_t i = 0; i < count; i++)
         offered += iov[i].iov_len;
     self->sending[pl_send_batch_add(self->sends, wc->fd, iov, count)] = (sending_t){wc, offered};
 }
 
-//  Writes the connections listed this batch, and again those left with more frames
-//  than one send gathers.
+//  Writes the connections listed this batch, and again (up to FLUSH_ROUNDS times)
+//  those left with more frames than one send gathers.
 static void s_flush_pending(self_t *self)
 {
     //  Counted before the writes, so a client that has a frame finds it counted.
     pl_metrics_count(PL_COUNTER_DELIVERIES, self->frames_queued);
     self->frames_queued = 0;
-    while (self->pending_count) {
+    for (int round = 0; self->pending_count && round < FLUSH_ROUNDS; round++) {
+        //  A connection is listed once per listing, but a flush left for this turn may
+        //  have been written since (on EPOLLOUT) and listed again: only a connection
+        //  still pending is added, so that no batch sends its bytes twice.
         for (size_t i = 0; i < self->pending_count; i++) {
             wconn_t *wc = pl_idmap_get(self->conns, self->pending_ids[i]);
-            if (wc)
+            if (wc && wc->pending)
                 s_flush_add(self, wc);
         }
         self->pending_count = 0;
@@ -620,11 +627,14 @@ static void s_check_stalls(self_t *self)
         wconn_t *wc = pl_idmap_get(self->conns, self->blocked_ids[i]);
         if (!wc)
             continue;
-        if (wc->out.bytes && !wc->dead && now - wc->stalled_since > self->stall_ms) {
+        //  A connection whose last send was taken whole is not stalled, though it may
+        //  hold frames a flush left for the next turn.
+        bool stalled = wc->out.bytes && !wc->dead && wc->stalled_since;
+        if (stalled && now - wc->stalled_since > self->stall_ms) {
             pl_metrics_count(PL_COUNTER_SLOW_READERS_CUT, 1);
             s_kill(self, wc, "slow reader: took nothing for too long");
         }
-        wc->blocked = wc->out.bytes && !wc->dead;
+        wc->blocked = stalled && !wc->dead;
         if (wc->blocked)
             self->blocked_ids[kept++] = wc->id;
     }
@@ -1164,6 +1174,9 @@ static void s_run(self_t *self)
         long timeout = until_sweep < 0 ? 0 : (long)until_sweep;
         if (self->blocked_count && timeout > 250)
             timeout = 250;
+        //  Connections with frames a flush left for this turn.
+        if (self->pending_count)
+            timeout = 0;
         if (zmq_poll(items, 3, timeout) < 0 && errno != EINTR)
             break;
         if (items[0].revents & ZMQ_POLLIN) {

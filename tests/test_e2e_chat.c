@@ -585,6 +585,40 @@ Test(e2e_chat, a_reconnect_with_since_gets_exactly_the_missed_messages)
     pl_api_user_free(&bob);
 }
 
+//  Sends count messages numbered prefix-1.. with body and expects their acks, seq
+//  1..count in order (the room's first messages).
+static void s_send_numbered(pl_ws_t *ws, int64_t room, const char *prefix, int count,
+                            const char *body)
+{
+    char client_id[32];
+    for (int i = 1; i <= count; i++) {
+        snprintf(client_id, sizeof client_id, "%s-%d", prefix, i);
+        pl_chat_send(ws, room, client_id, body);
+    }
+    for (int i = 1; i <= count; i++) {
+        snprintf(client_id, sizeof client_id, "%s-%d", prefix, i);
+        cr_assert_eq(s_expect_ack(ws, room, client_id), i);
+    }
+}
+
+//  Expects the messages s_send_numbered sent, in order, each once, with bodies of
+//  body_len bytes; then a live one.
+static void s_expect_numbered(pl_ws_t *sender, pl_ws_t *ws, int64_t room, const char *prefix,
+                              int count, size_t body_len)
+{
+    char client_id[32];
+    for (int seq = 1; seq <= count; seq++) {
+        json_t *message = pl_chat_next(ws, "message");
+        cr_assert_eq(pl_api_int(message, "seq"), seq);
+        snprintf(client_id, sizeof client_id, "%s-%d", prefix, seq);
+        cr_assert_str_eq(pl_api_str(message, "client_id"), client_id);
+        cr_assert_eq(strlen(pl_api_str(message, "body")), body_len);
+        json_decref(message);
+    }
+    pl_chat_send(sender, room, "live", "after them");
+    pl_chat_expect_messages(ws, room, count + 1, count + 1);
+}
+
 //  A replay of 300 messages reaches the writer in one batch, more frames than one send
 //  of a connection gathers: the rest must follow in the same order, none twice.
 Test(e2e_chat, a_replay_longer_than_one_send_arrives_whole_and_in_order)
@@ -593,29 +627,38 @@ Test(e2e_chat, a_replay_longer_than_one_send_arrives_whole_and_in_order)
     user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_shared_room(&alice, &bob, 1);
     pl_ws_t *a = s_connect(&alice);
-    enum { COUNT = 300 };
-    char client_id[16];
-    for (int i = 1; i <= COUNT; i++) {
-        snprintf(client_id, sizeof client_id, "r-%d", i);
-        pl_chat_send(a, room, client_id, "replayed");
-    }
-    for (int i = 1; i <= COUNT; i++) {
-        snprintf(client_id, sizeof client_id, "r-%d", i);
-        cr_assert_eq(s_expect_ack(a, room, client_id), i);
-    }
+    s_send_numbered(a, room, "r", 300, "replayed");
     pl_ws_t *b = s_connect(&bob);
     json_t *reply = s_subscribe(b, room, 0);
     cr_assert(json_is_true(json_object_get(reply, "recovered")));
     json_decref(reply);
-    for (int seq = 1; seq <= COUNT; seq++) {
-        json_t *message = pl_chat_next(b, "message");
-        cr_assert_eq(pl_api_int(message, "seq"), seq);
-        snprintf(client_id, sizeof client_id, "r-%d", seq);
-        cr_assert_str_eq(pl_api_str(message, "client_id"), client_id);
-        json_decref(message);
-    }
-    pl_chat_send(a, room, "live", "after the replay");
-    pl_chat_expect_messages(b, room, COUNT + 1, COUNT + 1);
+    s_expect_numbered(a, b, room, "r", 300, strlen("replayed"));
+    pl_ws_close(&a);
+    pl_ws_close(&b);
+    pl_api_user_free(&alice);
+    pl_api_user_free(&bob);
+}
+
+//  A subscriber that stops reading while 20,000 messages (24 MB) go by fills its
+//  socket, then parley's queue for it; read again, that queue drains over many short
+//  sends, sends taken whole and turns, and the subscriber gets every message, in order,
+//  none twice, still connected: a connection whose sends are taken is not stalled,
+//  however much it still holds (the queue's bound, 64 MiB here, is above it).
+Test(e2e_chat, a_reader_that_pauses_then_catches_up_gets_every_message_in_order)
+{
+    const char *const args[] = {
+        "--rate-limit-per-s", "100000", "--rate-limit-burst", "100000", "--outbound-queue-bytes",
+        "67108864",           NULL};
+    pl_e2e_restart_with(args);
+    user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
+    int64_t room = s_shared_room(&alice, &bob, 1);
+    pl_ws_t *a = s_connect(&alice), *b = s_connect(&bob);
+    s_subscribe_now(b, room);
+    char body[1001];
+    memset(body, 'p', sizeof body - 1);
+    body[sizeof body - 1] = '\0';
+    s_send_numbered(a, room, "p", 20000, body);
+    s_expect_numbered(a, b, room, "p", 20000, sizeof body - 1);
     pl_ws_close(&a);
     pl_ws_close(&b);
     pl_api_user_free(&alice);

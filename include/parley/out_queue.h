@@ -49,7 +49,8 @@ typedef struct {
 bool pl_out_queue_push(pl_out_queue_t *queue, pl_out_frame_t *frame);
 
 //  Points up to max iovecs (at least 1) at the oldest bytes not yet written, in
-//  order; returns how many. They stay valid until the queue changes.
+//  order; returns how many. They stay valid while frames are only pushed: until
+//  bytes are consumed or the queue is cleared.
 size_t pl_out_queue_gather(const pl_out_queue_t *queue, struct iovec *iov, size_t max);
 
 //  Takes away the oldest `written` bytes (at most queue->bytes), letting go of the
