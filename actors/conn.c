@@ -946,6 +946,7 @@ static void s_run_flush(self_t *self)
     fanout_run_t *run = &self->run;
     if (!run->frame)
         return;
+    pl_out_frame_fit(&run->frame);
     for (size_t i = 0; i < run->ids_len / sizeof(uint64_t); i++) {
         wconn_t *wc = s_conn_at(self, run->ids, i);
         if (wc)
@@ -959,7 +960,8 @@ static void s_run_flush(self_t *self)
     s_run_clear(run);
 }
 
-//  Starts a run with a fan-out's frame; false when memory ran out.
+//  Starts a run with a fan-out's frame (it lists some connections); false when memory
+//  ran out.
 static bool s_run_start(self_t *self, const pl_msg_conn_fanout_t *m)
 {
     fanout_run_t *run = &self->run;
@@ -973,8 +975,7 @@ static bool s_run_start(self_t *self, const pl_msg_conn_fanout_t *m)
     run->frame = s_ws_frame(MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len);
     if (!run->frame)
         return false;
-    if (m->conn_ids.len)
-        memcpy(run->ids, m->conn_ids.ptr, m->conn_ids.len);
+    memcpy(run->ids, m->conn_ids.ptr, m->conn_ids.len);
     run->ids_len = m->conn_ids.len;
     return true;
 }
@@ -997,16 +998,30 @@ static bool s_run_ride(fanout_run_t *run, uint64_t conn_id, pl_str_t text)
     return true;
 }
 
+//  Queues a fan-out's ack (if any) behind the run, not riding with it.
+static void s_ack_after_run(self_t *self, const pl_msg_conn_fanout_t *m)
+{
+    s_run_flush(self);
+    wconn_t *acked = m->ack_conn ? pl_idmap_get(self->conns, m->ack_conn) : NULL;
+    if (acked)
+        s_enqueue(self, acked, MG_WEBSOCKET_OPCODE_TEXT, m->ack.ptr, m->ack.len);
+}
+
 //  One frame for many connections (the room encoded it once): joins the run when it
 //  goes to the same connections as the run's, else ends it and starts another. The
 //  sender's ack rides with it: after the message, and so after the run.
 static void s_fanout(self_t *self, const pl_msg_conn_fanout_t *m)
 {
     fanout_run_t *run = &self->run;
+    //  An ack alone (its writer holds none of the recipients) starts no run.
+    if (m->conn_ids.len == 0) {
+        s_ack_after_run(self, m);
+        return;
+    }
     uint8_t header[10];
     size_t header_len = pl_ws_frame_header(header, MG_WEBSOCKET_OPCODE_TEXT, m->text.len);
     bool joined = run->frame && m->conn_ids.len == run->ids_len &&
-                  (!run->ids_len || memcmp(m->conn_ids.ptr, run->ids, run->ids_len) == 0) &&
+                  memcmp(m->conn_ids.ptr, run->ids, run->ids_len) == 0 &&
                   pl_out_frame_append(&run->frame, header, header_len, m->text.ptr, m->text.len);
     if (!joined) {
         s_run_flush(self);
@@ -1019,12 +1034,8 @@ static void s_fanout(self_t *self, const pl_msg_conn_fanout_t *m)
             }
         }
     }
-    if (!m->ack_conn || (run->frame && s_run_ride(run, m->ack_conn, m->ack)))
-        return;
-    s_run_flush(self);
-    wconn_t *acked = pl_idmap_get(self->conns, m->ack_conn);
-    if (acked)
-        s_enqueue(self, acked, MG_WEBSOCKET_OPCODE_TEXT, m->ack.ptr, m->ack.len);
+    if (m->ack_conn && !(run->frame && s_run_ride(run, m->ack_conn, m->ack)))
+        s_ack_after_run(self, m);
 }
 
 static void s_handle(self_t *self, const pl_msg_t *msg)

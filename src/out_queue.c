@@ -56,6 +56,18 @@ bool pl_out_frame_append(pl_out_frame_t **frame_p, const uint8_t *head, size_t h
     return true;
 }
 
+void pl_out_frame_fit(pl_out_frame_t **frame_p)
+{
+    pl_out_frame_t *frame = *frame_p;
+    if (frame->capacity == frame->len)
+        return;
+    pl_out_frame_t *fitted = realloc(frame, sizeof *frame + frame->len);
+    if (!fitted)
+        return;
+    fitted->capacity = fitted->len;
+    *frame_p = fitted;
+}
+
 static void s_let_go(pl_out_frame_t *frame)
 {
     if (--frame->holds == 0)

@@ -167,6 +167,8 @@ Test(out_queue, appended_frames_are_sent_as_one_in_order)
         int len = snprintf(text, sizeof text, "%03d", i);
         cr_assert(pl_out_frame_append(&frame, head, 2, text, (size_t)len));
     }
+    //  Fitted to its bytes before it is queued: nothing of them changes.
+    pl_out_frame_fit(&frame);
     cr_assert_eq(pl_out_frame_count(frame), 300);
     cr_assert_eq(pl_out_frame_len(frame), 300 * 5);
     pl_out_queue_t queues[2] = {{0}};

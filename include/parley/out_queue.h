@@ -29,6 +29,10 @@ pl_out_frame_t *pl_out_frame_new(const uint8_t *head, size_t head_len, const cha
 bool pl_out_frame_append(pl_out_frame_t **frame_p, const uint8_t *head, size_t head_len,
                          const char *payload, size_t len);
 
+//  Gives back what appends reserved beyond the frame's bytes, before it is queued:
+//  queues may keep it long (a slow reader), and their bound counts only its bytes.
+void pl_out_frame_fit(pl_out_frame_t **frame_p);
+
 //  Drops the maker's hold (queues hold their own); frees the frame if none is left.
 void pl_out_frame_release(pl_out_frame_t **frame_p);
 
