@@ -491,7 +491,7 @@ static void s_enqueue(self_t *self, wconn_t *wc, int opcode, const char *payload
     if (wc->sse || wc->closing)
         return;
     pl_out_frame_t *frame = s_ws_frame(opcode, payload, len);
-    s_enqueue_ws(self, wc, frame);
+    s_enqueue_frame(self, wc, frame);
     pl_out_frame_release(&frame);
 }
 
@@ -960,9 +960,10 @@ static void s_run_flush(self_t *self)
     s_run_clear(run);
 }
 
-//  Starts a run with a fan-out's frame (it lists some connections); false when memory
-//  ran out.
-static bool s_run_start(self_t *self, const pl_msg_conn_fanout_t *m)
+//  Starts a run with a fan-out's frame (it lists some connections), header the
+//  WebSocket header of its text; false when memory ran out.
+static bool s_run_start(self_t *self, const pl_msg_conn_fanout_t *m, const uint8_t *header,
+                        size_t header_len)
 {
     fanout_run_t *run = &self->run;
     if (m->conn_ids.len > run->ids_capacity) {
@@ -972,7 +973,7 @@ static bool s_run_start(self_t *self, const pl_msg_conn_fanout_t *m)
         run->ids = grown;
         run->ids_capacity = m->conn_ids.len;
     }
-    run->frame = s_ws_frame(MG_WEBSOCKET_OPCODE_TEXT, m->text.ptr, m->text.len);
+    run->frame = pl_out_frame_new(header, header_len, m->text.ptr, m->text.len);
     if (!run->frame)
         return false;
     memcpy(run->ids, m->conn_ids.ptr, m->conn_ids.len);
@@ -1025,7 +1026,7 @@ static void s_fanout(self_t *self, const pl_msg_conn_fanout_t *m)
                   pl_out_frame_append(&run->frame, header, header_len, m->text.ptr, m->text.len);
     if (!joined) {
         s_run_flush(self);
-        if (!s_run_start(self, m)) {
+        if (!s_run_start(self, m, header, header_len)) {
             //  Dropped rather than left with a gap in what they are told.
             for (size_t i = 0; i < m->conn_ids.len / sizeof(uint64_t); i++) {
                 wconn_t *wc = s_conn_at(self, m->conn_ids.ptr, i);

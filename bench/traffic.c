@@ -20,12 +20,17 @@ static void s_pad_init(void)
 
 void bn_frame_parse(const char *s, size_t n, bn_frame_t *fr)
 {
-    static const char *const names[BN_F_COUNT] = {"type", "room", "seq",  "client_id",
-                                                  "body", "t",    "code", "ref"};
-    static const size_t name_lens[BN_F_COUNT] = {4, 4, 3, 9, 4, 1, 4, 3};
+//  A name and its length, which the scan then need not measure.
+#define FIELD(name) name, sizeof name - 1
+    static const struct {
+        const char *name;
+        size_t len;
+    } fields[BN_F_COUNT] = {{FIELD("type")}, {FIELD("room")}, {FIELD("seq")},  {FIELD("client_id")},
+                            {FIELD("body")}, {FIELD("t")},    {FIELD("code")}, {FIELD("ref")}};
+#undef FIELD
     for (int i = 0; i < BN_F_COUNT; i++) {
-        fr->f[i].name = names[i];
-        fr->f[i].name_len = name_lens[i];
+        fr->f[i].name = fields[i].name;
+        fr->f[i].name_len = fields[i].len;
     }
     bn_json_scan(s, n, fr->f, BN_F_COUNT);
 }

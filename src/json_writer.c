@@ -71,17 +71,29 @@ const char *pl_jw_text(const pl_jw_t *self, size_t *len)
     return self->data;
 }
 
-void pl_jw_object_begin(pl_jw_t *self)
+//  Opens an object or array: its first member or element needs no comma.
+static void s_open(pl_jw_t *self, char bracket)
 {
     s_separate(self);
-    s_char(self, '{');
+    s_char(self, bracket);
     self->comma = false;
+}
+
+//  Closes an object or array, which is then a value that others follow.
+static void s_close(pl_jw_t *self, char bracket)
+{
+    s_char(self, bracket);
+    self->comma = true;
+}
+
+void pl_jw_object_begin(pl_jw_t *self)
+{
+    s_open(self, '{');
 }
 
 void pl_jw_object_end(pl_jw_t *self)
 {
-    s_char(self, '}');
-    self->comma = true;
+    s_close(self, '}');
 }
 
 void pl_jw_bool(pl_jw_t *self, bool value)
@@ -93,15 +105,12 @@ void pl_jw_bool(pl_jw_t *self, bool value)
 
 void pl_jw_array_begin(pl_jw_t *self)
 {
-    s_separate(self);
-    s_char(self, '[');
-    self->comma = false;
+    s_open(self, '[');
 }
 
 void pl_jw_array_end(pl_jw_t *self)
 {
-    s_char(self, ']');
-    self->comma = true;
+    s_close(self, ']');
 }
 
 void pl_jw_key(pl_jw_t *self, const char *name)
