@@ -842,18 +842,14 @@ static void s_view_changed(self_t *self, const uint16_t *nodes, int count)
     for (int i = 0; i < count; i++)
         if (!s_has(self->live, self->live_count, nodes[i]))
             pl_info("bridge: node %d joined", nodes[i]);
-    uint16_t before[PL_CLUSTER_MAX_NODES];
-    int before_count = self->live_count;
-    memcpy(before, self->live, (size_t)before_count * sizeof *before);
     memcpy(self->live, nodes, (size_t)count * sizeof *nodes);
     self->live_count = count;
     pl_cluster_set_live(nodes, count);
     //  Told once the view is set: the notifier reads it (pl_cluster_owns).
     pl_msg_t moved = {
         .type = PL_MSG_VIEW_CHANGED,
-        .as.view_changed = {{(const char *)before, (uint32_t)(before_count * sizeof *before)},
-                            {(const char *)nodes, (uint32_t)(count * sizeof *nodes)}}};
-    for (int w = 0; before_count && w < self->args->writer_count; w++)
+        .as.view_changed = {{(const char *)nodes, (uint32_t)(count * sizeof *nodes)}}};
+    for (int w = 0; w < self->args->writer_count; w++)
         pl_msg_send(zsock_resolve(self->writers[w]), &moved);
     pl_msg_send(zsock_resolve(self->notifier), &moved);
 

@@ -77,6 +77,7 @@ typedef struct {
     bool sse;               //  an SSE stream: raw bytes, no WebSocket framing
     bool live;              //  an SSE stream that has had its replay: user events reach it
     bool announced;         //  an SSE stream its notifier was told of (STREAM_OPEN)
+    int notifier_node;      //  announced: the node whose notifier was told (the user's owner then)
     int64_t next_heartbeat; //  an SSE stream: when its next ": ping" is due
     //  A WebSocket's reading side.
     int64_t last_seen;    //  ms of the last bytes from the client
@@ -365,11 +366,10 @@ static void s_watch(self_t *self, wconn_t *wc)
         wc->events = want;
 }
 
-//  The notifier that writes a user's notifications: this node's, or another node's
-//  through the bridge (app.h).
-static void *s_notifier_of(const self_t *self, int64_t user_id)
+//  The notifier of a node: this node's own, or another node's through the bridge.
+static void *s_notifier_at(const self_t *self, int node)
 {
-    return zsock_resolve(self->bridge && !pl_cluster_owns(user_id) ? self->bridge : self->notifier);
+    return zsock_resolve(self->bridge && node != pl_cluster_self() ? self->bridge : self->notifier);
 }
 
 //  Ends a connection for the rest of the server: a WebSocket's rooms, or a stream's
@@ -382,8 +382,13 @@ static void s_release(self_t *self, wconn_t *wc)
         return;
     wc->released = true;
     if (wc->sse) {
+        //  Told only while the view still names the notifier that counted it: once the
+        //  user moved, that notifier forgets the user's streams by itself (notifier.c,
+        //  s_view_changed), and the bridge would route the close to the new one, which
+        //  never counted this stream and could count out another of the user's.
         pl_msg_t close = {.type = PL_MSG_STREAM_CLOSE, .as.stream_close = {wc->id, wc->user_id}};
-        if (wc->announced && pl_msg_send(s_notifier_of(self, wc->user_id), &close) != 0)
+        if (wc->announced && pl_cluster_owner(wc->user_id) == wc->notifier_node &&
+            pl_msg_send(s_notifier_at(self, wc->notifier_node), &close) != 0)
             pl_error("conn %" PRIu64 ": its notifier is full: the stream's end is not told",
                      wc->id);
     } else {
@@ -867,7 +872,8 @@ static void s_open(self_t *self, const pl_msg_conn_open_t *m)
     if (wc->sse) {
         pl_msg_t open = {.type = PL_MSG_STREAM_OPEN,
                          .as.stream_open = {wc->id, wc->user_id, m->last_event_id, m->head}};
-        wc->announced = pl_msg_send(s_notifier_of(self, wc->user_id), &open) == 0;
+        wc->notifier_node = pl_cluster_owner(wc->user_id);
+        wc->announced = pl_msg_send(s_notifier_at(self, wc->notifier_node), &open) == 0;
         //  Its client sees the end and comes back with Last-Event-ID.
         if (!wc->announced)
             s_kill(self, wc, "its notifier is full");
@@ -902,11 +908,13 @@ static void s_finish_doomed(self_t *self)
 }
 
 //  In a cluster a user's SSE streams are fed by the notifier of one node (see
-//  app.h): when that node changes, the stream ends and its client comes back with
-//  Last-Event-ID to the new one.
+//  app.h): when the view names another, the stream ends and its client comes back
+//  with Last-Event-ID to the new one. A stream announced under this view already
+//  (opened after the bridge set it, before this message came) is left alone.
 typedef struct {
     self_t *self;
-    const pl_msg_view_changed_t *change;
+    const uint16_t *nodes;
+    int count;
 } view_change_t;
 
 static void s_end_moved_stream(uint64_t id, void *value, void *arg)
@@ -914,22 +922,12 @@ static void s_end_moved_stream(uint64_t id, void *value, void *arg)
     (void)id;
     wconn_t *wc = value;
     const view_change_t *view = arg;
-    const pl_msg_view_changed_t *m = view->change;
-    uint16_t before[PL_CLUSTER_MAX_NODES], after[PL_CLUSTER_MAX_NODES];
-    int before_count = (int)(m->before.len / sizeof *before);
-    int after_count = (int)(m->after.len / sizeof *after);
-    if (!wc->sse || before_count > PL_CLUSTER_MAX_NODES || after_count > PL_CLUSTER_MAX_NODES)
+    if (!wc->announced ||
+        pl_cluster_owner_among(wc->user_id, view->nodes, view->count) == wc->notifier_node)
         return;
-    memcpy(before, m->before.ptr, m->before.len);
-    memcpy(after, m->after.ptr, m->after.len);
-    if (pl_cluster_owner_among(wc->user_id, before, before_count) !=
-        pl_cluster_owner_among(wc->user_id, after, after_count)) {
-        //  No STREAM_CLOSE: the notifier that counted it forgets its users that moved
-        //  (notifier.c, s_view_changed), and the new one never counted it; a close sent
-        //  by the new view would count out another stream of the user there.
-        wc->announced = false;
-        s_kill(view->self, wc, "its notifier moved to another node");
-    }
+    //  No STREAM_CLOSE (see s_release).
+    wc->announced = false;
+    s_kill(view->self, wc, "its notifier moved to another node");
 }
 
 //  The connection of the i-th id of a list (u64 array), or NULL when it is gone.
@@ -1079,10 +1077,16 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         pl_out_frame_release(&event);
         break;
     }
-    case PL_MSG_VIEW_CHANGED:
-        pl_idmap_each(self->conns, s_end_moved_stream,
-                      &(view_change_t){self, &msg->as.view_changed});
+    case PL_MSG_VIEW_CHANGED: {
+        const pl_str_t *nodes = &msg->as.view_changed.nodes;
+        uint16_t live[PL_CLUSTER_MAX_NODES];
+        int count = (int)(nodes->len / sizeof *live);
+        if (count > PL_CLUSTER_MAX_NODES)
+            break;
+        memcpy(live, nodes->ptr, (size_t)count * sizeof *live);
+        pl_idmap_each(self->conns, s_end_moved_stream, &(view_change_t){self, live, count});
         break;
+    }
     case PL_MSG_CONN_ROOM_NOTICE:
         s_room_notice(self, &msg->as.conn_room_notice);
         break;

@@ -98,16 +98,19 @@ static int64_t s_room_of_node(int node)
             return room;
 }
 
-//  Waits until the bridge's view holds `count` nodes.
+//  Waits until the bridge tells every writer that the view holds `count` nodes
+//  (each writer hears every change, the first one too), and checks the view is set.
 static void s_view_until(int count)
 {
+    for (int w = 0; w < WRITERS; w++)
+        for (size_t nodes = 0; nodes != (size_t)count;) {
+            pl_msg_frame_t in;
+            pl_peer_expect(s_writers[w], PL_MSG_VIEW_CHANGED, WAIT_MS, &in);
+            nodes = in.msg.as.view_changed.nodes.len / sizeof(uint16_t);
+            pl_msg_frame_close(&in);
+        }
     uint16_t live[PL_CLUSTER_MAX_NODES];
-    for (int i = 0; i < WAIT_MS / 10; i++) {
-        if (pl_cluster_live(live) == count)
-            return;
-        zclock_sleep(10);
-    }
-    cr_assert_fail("the view never held %d nodes", count);
+    cr_assert_eq(pl_cluster_live(live), count);
 }
 
 //  A redis connection of the test's own, subscribed to channel.

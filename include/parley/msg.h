@@ -93,7 +93,7 @@
 #define PL_MSG_ROOM_RELEASED(F) F(I64, room_id)
 #define PL_MSG_ROOM_FENCE(F)    F(I64, room_id) F(I64, fenced)
 #define PL_MSG_NODE_GONE(F)     F(I64, node)
-#define PL_MSG_VIEW_CHANGED(F)  F(BIN, before) F(BIN, after)
+#define PL_MSG_VIEW_CHANGED(F)  F(BIN, nodes)
 #define PL_MSG_UPLOAD_STORE(F)  F(U64, waiter) F(U64, req_id) F(STR, name) F(STR, mime) F(BIN, bytes)
 
 //  X(NAME, name, what it asks for)
@@ -158,8 +158,8 @@
       "room: its lease cannot be renewed (fenced 1: refuse sends) or is renewed again (0)")        \
     X(NODE_GONE, node_gone, "room: a node died; forget the subscriptions of its connections")      \
     X(VIEW_CHANGED, view_changed,                                                                  \
-      "the live nodes (u16 arrays) changed: writers end the SSE streams of users whose notifier "  \
-      "moved; the notifier forgets them and reloads what it coalesces")
+      "the live nodes are now nodes (u16 array): writers end the SSE streams of users whose "      \
+      "notifier moved; the notifier forgets them and reloads what it coalesces")
 
 typedef enum {
 #define PL__MSG_ENUM(NAME, name, doc) PL_MSG_##NAME,
