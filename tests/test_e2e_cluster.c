@@ -116,39 +116,16 @@ static int64_t s_room_owned_by(const user_t *owner_user, const user_t *other, in
     return 0;
 }
 
-//  Waits until GET /healthz of node answers status (bounded, polled).
+//  The health of node (0-based) once it answers status.
 static json_t *s_health_until(int node, int status)
 {
-    int64_t deadline = pl_net_now_ms() + 15000;
-    for (;;) {
-        pl_http_response_t r;
-        int rc = pl_http_json(pl_cluster_port(node), "GET", "/healthz", NULL, NULL, &r);
-        if (rc == 0 && r.status == status) {
-            json_t *json = json_incref(r.json);
-            pl_http_response_free(&r);
-            return json;
-        }
-        if (rc == 0)
-            pl_http_response_free(&r);
-        cr_assert(pl_net_now_ms() < deadline, "node %d's /healthz never answered %d", node + 1,
-                  status);
-        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
-    }
+    return pl_api_health_until(pl_cluster_port(node), status);
 }
 
-//  Waits until node's /healthz lists exactly `count` live nodes.
+//  Waits until node (0-based) sees count live nodes.
 static void s_live_nodes_until(int node, size_t count)
 {
-    int64_t deadline = pl_net_now_ms() + 15000;
-    for (;;) {
-        json_t *health = s_health_until(node, 200);
-        size_t live = json_array_size(json_object_get(health, "nodes"));
-        json_decref(health);
-        if (live == count)
-            return;
-        cr_assert(pl_net_now_ms() < deadline, "node %d never saw %zu live nodes", node + 1, count);
-        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
-    }
+    pl_api_live_nodes_until(pl_cluster_port(node), count);
 }
 
 //  parley_bridge_messages_total{direction} of a node's /metrics.
@@ -369,23 +346,38 @@ Test(e2e_cluster, notifications_replay_at_another_node_after_last_event_id)
     pl_api_user_free(&carol);
 }
 
-Test(e2e_cluster, a_stream_whose_notifier_moves_ends_and_resumes_without_loss)
+//  A new user called name whose notifier is at node `before` (0-based) while two
+//  nodes are live and at node `after` once the third joins.
+static user_t s_user_moving(const char *name, int before, int after)
 {
-    //  Bob's notifications move to node 3 when it joins.
-    user_t alice = pl_api_signup("Alice"), bob = {0};
-    for (int tries = 0; tries < 64 && !bob.token; tries++) {
-        user_t user = pl_api_signup("Bob");
-        if (s_owner(user.id, 3) == 2 && s_owner(user.id, 2) != 2)
-            bob = user;
-        else
-            pl_api_user_free(&user);
+    for (int tries = 0; tries < 64; tries++) {
+        user_t user = pl_api_signup(name);
+        if (s_owner(user.id, 2) == before && s_owner(user.id, 3) == after)
+            return user;
+        pl_api_user_free(&user);
     }
-    cr_assert(bob.token, "no user hashed to node 3");
+    cr_assert_fail("no user hashed from node %d to node %d", before + 1, after + 1);
+    return (user_t){0};
+}
+
+//  An SSE stream of user at node (0-based), replaying from Last-Event-ID 0.
+static pl_sse_t *s_events(const user_t *user, int node)
+{
     char headers[512];
     snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\nLast-Event-ID: 0\r\n",
-             bob.token);
-    pl_sse_t *events = pl_sse_connect(pl_cluster_port(0), "/api/events", headers, NULL);
-    cr_assert(events);
+             user->token);
+    pl_sse_t *events = pl_sse_connect(pl_cluster_port(node), "/api/events", headers, NULL);
+    cr_assert(events, "no stream at node %d", node + 1);
+    return events;
+}
+
+Test(e2e_cluster, a_stream_whose_notifier_moves_ends_and_resumes_without_loss)
+{
+    //  Bob's notifications move to node 3 when it joins; Carol's stay at node 2.
+    user_t alice = pl_api_signup("Alice"), bob = s_user_moving("Bob", 0, 2),
+           carol = s_user_moving("Carol", 1, 1);
+    pl_sse_t *events = s_events(&bob, 0);
+    pl_sse_t *staying = s_events(&carol, 0);
     pl_cluster_start_node(2, NULL);
     s_live_nodes_until(0, 3);
     //  The stream ends (an EventSource reconnects by itself, with Last-Event-ID).
@@ -397,16 +389,24 @@ Test(e2e_cluster, a_stream_whose_notifier_moves_ends_and_resumes_without_loss)
     pl_api_use_port(pl_cluster_port(1));
     pl_api_expect("POST", pl_api_fmt("/api/users/%lld/follow", (long long)bob.id), alice.token,
                   NULL, 204, NULL);
-    events = pl_sse_connect(pl_cluster_port(1), "/api/events", headers, NULL);
-    cr_assert(events);
+    events = s_events(&bob, 1);
     char why[256] = "";
     json_t *follow = pl_sse_next_notification(events, FRAME_MS, why, sizeof why);
     cr_assert(follow, "the follow made meanwhile is not replayed: %s", why);
     cr_assert_str_eq(pl_api_str(follow, "kind"), "follow");
     json_decref(follow);
     pl_sse_close(&events);
+    //  The stream of a user whose notifier stayed lived through the join, live.
+    pl_api_expect("POST", pl_api_fmt("/api/users/%lld/follow", (long long)carol.id), alice.token,
+                  NULL, 204, NULL);
+    follow = pl_sse_next_notification(staying, FRAME_MS, why, sizeof why);
+    cr_assert(follow, "a stream whose notifier did not move: %s", why);
+    cr_assert_eq(pl_api_int(json_object_get(follow, "actor"), "id"), alice.id);
+    json_decref(follow);
+    pl_sse_close(&staying);
     pl_api_user_free(&alice);
     pl_api_user_free(&bob);
+    pl_api_user_free(&carol);
 }
 
 Test(e2e_cluster, an_upload_made_at_one_node_is_served_by_the_other)

@@ -3,10 +3,11 @@
  *  Owns the asserting request helpers of the end-to-end suites (api.h): one
  *  request per call through the HTTP client, the status and error shape checked
  *  with Criterion, and the small set-up steps (users, contents, rooms,
- *  messages) that several suites repeat.
+ *  messages) that several suites repeat, and the waits on /healthz.
  */
 #include "api.h"
 #include "fixtures.h"
+#include "net.h"
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static atomic_int s_port;
 
@@ -184,4 +186,41 @@ json_t *pl_api_publish(const char *token, int64_t room_id, const char *client_id
         "POST", pl_api_fmt("/api/rooms/%lld/messages", (long long)room_id), token, body, 201);
     free(body);
     return message;
+}
+
+static void s_poll_pause(void)
+{
+    nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+}
+
+json_t *pl_api_health_until(int port, int status)
+{
+    int64_t deadline = pl_net_now_ms() + 15000;
+    for (;; s_poll_pause()) {
+        pl_http_response_t r;
+        int rc = pl_http_json(port, "GET", "/healthz", NULL, NULL, &r);
+        if (rc == 0 && r.status == status) {
+            json_t *json = json_incref(r.json);
+            pl_http_response_free(&r);
+            return json;
+        }
+        if (rc == 0)
+            pl_http_response_free(&r);
+        cr_assert(pl_net_now_ms() < deadline, "/healthz at port %d never answered %d", port,
+                  status);
+    }
+}
+
+void pl_api_live_nodes_until(int port, size_t count)
+{
+    int64_t deadline = pl_net_now_ms() + 15000;
+    for (;; s_poll_pause()) {
+        json_t *health = pl_api_health_until(port, 200);
+        size_t live = json_array_size(json_object_get(health, "nodes"));
+        json_decref(health);
+        if (live == count)
+            return;
+        cr_assert(pl_net_now_ms() < deadline, "the node at port %d never saw %zu live nodes", port,
+                  count);
+    }
 }

@@ -86,4 +86,12 @@ void pl_api_join(const char *token, int64_t room_id);
 //  Message (caller decrefs).
 json_t *pl_api_publish(const char *token, int64_t room_id, const char *client_id, const char *text);
 
+//  Waits (polling, up to 15 s) until GET /healthz at port answers status; returns
+//  its JSON (caller decrefs).
+json_t *pl_api_health_until(int port, int status);
+
+//  Waits (polling, up to 15 s) until the /healthz at port answers 200 and lists
+//  exactly count live nodes: a cluster's view as that node sees it.
+void pl_api_live_nodes_until(int port, size_t count);
+
 #endif

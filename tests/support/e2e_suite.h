@@ -98,6 +98,10 @@ static inline void pl_e2e_start(const char *const *args)
         }
     }
     pl_net_spread(s_srv.port, s_shadow.port);
+    //  Not before both nodes see both: a stream opened while its user's notifier is
+    //  about to move would be ended by the join (a client comes back; a test fails).
+    pl_api_live_nodes_until(s_srv.port, 2);
+    pl_api_live_nodes_until(s_shadow.port, 2);
 }
 
 //  Stops the shadow node and Redis (PL_TEST_CLUSTER).
