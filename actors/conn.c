@@ -45,6 +45,10 @@
 #define BATCH_MAX 256
 //  Most sends handed to the kernel in one system call (send_batch.h).
 #define SENDS_MAX 1024
+//  Sends made between two looks at the sockets while a flush writes a long list: a
+//  fan-out to thousands takes milliseconds, and the sender's next message, read
+//  meanwhile, is committed while the rest is written.
+#define SENDS_BETWEEN_READS 128
 //  Most frames one send gathers; a queue holding more is sent again at once.
 #define FRAMES_PER_SEND 128
 //  Most frames the sends of one system call gather in all.
@@ -569,6 +573,9 @@ static void s_flush_end(self_t *self, wconn_t *wc, ssize_t sent, size_t offered)
     }
 }
 
+//  Defined with the reading side; a long flush reads between its sends.
+static void s_handle_io(self_t *self, bool in_flush);
+
 //  Makes the sends added to the batch and takes their outcomes.
 static void s_flush_run(self_t *self)
 {
@@ -602,7 +609,8 @@ static void s_flush_add(self_t *self, wconn_t *wc)
 }
 
 //  Writes the connections listed this batch, and again (up to FLUSH_ROUNDS times)
-//  those left with more frames than one send gathers.
+//  those left with more frames than one send gathers; reads the sockets that have
+//  bytes every SENDS_BETWEEN_READS sends (what that queues joins the list).
 static void s_flush_pending(self_t *self)
 {
     //  Counted before the writes, so a client that has a frame finds it counted.
@@ -616,6 +624,10 @@ static void s_flush_pending(self_t *self)
             wconn_t *wc = pl_idmap_get(self->conns, self->pending_ids[i]);
             if (wc && wc->pending)
                 s_flush_add(self, wc);
+            if (pl_send_batch_count(self->sends) >= SENDS_BETWEEN_READS) {
+                s_flush_run(self);
+                s_handle_io(self, true);
+            }
         }
         self->pending_count = 0;
         s_flush_run(self);
@@ -762,8 +774,9 @@ static void s_read_stream_end(self_t *self, wconn_t *wc)
 }
 
 //  Takes what epoll reports ready: writable sockets are added to the batch of sends,
-//  readable ones read.
-static void s_handle_io(self_t *self)
+//  readable ones read. During a flush (between its sends) only reads are taken: the
+//  batch is the flush's, and writability is reported again (level-triggered).
+static void s_handle_io(self_t *self, bool in_flush)
 {
     int count = epoll_wait(self->epfd, self->events, EVENTS_MAX, 0);
     for (int i = 0; i < count; i++) {
@@ -771,12 +784,13 @@ static void s_handle_io(self_t *self)
         uint32_t ready = self->events[i].events;
         if (!wc || wc->dead)
             continue;
-        if (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP) && wc->out.bytes)
+        if (!in_flush && ready & (EPOLLOUT | EPOLLERR | EPOLLHUP) && wc->out.bytes)
             s_flush_add(self, wc);
         if (ready & (EPOLLIN | EPOLLERR | EPOLLHUP) && !wc->dead)
             (wc->sse ? s_read_stream_end : s_read)(self, wc);
     }
-    s_flush_run(self);
+    if (!in_flush)
+        s_flush_run(self);
 }
 
 static int s_compare_ids(const void *a, const void *b)
@@ -945,6 +959,13 @@ static void s_run_flush(self_t *self)
     if (!run->frame)
         return;
     pl_out_frame_fit(&run->frame);
+    //  The riders' connections are written first: a sender's ack lets it send again
+    //  while the rest of the fan-out is written.
+    for (size_t i = 0; i < run->rider_count; i++) {
+        wconn_t *wc = pl_idmap_get(self->conns, run->riders[i].conn_id);
+        if (wc && !wc->dead)
+            s_mark_pending(self, wc);
+    }
     for (size_t i = 0; i < run->ids_len / sizeof(uint64_t); i++) {
         wconn_t *wc = s_conn_at(self, run->ids, i);
         if (wc)
@@ -1201,7 +1222,7 @@ static void s_run(self_t *self)
             free(command);
         }
         if (items[2].revents & ZMQ_POLLIN)
-            s_handle_io(self);
+            s_handle_io(self, false);
         if (items[1].revents & ZMQ_POLLIN)
             s_handle_batch(self);
         s_sweep_silent(self);

@@ -665,6 +665,76 @@ Test(e2e_chat, a_reader_that_pauses_then_catches_up_gets_every_message_in_order)
     pl_api_user_free(&bob);
 }
 
+//  With one writer, every fan-out to this room is a flush of more sends than the writer
+//  makes between two looks at its sockets, so the members' own sends and pings are read
+//  in the middle of writing the others' messages: each member still gets every message
+//  once, in one gapless order, its acks after its own messages and its pongs answered.
+Test(e2e_chat, members_writing_while_a_fan_out_to_hundreds_is_written_are_served_in_order)
+{
+    enum { MEMBERS = 200, EACH = 2, TOTAL = MEMBERS * EACH };
+    const char *const args[] = {"--rate-limit-per-s",
+                                "100000",
+                                "--rate-limit-burst",
+                                "100000",
+                                "--writer-threads",
+                                "1",
+                                "--max-connections",
+                                "400",
+                                NULL};
+    pl_e2e_restart_with(args);
+    user_t *users = calloc(MEMBERS, sizeof *users);
+    pl_ws_t **ws = calloc(MEMBERS, sizeof *ws);
+    cr_assert(users && ws);
+    for (int i = 0; i < MEMBERS; i++)
+        users[i] = pl_api_signup(pl_api_fmt("M%d", i));
+    int64_t room = s_shared_room(&users[0], users + 1, MEMBERS - 1);
+    for (int i = 0; i < MEMBERS; i++) {
+        ws[i] = s_connect(&users[i]);
+        s_subscribe_now(ws[i], room);
+    }
+    for (int k = 0; k < EACH; k++)
+        for (int i = 0; i < MEMBERS; i++) {
+            pl_chat_send(ws[i], room, pl_api_fmt("m%d-%d", i, k), "hi");
+            pl_chat_sendf(ws[i], "{\"type\":\"ping\",\"ref\":\"p%d\"}", k);
+        }
+    for (int i = 0; i < MEMBERS; i++) {
+        int messages = 0, acks = 0, pongs = 0, own = 0;
+        while (messages < TOTAL || acks < EACH || pongs < EACH) {
+            json_t *frame = pl_ws_recv_json(ws[i], FRAME_MS);
+            cr_assert(frame, "member %d: %d messages, %d acks, %d pongs, then nothing", i, messages,
+                      acks, pongs);
+            const char *type = pl_api_str(frame, "type");
+            const char *client_id = json_string_value(json_object_get(frame, "client_id"));
+            char mine[32];
+            snprintf(mine, sizeof mine, "m%d-%d", i, strcmp(type, "ack") == 0 ? acks : own);
+            if (strcmp(type, "message") == 0) {
+                cr_assert_eq(pl_api_int(frame, "seq"), ++messages, "member %d: %s", i,
+                             pl_api_show(frame));
+                own += client_id && strcmp(client_id, mine) == 0;
+            } else if (strcmp(type, "ack") == 0) {
+                cr_assert_str_eq(client_id, mine, "member %d: %s", i, pl_api_show(frame));
+                cr_assert_lt(acks++, own, "member %d: an ack before its message", i);
+            } else if (strcmp(type, "pong") == 0) {
+                cr_assert_str_eq(pl_api_str(frame, "ref"), pl_api_fmt("p%d", pongs++));
+            } else {
+                cr_assert(s_is_push(type), "member %d got %s", i, pl_api_show(frame));
+            }
+            json_decref(frame);
+        }
+        cr_assert_eq(own, EACH, "member %d saw %d of its own messages", i, own);
+    }
+    json_t *stored =
+        s_http("GET", pl_api_fmt("/api/rooms/%lld", (long long)room), &users[0], NULL, 200);
+    cr_assert_eq(pl_api_int(stored, "last_seq"), TOTAL);
+    json_decref(stored);
+    for (int i = 0; i < MEMBERS; i++) {
+        pl_ws_close(&ws[i]);
+        pl_api_user_free(&users[i]);
+    }
+    free(ws);
+    free(users);
+}
+
 Test(e2e_chat, a_since_older_than_the_recovery_window_is_not_recovered)
 {
     const char *args[] = {"--recovery-window", "5", NULL};
