@@ -150,7 +150,7 @@ typedef struct {
     int64_t next_sweep; //  when to look next
     bool terminated;
     bool drained;           //  a graceful stop has closed every connection: close new ones too
-    uint64_t frames_queued; //  this batch's, counted into the metrics once per batch
+    uint64_t frames_queued; //  queued since last counted into the metrics (s_count_deliveries)
     fanout_run_t run;
 } self_t;
 
@@ -608,29 +608,42 @@ static void s_flush_add(self_t *self, wconn_t *wc)
     self->sending[pl_send_batch_add(self->sends, wc->fd, iov, count)] = (sending_t){wc, offered};
 }
 
-//  Writes the connections listed this batch, and again (up to FLUSH_ROUNDS times)
-//  those left with more frames than one send gathers; reads the sockets that have
-//  bytes every SENDS_BETWEEN_READS sends (what that queues joins the list).
-static void s_flush_pending(self_t *self)
+//  Counts the frames queued since last counted as delivered: before their writes, so a
+//  client that has a frame finds it counted.
+static void s_count_deliveries(self_t *self)
 {
-    //  Counted before the writes, so a client that has a frame finds it counted.
     pl_metrics_count(PL_COUNTER_DELIVERIES, self->frames_queued);
     self->frames_queued = 0;
+}
+
+//  Writes the connections listed this batch, and again (up to FLUSH_ROUNDS times)
+//  those left with more frames than one send gathers. With read_between, the first
+//  round reads the sockets that have bytes every SENDS_BETWEEN_READS sends; what
+//  that queues is written in the next round. Each round writes only what was listed
+//  when it began, so clients that keep sending cannot keep a flush going.
+static void s_flush_pending(self_t *self, bool read_between)
+{
+    s_count_deliveries(self);
     for (int round = 0; self->pending_count && round < FLUSH_ROUNDS; round++) {
         //  A connection is listed once per listing, but a flush left for this turn may
         //  have been written since (on EPOLLOUT) and listed again: only a connection
         //  still pending is added, so that no batch sends its bytes twice.
-        for (size_t i = 0; i < self->pending_count; i++) {
+        size_t listed = self->pending_count;
+        for (size_t i = 0; i < listed; i++) {
             wconn_t *wc = pl_idmap_get(self->conns, self->pending_ids[i]);
             if (wc && wc->pending)
                 s_flush_add(self, wc);
-            if (pl_send_batch_count(self->sends) >= SENDS_BETWEEN_READS) {
+            if (read_between && round == 0 &&
+                pl_send_batch_count(self->sends) >= SENDS_BETWEEN_READS) {
                 s_flush_run(self);
                 s_handle_io(self, true);
+                s_count_deliveries(self);
             }
         }
-        self->pending_count = 0;
         s_flush_run(self);
+        self->pending_count -= listed;
+        memmove(self->pending_ids, self->pending_ids + listed,
+                self->pending_count * sizeof *self->pending_ids);
     }
 }
 
@@ -963,7 +976,7 @@ static void s_run_flush(self_t *self)
     //  while the rest of the fan-out is written.
     for (size_t i = 0; i < run->rider_count; i++) {
         wconn_t *wc = pl_idmap_get(self->conns, run->riders[i].conn_id);
-        if (wc && !wc->dead)
+        if (wc && !wc->dead && !wc->closing)
             s_mark_pending(self, wc);
     }
     for (size_t i = 0; i < run->ids_len / sizeof(uint64_t); i++) {
@@ -1124,7 +1137,7 @@ static void s_handle(self_t *self, const pl_msg_t *msg)
         const pl_msg_conn_drain_t *m = &msg->as.conn_drain;
         self->drained = true;
         pl_idmap_each(self->conns, s_drain_one, self);
-        s_flush_pending(self);
+        s_flush_pending(self, false);
         s_reply(m->waiter, m->req_id);
         break;
     }
@@ -1226,7 +1239,7 @@ static void s_run(self_t *self)
         if (items[1].revents & ZMQ_POLLIN)
             s_handle_batch(self);
         s_sweep_silent(self);
-        s_flush_pending(self);
+        s_flush_pending(self, true);
         if (self->blocked_count)
             s_check_stalls(self);
         s_finish_doomed(self);
