@@ -337,17 +337,27 @@ static self_t *s_self_new(zsock_t *pipe, pl_conn_args_t *args)
     return self;
 }
 
+//  Makes room in a growable list for at least want ids; false when memory ran out.
+static bool s_list_reserve(uint64_t **list, size_t *capacity, size_t want)
+{
+    if (want <= *capacity)
+        return true;
+    size_t grown_capacity = *capacity ? *capacity * 2 : 64;
+    if (grown_capacity < want)
+        grown_capacity = want;
+    uint64_t *grown = realloc(*list, grown_capacity * sizeof *grown);
+    if (!grown)
+        return false;
+    *list = grown;
+    *capacity = grown_capacity;
+    return true;
+}
+
 //  Appends id to a growable list; false when memory ran out.
 static bool s_list_add(uint64_t **list, size_t *count, size_t *capacity, uint64_t id)
 {
-    if (*count == *capacity) {
-        size_t grown_capacity = *capacity ? *capacity * 2 : 64;
-        uint64_t *grown = realloc(*list, grown_capacity * sizeof *grown);
-        if (!grown)
-            return false;
-        *list = grown;
-        *capacity = grown_capacity;
-    }
+    if (!s_list_reserve(list, capacity, *count + 1))
+        return false;
     (*list)[(*count)++] = id;
     return true;
 }
@@ -409,8 +419,9 @@ static void s_doom(self_t *self, wconn_t *wc)
 {
     s_release(self, wc);
     wc->dead = true;
-    if (!s_list_add(&self->doomed_ids, &self->doomed_count, &self->doomed_capacity, wc->id))
-        pl_error("conn %" PRIu64 ": out of memory: left open", wc->id);
+    //  Its slot was reserved when it registered (s_open): a connection is doomed at
+    //  most once, and the doomed of a turn are fewer than those registered.
+    self->doomed_ids[self->doomed_count++] = wc->id;
     s_watch(self, wc);
 }
 
@@ -885,7 +896,10 @@ static void s_open(self_t *self, const pl_msg_conn_open_t *m)
         wc->next_heartbeat = wc->last_seen + self->heartbeat_ms;
         pl_ws_session_init(&wc->session, wc->id, wc->user_id, self->app->config);
     }
-    if (!wc || pl_idmap_put(self->conns, m->conn_id, wc)) {
+    if (!wc ||
+        !s_list_reserve(&self->doomed_ids, &self->doomed_capacity,
+                        pl_idmap_size(self->conns) + 1) ||
+        pl_idmap_put(self->conns, m->conn_id, wc)) {
         pl_error("conn %" PRIu64 ": out of memory registering it", m->conn_id);
         free(wc);
         close((int)m->fd);
