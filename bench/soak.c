@@ -21,13 +21,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#define SLOW_PAUSE_S  15 //  > the server's stall limit (request_timeout_ms, 10 s by default)
-#define CLOSE_WAIT_S  5  //  an asked-for close must come this soon after reading again
-#define OVERSIZE      ((1u << 16) + 1) //  past the default max_frame_bytes (64 KiB)
-#define BACKLOG       400 //  messages a slow reader asks for at once: in the default window
-#define BACKLOG_ASKS  60  //  how many times it asks: ~8 MB, past the kernel's buffers
+#define SLOW_PAUSE_S 15 //  > the server's stall limit (request_timeout_ms, 10 s by default)
+#define CLOSE_WAIT_S 5  //  an asked-for close must come this soon after reading again
+#define OVERSIZE     ((1u << 16) + 1) //  past the default max_frame_bytes (64 KiB)
+#define BACKLOG      400 //  messages a slow reader asks for at once: in the default window
+#define BACKLOG_ASKS 60  //  how many times it asks: ~8 MB, past the kernel's buffers
+//  The slow reader's receive buffer while it pauses: without it the kernel sizes the
+//  buffer by how fast it read before (up to tcp_rmem's maximum, 32 MB on some hosts),
+//  and a backlog it absorbs never reaches the server's queue limit.
+#define PAUSED_RCVBUF (64 * 1024)
 #define BACKOFF_MIN_S 0.2
 #define BACKOFF_MAX_S 0.5
 
@@ -382,6 +387,7 @@ static void s_act(bn_conn_t *c, sk_peer_t *p, uint64_t now)
         } else if (!c->paused) {
             sk_count(s_counts(c), SK_SLOW_PAUSES, 1);
             p->quiet = true;
+            setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &(int){PAUSED_RCVBUF}, sizeof(int));
             s_ask_backlogs(c);
             bn_conn_pause(c, true);
             p->want_cut = true;
