@@ -945,6 +945,37 @@ STORE_TEST(a_rolled_back_batch_of_messages_leaves_nothing)
     pl_store_close(&store);
 }
 
+//  What the persister does when a batch fails: commit, rollback, and the batch again in
+//  a new transaction. A statement that fails inside a transaction (here a message for a
+//  room that does not exist; on a cluster, a deadlock with another node) must not leave
+//  the connection unable to commit anything after.
+STORE_TEST(a_transaction_a_failed_statement_spoiled_leaves_the_connection_usable)
+{
+    pl_store_t *store = s_open(true);
+    int64_t user;
+    int64_t room = s_room_with_member(store, &user);
+    cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
+    s_store_messages(store, room, user, 1, 2);
+    pl_message_row_t orphan = {
+        room + 1000,          1,        user, 1000, pl_str_of("c"), pl_str_of("text"),
+        pl_str_of("nowhere"), {NULL, 0}};
+    bool refused = store->ops->message_insert(store, &orphan) != PL_STATUS_OK;
+    if (store->ops->commit(store) != PL_STATUS_OK) {
+        refused = true;
+        store->ops->rollback(store);
+    }
+    cr_assert(refused, "a message for a room that does not exist was stored");
+    char others[96];
+    snprintf(others, sizeof others, "SELECT count(*) FROM messages WHERE room_id <> %lld",
+             (long long)room);
+    cr_assert_eq(pl_store_suite_sql_int(others), 0);
+    cr_assert_eq(store->ops->begin(store), PL_STATUS_OK);
+    s_store_messages(store, room, user, 3, 5);
+    cr_assert_eq(store->ops->commit(store), PL_STATUS_OK);
+    cr_assert_eq(pl_store_suite_sql_int("SELECT count(*) FROM messages WHERE seq >= 3"), 3);
+    pl_store_close(&store);
+}
+
 //  --------------------------------------------------------------------------------
 //  Uploads
 

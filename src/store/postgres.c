@@ -651,6 +651,13 @@ static pl_status_t s_end(pl__pg_t *self, const char *text)
     self->pipelined = false;
     self->pending = 0;
     s_drop_queued(self);
+    //  A statement that failed in the pipeline (a deadlock with another node's writer)
+    //  made the server skip the rest up to the sync, this COMMIT or ROLLBACK too: the
+    //  transaction is still open, aborted, and every later statement on the connection
+    //  would fail until it ends.
+    PGTransactionStatusType open = PQtransactionStatus(self->conn);
+    if (open == PQTRANS_INERROR || open == PQTRANS_INTRANS)
+        PQclear(PQexec(self->conn, "ROLLBACK"));
     return ended && !self->failed ? PL_STATUS_OK : pl__pg_failure(self);
 }
 
