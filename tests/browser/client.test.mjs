@@ -175,7 +175,12 @@ test('an image pasted shows on both sides; a wrong type and a too large one say 
   const mine = alice.page.locator('.msg:not(.sending) img.msg-image[src^="/uploads/"]');
   await mine.waitFor();
   await bob.page.locator('img.msg-image[src^="/uploads/"]').waitFor();
-  assert.ok(await bob.page.locator('img.msg-image').evaluate((img) => img.complete && img.naturalWidth === 1));
+  // Shown is not loaded: wait for the image's load (or error) before reading its size.
+  const loaded = (img) => img.complete ? img.naturalWidth === 1 : new Promise((resolve) => {
+    img.addEventListener('load', () => resolve(img.naturalWidth === 1), { once: true });
+    img.addEventListener('error', () => resolve(false), { once: true });
+  });
+  assert.ok(await bob.page.locator('img.msg-image').evaluate(loaded));
   await paste(alice.page, Buffer.from('just text'), 'notes.txt', 'text/plain');
   await alice.page.getByRole('alert').filter({ hasText: 'not an image' }).waitFor();
   const big = Buffer.concat([PNG, Buffer.alloc(300000)]);
