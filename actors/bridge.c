@@ -177,9 +177,10 @@ static zsock_t *s_writer(self_t *self, uint64_t conn_id)
     return self->writers[conn_id % (uint64_t)self->args->writer_count];
 }
 
-static void s_raw_send(zsock_t *to, const void *data, size_t len)
+//  Passes a message on as it came (data, its encoding), to an actor of this node.
+static void s_raw_send(zsock_t *to, const pl_msg_t *msg, const void *data, size_t len)
 {
-    zmq_send(zsock_resolve(to), data, len, 0);
+    pl_msg_send_encoded(zsock_resolve(to), msg->type, data, len);
 }
 
 static void s_loaded(self_t *self, int shard, int64_t room_id, pl_status_t status)
@@ -565,7 +566,7 @@ static void s_route_room_as(self_t *self, const pl_msg_t *msg, int64_t room_id, 
     if (msg->type == PL_MSG_ROOM_SUBSCRIBE || msg->type == PL_MSG_ROOM_UNSUBSCRIBE)
         s_note_subscription(self, msg, owner);
     if (owner == self->self_node && !self->leaving) {
-        s_raw_send(to_notifier ? self->notifier : s_room_shard(self, room_id), data, len);
+        s_raw_send(to_notifier ? self->notifier : s_room_shard(self, room_id), msg, data, len);
         return;
     }
     if (!self->cmd || hops >= MAX_HOPS || owner == self->self_node) {
@@ -1081,18 +1082,18 @@ static void s_arrived(self_t *self, int hops, const uint8_t *data, size_t len)
         break;
     case PL_MSG_CONN_SEND:
         s_ack_seen(self, &msg.as.conn_send);
-        s_raw_send(s_writer(self, msg.as.conn_send.conn_id), data, len);
+        s_raw_send(s_writer(self, msg.as.conn_send.conn_id), &msg, data, len);
         break;
     case PL_MSG_CONN_SSE_LIVE:
-        s_raw_send(s_writer(self, msg.as.conn_sse_live.conn_id), data, len);
+        s_raw_send(s_writer(self, msg.as.conn_sse_live.conn_id), &msg, data, len);
         break;
     case PL_MSG_CONN_ROOM_NOTICE:
     case PL_MSG_CONN_USER_EVENT:
         for (int w = 0; w < self->args->writer_count; w++)
-            s_raw_send(self->writers[w], data, len);
+            s_raw_send(self->writers[w], &msg, data, len);
         break;
     case PL_MSG_NOTIFY_ROOM_CREATED:
-        s_raw_send(self->notifier, data, len);
+        s_raw_send(self->notifier, &msg, data, len);
         break;
     case PL_MSG_NODE_REPLY: {
         const pl_msg_node_reply_t *m = &msg.as.node_reply;

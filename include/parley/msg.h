@@ -204,6 +204,10 @@ int pl_msg_decode(const void *data, size_t len, pl_msg_t *out);
 //  inbox pushes back on the sender). Returns 0 or -1.
 int pl_msg_send(void *socket, const pl_msg_t *msg);
 
+//  Sends a copy of data, the encoding of a message of type (a frame passed on as it
+//  came), like pl_msg_send. Returns 0 or -1.
+int pl_msg_send_encoded(void *socket, int type, const void *data, size_t len);
+
 //  A received frame and its decoded message; the message's strings live in frame.
 typedef struct {
     zmq_msg_t frame;
