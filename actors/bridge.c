@@ -1280,6 +1280,20 @@ static void s_start_drain(self_t *self)
     pl_info("bridge: draining: handing %zu room(s) to the other nodes", pl_idmap_size(self->held));
 }
 
+static void s_bound_sends(self_t *self, int timeout_ms)
+{
+    for (int i = 0; self->rooms && i < self->args->room_count; i++)
+        if (self->rooms[i])
+            zsock_set_sndtimeo(self->rooms[i], timeout_ms);
+    for (int i = 0; self->writers && i < self->args->writer_count; i++)
+        if (self->writers[i])
+            zsock_set_sndtimeo(self->writers[i], timeout_ms);
+    if (self->loader)
+        zsock_set_sndtimeo(self->loader, timeout_ms);
+    if (self->notifier)
+        zsock_set_sndtimeo(self->notifier, timeout_ms);
+}
+
 //  Returns false once $TERM has come.
 static bool s_on_pipe(self_t *self, zsock_t *pipe)
 {
@@ -1287,6 +1301,11 @@ static bool s_on_pipe(self_t *self, zsock_t *pipe)
     bool go_on = command && !streq(command, "$TERM");
     if (command && streq(command, "DRAIN"))
         s_start_drain(self);
+    //  This node's actors stop now, before the bridge: what other nodes still send here
+    //  is dropped at once, not after SEND_TIMEOUT_MS per message, which kept a stop
+    //  waiting for seconds.
+    if (command && streq(command, "LOCAL_STOP"))
+        s_bound_sends(self, 0);
     free(command);
     return go_on;
 }
@@ -1322,20 +1341,6 @@ static void s_free_value(uint64_t id, void *value, void *arg)
 {
     (void)id, (void)arg;
     free(value);
-}
-
-static void s_bound_sends(self_t *self, int timeout_ms)
-{
-    for (int i = 0; self->rooms && i < self->args->room_count; i++)
-        if (self->rooms[i])
-            zsock_set_sndtimeo(self->rooms[i], timeout_ms);
-    for (int i = 0; self->writers && i < self->args->writer_count; i++)
-        if (self->writers[i])
-            zsock_set_sndtimeo(self->writers[i], timeout_ms);
-    if (self->loader)
-        zsock_set_sndtimeo(self->loader, timeout_ms);
-    if (self->notifier)
-        zsock_set_sndtimeo(self->notifier, timeout_ms);
 }
 
 static void s_self_destroy(self_t **self_p)

@@ -403,6 +403,9 @@ void pl_server_stop(pl_server_t **self_p)
         s_stop_http(self->http, app->config->listen, self->port);
         pl_debug("stopping: civetweb stopped");
     }
+    //  The bridge outlives the actors it sends to: it stops waiting on them now.
+    if (self->bridge)
+        zstr_send(self->bridge, "LOCAL_STOP");
     //  Rooms and the creator send to the writers and the persister: they stop first.
     for (int i = 0; self->rooms && i < app->room_count; i++) {
         pl_ingress_destroy(&app->rooms[i]);
