@@ -128,6 +128,18 @@ static void s_live_nodes_until(int node, size_t count)
     pl_api_live_nodes_until(pl_cluster_port(node), count);
 }
 
+//  An SSE stream of user at node (0-based), with Last-Event-ID: after (NULL: none).
+static pl_sse_t *s_events(const user_t *user, int node, const char *after)
+{
+    char headers[512];
+    int len = snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\n", user->token);
+    if (after)
+        snprintf(headers + len, sizeof headers - (size_t)len, "Last-Event-ID: %s\r\n", after);
+    pl_sse_t *events = pl_sse_connect(pl_cluster_port(node), "/api/events", headers, NULL);
+    cr_assert(events, "no SSE stream at node %d", node + 1);
+    return events;
+}
+
 //  parley_bridge_messages_total{direction} of a node's /metrics.
 static long long s_bridge_messages(int node, const char *direction)
 {
@@ -273,10 +285,7 @@ Test(e2e_cluster, a_room_notice_and_a_notification_reach_a_user_on_the_other_nod
     user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob");
     int64_t room = s_room_owned_by(&alice, &bob, 0, 2);
     pl_ws_t *b = s_connect(1, &bob);
-    char headers[512];
-    snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\n", bob.token);
-    pl_sse_t *events = pl_sse_connect(pl_cluster_port(1), "/api/events", headers, NULL);
-    cr_assert(events, "no SSE stream at node 2");
+    pl_sse_t *events = s_events(&bob, 1, NULL);
     pl_ws_t *a = s_connect(0, &alice);
     json_decref(s_subscribe(a, room, -1));
     pl_chat_send(a, room, "n1", "are you there?");
@@ -313,11 +322,7 @@ Test(e2e_cluster, notifications_replay_at_another_node_after_last_event_id)
 {
     user_t alice = pl_api_signup("Alice"), bob = pl_api_signup("Bob"),
            carol = pl_api_signup("Carol");
-    char headers[512];
-    snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\nLast-Event-ID: 0\r\n",
-             bob.token);
-    pl_sse_t *events = pl_sse_connect(pl_cluster_port(1), "/api/events", headers, NULL);
-    cr_assert(events);
+    pl_sse_t *events = s_events(&bob, 1, "0");
     pl_api_use_port(pl_cluster_port(0));
     pl_api_expect("POST", pl_api_fmt("/api/users/%lld/follow", (long long)bob.id), alice.token,
                   NULL, 204, NULL);
@@ -331,10 +336,7 @@ Test(e2e_cluster, notifications_replay_at_another_node_after_last_event_id)
     //  Carol follows Bob while he is away; he comes back at the other node.
     pl_api_expect("POST", pl_api_fmt("/api/users/%lld/follow", (long long)bob.id), carol.token,
                   NULL, 204, NULL);
-    snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\nLast-Event-ID: %s\r\n",
-             bob.token, last);
-    events = pl_sse_connect(pl_cluster_port(0), "/api/events", headers, NULL);
-    cr_assert(events);
+    events = s_events(&bob, 0, last);
     json_t *missed = pl_sse_next_notification(events, FRAME_MS, why, sizeof why);
     cr_assert(missed, "nothing replayed after %s: %s", last, why);
     cr_assert_eq(pl_api_int(json_object_get(missed, "actor"), "id"), carol.id, "%s",
@@ -360,24 +362,13 @@ static user_t s_user_moving(const char *name, int before, int after)
     return (user_t){0};
 }
 
-//  An SSE stream of user at node (0-based), replaying from Last-Event-ID 0.
-static pl_sse_t *s_events(const user_t *user, int node)
-{
-    char headers[512];
-    snprintf(headers, sizeof headers, "Authorization: Bearer %s\r\nLast-Event-ID: 0\r\n",
-             user->token);
-    pl_sse_t *events = pl_sse_connect(pl_cluster_port(node), "/api/events", headers, NULL);
-    cr_assert(events, "no stream at node %d", node + 1);
-    return events;
-}
-
 Test(e2e_cluster, a_stream_whose_notifier_moves_ends_and_resumes_without_loss)
 {
     //  Bob's notifications move to node 3 when it joins; Carol's stay at node 2.
     user_t alice = pl_api_signup("Alice"), bob = s_user_moving("Bob", 0, 2),
            carol = s_user_moving("Carol", 1, 1);
-    pl_sse_t *events = s_events(&bob, 0);
-    pl_sse_t *staying = s_events(&carol, 0);
+    pl_sse_t *events = s_events(&bob, 0, "0");
+    pl_sse_t *staying = s_events(&carol, 0, "0");
     pl_cluster_start_node(2, NULL);
     s_live_nodes_until(0, 3);
     //  The stream ends (an EventSource reconnects by itself, with Last-Event-ID).
@@ -389,7 +380,7 @@ Test(e2e_cluster, a_stream_whose_notifier_moves_ends_and_resumes_without_loss)
     pl_api_use_port(pl_cluster_port(1));
     pl_api_expect("POST", pl_api_fmt("/api/users/%lld/follow", (long long)bob.id), alice.token,
                   NULL, 204, NULL);
-    events = s_events(&bob, 1);
+    events = s_events(&bob, 1, "0");
     char why[256] = "";
     json_t *follow = pl_sse_next_notification(events, FRAME_MS, why, sizeof why);
     cr_assert(follow, "the follow made meanwhile is not replayed: %s", why);
