@@ -4,8 +4,9 @@
     connections are subscribed, and how far they have read), the subscribed
     connections, the last seq handed out and the last one committed, a ring of the
     latest committed message frames (the recovery window), the sends waiting for
-    their commit (in seq order, because the persister commits in order), and the
-    client_ids of recent sends.
+    their commit (in seq order, because the persister commits in order), and each
+    member's latest client_ids: kept per sender, so that however busy the room, a
+    client retrying its unacknowledged sends finds them remembered.
 
     Every frame to clients is built here once and sent to the connection writers as
     CONN_SEND (one connection) or CONN_FANOUT (one per writer shard, listing all its
@@ -28,12 +29,23 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-//  How many recent client_ids per room are remembered for de-duplication.
-#define DEDUPE_MAX 1024
+//  How many of a member's latest client_ids are remembered for de-duplication, and
+//  how many to make room for at a member's first send (most members send little).
+#define SENT_PER_SENDER 64
+#define SENT_FIRST      4
 
 typedef struct {
-    json_t *user;       //  owned: User
-    int online;         //  subscribed connections of this member
+    uint64_t key; //  hash of sender and client_id; 0: forgotten
+    int64_t seq, ts;
+} sent_t;
+
+typedef struct {
+    json_t *user; //  owned: User
+    int online;   //  subscribed connections of this member
+    //  sent holds sent_count of sent_capacity; once SENT_PER_SENDER are held it is a
+    //  ring whose oldest is at sent_head (before, sent_head is 0 and none was dropped).
+    uint8_t sent_count, sent_capacity, sent_head;
+    sent_t *sent;       //  owned: the member's latest sends that carried a client_id
     uint64_t sub_marks; //  the sum of the marks of those on this node (see pl_conn_mark)
     int64_t read_seq;
 } member_t;
@@ -66,11 +78,6 @@ typedef struct {
 } pending_t;
 
 typedef struct {
-    uint64_t key; //  hash of sender and client_id
-    int64_t seq, ts;
-} sent_t;
-
-typedef struct {
     int64_t id;
     bool is_dm;
     json_t *header;      //  owned: Room fields that do not change per message
@@ -85,9 +92,6 @@ typedef struct {
     size_t window_head, window_count;
     pending_t *pending; //  FIFO ring of `pending_capacity`
     size_t pending_head, pending_count, pending_capacity;
-    pl_idmap_t *sent; //  client key -> sent_t (owned by sent_ring)
-    sent_t *sent_ring;
-    size_t sent_head, sent_count;
     //  Being handed to another node (ROOM_RELEASE): requests wait in held_back.
     bool releasing;
     //  Its lease could not be renewed (Redis out of reach): another node may serve it
@@ -134,6 +138,7 @@ static void s_member_free(uint64_t id, void *value, void *arg)
 {
     member_t *member = value;
     json_decref(member->user);
+    free(member->sent);
     free(member);
 }
 
@@ -156,7 +161,6 @@ static void s_room_free(uint64_t id, void *value, void *arg)
     if (room->members)
         pl_idmap_each(room->members, s_member_free, NULL);
     pl_idmap_destroy(&room->members);
-    pl_idmap_destroy(&room->sent);
     json_decref(room->header);
     free(room->header_text);
     for (size_t i = 0; room->window && i < room->window_count; i++)
@@ -165,7 +169,6 @@ static void s_room_free(uint64_t id, void *value, void *arg)
         s_pending_clear(&room->pending[(room->pending_head + i) % room->pending_capacity]);
     free(room->window);
     free(room->pending);
-    free(room->sent_ring);
     free(room->subs);
     free(room);
 }
@@ -366,6 +369,12 @@ static void s_refuse(self_t *self, uint64_t conn_id, uint64_t waiter, uint64_t r
 
 //  --- room state ----------------------------------------------------------------
 
+//  The member user_id of room, or NULL.
+static member_t *s_member(room_t *room, int64_t user_id)
+{
+    return pl_idmap_get(room->members, (uint64_t)user_id);
+}
+
 static member_t *s_member_add(room_t *room, int64_t user_id, json_t *user)
 {
     member_t *member = pl_idmap_get(room->members, (uint64_t)user_id);
@@ -412,26 +421,39 @@ static uint64_t s_client_key(int64_t sender_id, pl_str_t client_id)
     return hash ? hash : 1;
 }
 
-//  Remembers that a client_id was sent with seq, forgetting the oldest past DEDUPE_MAX.
-//  What the room remembers of a sender's client_id: *key (0 when client_id.ptr is
-//  NULL) and the earlier send under it, or NULL.
-static sent_t *s_sent_of(const room_t *room, int64_t sender_id, pl_str_t client_id, uint64_t *key)
+//  What the room remembers of a member's client_id: *key (0 when client_id.ptr is
+//  NULL) and the earlier send under it, or NULL. A scan: at most SENT_PER_SENDER keys.
+static sent_t *s_sent_of(const member_t *member, int64_t sender_id, pl_str_t client_id,
+                         uint64_t *key)
 {
     *key = client_id.ptr ? s_client_key(sender_id, client_id) : 0;
-    return *key ? pl_idmap_get(room->sent, *key) : NULL;
+    for (uint8_t i = 0; *key && i < member->sent_count; i++)
+        if (member->sent[i].key == *key)
+            return &member->sent[i];
+    return NULL;
 }
 
-static void s_remember_sent(room_t *room, uint64_t key, int64_t seq, int64_t ts)
+//  Remembers that member sent under key with seq, forgetting the member's oldest once
+//  SENT_PER_SENDER are remembered; false when memory ran out.
+static bool s_remember_sent(member_t *member, uint64_t key, int64_t seq, int64_t ts)
 {
-    sent_t *slot = &room->sent_ring[room->sent_head];
-    //  A key forgotten after a failed store may have been remembered again since.
-    if (room->sent_count == DEDUPE_MAX && pl_idmap_get(room->sent, slot->key) == slot)
-        pl_idmap_remove(room->sent, slot->key);
-    else
-        room->sent_count++;
+    sent_t *slot;
+    if (member->sent_count == SENT_PER_SENDER) {
+        slot = &member->sent[member->sent_head];
+        member->sent_head = (uint8_t)((member->sent_head + 1) % SENT_PER_SENDER);
+    } else {
+        if (member->sent_count == member->sent_capacity) {
+            uint8_t capacity = member->sent_capacity ? 2 * member->sent_capacity : SENT_FIRST;
+            sent_t *grown = realloc(member->sent, capacity * sizeof *grown);
+            if (!grown)
+                return false;
+            member->sent = grown;
+            member->sent_capacity = capacity;
+        }
+        slot = &member->sent[member->sent_count++];
+    }
     *slot = (sent_t){key, seq, ts};
-    pl_idmap_put(room->sent, key, slot);
-    room->sent_head = (room->sent_head + 1) % DEDUPE_MAX;
+    return true;
 }
 
 //  Makes a "message" frame from a stored Message (taken).
@@ -448,12 +470,10 @@ static room_t *s_room_new(self_t *self, int64_t id)
         return NULL;
     room->id = id;
     room->members = pl_idmap_new();
-    room->sent = pl_idmap_new();
     room->window = calloc(self->window, sizeof *room->window);
-    room->sent_ring = calloc(DEDUPE_MAX, sizeof *room->sent_ring);
     room->pending_capacity = 16;
     room->pending = calloc(room->pending_capacity, sizeof *room->pending);
-    if (!room->members || !room->sent || !room->window || !room->sent_ring || !room->pending) {
+    if (!room->members || !room->window || !room->pending) {
         s_room_free(0, room, NULL);
         return NULL;
     }
@@ -498,22 +518,17 @@ static pl_status_t s_adopt(self_t *self, int64_t id, json_t *state)
     {
         int64_t seq = json_integer_value(json_object_get(value, "seq"));
         const char *client_id = json_string_value(json_object_get(value, "client_id"));
-        if (client_id)
-            s_remember_sent(room,
-                            s_client_key(json_integer_value(json_object_get(
-                                             json_object_get(value, "sender"), "id")),
-                                         pl_str_of(client_id)),
-                            seq, json_integer_value(json_object_get(value, "ts")));
+        int64_t sender_id =
+            json_integer_value(json_object_get(json_object_get(value, "sender"), "id"));
+        member_t *sender = s_member(room, sender_id);
+        //  Out of memory, a retry of this one would be stored again: nothing is lost.
+        if (client_id && sender)
+            s_remember_sent(sender, s_client_key(sender_id, pl_str_of(client_id)), seq,
+                            json_integer_value(json_object_get(value, "ts")));
         s_window_push(room, self->window, seq, s_message_frame(json_incref(value)));
     }
     pl_debug("room %" PRId64 ": loaded (last seq %" PRId64 ")", id, room->last_seq);
     return PL_STATUS_OK;
-}
-
-//  The member user_id of room, or NULL.
-static member_t *s_member(room_t *room, int64_t user_id)
-{
-    return pl_idmap_get(room->members, (uint64_t)user_id);
 }
 
 static void s_write_if_online(uint64_t id, void *value, void *jw)
@@ -779,7 +794,7 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
         return;
     }
     uint64_t key;
-    sent_t *sent = s_sent_of(room, m->user_id, m->client_id, &key);
+    sent_t *sent = s_sent_of(member, m->user_id, m->client_id, &key);
     if (sent) {
         s_resend_ack(self, room, m, sent);
         return;
@@ -804,7 +819,13 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
         room->pending_head = 0;
         room->pending_capacity = capacity;
     }
-    int64_t seq = ++room->last_seq, ts = pl_now_ms();
+    int64_t seq = room->last_seq + 1, ts = pl_now_ms();
+    if (key && !s_remember_sent(member, key, seq, ts)) {
+        s_refuse(self, m->conn_id, m->waiter, m->req_id, s_send_name(m->ref, m->client_id),
+                 PL_STATUS_INTERNAL, room->id);
+        return;
+    }
+    room->last_seq = seq;
     pending_t *p =
         &room->pending[(room->pending_head + room->pending_count++) % room->pending_capacity];
     *p = (pending_t){.seq = seq,
@@ -815,8 +836,6 @@ static void s_send_message(self_t *self, const pl_msg_room_send_t *m)
                      .frame = s_message_text(self, room->id, seq, ts, member, m),
                      .client_id = s_strndup(m->client_id)};
     s_add_target(p, m);
-    if (key)
-        s_remember_sent(room, key, seq, ts);
     pl_msg_t store = {.type = PL_MSG_MESSAGE_STORE,
                       .as.message_store = {room->id, seq, m->user_id, ts, m->client_id, m->kind,
                                            m->body, m->url}};
@@ -1035,10 +1054,11 @@ static void s_stored_one(self_t *self, int64_t room_id, int64_t seq, pl_status_t
             room->epoch++;
         }
         //  A retry of this client_id is a new send, not a repeat of one stored.
+        member_t *sender = s_member(room, p.sender_id);
         uint64_t key;
-        sent_t *sent = s_sent_of(room, p.sender_id, pl_str_of(p.client_id), &key);
+        sent_t *sent = sender ? s_sent_of(sender, p.sender_id, pl_str_of(p.client_id), &key) : NULL;
         if (sent && sent->seq == p.seq)
-            pl_idmap_remove(room->sent, key);
+            sent->key = 0;
         bool unavailable = status == PL_STATUS_UNAVAILABLE;
         for (size_t i = 0; i < p.target_count; i++) {
             if (p.targets[i].conn_id)

@@ -683,6 +683,45 @@ Test(room, a_retry_before_and_after_the_commit_is_acked_with_the_same_seq)
     s_expect_store(2, BOB, "c-r", "mine");
 }
 
+Test(room, a_retry_is_recognized_however_much_others_sent_since)
+{
+    s_open(ROOM, 0, NULL, 0);
+    int64_t ts = s_commit(10, ALICE, "c-a", "mine", 1);
+    s_sync();
+    s_check_ack(s_take_fanout(0, NULL, 0, 10)->ack, 1, ts, "c-a", NULL);
+    //  A busy room: bob sends far more than any one sender's memory holds.
+    enum { BOB_SENDS = 1100 };
+    int64_t bob_ts[BOB_SENDS];
+    for (int i = 0; i < BOB_SENDS; i++) {
+        char client_id[16];
+        snprintf(client_id, sizeof client_id, "b-%d", i);
+        bob_ts[i] = s_commit(11, BOB, client_id, "busy", 2 + i);
+        if (i % 16 == 15 || i == BOB_SENDS - 1)
+            s_sync();
+    }
+    //  alice reconnects and retries: hers is still known, and so are bob's latest.
+    s_send(12, ALICE, "c-a", "mine", "again");
+    s_send(12, BOB, "b-1036", "busy", "bob's 64th latest");
+    s_sync();
+    s_check_ack(s_take_send(12)->json, 1, ts, "c-a", "again");
+    s_check_ack(s_take_send(12)->json, 2 + 1036, bob_ts[1036], "b-1036", "bob's 64th latest");
+    s_all_done("retries in a busy room");
+    pl_peer_expect_nothing(s_persister, QUIET_MS, "retries in a busy room");
+}
+
+Test(room, a_retry_of_a_message_loaded_with_the_room_is_acked_with_its_seq)
+{
+    s_open(ROOM, 3, (int64_t[]){2, 3}, 2);
+    s_send(10, ALICE, "old-2", "old 2", "after a restart");
+    s_sync();
+    s_check_ack(s_take_send(10)->json, 2, 1002, "old-2", "after a restart");
+    s_all_done("a retry of a loaded message");
+    pl_peer_expect_nothing(s_persister, QUIET_MS, "a retry of a loaded message");
+    //  The client_id is alice's: bob's "old-2" is a new message.
+    s_send(11, BOB, "old-2", "bob's", NULL);
+    s_expect_store(4, BOB, "old-2", "bob's");
+}
+
 //  --- refusals -------------------------------------------------------------------
 
 Test(room, a_non_member_is_forbidden)

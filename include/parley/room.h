@@ -1,7 +1,8 @@
 /*  Room actors: a fixed pool of threads, rooms sharded over them by id (inbox of shard
     N: inproc://room-N). A room actor owns everything live about its rooms: members,
     the next seq, who is subscribed and online, a window of recent messages for
-    recovery, and the client_ids of recent sends for de-duplication.
+    recovery, and each member's latest client_ids (64 per member and room) for
+    de-duplication: a retry of any of them is acked with its first seq.
 
     Sending: a member's message gets the room's next seq and is handed to the
     persister. Only when the persister reports it committed (MESSAGE_STORED) is it
