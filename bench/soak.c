@@ -28,7 +28,8 @@
 #define CLOSE_WAIT_S 5  //  an asked-for close must come this soon after reading again
 #define OVERSIZE     ((1u << 16) + 1) //  past the default max_frame_bytes (64 KiB)
 #define BACKLOG      400 //  messages a slow reader asks for at once: in the default window
-#define BACKLOG_ASKS 60  //  how many times it asks: ~8 MB, past the kernel's buffers
+#define BACKLOG_ASKS 60  //  how many times it asks at once: ~8 MB in a full window
+#define ASK_EVERY_S  1   //  how often a paused reader asks again until it is cut
 //  The slow reader's receive buffer while it pauses: without it the kernel sizes the
 //  buffer by how fast it read before (up to tcp_rmem's maximum, 32 MB on some hosts),
 //  and a backlog it absorbs never reaches the server's queue limit.
@@ -59,7 +60,7 @@ struct sk_peer {
     uint64_t next_n;
     sk_pending_t pending[SK_WINDOW]; //  unacked, oldest first
     int npending;
-    uint64_t next_send_ns, next_act_ns, reopen_ns, close_by_ns;
+    uint64_t next_send_ns, next_act_ns, reopen_ns, close_by_ns, next_ask_ns;
     int bad_json;      //  malformed frames not answered yet
     bool want_cut;     //  paused: a 1008 close is asked for
     bool want_too_big; //  an oversize frame went out: a 1009 close is asked for
@@ -347,7 +348,10 @@ static void s_on_fail(bn_conn_t *c, int status)
 
 //  Asks for the recent messages of other rooms again and again (subscribes with a
 //  since inside the server's recovery window), so a slow reader's queue outgrows the
-//  kernel's buffers in seconds.
+//  kernel's buffers in seconds. A paused reader asks again every ASK_EVERY_S: early
+//  in a run, or on a slow server, the rooms' windows are short, and what one round
+//  asks for could fit in the server's send buffer (which the kernel sizes up to
+//  tcp_wmem's maximum, 4 MB here), never reaching its queue limit.
 static void s_ask_backlogs(bn_conn_t *c)
 {
     const bn_run_t *run = c->th->run;
@@ -389,6 +393,7 @@ static void s_act(bn_conn_t *c, sk_peer_t *p, uint64_t now)
             p->quiet = true;
             setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &(int){PAUSED_RCVBUF}, sizeof(int));
             s_ask_backlogs(c);
+            p->next_ask_ns = now + (uint64_t)ASK_EVERY_S * 1000000000u;
             bn_conn_pause(c, true);
             p->want_cut = true;
             p->next_act_ns = now + (uint64_t)SLOW_PAUSE_S * 1000000000u;
@@ -455,6 +460,10 @@ static bool s_turn(bn_conn_t *c, int phase, uint64_t now)
         return true;
     if (phase == BN_PH_RUN && now >= p->next_act_ns)
         s_act(c, p, now);
+    else if (c->paused && p->want_cut && now >= p->next_ask_ns) {
+        s_ask_backlogs(c);
+        p->next_ask_ns = now + (uint64_t)ASK_EVERY_S * 1000000000u;
+    }
     if (c->state != BN_OPEN)
         return false;
     if (phase != BN_PH_RUN && c->paused) {
