@@ -23,12 +23,11 @@
 #define BUSY_TIMEOUT_MS 5000
 //  The pause between two attempts to enter WAL mode (s_enter_wal).
 #define WAL_RETRY_MS 10
-//  The writer's page cache and checkpoint interval. A batch of messages across many
-//  rooms dirties a leaf page per room (messages are keyed by room, then seq), so the
-//  default 2 MiB cache keeps re-reading them, and the default checkpoint every 1,000
-//  WAL pages copies the same hot pages back to the database again and again. Neither
-//  touches durability: synchronous stays FULL.
-#define WRITER_TUNING " PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;"
+//  The writer's page cache. A batch of messages across many rooms dirties a leaf page
+//  per room (messages are keyed by room, then seq), so the default 2 MiB cache keeps
+//  re-reading them. Its checkpoints are sqlite_wal.c's. Neither touches durability:
+//  synchronous stays FULL.
+#define WRITER_TUNING " PRAGMA cache_size = -65536;"
 
 static const char *const s_migrations[] = {
     //  1: accounts and who follows whom
@@ -281,7 +280,10 @@ static pl_status_t s_read_user(pl__sqlite_t *self, sqlite3_stmt *stmt, pl_user_t
 static pl_status_t s_begin(pl_store_t *base)
 {
     pl__sqlite_t *self = (pl__sqlite_t *)base;
-    return pl__sqlite_exec(self, pl__sqlite_stmt(self, PL__STMT_BEGIN));
+    pl_status_t status = pl__sqlite_exec(self, pl__sqlite_stmt(self, PL__STMT_BEGIN));
+    if (status == PL_STATUS_OK)
+        pl__sqlite_wal_keep_ahead(self); //  the write lock is held: see sqlite_wal.c
+    return status;
 }
 
 static pl_status_t s_commit(pl_store_t *base)
@@ -512,6 +514,11 @@ pl_store_t *pl_store_sqlite_open(const char *data_dir, bool writer, char *err, s
         goto fail;
     if (writer && s_migrate(self->db, err, err_len))
         goto fail;
+    if (writer && !pl__sqlite_wal_watch(self)) {
+        snprintf(err, err_len, "store: cannot watch the write-ahead log: %s",
+                 sqlite3_errmsg(self->db));
+        goto fail;
+    }
     if (!writer && s_user_version(self->db) != MIGRATION_COUNT) {
         snprintf(err, err_len, "store: reader opened before the schema was migrated");
         goto fail;

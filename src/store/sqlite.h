@@ -115,7 +115,18 @@ typedef struct {
     sqlite3_stmt *stmts[PL__STMT_COUNT];
     int64_t last_id; //  the last number next_id handed out, once last_id_loaded
     bool last_id_loaded;
+    //  The writer's log (sqlite_wal.c): frames in it after the last commit, and the
+    //  bytes of one frame (0: not watched, as on a reader).
+    int64_t wal_frames, wal_frame_bytes;
 } pl__sqlite_t;
+
+//  Watches the writer's write-ahead log: checkpoints it, and learns where it ends, for
+//  pl__sqlite_wal_keep_ahead. False when the database is not in WAL mode.
+bool pl__sqlite_wal_watch(pl__sqlite_t *self);
+
+//  Zero-fills the log's file ahead of the log's end when little is left; to be called
+//  holding the write lock (after BEGIN IMMEDIATE). Does nothing on an unwatched one.
+void pl__sqlite_wal_keep_ahead(pl__sqlite_t *self);
 
 //  The statement, reset and with its bindings cleared, ready to bind and step.
 sqlite3_stmt *pl__sqlite_stmt(pl__sqlite_t *self, pl__stmt_id_t id);
