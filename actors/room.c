@@ -1222,7 +1222,9 @@ static void s_deferred_free(deferred_t *deferred)
 static void s_pass_on(self_t *self, deferred_t *deferred)
 {
     for (size_t i = 0; deferred && i < deferred->count; i++)
-        zmq_msg_send(&deferred->frames[i].frame, zsock_resolve(self->bridge), 0);
+        if (pl_msg_frame_pass(&deferred->frames[i], zsock_resolve(self->bridge)))
+            pl_warn("room: a %s for another node was dropped: the bridge did not take it",
+                    pl_msg_name(deferred->frames[i].msg.type));
     if (deferred)
         s_deferred_free(deferred);
 }

@@ -335,6 +335,17 @@ int pl_msg_recv(void *socket, pl_msg_frame_t *in, int flags)
     return 0;
 }
 
+int pl_msg_frame_pass(pl_msg_frame_t *in, void *socket)
+{
+    PL_TSAN_RELEASE(zmq_msg_data(&in->frame));
+    pl_metrics_message_sent(in->msg.type);
+    if (zmq_msg_send(&in->frame, socket, 0) < 0) {
+        pl_metrics_message_taken(in->msg.type);
+        return -1;
+    }
+    return 0;
+}
+
 void pl_msg_frame_close(pl_msg_frame_t *in)
 {
     zmq_msg_close(&in->frame);

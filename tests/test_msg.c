@@ -1,6 +1,7 @@
 /*  Tests for the message catalogue (msg.h, msg.c). Everything per message type is
     generated from PL_MSG_CATALOGUE itself, so a message added to the catalogue is
     round-tripped, truncated, mis-typed and fuzzed here without touching this file. */
+#include "parley/metrics.h"
 #include "parley/msg.h"
 
 #include <criterion/criterion.h>
@@ -1109,6 +1110,54 @@ Test(msg, send_refuses_an_unknown_type)
     cr_assert_eq(pl_msg_recv(zsock_resolve(pair.pull), &in, ZMQ_DONTWAIT), -1,
                  "a refused message was sent anyway");
     s_pair_close(&pair);
+}
+
+//  The actor queue gauge of a message type, read from the rendered metrics.
+static long long s_queued(int type)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    cr_assert_not_null(out);
+    pl_metrics_render(out);
+    fclose(out);
+    char key[96];
+    snprintf(key, sizeof key, "parley_actor_queue_messages{type=\"%s\"} ", pl_msg_name(type));
+    const char *at = strstr(text, key);
+    cr_assert_not_null(at, "no %s in the metrics", key);
+    long long value = strtoll(at + strlen(key), NULL, 10);
+    free(text);
+    return value;
+}
+
+Test(msg, a_received_frame_passed_on_arrives_whole_and_leaves_no_queue_count)
+{
+    pair_t first, second;
+    s_pair_open(&first);
+    second.pull = zsock_new_pull("@inproc://test-msg-on");
+    second.push = zsock_new_push(">inproc://test-msg-on");
+    cr_assert(second.pull && second.push);
+    for (int type = 0; type < PL_MSG__COUNT; type++) {
+        long long queued = s_queued(type);
+        pl_msg_t msg;
+        values_t values = {0};
+        s_fill(&msg, type, type % VARIANTS, &values);
+        cr_assert_eq(pl_msg_send(zsock_resolve(first.push), &msg), 0);
+        pl_msg_frame_t in, on;
+        cr_assert_eq(pl_msg_recv(zsock_resolve(first.pull), &in, 0), 0);
+        cr_assert_eq(pl_msg_frame_pass(&in, zsock_resolve(second.push)), 0);
+        pl_msg_frame_close(&in);
+        cr_assert_eq(s_queued(type), queued + 1, "%s passed on: one in a queue", pl_msg_name(type));
+        cr_assert_eq(pl_msg_recv(zsock_resolve(second.pull), &on, 0), 0);
+        const char *lo = zmq_msg_data(&on.frame);
+        where_t at = {pl_msg_name(type), type % VARIANTS, lo, lo + zmq_msg_size(&on.frame)};
+        s_check_equal(&msg, &on.msg, &at);
+        pl_msg_frame_close(&on);
+        cr_assert_eq(s_queued(type), queued, "%s taken twice, sent twice", pl_msg_name(type));
+        s_values_free(&values);
+    }
+    s_pair_close(&second);
+    s_pair_close(&first);
 }
 
 Test(msg, the_frame_outlives_the_senders_buffers)

@@ -218,6 +218,11 @@ typedef struct {
 //  Returns 0, or -1 (no frame with DONTWAIT, interrupted, or undecodable: the frame is
 //  then dropped and logged). Call pl_msg_frame_close after a 0 return.
 int pl_msg_recv(void *socket, pl_msg_frame_t *in, int flags);
+//  Sends a received frame on to socket as it came, its buffer with it (no copy), the
+//  way pl_msg_send sends: counted in the queue metrics, and handed over where
+//  ThreadSanitizer sees it. Returns 0, or -1 (not sent). Either way the caller then
+//  calls pl_msg_frame_close (a sent frame is left empty).
+int pl_msg_frame_pass(pl_msg_frame_t *in, void *socket);
 void pl_msg_frame_close(pl_msg_frame_t *in);
 
 #endif
