@@ -269,9 +269,23 @@ static void s_free_buffer(void *data, void *hint)
     free(data);
 }
 
+//  Sends a frame holding the encoding of a message of type. The receiver gets the
+//  frame's very buffer, which is what the TSAN annotations state. On failure the frame
+//  is left to the caller.
+static int s_send_frame(void *socket, int type, zmq_msg_t *frame)
+{
+    PL_TSAN_RELEASE(zmq_msg_data(frame));
+    //  Counted before it can be taken, so a queue never reads as less than empty.
+    pl_metrics_message_sent(type);
+    if (zmq_msg_send(frame, socket, 0) < 0) {
+        pl_metrics_message_taken(type);
+        return -1;
+    }
+    return 0;
+}
+
 //  Sends bytes (malloc'd, the encoding of a message of type) as a frame that takes
-//  them: no copy on the way out, and the receiver gets this very buffer, which is what
-//  the TSAN annotations state. Frees bytes when it fails.
+//  them: no copy on the way out. Frees bytes when it fails.
 static int s_send_owned(void *socket, int type, char *bytes, size_t size)
 {
     zmq_msg_t frame;
@@ -279,11 +293,7 @@ static int s_send_owned(void *socket, int type, char *bytes, size_t size)
         free(bytes);
         return -1;
     }
-    PL_TSAN_RELEASE(bytes);
-    //  Counted before it can be taken, so a queue never reads as less than empty.
-    pl_metrics_message_sent(type);
-    if (zmq_msg_send(&frame, socket, 0) < 0) {
-        pl_metrics_message_taken(type);
+    if (s_send_frame(socket, type, &frame)) {
         zmq_msg_close(&frame);
         return -1;
     }
@@ -337,13 +347,7 @@ int pl_msg_recv(void *socket, pl_msg_frame_t *in, int flags)
 
 int pl_msg_frame_pass(pl_msg_frame_t *in, void *socket)
 {
-    PL_TSAN_RELEASE(zmq_msg_data(&in->frame));
-    pl_metrics_message_sent(in->msg.type);
-    if (zmq_msg_send(&in->frame, socket, 0) < 0) {
-        pl_metrics_message_taken(in->msg.type);
-        return -1;
-    }
-    return 0;
+    return s_send_frame(socket, in->msg.type, &in->frame);
 }
 
 void pl_msg_frame_close(pl_msg_frame_t *in)
