@@ -352,8 +352,9 @@ static void s_on_fail(bn_conn_t *c, int status)
 //  in a run, or on a slow server, the rooms' windows are short, and what one round
 //  asks for could fit in the server's send buffer (which the kernel sizes up to
 //  tcp_wmem's maximum, 4 MB here), never reaching its queue limit.
-static void s_ask_backlogs(bn_conn_t *c)
+static void s_ask_backlogs(bn_conn_t *c, sk_peer_t *p, uint64_t now)
 {
+    p->next_ask_ns = now + (uint64_t)ASK_EVERY_S * 1000000000u;
     const bn_run_t *run = c->th->run;
     sk_soak_t *s = s_soak(c);
     char buf[96];
@@ -392,8 +393,7 @@ static void s_act(bn_conn_t *c, sk_peer_t *p, uint64_t now)
             sk_count(s_counts(c), SK_SLOW_PAUSES, 1);
             p->quiet = true;
             setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &(int){PAUSED_RCVBUF}, sizeof(int));
-            s_ask_backlogs(c);
-            p->next_ask_ns = now + (uint64_t)ASK_EVERY_S * 1000000000u;
+            s_ask_backlogs(c, p, now);
             bn_conn_pause(c, true);
             p->want_cut = true;
             p->next_act_ns = now + (uint64_t)SLOW_PAUSE_S * 1000000000u;
@@ -460,10 +460,8 @@ static bool s_turn(bn_conn_t *c, int phase, uint64_t now)
         return true;
     if (phase == BN_PH_RUN && now >= p->next_act_ns)
         s_act(c, p, now);
-    else if (c->paused && p->want_cut && now >= p->next_ask_ns) {
-        s_ask_backlogs(c);
-        p->next_ask_ns = now + (uint64_t)ASK_EVERY_S * 1000000000u;
-    }
+    else if (c->paused && p->want_cut && now >= p->next_ask_ns)
+        s_ask_backlogs(c, p, now);
     if (c->state != BN_OPEN)
         return false;
     if (phase != BN_PH_RUN && c->paused) {
