@@ -425,16 +425,23 @@ static int s_run(sqlite3 *db, const char *sql, char *err, size_t err_len)
     return -1;
 }
 
+bool pl__sqlite_pragma(sqlite3 *db, const char *name, char *out, size_t size)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA %s", name);
+    sqlite3_stmt *stmt = NULL;
+    bool ok = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
+              sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0);
+    if (ok)
+        snprintf(out, size, "%s", (const char *)sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+    return ok;
+}
+
 static int s_user_version(sqlite3 *db)
 {
-    sqlite3_stmt *stmt;
-    int version = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK) {
-        if (sqlite3_step(stmt) == SQLITE_ROW)
-            version = sqlite3_column_int(stmt, 0);
-        sqlite3_finalize(stmt);
-    }
-    return version;
+    char version[32];
+    return pl__sqlite_pragma(db, "user_version", version, sizeof version) ? atoi(version) : -1;
 }
 
 //  Puts the database in WAL mode. Switching a new database takes an exclusive lock,

@@ -120,6 +120,9 @@ typedef struct {
     int64_t wal_frames, wal_frame_bytes;
 } pl__sqlite_t;
 
+//  The value of PRAGMA name (its one row) as text into out; false when it has none.
+bool pl__sqlite_pragma(sqlite3 *db, const char *name, char *out, size_t size);
+
 //  Watches the writer's write-ahead log: checkpoints it, and learns where it ends, for
 //  pl__sqlite_wal_keep_ahead. False when the database is not in WAL mode.
 bool pl__sqlite_wal_watch(pl__sqlite_t *self);

@@ -24,7 +24,6 @@
 
 #include "parley/log.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,24 +47,13 @@ static int s_wal_hook(void *arg, sqlite3 *db, const char *schema, int frames)
     return SQLITE_OK;
 }
 
-//  The one row of a PRAGMA's answer as text into out; false when there is none.
-static bool s_pragma(sqlite3 *db, const char *pragma, char *out, size_t size)
-{
-    sqlite3_stmt *stmt = NULL;
-    bool ok = sqlite3_prepare_v2(db, pragma, -1, &stmt, NULL) == SQLITE_OK &&
-              sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0);
-    if (ok)
-        snprintf(out, size, "%s", (const char *)sqlite3_column_text(stmt, 0));
-    sqlite3_finalize(stmt);
-    return ok;
-}
-
 bool pl__sqlite_wal_watch(pl__sqlite_t *self)
 {
     //  Zeros past a rollback journal's end would read as records: WAL mode only.
     char mode[16], page_size[32];
-    if (!s_pragma(self->db, "PRAGMA journal_mode", mode, sizeof mode) || strcmp(mode, "wal") != 0 ||
-        !s_pragma(self->db, "PRAGMA page_size", page_size, sizeof page_size))
+    if (!pl__sqlite_pragma(self->db, "journal_mode", mode, sizeof mode) ||
+        strcmp(mode, "wal") != 0 ||
+        !pl__sqlite_pragma(self->db, "page_size", page_size, sizeof page_size))
         return false;
     self->wal_frame_bytes = WAL_FRAME_HEADER_BYTES + strtoll(page_size, NULL, 10);
     sqlite3_wal_hook(self->db, s_wal_hook, self);
